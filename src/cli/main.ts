@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+import { commands } from './registry.js';
+import { EXIT_USAGE, EXIT_FAILURE, UsageError, type Command } from './command.js';
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.join(' ').length));
+  const lines = commands.map((c) => `  ${c.name.join(' ').padEnd(width)}  ${c.summary}`);
+  return [
+    'podboot: bare-metal provisioning appliance',
+    '',
+    'usage: podboot <command> [options]   (podboot <command> --help for its options)',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'exit codes: 0 ok, 1 the command found a problem, 2 wrong usage',
+  ].join('\n');
+}
+
+/** The longest registered name that prefixes argv wins: `pod run` before `pod`. */
+function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
+  let best: Command | undefined;
+  for (const c of commands) {
+    if (c.name.every((w, i) => argv[i] === w) && (!best || c.name.length > best.name.length)) best = c;
+  }
+  return best ? { cmd: best, rest: argv.slice(best.name.length) } : undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(overview() + '\n');
+    return argv.length === 0 ? EXIT_USAGE : 0;
+  }
+  const found = findCommand(argv);
+  if (!found) {
+    process.stderr.write(`podboot: unknown command '${argv.join(' ')}'\n\n${overview()}\n`);
+    return EXIT_USAGE;
+  }
+  if (found.rest.includes('--help') || found.rest.includes('-h')) {
+    process.stdout.write(`${found.cmd.usage}\n`);
+    return 0;
+  }
+  try {
+    return await found.cmd.run(found.rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err.message}\n\n${found.cmd.usage}\n`);
+      return EXIT_USAGE;
+    }
+    if (err instanceof Error && (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err.message}\n\n${found.cmd.usage}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Long-running commands (serve, pod run) resolve only when they have stopped.
+process.exitCode = code;

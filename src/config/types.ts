@@ -1,0 +1,97 @@
+// The validated, normalised form of a pod file. Everything downstream (DHCP,
+// TFTP, HTTPS, supervisor) reads only this shape, never raw YAML.
+
+export type UnknownNodePolicy = 'provision' | 'ignore';
+
+/** Boot file names or URLs by client kind. URLs may use {server}, {httpPort}, {mac}, {pod}. */
+export interface BootFiles {
+  /** option 93 = 0 (legacy BIOS PXE) */
+  bios: string;
+  /** option 93 = 6, 7, 9 (UEFI IA32 / x64 / x64 alt) */
+  uefi: string;
+  /** option 93 = 11 (UEFI arm64) */
+  arm64: string;
+  /** user class "iPXE": the client already runs iPXE, hand it a script URL */
+  ipxeScript: string;
+  /** option 93 = 16 (UEFI HTTP boot x64), 19 (arm64): an http:// URL */
+  httpBoot: string;
+}
+
+export interface PoolRange {
+  start: number;
+  end: number;
+}
+
+export interface SubnetConfig {
+  cidr: string;
+  network: number;
+  prefix: number;
+  mask: number;
+  gateway?: number;
+  pool?: PoolRange;
+  dns: number[];
+  domain?: string;
+  leaseTimeSec: number;
+}
+
+export interface NodeConfig {
+  /** canonical lower-case colon form */
+  mac: string;
+  hostname?: string;
+  address?: number;
+  /** SMBIOS UUID (option 97), lower case with dashes */
+  uuid?: string;
+  boot?: Partial<BootFiles>;
+}
+
+export interface ListenConfig {
+  address: string;
+  dhcpPort: number;
+  tftpPort: number;
+  httpPort: number;
+  httpsPort: number;
+}
+
+export interface PodConfig {
+  name: string;
+  /** file the pod came from (for messages); undefined for embedded configs */
+  file?: string;
+  listen: ListenConfig;
+  /** accepted giaddr values (uint32) */
+  relays: number[];
+  subnets: SubnetConfig[];
+  nodes: NodeConfig[];
+  unknownNodes: UnknownNodePolicy;
+  boot: {
+    /** siaddr / option 66; defaults to listen.address */
+    nextServer: string;
+    files: BootFiles;
+  };
+  tftp: {
+    /** largest blksize this pod negotiates (RFC 2348 allows 65464) */
+    maxBlockSize: number;
+    maxWindowSize: number;
+    maxTransfers: number;
+  };
+}
+
+export const DEFAULT_BOOT_FILES: BootFiles = {
+  bios: 'undionly.kpxe',
+  uefi: 'snponly.efi',
+  arm64: 'snponly-arm64.efi',
+  ipxeScript: 'http://{server}:{httpPort}/ipxe/{mac}.ipxe',
+  httpBoot: 'http://{server}:{httpPort}/ipxe.efi',
+};
+
+/** One problem in a pod file, located for an editor: `file:line:col: path: message`. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.path}: ${p.message}`;
+}

@@ -1,0 +1,112 @@
+// Owns the pod's DHCP socket and nothing else: receive, hand to the service,
+// make the service's lease records durable, then send its replies.
+import dgram from 'node:dgram';
+import type { Logger } from 'pino';
+import type { LeaseStore } from '../store/types.js';
+import type { Datagram, DhcpService } from './service.js';
+import type { LeaseRecord } from '../store/types.js';
+
+export interface DhcpServerOptions {
+  address: string;
+  port: number;
+  /** socket receive buffer; bursts of relayed DISCOVERs arrive faster than one event-loop turn */
+  receiveBufferBytes?: number;
+}
+
+export class DhcpServer {
+  private socket?: dgram.Socket;
+  private pendingRecords: LeaseRecord[] = [];
+  private pendingSends: Datagram[] = [];
+  private flushScheduled = false;
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly service: DhcpService,
+    private readonly store: LeaseStore,
+    private readonly log: Logger,
+    private readonly opts: DhcpServerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    this.socket = socket;
+    socket.on('message', (data, rinfo) => this.onMessage(data, rinfo));
+    socket.on('error', (err) => this.log.error({ err }, 'dhcp socket error'));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.opts.port, this.opts.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      socket.setRecvBufferSize(this.opts.receiveBufferBytes ?? 4 * 1024 * 1024);
+    } catch (err) {
+      this.log.warn({ err }, 'could not enlarge the DHCP receive buffer');
+    }
+    this.sweepTimer = setInterval(() => this.service.sweep(nowSeconds()), 5_000);
+    this.sweepTimer.unref();
+    this.log.info({ address: this.opts.address, port: this.opts.port }, 'dhcp listening');
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.flush();
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private onMessage(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    let result;
+    try {
+      result = this.service.handle(data, rinfo, nowSeconds());
+    } catch (err) {
+      // A bug must cost one packet, not the pod.
+      this.log.error({ err, from: rinfo.address, bytes: data.length }, 'dhcp handler failed; packet dropped');
+      return;
+    }
+    if (result.commit.length === 0) {
+      for (const d of result.send) this.send(d);
+      return;
+    }
+    // Group commit: every record received in this turn of the event loop goes
+    // to the store in one transaction; their ACKs leave only after it.
+    this.pendingRecords.push(...result.commit);
+    this.pendingSends.push(...result.send);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingRecords.length === 0 && this.pendingSends.length === 0) return;
+    const records = this.pendingRecords;
+    const sends = this.pendingSends;
+    this.pendingRecords = [];
+    this.pendingSends = [];
+    try {
+      this.store.commit(records);
+      this.service.counters.commits++;
+    } catch (err) {
+      // Nothing was promised yet: drop the ACKs, forget the uncommitted leases.
+      this.service.counters.commitFailures++;
+      this.log.error({ err, records: records.length }, 'lease commit failed; ACKs withheld');
+      this.service.resync();
+      return;
+    }
+    for (const d of sends) this.send(d);
+  }
+
+  private send(d: Datagram): void {
+    this.socket?.send(d.data, d.port, d.address, (err) => {
+      if (err) this.log.warn({ err, to: d.address }, 'dhcp send failed');
+    });
+  }
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}

@@ -1,0 +1,66 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type Durability = 'process' | 'power';
+
+/**
+ * Schema history. Each entry runs once, in order, in its own transaction;
+ * never edit an entry that has shipped: append a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE leases (
+     address    INTEGER PRIMARY KEY,
+     client_key TEXT NOT NULL,
+     mac        TEXT NOT NULL,
+     hostname   TEXT,
+     state      TEXT NOT NULL,
+     starts     INTEGER NOT NULL,
+     ends       INTEGER NOT NULL,
+     subnet     TEXT NOT NULL
+   );
+   CREATE INDEX leases_client ON leases(client_key);
+   CREATE TABLE nodes (
+     mac        TEXT PRIMARY KEY,
+     state      TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE events (
+     id     INTEGER PRIMARY KEY AUTOINCREMENT,
+     time   INTEGER NOT NULL,
+     mac    TEXT NOT NULL,
+     kind   TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX events_mac ON events(mac, id);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Opens (creating if needed) one pod's database. WAL keeps readers off the
+ * writer's back; 'process' durability (synchronous=NORMAL) makes a commit
+ * survive kill -9 of the instance, 'power' (FULL) also a power cut.
+ */
+export function openPodDatabase(stateDir: string, durability: Durability = 'process'): Database.Database {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const db = new Database(join(stateDir, 'pod.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this podboot (${MIGRATIONS.length}); refusing to touch it`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
