@@ -56,6 +56,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `podboot … | head` closes stdout early; that is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const code = await main(process.argv.slice(2));
 // Long-running commands (serve, pod run) resolve only when they have stopped.
 process.exitCode = code;

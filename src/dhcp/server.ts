@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { LeaseStore } from '../store/types.js';
 import type { Datagram, DhcpService } from './service.js';
 import type { LeaseRecord } from '../store/types.js';
+import { RateLimitedLog } from '../log-limit.js';
 
 export interface DhcpServerOptions {
   address: string;
@@ -19,13 +20,16 @@ export class DhcpServer {
   private pendingSends: Datagram[] = [];
   private flushScheduled = false;
   private sweepTimer?: NodeJS.Timeout;
+  private readonly limited: RateLimitedLog;
 
   constructor(
     private readonly service: DhcpService,
     private readonly store: LeaseStore,
     private readonly log: Logger,
     private readonly opts: DhcpServerOptions,
-  ) {}
+  ) {
+    this.limited = new RateLimitedLog(log);
+  }
 
   async start(): Promise<void> {
     const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
@@ -102,7 +106,8 @@ export class DhcpServer {
 
   private send(d: Datagram): void {
     this.socket?.send(d.data, d.port, d.address, (err) => {
-      if (err) this.log.warn({ err, to: d.address }, 'dhcp send failed');
+      // An unroutable relay would otherwise log once per packet.
+      if (err) this.limited.warn('send-failed', { err: err.message, to: d.address }, 'dhcp send failed');
     });
   }
 }

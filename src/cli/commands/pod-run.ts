@@ -17,7 +17,7 @@ HTTPS) on the pod's listen address. Logs are JSON lines on stdout. SIGTERM or
 SIGINT stops it cleanly; leases are committed before every ACK, so even
 kill -9 loses none.
 
-  --state DIR        state directory (default ./state/<pod name>)
+  --state DIR        state root; the pod keeps its database in DIR/<pod name> (default ./state)
   --durability MODE  process: a committed lease survives a crash of podboot (default)
                      power:   it also survives a power cut (fsync per group commit)`,
   async run(argv) {
@@ -36,7 +36,7 @@ kill -9 loses none.
     }
     const pod = loaded.pod;
     const log = createLogger({ pod: pod.name });
-    const instance = new PodInstance(pod, log, { stateDir: values.state ?? join('state', pod.name), durability });
+    const instance = new PodInstance(pod, log, { stateDir: join(values.state ?? 'state', pod.name), durability });
     await instance.start();
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
