@@ -15,6 +15,8 @@ const SRV = '198.51.100.1';
 const RELAY = '10.16.0.2';
 const SRV_CPU = process.env.SRV_CPUS ?? '1';
 const CLI_CPU = process.env.CLI_CPUS ?? '0';
+/** perfdhcp's full output per step, kept for reading after the run */
+const RESULTS = join(tmpdir(), 'podboot-bench', 'dhcp');
 
 type Server = 'podboot' | 'kea';
 
@@ -34,11 +36,11 @@ function setupNet(): void {
   nsCreate(CNS);
   sh('ip', ['link', 'add', 'pbb0', 'netns', SNS, 'type', 'veth', 'peer', 'name', 'pbb1', 'netns', CNS]);
   sh('ip', ['-n', SNS, 'addr', 'add', `${SRV}/24`, 'dev', 'pbb0']);
-  sh('ip', ['-n', SNS, 'route', 'add', '10.16.0.0/12', 'dev', 'pbb0']);
   sh('ip', ['-n', SNS, 'link', 'set', 'pbb0', 'up']);
+  sh('ip', ['-n', SNS, 'route', 'add', '10.16.0.0/12', 'dev', 'pbb0']);
   sh('ip', ['-n', CNS, 'addr', 'add', `${RELAY}/12`, 'dev', 'pbb1']);
-  sh('ip', ['-n', CNS, 'route', 'add', `${SRV}/32`, 'dev', 'pbb1']);
   sh('ip', ['-n', CNS, 'link', 'set', 'pbb1', 'up']);
+  sh('ip', ['-n', CNS, 'route', 'add', `${SRV}/32`, 'dev', 'pbb1']);
 }
 
 function podYaml(): string {
@@ -109,7 +111,7 @@ function stat(out: string, section: string, field: string): number {
 function delays(out: string, section: string): number[] {
   const start = out.indexOf(`***Timestamps for packets: ${section}`);
   if (start < 0) return [];
-  const rest = out.slice(start + 10);
+  const rest = out.slice(out.indexOf('\n', start) + 1);
   const end = rest.indexOf('***');
   const body = end < 0 ? rest : rest.slice(0, end);
   const xs: number[] = [];
@@ -123,6 +125,7 @@ async function runStep(server: Server, rate: number, period: number, dir: string
     const args = ['-4', '-l', RELAY, '-L', '67', '-r', String(rate), '-R', '16000000', '-p', String(period), '-d', '1', '-W', '1000000'];
     if (withLatency) args.push('-x', 't');
     const out = sh('timeout', [String(period + 30), ...pinned(CLI_CPU, ['ip', 'netns', 'exec', CNS, 'perfdhcp', ...args, SRV])], { allowFail: true });
+    writeFileSync(join(RESULTS, `perfdhcp-${server}-${rate}${withLatency ? '-latency' : ''}.txt`), out);
     const acks = stat(out, 'REQUEST-ACK', 'received packets');
     const doDrop = stat(out, 'DISCOVER-OFFER', 'drops ratio');
     const raDrop = stat(out, 'REQUEST-ACK', 'drops ratio');
@@ -171,11 +174,16 @@ export const dhcpBench: Bench = {
     const quick = flags.includes('--quick');
     const rounds = quick ? 1 : 3;
     const period = quick ? 4 : 8;
-    const rates = quick ? [2000, 4000, 8000] : [2000, 4000, 6000, 8000, 10000, 12000, 16000];
+    const ratesFlag = flags.find((f) => f.startsWith('--rates='));
+    const rates = ratesFlag
+      ? ratesFlag.slice(8).split(',').map(Number)
+      : quick
+        ? [2000, 4000, 8000]
+        : [2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000];
     const dir = mkdtempSync(join(tmpdir(), 'pbb-dhcp-'));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(RESULTS, { recursive: true });
     const versions = `kea-dhcp4 ${sh('kea-dhcp4', ['-v'], { allowFail: true }).trim()}, perfdhcp ${sh('perfdhcp', ['-v'], { allowFail: true }).split('\n')[0]?.trim()}, node ${process.version}`;
-    process.stdout.write(`# ${versions}; server pinned to CPU ${SRV_CPU}, perfdhcp to CPU ${CLI_CPU}; ${period}s steps; ${rounds} rounds\n`);
+    process.stdout.write(`# ${versions}; perfdhcp output in ${RESULTS}; server pinned to CPU ${SRV_CPU}, perfdhcp to CPU ${CLI_CPU}; ${period}s steps; ${rounds} rounds\n`);
     const best: Record<Server, number[]> = { podboot: [], kea: [] };
     const lat: Record<Server, Step[]> = { podboot: [], kea: [] };
     const log = (s: Step) =>

@@ -189,7 +189,7 @@ function loadSubnet(c: Checker, item: unknown, path: string): { subnet: SubnetCo
     else leaseTimeSec = v;
   }
   return {
-    node: m,
+    node: node(m, 'cidr') ?? m,
     subnet: {
       cidr: canonical,
       network: cidr.network,
@@ -258,6 +258,7 @@ export function loadPodText(text: string, file: string): LoadResult {
   const listen = mapping(c, node(spec, 'listen'), 'spec.listen', { address: { required: true }, dhcpPort: {}, tftpPort: {}, httpPort: {}, httpsPort: {} }, spec);
   const listenAddr = address(c, listen, 'address', 'spec.listen');
   const port = (k: string, d: number) => int(c, listen, k, 'spec.listen', 1, 65535) ?? d;
+  const ports = { dhcpPort: port('dhcpPort', 67), tftpPort: port('tftpPort', 69), httpPort: port('httpPort', 80), httpsPort: port('httpsPort', 443) };
 
   const subnets: { subnet: SubnetConfig; node: YamlNode }[] = [];
   const subnetsNode = node(spec, 'subnets');
@@ -338,7 +339,7 @@ export function loadPodText(text: string, file: string): LoadResult {
     pod: {
       name,
       file,
-      listen: { address: formatIPv4(listenAddr), dhcpPort: port('dhcpPort', 67), tftpPort: port('tftpPort', 69), httpPort: port('httpPort', 80), httpsPort: port('httpsPort', 443) },
+      listen: { address: formatIPv4(listenAddr), ...ports },
       relays: relays.map((r) => r.value),
       subnets: subnets.map((s) => s.subnet),
       nodes,
