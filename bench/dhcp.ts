@@ -2,7 +2,7 @@
 // podboot and against Kea memfile with persist on, same topology, same
 // steps, alternating server by server. Every podboot lease is committed to
 // SQLite before its ACK; Kea appends to its CSV before its ACK.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -29,6 +29,17 @@ interface Step {
   pass: boolean;
   p50ms: number;
   p99ms: number;
+  /** server CPU over the step, % of one core */
+  cpu: number;
+}
+
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 function setupNet(): void {
@@ -124,7 +135,10 @@ async function runStep(server: Server, rate: number, period: number, dir: string
   try {
     const args = ['-4', '-l', RELAY, '-L', '67', '-r', String(rate), '-R', '16000000', '-p', String(period), '-d', '1', '-W', '1000000'];
     if (withLatency) args.push('-x', 't');
+    const cpu0 = cpuSeconds(proc.pid);
+    const t0 = performance.now();
     const out = sh('timeout', [String(period + 30), ...pinned(CLI_CPU, ['ip', 'netns', 'exec', CNS, 'perfdhcp', ...args, SRV])], { allowFail: true });
+    const cpu = (100 * (cpuSeconds(proc.pid) - cpu0)) / ((performance.now() - t0) / 1000);
     writeFileSync(join(RESULTS, `perfdhcp-${server}-${rate}${withLatency ? '-latency' : ''}.txt`), out);
     const acks = stat(out, 'REQUEST-ACK', 'received packets');
     const doDrop = stat(out, 'DISCOVER-OFFER', 'drops ratio');
@@ -140,6 +154,7 @@ async function runStep(server: Server, rate: number, period: number, dir: string
       pass: doDrop < 1 && raDrop < 1 && leasesPerSec >= 0.95 * rate,
       p50ms: percentile(all, 50),
       p99ms: percentile(all, 99),
+      cpu,
     };
   } finally {
     await stopProcess(proc);
@@ -188,7 +203,7 @@ export const dhcpBench: Bench = {
     const lat: Record<Server, Step[]> = { podboot: [], kea: [] };
     const log = (s: Step) =>
       process.stdout.write(
-        `  ${s.server.padEnd(7)} target ${String(s.rate).padStart(6)}/s → ${String(s.leasesPerSec).padStart(6)} leases/s, drops DO ${s.doDrop}% RA ${s.raDrop}% ${s.pass ? 'PASS' : 'FAIL'}${Number.isFinite(s.p99ms) ? `, p50 ${s.p50ms.toFixed(2)} ms p99 ${s.p99ms.toFixed(2)} ms` : ''}\n`,
+        `  ${s.server.padEnd(7)} target ${String(s.rate).padStart(6)}/s → ${String(s.leasesPerSec).padStart(6)} leases/s, drops DO ${s.doDrop}% RA ${s.raDrop}%, server CPU ${s.cpu.toFixed(0)}% ${s.pass ? 'PASS' : 'FAIL'}${Number.isFinite(s.p99ms) ? `, p50 ${s.p50ms.toFixed(2)} ms p99 ${s.p99ms.toFixed(2)} ms` : ''}\n`,
       );
     try {
       setupNet();

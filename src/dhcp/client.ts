@@ -66,40 +66,8 @@ export class DhcpProbeClient {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
-  request(type: MessageType, id: ClientIdentity, extra: { xid?: number; requestedIp?: number; serverId?: number; ciaddr?: number } = {}): DhcpPacket {
-    const options = new Map<number, Buffer>();
-    options.set(Opt.MESSAGE_TYPE, Buffer.from([type]));
-    if (extra.requestedIp !== undefined) options.set(Opt.REQUESTED_IP, u32(extra.requestedIp));
-    if (extra.serverId !== undefined) options.set(Opt.SERVER_ID, u32(extra.serverId));
-    options.set(Opt.PARAMETER_LIST, Buffer.from([1, 3, 6, 12, 15, 43, 60, 66, 67, 175]));
-    if (id.clientId) options.set(Opt.CLIENT_ID, id.clientId);
-    if (id.vendorClass) options.set(Opt.VENDOR_CLASS, Buffer.from(id.vendorClass, 'latin1'));
-    if (id.userClass) options.set(Opt.USER_CLASS, Buffer.from(id.userClass, 'latin1'));
-    if (id.arch !== undefined) options.set(Opt.CLIENT_ARCH, u16(id.arch));
-    const relay = this.opts.relay;
-    const subs: [number, Buffer][] = [...(id.agentSubOptions ?? [])];
-    // RFC 8357: a relay that does not listen on port 67 says so, and the server replies to its port.
-    if (relay && relay.port !== 67) subs.push([RelaySub.RELAY_SOURCE_PORT, Buffer.alloc(0)]);
-    if (relay && subs.length) options.set(Opt.RELAY_AGENT_INFO, encodeSubOptions(subs));
-    const chaddr = Buffer.alloc(16);
-    macToBytes(id.mac).copy(chaddr);
-    return {
-      op: BOOTREQUEST,
-      htype: 1,
-      hlen: 6,
-      hops: relay ? 1 : 0,
-      xid: extra.xid ?? randomInt(0, 0xffffffff),
-      secs: 0,
-      flags: this.opts.broadcast ? FLAG_BROADCAST : 0,
-      ciaddr: extra.ciaddr ?? 0,
-      yiaddr: 0,
-      siaddr: 0,
-      giaddr: relay ? parseIPv4(relay.address)! : 0,
-      chaddr,
-      sname: Buffer.alloc(64),
-      file: Buffer.alloc(128),
-      options,
-    };
+  request(type: MessageType, id: ClientIdentity, extra: RequestExtra = {}): DhcpPacket {
+    return buildClientRequest(type, id, extra, this.opts);
   }
 
   /** Sends one request and waits for the reply with the same xid. */
@@ -127,6 +95,50 @@ export class DhcpProbeClient {
     const ack = await this.exchange(this.request(MessageType.REQUEST, id, { requestedIp: offer.yiaddr, serverId, xid: offer.xid }), timeoutMs);
     return { offer, ack };
   }
+}
+
+export interface RequestExtra {
+  xid?: number;
+  requestedIp?: number;
+  serverId?: number;
+  ciaddr?: number;
+}
+
+/** A client request as a PXE ROM or a relay would send it. Pure. */
+export function buildClientRequest(type: MessageType, id: ClientIdentity, extra: RequestExtra, via: { relay?: { address: string; port: number }; broadcast?: boolean }): DhcpPacket {
+  const options = new Map<number, Buffer>();
+  options.set(Opt.MESSAGE_TYPE, Buffer.from([type]));
+  if (extra.requestedIp !== undefined) options.set(Opt.REQUESTED_IP, u32(extra.requestedIp));
+  if (extra.serverId !== undefined) options.set(Opt.SERVER_ID, u32(extra.serverId));
+  options.set(Opt.PARAMETER_LIST, Buffer.from([1, 3, 6, 12, 15, 43, 60, 66, 67, 175]));
+  if (id.clientId) options.set(Opt.CLIENT_ID, id.clientId);
+  if (id.vendorClass) options.set(Opt.VENDOR_CLASS, Buffer.from(id.vendorClass, 'latin1'));
+  if (id.userClass) options.set(Opt.USER_CLASS, Buffer.from(id.userClass, 'latin1'));
+  if (id.arch !== undefined) options.set(Opt.CLIENT_ARCH, u16(id.arch));
+  const relay = via.relay;
+  const subs: [number, Buffer][] = [...(id.agentSubOptions ?? [])];
+  // RFC 8357: a relay that does not listen on port 67 says so, and the server replies to its port.
+  if (relay && relay.port !== 67) subs.push([RelaySub.RELAY_SOURCE_PORT, Buffer.alloc(0)]);
+  if (relay && subs.length) options.set(Opt.RELAY_AGENT_INFO, encodeSubOptions(subs));
+  const chaddr = Buffer.alloc(16);
+  macToBytes(id.mac).copy(chaddr);
+  return {
+    op: BOOTREQUEST,
+    htype: 1,
+    hlen: 6,
+    hops: relay ? 1 : 0,
+    xid: extra.xid ?? randomInt(0, 0xffffffff),
+    secs: 0,
+    flags: via.broadcast ? FLAG_BROADCAST : 0,
+    ciaddr: extra.ciaddr ?? 0,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: relay ? parseIPv4(relay.address)! : 0,
+    chaddr,
+    sname: Buffer.alloc(64),
+    file: Buffer.alloc(128),
+    options,
+  };
 }
 
 export function messageType(p: DhcpPacket): number | undefined {

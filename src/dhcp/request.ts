@@ -45,6 +45,8 @@ export interface ClientRequest {
   remoteId?: Buffer;
   /** RFC 3527 link selection (82.5) or RFC 3011 subnet selection (118) */
   linkSelection?: number;
+  /** RFC 5107 server identifier override (82.11): the relay stands in for us toward the client */
+  serverIdOverride?: number;
   /** RFC 8357: the relay listens on its source port, not 67 */
   relaySourcePort: boolean;
   /** option 60 starts with PXEClient or HTTPClient */
@@ -89,6 +91,7 @@ export function readRequest(p: DhcpPacket): ClientRequest | RequestProblem {
   const relayAgentInfo = o.get(Opt.RELAY_AGENT_INFO);
   const relaySubs = unwrap(readSubOptions(Opt.RELAY_AGENT_INFO, relayAgentInfo), problems);
   const linkSel = relaySubs ? unwrap(readIPv4(Opt.RELAY_AGENT_INFO, relaySubs.get(RelaySub.LINK_SELECTION)), problems) : undefined;
+  const override = relaySubs ? unwrap(readIPv4(Opt.RELAY_AGENT_INFO, relaySubs.get(RelaySub.SERVER_ID_OVERRIDE)), problems) : undefined;
   if (problems.length) return { reason: 'bad-option', detail: problems.join('; ') };
 
   const clientIdRaw = o.get(Opt.CLIENT_ID);
@@ -119,6 +122,7 @@ export function readRequest(p: DhcpPacket): ClientRequest | RequestProblem {
     circuitId: relaySubs?.get(RelaySub.CIRCUIT_ID),
     remoteId: relaySubs?.get(RelaySub.REMOTE_ID),
     linkSelection: linkSel ?? subnetSel,
+    serverIdOverride: override,
     relaySourcePort: relaySubs?.has(RelaySub.RELAY_SOURCE_PORT) ?? false,
     isPxe: vendorClass?.startsWith('PXEClient') ?? false,
     isHttpBoot: vendorClass?.startsWith('HTTPClient') ?? false,

@@ -121,7 +121,8 @@ export class DhcpService {
         subnet,
         node,
         table: this.table,
-        serverId: this.serverId,
+        // RFC 5107: with 82.11 the client sees the relay's address as our identifier.
+        serverId: req.serverIdOverride ?? this.serverId,
         now,
         offerHoldSec: this.offerHoldSec,
         declineHoldSec: this.declineHoldSec,
@@ -183,7 +184,9 @@ export class DhcpService {
   }
 
   private boot(req: ClientRequest, node: NodeConfig | undefined, fields: Record<string, unknown>, discover: boolean, now: number): BootDecision {
-    const installState = this.nodeState.installState(req.mac);
+    // Only network-boot clients need their install state; skip the lookup for the rest.
+    const networkBoot = req.isPxe || req.isHttpBoot || req.isIpxe || req.arch !== undefined;
+    const installState = networkBoot ? this.nodeState.installState(req.mac) : undefined;
     const decision = decideBoot(req, { pod: this.pod, node, installState });
     if (decision.kind === 'none' && decision.reason === 'installed' && discover) {
       // An installed server should boot from disk; a PXE attempt is a reboot
@@ -212,7 +215,7 @@ export class DhcpService {
       hlen: packet.hlen,
       pod: this.pod,
       subnet,
-      serverId: this.serverId,
+      serverId: req.serverIdOverride ?? this.serverId,
       nextServer: this.nextServer,
       yiaddr: extra.yiaddr ?? 0,
       leaseTime: extra.leaseTime,

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
 import { DhcpServer } from '../dhcp/server.js';
 import { DhcpService } from '../dhcp/service.js';
+import { warmUpDhcp } from '../dhcp/warmup.js';
+import { startCheckpointer, type Checkpointer } from '../store/checkpointer.js';
 import { openPodDatabase, type Durability } from '../store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../store/sqlite-store.js';
 
@@ -19,6 +21,7 @@ export class PodInstance {
   readonly dhcp: DhcpService;
   readonly nodeState: SqliteNodeStateStore;
   private readonly dhcpServer: DhcpServer;
+  private checkpointer?: Checkpointer;
 
   constructor(
     readonly config: PodConfig,
@@ -33,12 +36,15 @@ export class PodInstance {
   }
 
   async start(): Promise<void> {
+    warmUpDhcp(this.config, this.log);
+    this.checkpointer = startCheckpointer(this.db, this.log);
     await this.dhcpServer.start();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
   }
 
   async stop(): Promise<void> {
     await this.dhcpServer.stop();
+    await this.checkpointer?.stop();
     this.db.close();
     this.log.info('pod instance stopped');
   }

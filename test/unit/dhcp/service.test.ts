@@ -269,3 +269,26 @@ describe('DHCP service: PXE boot files', () => {
     expect(h.lines.some((l) => l.kind === 'unknown-arch')).toBe(true);
   });
 });
+
+describe('DHCP service: relay sub-options and INFORM', () => {
+  it('uses the RFC 5107 server identifier override as option 54 and accepts it in SELECTING', () => {
+    const h = harness();
+    const agent = Buffer.from([11, 4, 10, 20, 0, 1]);
+    const offer = h.send({ type: MessageType.DISCOVER, mac: '52:54:00:00:07:01', relayAgentInfo: agent }).reply!;
+    expect(offer.options.get(Opt.SERVER_ID)!.readUInt32BE(0)).toBe(ip('10.20.0.1'));
+    const ack = h.send({ type: MessageType.REQUEST, mac: '52:54:00:00:07:01', requestedIp: offer.yiaddr, serverId: ip('10.20.0.1'), relayAgentInfo: agent }).reply!;
+    expect(ack.options.get(Opt.MESSAGE_TYPE)![0]).toBe(MessageType.ACK);
+    expect(ack.options.get(Opt.RELAY_AGENT_INFO)!.equals(agent)).toBe(true);
+  });
+
+  it('answers INFORM with configuration but no lease', () => {
+    const h = harness();
+    const r = h.send({ type: MessageType.INFORM, mac: '52:54:00:00:07:02', ciaddr: ip('10.20.0.50'), giaddr: 0 }, { address: '10.20.0.50', port: 68 });
+    expect(r.result.send[0]).toMatchObject({ address: '10.20.0.50', port: 68 });
+    expect(r.result.commit).toHaveLength(0);
+    expect(r.reply!.options.get(Opt.MESSAGE_TYPE)![0]).toBe(MessageType.ACK);
+    expect(r.reply!.yiaddr).toBe(0);
+    expect(r.reply!.options.has(Opt.LEASE_TIME)).toBe(false);
+    expect(r.reply!.options.get(Opt.ROUTER)!.readUInt32BE(0)).toBe(ip('10.20.0.1'));
+  });
+});
