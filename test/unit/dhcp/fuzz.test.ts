@@ -32,7 +32,10 @@ function mutate(r: ReturnType<typeof prng>, seed: Buffer): Buffer {
   const b = Buffer.from(seed);
   switch (r.int(7)) {
     case 0: // flip bytes
-      for (let i = 0, n = 1 + r.int(8); i < n; i++) b[r.int(b.length)] ^= 1 << r.int(8);
+      for (let i = 0, n = 1 + r.int(8); i < n; i++) {
+        const at = r.int(b.length);
+        b[at] = b[at]! ^ (1 << r.int(8));
+      }
       return b;
     case 1: // truncate
       return b.subarray(0, r.int(b.length));
