@@ -51,11 +51,15 @@ export function readClientNdi(code: number, v: Buffer | undefined): { type: numb
   return { type: v[0]!, major: v[1]!, minor: v[2]! };
 }
 
-/** Option 97: type 0 then a 16-byte SMBIOS UUID, printed in the usual dashed form. */
+/** Option 97: type 0 then a 16-byte SMBIOS UUID, printed in the dashed form dmidecode shows. */
 export function readClientUuid(code: number, v: Buffer | undefined): string | undefined | OptionError {
   if (!v) return undefined;
   if (v.length !== 17 || v[0] !== 0) return new OptionError(code, `expected type 0 and 16 bytes, got ${v.length} bytes`);
-  const h = v.subarray(1).toString('hex');
+  // SMBIOS stores the first three fields little-endian and firmware sends the
+  // raw bytes; swap them so the text matches dmidecode, the BMC and the pod file.
+  const b = v.subarray(1);
+  const swapped = Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+  const h = swapped.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 

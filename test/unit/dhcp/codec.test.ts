@@ -133,3 +133,12 @@ describe('DHCP codec', () => {
     expect(p.chaddr.subarray(0, 6).toString('hex')).toBe('525400000003');
   });
 });
+
+describe('option 97', () => {
+  it('prints the SMBIOS UUID as dmidecode does (first three fields byte-swapped)', async () => {
+    const { readClientUuid } = await import('../../../src/dhcp/codec/options.js');
+    // QEMU -uuid 8f3c2b1a-6d5e-4f70-8192-a3b4c5d6e7f8 arrives as 1a2b3c8f 5e6d 704f 8192 a3b4c5d6e7f8
+    const wire = Buffer.from('00' + '1a2b3c8f5e6d704f8192a3b4c5d6e7f8', 'hex');
+    expect(readClientUuid(97, wire)).toBe('8f3c2b1a-6d5e-4f70-8192-a3b4c5d6e7f8');
+  });
+});
