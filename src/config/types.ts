@@ -83,6 +83,9 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   httpBoot: 'http://{server}:{httpPort}/ipxe.efi',
 };
 
+/** Placeholders a boot file URL may use; the DHCP boot policy substitutes them. */
+export const BOOT_FILE_PLACEHOLDERS = ['server', 'httpPort', 'httpsPort', 'mac', 'pod'] as const;
+
 /** One problem in a pod file, located for an editor: `file:line:col: path: message`. */
 export interface ConfigProblem {
   file: string;

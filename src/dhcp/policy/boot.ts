@@ -1,6 +1,6 @@
 // Which boot file (if any) a client gets. Pure: the request, the pod's boot
 // settings, the node entry and its install state go in; a decision comes out.
-import type { BootFiles, NodeConfig, PodConfig } from '../../config/types.js';
+import { BOOT_FILE_PLACEHOLDERS, type BootFiles, type NodeConfig, type PodConfig } from '../../config/types.js';
 import { Arch } from '../codec/constants.js';
 import type { ClientRequest } from '../request.js';
 
@@ -29,8 +29,10 @@ function pick(ctx: BootContext, key: keyof BootFiles): string {
 }
 
 /** Substitutes {server}, {httpPort}, {httpsPort}, {mac} (dash form, as pxelinux names files) and {pod}. */
+const PLACEHOLDER = new RegExp(`\\{(${BOOT_FILE_PLACEHOLDERS.join('|')})\\}`, 'g');
+
 export function renderBootTemplate(template: string, pod: PodConfig, mac: string): string {
-  return template.replace(/\{(server|httpPort|httpsPort|mac|pod)\}/g, (_, key: string) => {
+  return template.replace(PLACEHOLDER, (_, key: string) => {
     switch (key) {
       case 'server':
         return pod.boot.nextServer;

@@ -1,0 +1,82 @@
+// spec.nodes: the servers the pod knows, by MAC (and SMBIOS UUID), with fixed addresses.
+import { formatIPv4 } from '../net/ipv4.js';
+import { normalizeMac } from '../net/mac.js';
+import { readBootFiles } from './boot-files.js';
+import { poolOf, reservedIn, subnetOf, type LocatedSubnet } from './subnets.js';
+import { isDnsName, normalizeUuid } from './syntax.js';
+import type { NodeConfig } from './types.js';
+import type { Section } from './yaml-reader.js';
+
+const NODE_FIELDS = { mac: true, hostname: false, address: false, uuid: false, boot: false };
+
+const FIELD_LABELS: Record<string, string> = { mac: 'MAC', uuid: 'UUID' };
+
+/** Value that must be unique → path of the first node holding it, for "also …" messages. */
+type Seen<K> = Map<K, string>;
+
+/** `subnets` undefined: some subnet is unusable, so fixed addresses are not checked against them. */
+export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined): NodeConfig[] {
+  const nodes: NodeConfig[] = [];
+  const seenMac: Seen<string> = new Map();
+  const seenHost: Seen<string> = new Map();
+  const seenAddr: Seen<number> = new Map();
+  const seenUuid: Seen<string> = new Map();
+  for (const item of spec.list('nodes') ?? []) {
+    const n = spec.reader.section(item.node, item.path, NODE_FIELDS);
+    if (!n) continue;
+    const mac = readMac(n);
+    claim(n, 'mac', mac, mac, seenMac);
+
+    const hostname = n.string('hostname');
+    if (hostname !== undefined && !isDnsName(hostname)) n.report('hostname', `${hostname} is not a host name (letters, digits, inner '-', dots)`);
+    else claim(n, 'hostname', hostname?.toLowerCase(), hostname, seenHost);
+
+    const address = n.address('address');
+    if (address !== undefined) {
+      if (subnets) checkFixedAddress(n, address, subnets);
+      claim(n, 'address', address, formatIPv4(address), seenAddr);
+    }
+
+    const uuidText = n.string('uuid');
+    const uuid = uuidText === undefined ? undefined : normalizeUuid(uuidText);
+    if (uuidText !== undefined && uuid === undefined) n.report('uuid', `${uuidText} is not a UUID (8-4-4-4-12 hex digits)`);
+    claim(n, 'uuid', uuid, uuid, seenUuid);
+
+    const boot = readBootFiles(n, 'boot');
+    if (mac) nodes.push({ mac, hostname, address, uuid, boot });
+  }
+  return nodes;
+}
+
+function readMac(n: Section): string | undefined {
+  const text = n.string('mac');
+  if (text === undefined) return undefined;
+  const mac = normalizeMac(text);
+  if (!mac) n.report('mac', `${text} is not a MAC address (six hex bytes, e.g. 52:54:00:12:34:56)`);
+  else if (parseInt(mac.slice(0, 2), 16) & 1) n.report('mac', `${text} is a multicast MAC, not a network card's`);
+  else if (mac === '00:00:00:00:00:00') n.report('mac', `${text} is all zeros`);
+  else return mac;
+  return undefined;
+}
+
+function checkFixedAddress(n: Section, address: number, subnets: LocatedSubnet[]): void {
+  const text = formatIPv4(address);
+  const home = subnetOf(subnets, address);
+  if (!home) {
+    n.report('address', `fixed address ${text} is in none of the pod's subnets`);
+    return;
+  }
+  const reserved = reservedIn(home.subnet, address);
+  if (reserved) n.report('address', `fixed address ${text} is ${reserved}`);
+  else if (address === home.subnet.gateway) n.report('address', `fixed address ${text} is the gateway of ${home.subnet.cidr}`);
+  const pool = poolOf(subnets, address);
+  if (pool) n.report('address', `fixed address ${text} is inside the pool of ${pool.subnet.cidr}`);
+}
+
+/** Reports `value` when an earlier node already has it (compared by `key`). */
+function claim<K>(n: Section, field: string, key: K | undefined, value: string | undefined, seen: Seen<K>): void {
+  if (key === undefined) return;
+  const first = seen.get(key);
+  if (first === undefined) seen.set(key, n.path);
+  else n.report(field, `duplicate ${FIELD_LABELS[field] ?? field} ${value} (also ${first})`);
+}

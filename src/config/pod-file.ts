@@ -1,0 +1,150 @@
+// One pod file's text → a validated PodConfig, or every problem found in it.
+// Pure: no file system; load.ts reads files and directories.
+import { isMap, LineCounter, parseDocument, type Document, type YAMLSeq } from 'yaml';
+import { formatIPv4 } from '../net/ipv4.js';
+import { readBootFiles } from './boot-files.js';
+import { readListen } from './listen.js';
+import { readNodes } from './nodes.js';
+import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
+import { isPodName } from './syntax.js';
+import { DEFAULT_BOOT_FILES, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
+import { found, YamlReader, type Position, type Section } from './yaml-reader.js';
+
+const API_VERSION = 'podboot/v1';
+const KIND = 'Pod';
+
+/** A parsed pod file: the pod when it has no problem, and a way to locate its fields. */
+export interface ParsedPod {
+  pod?: PodConfig;
+  problems: ConfigProblem[];
+  /**
+   * Where a field such as `spec.subnets[0].cidr` was written (written: true);
+   * for a field left to its default, the nearest mapping that would hold it.
+   */
+  locate(path: string): Position & { written: boolean };
+}
+
+const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
+const METADATA_FIELDS = { name: true };
+const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false };
+const BOOT_FIELDS = { nextServer: false, files: false };
+const TFTP_FIELDS = { maxBlockSize: false, maxWindowSize: false, maxTransfers: false };
+/** One broken bracket can make the parser complain hundreds of times; the first few locate it. */
+const MAX_SYNTAX_PROBLEMS = 10;
+const UNKNOWN_NODE_POLICIES: readonly UnknownNodePolicy[] = ['provision', 'ignore'];
+
+export function parsePod(text: string, file: string): ParsedPod {
+  const lines = new LineCounter();
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    // The parser reports its own errors as values; this is for anything it did not foresee.
+    const problems = [{ file, line: 1, col: 1, path: '(yaml)', message: `cannot parse: ${(err as Error).message}` }];
+    return { problems, locate: () => ({ line: 1, col: 1, written: false }) };
+  }
+  const r = new YamlReader(file, doc, lines);
+  const locate = (path: string): Position & { written: boolean } => {
+    let node = r.resolve(doc.contents);
+    for (const step of path.match(/[^.[\]]+/g) ?? []) {
+      const next = r.resolve(isMap(node) ? node.get(step, true) : (node as { items?: unknown[] } | undefined)?.items?.[Number(step)]);
+      if (!next) return { ...r.position(node), written: false };
+      node = next;
+    }
+    return { ...r.position(node), written: true };
+  };
+  const result = (pod?: PodConfig): ParsedPod => {
+    const problems = r.problems.sort((a, b) => a.line - b.line || a.col - b.col);
+    return problems.length ? { problems, locate } : { pod, problems, locate };
+  };
+
+  // A document with syntax errors is not read further: its tree may not be what was meant.
+  const syntax = [...doc.errors, ...doc.warnings];
+  const shown = new Set<string>();
+  for (const e of syntax) {
+    const problem = { file, ...lines.linePos(e.pos[0]), path: '(yaml)', message: e.message.split('\n')[0]! };
+    const key = `${problem.line}:${problem.col}:${problem.message}`;
+    if (shown.has(key)) continue;
+    shown.add(key);
+    if (shown.size > MAX_SYNTAX_PROBLEMS) {
+      r.problems.push({ ...problem, message: 'further syntax errors not shown' });
+      break;
+    }
+    r.problems.push(problem);
+  }
+  if (r.problems.length) return result();
+  const rootNode = r.resolve(doc.contents);
+  if (!isMap(rootNode)) {
+    r.report(rootNode, '(document)', `expected a pod (a mapping with apiVersion, kind, metadata, spec), found ${rootNode ? found(rootNode) : 'an empty file'}`);
+    return result();
+  }
+  const root = r.section(rootNode, '', ROOT_FIELDS)!;
+  const apiVersion = root.string('apiVersion');
+  if (apiVersion !== undefined && apiVersion !== API_VERSION) root.report('apiVersion', `expected ${API_VERSION}, found ${JSON.stringify(apiVersion)}`);
+  const kind = root.string('kind');
+  if (kind !== undefined && kind !== KIND) root.report('kind', `expected ${KIND}, found ${JSON.stringify(kind)}`);
+  const name = readName(root);
+  const spec = root.section('spec', SPEC_FIELDS);
+  if (!spec) return result();
+
+  const listen = readListen(spec);
+  const subnets = readSubnets(spec);
+  const relays = readRelays(spec, subnets);
+  const nodes = readNodes(spec, subnets);
+  const unknownNodes = spec.oneOf('unknownNodes', UNKNOWN_NODE_POLICIES) ?? 'provision';
+  const boot = spec.section('boot', BOOT_FIELDS);
+  const nextServer = boot?.address('nextServer');
+  const files = boot ? readBootFiles(boot, 'files') : undefined;
+  const tftp = readTftp(spec);
+
+  if (r.problems.length || name === undefined || listen === undefined || subnets === undefined) return result();
+  return result({
+    name,
+    file,
+    listen,
+    relays,
+    subnets: subnets.map((s) => s.subnet),
+    nodes,
+    unknownNodes,
+    boot: { nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer), files: { ...DEFAULT_BOOT_FILES, ...files } },
+    tftp,
+  });
+}
+
+function readName(root: Section): string | undefined {
+  const metadata = root.section('metadata', METADATA_FIELDS);
+  const name = metadata?.string('name');
+  if (name === undefined || isPodName(name)) return name;
+  metadata!.report('name', `${name} is not a DNS label (a-z, 0-9, inner '-', at most 63)`);
+  return undefined;
+}
+
+/** giaddr values the pod accepts: each must sit in one of its subnets, outside the pools. */
+function readRelays(spec: Section, subnets: LocatedSubnet[] | undefined): number[] {
+  const items = spec.addressList('relays');
+  if (items === undefined) return [];
+  if ((spec.node('relays') as YAMLSeq).items.length === 0) spec.report('relays', 'at least one relay address is needed');
+  const seen = new Map<number, string>();
+  for (const relay of items) {
+    const text = formatIPv4(relay.value);
+    const first = seen.get(relay.value);
+    if (first) spec.reader.report(relay.node, relay.path, `duplicate relay ${text} (also ${first})`);
+    seen.set(relay.value, first ?? relay.path);
+    if (!subnets) continue;
+    if (!subnetOf(subnets, relay.value)) spec.reader.report(relay.node, relay.path, `relay ${text} is in none of the pod's subnets`);
+    const pool = poolOf(subnets, relay.value);
+    if (pool) spec.reader.report(relay.node, relay.path, `relay ${text} is inside the pool of ${pool.subnet.cidr}`);
+  }
+  return items.map((i) => i.value);
+}
+
+function readTftp(spec: Section): PodConfig['tftp'] {
+  const tftp = spec.section('tftp', TFTP_FIELDS);
+  return {
+    // RFC 2348: blksize 8..65464; RFC 7440: windowsize 1..65535.
+    maxBlockSize: tftp?.integer('maxBlockSize', 8, 65464) ?? 65464,
+    maxWindowSize: tftp?.integer('maxWindowSize', 1, 65535) ?? 64,
+    // Each transfer holds its own UDP socket (an ephemeral port).
+    maxTransfers: tftp?.integer('maxTransfers', 1, 10000) ?? 200,
+  };
+}

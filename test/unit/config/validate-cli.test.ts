@@ -1,0 +1,99 @@
+// `podboot validate` run for real: the built CLI in a child process.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPodPaths } from '../../../src/config/load.js';
+import { FIXTURES, lines, ROOT } from './fixtures.js';
+
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+/** .ts files under `dir` whose compiled .js in dist/ is missing or older. */
+function staleSources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .filter((f) => {
+      const js = join(ROOT, 'dist', dir, f.replace(/\.ts$/, '.js'));
+      return !existsSync(js) || statSync(js).mtimeMs < statSync(join(ROOT, dir, f)).mtimeMs;
+    });
+}
+
+const stale = () => [...staleSources('src/config'), ...staleSources('src/cli'), ...staleSources('src/net')];
+
+function validate(args: string[], cwd = FIXTURES) {
+  const r = spawnSync(process.execPath, [CLI, 'validate', ...args], { cwd, encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('podboot validate', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'podboot-validate-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  beforeAll(() => {
+    if (stale().length === 0) return;
+    try {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+    } catch (err) {
+      // tsc still emits when another module has a type error; what matters is that ours are fresh.
+      if (stale().length) throw new Error(`build failed: ${String((err as { stdout?: Buffer }).stdout ?? err)}`);
+    }
+  });
+
+  it('exits 0 and prints "ok: N pods" when every pod is valid', () => {
+    expect(validate([join(ROOT, 'examples/pods'), join(ROOT, 'examples/default-pod.yaml')])).toEqual({ status: 0, stdout: 'ok: 4 pods\n', stderr: '' });
+    expect(validate(['valid/full.yaml'])).toEqual({ status: 0, stdout: 'ok: 1 pod\n', stderr: '' });
+  });
+
+  it('exits 1 with one file:line:col line per problem on stdout', () => {
+    expect(validate(['bad/relays.yaml'])).toEqual({
+      status: 1,
+      stderr: '',
+      stdout: [
+        "bad/relays.yaml:7:23: spec.relays[1]: relay 10.40.0.1 is in none of the pod's subnets",
+        'bad/relays.yaml:7:34: spec.relays[2]: duplicate relay 10.20.0.1 (also spec.relays[0])',
+        'bad/relays.yaml:7:45: spec.relays[3]: relay 10.20.0.150 is inside the pool of 10.20.0.0/24',
+        '',
+      ].join('\n'),
+    });
+  });
+
+  it('prints every problem of every path, then checks the pods of all paths against each other', () => {
+    const args = ['bad/pools.yaml', 'valid/minimal.yaml', 'valid/full.yaml', 'dir-conflicts'];
+    const r = validate(args);
+    expect(r.status).toBe(1);
+    // The same lines as the loader's (its own tests check them one by one), in the same order.
+    const expected = lines(loadPodPaths(args.map((a) => join(FIXTURES, a))).problems);
+    expect(r.stdout).toBe(expected.map((l) => `${l}\n`).join(''));
+    expect(expected).toHaveLength(7 + 3 + 6);
+    // Between paths: full.yaml listens elsewhere, but its first subnet is minimal.yaml's.
+    expect(expected).toContain('valid/full.yaml:15:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-min (valid/minimal.yaml:8:13)');
+    expect(expected).toContain('dir-conflicts/10-rack-a.yaml:10:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-full (valid/full.yaml:15:13)');
+  });
+
+  it('exits 1 for a directory with no pod files', () => {
+    const empty = join(tmp, 'empty');
+    mkdirSync(empty);
+    expect(validate([empty])).toEqual({ status: 1, stdout: `${empty}:1:1: (dir): no pod files (*.yaml, *.yml) in this directory\n`, stderr: '' });
+  });
+
+  it('exits 2 for wrong usage: no path, a path that does not exist, an unknown option', () => {
+    for (const [args, message] of [
+      [[], 'give at least one pod file or directory'],
+      [['valid/full.yaml', 'nope.yaml'], 'nope.yaml: no such file or directory'],
+      [['--strict', 'valid/full.yaml'], 'unknown option --strict'],
+    ] as const) {
+      const r = validate([...args]);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`podboot validate: ${message}`);
+      expect(r.stderr).toContain('usage: podboot validate <file|dir>...');
+    }
+  });
+
+  it('prints its usage for --help and exits 0', () => {
+    const r = validate(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: podboot validate <file\|dir>\.\.\./);
+  });
+});
