@@ -59,7 +59,7 @@ describe('DHCP codec', () => {
     expect(codes[0]).toBe(53);
     expect(codes[1]).toBe(54);
     expect(codes.at(-1)).toBe(82);
-    expect(codes).toEqual([53, 54, 1, 82]);
+    expect(codes).toEqual([53, 54, 1, 55, 82]);
   });
 
   it('splits options longer than 255 bytes and joins them again (RFC 3396)', () => {
