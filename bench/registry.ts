@@ -1,9 +1,11 @@
 import type { Bench } from './bench.js';
 import { dhcpBench } from './dhcp.js';
 import { dhcpPackageEvidence } from './evidence/dhcp-package.js';
+import { verifyBench } from './verify.js';
 
 // One entry per `npm run bench -- NAME`.
 export const benches: Bench[] = [
   dhcpBench,
   dhcpPackageEvidence,
+  verifyBench,
 ];

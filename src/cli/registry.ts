@@ -3,6 +3,10 @@ import { validateCommand } from './commands/validate.js';
 import { podRunCommand } from './commands/pod-run.js';
 import { serveCommand } from './commands/serve.js';
 import { dhcpProbeCommand } from './commands/dhcp-probe.js';
+import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
+import { signCommand } from './commands/sign.js';
+import { verifyCommand } from './commands/verify.js';
+import { imagesListCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
 
 // Every subcommand, in the order `podboot --help` lists them.
 export const commands: Command[] = [
@@ -10,4 +14,14 @@ export const commands: Command[] = [
   podRunCommand,
   validateCommand,
   dhcpProbeCommand,
+  caInitCommand,
+  caIssueSignerCommand,
+  caIssueServerCommand,
+  caRevokeCommand,
+  signCommand,
+  verifyCommand,
+  imagesPullCommand,
+  imagesListCommand,
+  imagesShowCommand,
+  imagesRemoveCommand,
 ];
