@@ -6,7 +6,7 @@ import { dhcpProbeCommand } from './commands/dhcp-probe.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
 import { signCommand } from './commands/sign.js';
 import { verifyCommand } from './commands/verify.js';
-import { imagesListCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
+import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
 
 // Every subcommand, in the order `podboot --help` lists them.
 export const commands: Command[] = [
@@ -24,4 +24,5 @@ export const commands: Command[] = [
   imagesListCommand,
   imagesShowCommand,
   imagesRemoveCommand,
+  imagesOnboardCommand,
 ];

@@ -7,6 +7,7 @@ import { readListen } from './listen.js';
 import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
+import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
 import { DEFAULT_BOOT_FILES, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
 import { found, YamlReader, type Position, type Section } from './yaml-reader.js';
 
@@ -26,7 +27,9 @@ export interface ParsedPod {
 
 const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
 const METADATA_FIELDS = { name: true };
-const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false };
+const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false };
+const STAGE2_FIELDS = { image: true, version: true };
+
 const BOOT_FIELDS = { nextServer: false, files: false };
 const TFTP_FIELDS = { maxBlockSize: false, maxWindowSize: false, maxTransfers: false };
 /** One broken bracket can make the parser complain hundreds of times; the first few locate it. */
@@ -96,6 +99,7 @@ export function parsePod(text: string, file: string): ParsedPod {
   const nextServer = boot?.address('nextServer');
   const files = boot ? readBootFiles(boot, 'files') : undefined;
   const tftp = readTftp(spec);
+  const stage2 = readStage2(spec);
 
   if (r.problems.length || name === undefined || listen === undefined || subnets === undefined) return result();
   return result({
@@ -108,7 +112,21 @@ export function parsePod(text: string, file: string): ParsedPod {
     unknownNodes,
     boot: { nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer), files: { ...DEFAULT_BOOT_FILES, ...files } },
     tftp,
+    ...(stage2 ? { stage2 } : {}),
   });
+}
+
+function readStage2(spec: Section): PodConfig['stage2'] {
+  const s = spec.section('stage2', STAGE2_FIELDS);
+  if (!s) return undefined;
+  const image = s.string('image');
+  const version = s.string('version');
+  // The same rules `podboot sign` applies to a manifest's name and version.
+  const okImage = image !== undefined && IMAGE_NAME_RE.test(image);
+  const okVersion = version !== undefined && IMAGE_VERSION_RE.test(version);
+  if (image !== undefined && !okImage) s.report('image', `${JSON.stringify(image)} is not a valid image name`);
+  if (version !== undefined && !okVersion) s.report('version', `${JSON.stringify(version)} is not a valid image version`);
+  return okImage && okVersion ? { image: image!, version: version! } : undefined;
 }
 
 function readName(root: Section): string | undefined {

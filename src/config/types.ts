@@ -67,6 +67,8 @@ export interface PodConfig {
     nextServer: string;
     files: BootFiles;
   };
+  /** the signed stage2 image this pod's servers install (selective onboarding) */
+  stage2?: { image: string; version: string };
   tftp: {
     /** largest blksize this pod negotiates (RFC 2348 allows 65464) */
     maxBlockSize: number;

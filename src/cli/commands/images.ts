@@ -179,3 +179,83 @@ ${CATALOG_HELP}`,
     }
   },
 };
+
+/** Hard link when catalog and state share a file system (no copy of a GiB image), else copy. */
+async function placeFile(from: string, to: string): Promise<void> {
+  const { link, copyFile, rm } = await import('node:fs/promises');
+  await rm(to, { force: true });
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to);
+  }
+}
+
+export const imagesOnboardCommand: Command = {
+  name: ['images', 'onboard'],
+  summary: "hand each pod the verified stage2 image its pod file names, and nothing else",
+  usage: `usage: podboot images onboard --pods DIR --ca ROOT.pem [--crl FILE]... [--catalog DIR] [--state DIR]
+
+Selective onboarding: for every pod file in DIR with spec.stage2 {image, version},
+verifies that catalog entry again for that pod (chain, revocation, manifest pod
+allow-list) and places it in STATE/<pod>/images/<image>@<version>/ (image,
+image.p7s, manifest.json, manifest.json.p7s; hard links when possible). Pods
+without spec.stage2 get nothing. Earlier versions stay for rollback. Exit 1 if
+any pod's image is missing or refused; the other pods are still served.
+
+  --pods DIR      pod files
+  --ca ROOT.pem   root CA the images must chain to
+  --crl FILE      CRL (repeatable)
+  --state DIR     state root (default ./state)
+${CATALOG_HELP}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...CATALOG_OPTION, pods: { type: 'string' }, ca: { type: 'string' }, crl: { type: 'string', multiple: true }, state: { type: 'string' } },
+      allowPositionals: true,
+    });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    if (!values.pods || !values.ca) throw new UsageError('--pods and --ca are required');
+    const [{ loadPodDir }, { formatProblem }, { join }, { mkdir }] = await Promise.all([
+      import('../../config/load.js'),
+      import('../../config/types.js'),
+      import('node:path'),
+      import('node:fs/promises'),
+    ]);
+    const { pods, problems } = loadPodDir(values.pods);
+    if (problems.length) {
+      for (const p of problems) process.stderr.write(formatProblem(p) + '\n');
+      return EXIT_FAILURE;
+    }
+    const rootCa = await readCapped(values.ca, LIMITS.rootCa, 'root CA');
+    const crl = await Promise.all((values.crl ?? []).map((f) => readCapped(f, LIMITS.crl, 'CRL')));
+    const catalog = await openCatalog(values.catalog);
+    let failed = 0;
+    try {
+      for (const pod of pods) {
+        if (!pod.stage2) {
+          process.stdout.write(`${pod.name}: no stage2 assigned\n`);
+          continue;
+        }
+        const ref = `${pod.stage2.image}@${pod.stage2.version}`;
+        try {
+          const got = await catalog.resolveForPod({ pod: pod.name, name: pod.stage2.image, version: pod.stage2.version, rootCa, crl });
+          const to = join(values.state ?? 'state', pod.name, 'images', ref);
+          await mkdir(to, { recursive: true, mode: 0o700 });
+          await placeFile(got.image, join(to, 'image'));
+          await placeFile(got.signature, join(to, 'image.p7s'));
+          await placeFile(got.manifest, join(to, 'manifest.json'));
+          await placeFile(got.manifestSignature, join(to, 'manifest.json.p7s'));
+          process.stdout.write(`${pod.name}: ${ref} sha256 ${got.sha256} -> ${to}\n`);
+        } catch (err) {
+          failed++;
+          const check = err instanceof VerificationError ? ` (${err.check})` : '';
+          process.stdout.write(`${pod.name}: ${ref} refused${check}: ${(err as Error).message}\n`);
+        }
+      }
+    } finally {
+      catalog.close();
+    }
+    return failed ? EXIT_FAILURE : EXIT_OK;
+  },
+};

@@ -220,6 +220,30 @@ describe('resumable download', () => {
 });
 
 describe('selective onboarding', () => {
+  it('images onboard hands each pod only the image its pod file names', async () => {
+    const pods = join(dir, 'pods');
+    mkdirSync(pods, { recursive: true });
+    const pod = (name: string, third: number, stage2: string) =>
+      writeFileSync(
+        join(pods, `${name}.yaml`),
+        `apiVersion: podboot/v1\nkind: Pod\nmetadata: { name: ${name} }\nspec:\n  listen: { address: 10.99.${third}.1 }\n  relays: [10.${third}.0.1]\n  subnets: [ { cidr: 10.${third}.0.0/24, pool: 10.${third}.0.100-10.${third}.0.199 } ]\n${stage2}`,
+      );
+    pod('rack-a', 1, '  stage2: { image: stage2, version: 1.0 }\n');
+    pod('rack-b', 2, '  stage2: { image: stage2, version: 1.0 }\n'); // the manifest allows rack-a only
+    pod('rack-c', 3, '');
+    const state = join(dir, 'onboard-state');
+    const r = await podboot('images', 'onboard', '--pods', pods, '--ca', `${ca}/root.pem`, '--catalog', catalogDir, '--state', state);
+    expect(r.code, r.out + r.err).toBe(1);
+    const lines = r.out.trim().split('\n');
+    expect(lines[0]).toMatch(/^rack-a: stage2@1\.0 sha256 [0-9a-f]{64} -> /);
+    expect(lines[1]).toMatch(/^rack-b: stage2@1\.0 refused \(manifest\)/);
+    expect(lines[2]).toBe('rack-c: no stage2 assigned');
+    const placed = join(state, 'rack-a', 'images', 'stage2@1.0');
+    expect(readdirSync(placed).sort()).toEqual(['image', 'image.p7s', 'manifest.json', 'manifest.json.p7s']);
+    expect(createHash('sha256').update(readFileSync(join(placed, 'image'))).digest('hex')).toBe(imageSha);
+    expect(readdirSync(state).sort()).toEqual(['rack-a']);
+  });
+
   it("gives a pod its assigned image's verified blob, and refuses what it may not have", async () => {
     const { log, lines } = captureLogger({ component: 'catalog' });
     const catalog = await Catalog.open(catalogDir, log);
