@@ -20,7 +20,7 @@ export function warmUpDhcp(pod: PodConfig, log: Logger, exchanges = 1500): void 
   const db = openMemoryDatabase();
   try {
     const leases = new SqliteLeaseStore(db);
-    const svc = new DhcpService({ ...pod, relays: [relay], subnets: [subnet], nodes: [] }, leases, new SqliteNodeStateStore(db), log.child({}, { level: 'silent' }));
+    const svc = new DhcpService({ ...pod, relays: [relay], subnets: [subnet], nodes: [], unknownNodes: 'provision' }, leases, new SqliteNodeStateStore(db), log.child({}, { level: 'silent' }));
     const via = { relay: { address: formatIPv4(relay), port: 67 } };
     const from = { address: via.relay.address, port: 67 };
     for (let i = 0; i < exchanges; i++) {
