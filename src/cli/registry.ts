@@ -3,6 +3,7 @@ import { validateCommand } from './commands/validate.js';
 import { podRunCommand } from './commands/pod-run.js';
 import { serveCommand } from './commands/serve.js';
 import { dhcpProbeCommand } from './commands/dhcp-probe.js';
+import { tftpServeCommand } from './commands/tftp-serve.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
 import { signCommand } from './commands/sign.js';
 import { verifyCommand } from './commands/verify.js';
@@ -14,6 +15,7 @@ export const commands: Command[] = [
   podRunCommand,
   validateCommand,
   dhcpProbeCommand,
+  tftpServeCommand,
   caInitCommand,
   caIssueSignerCommand,
   caIssueServerCommand,
