@@ -2,10 +2,14 @@ import type { Bench } from './bench.js';
 import { dhcpBench } from './dhcp.js';
 import { dhcpPackageEvidence } from './evidence/dhcp-package.js';
 import { verifyBench } from './verify.js';
+import { tftpBench } from './tftp.js';
+import { tftpPackageEvidence } from './evidence/tftp-package.js';
 
 // One entry per `npm run bench -- NAME`.
 export const benches: Bench[] = [
   dhcpBench,
   dhcpPackageEvidence,
   verifyBench,
+  tftpBench,
+  tftpPackageEvidence,
 ];

@@ -36,8 +36,6 @@ const ROUTES: Route[] = [
   { pattern: /^ipxe\/([0-9a-f:-]{12,17})\.ipxe$/i, render: renderIpxe, arch: 'bios', key: 'mac' },
 ];
 
-/** The generated file names this resolver answers, for docs and `--help`. */
-export const GENERATED_NAMES = ['pxelinux.cfg/01-<mac>', 'pxelinux.cfg/<uuid>', 'pxelinux.cfg/default', 'grub/grub.cfg-01-<mac>', 'grub/grub.cfg', 'ipxe/<mac>.ipxe'];
 
 export function podServer(pod: PodConfig): PodServer {
   const { listen } = pod;

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BootTreeResolver, FirstMatchResolver, type FileResolver } from '../../src/tftp/resolver.js';
+import type { TransferRunner } from '../../src/tftp/runner.js';
 import { DEFAULT_TFTP_TUNING, TftpServer, type TftpServerOptions } from '../../src/tftp/server.js';
 import { captureLogger } from './logs.js';
 import { prng } from './prng.js';
@@ -45,14 +46,25 @@ export interface RunningTftp {
   stop(): Promise<void>;
 }
 
-export async function startTftp(root: string, over: Partial<TftpServerOptions> = {}, extra: FileResolver[] = []): Promise<RunningTftp> {
+/** The compiled worker (vitest runs the sources; worker threads need JavaScript): `npm run build` first. */
+export const BUILT_WORKER = new URL('../../dist/src/tftp/worker.js', import.meta.url);
+
+export interface StartOptions {
+  /** resolvers asked before the boot tree (generated files) */
+  extra?: FileResolver[];
+  /** where transfers run; default: the server's own thread */
+  runner?: TransferRunner;
+}
+
+export async function startTftp(root: string, over: Partial<TftpServerOptions> = {}, using: StartOptions = {}): Promise<RunningTftp> {
   const { log, lines } = captureLogger({ pod: 'rack-t' });
   const tree = await BootTreeResolver.open(root);
-  const resolver = extra.length ? new FirstMatchResolver([...extra, tree]) : tree;
+  const resolver = using.extra?.length ? new FirstMatchResolver([...using.extra, tree]) : tree;
   const server = new TftpServer(
     { ...DEFAULT_TFTP_TUNING, address: '127.0.0.1', port: 0, maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 200, ...over },
     resolver,
     log,
+    using.runner,
   );
   await server.start();
   return { server, port: server.port, lines, stop: () => server.stop() };

@@ -19,7 +19,7 @@ describe('generated boot configs over TFTP', () => {
   beforeAll(async () => {
     // A file on disk with a generated name: the inventory's answer wins.
     tree = makeTree({ 'pxelinux.cfg/default': Buffer.from('DEFAULT stale\n'), 'pxelinux.0': Buffer.from('pxe') });
-    tftp = await startTftp(tree.root, {}, [generated]);
+    tftp = await startTftp(tree.root, {}, { extra: [generated] });
   });
   afterAll(async () => {
     await tftp?.stop();

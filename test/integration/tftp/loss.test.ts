@@ -2,7 +2,9 @@
 // OACK or its own ACKs, and recovers as tftp-hpa and UEFI firmware do (on its
 // timeout it sends its last ACK, or its request, again). Every case must end
 // with the whole file, byte-identical, with and without windowsize.
+import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePacket, encodeAck, encodeError, encodeRequest, type TftpPacket } from '../../../src/tftp/codec.js';
 import { tftpFetch, type FetchOptions } from '../../helpers/tftp-client.js';
 import { makeTree, patternBytes, startTftp, type RunningTftp, type Tree } from '../../helpers/tftp-lab.js';
 
@@ -82,7 +84,8 @@ describe('TFTP under loss', () => {
 
   it.each([1, 4, 16])('windowsize %i: every ACK sent three times causes no duplicate DATA', async (ws) => {
     const before = tftp.server.counters.duplicateAcks;
-    const r = await fetch({ options: { blksize: BLK, windowsize: ws }, ackCopies: 3 });
+    // A long server timeout (RFC 2349 option): any extra DATA here could only come from the repeated ACKs.
+    const r = await fetch({ options: { blksize: BLK, windowsize: ws, timeout: 5 }, ackCopies: 3 });
     expect(r.ok).toBe(true);
     expect(r.data.equals(FILE)).toBe(true);
     expect(r.dataPackets).toBe(BLOCKS);
@@ -93,13 +96,48 @@ describe('TFTP under loss', () => {
   });
 
   it('repeated ACKs while a block is really lost do not multiply windows (no Sorcerer\'s Apprentice)', async () => {
-    // The client repeats its last ACK on every timeout (fast) while the server waits for its own timer.
-    const r = await fetch({ options: { blksize: BLK, windowsize: 4 }, drop: (k, b, a) => k === 'data' && b === 5 && a === 1, ackCopies: 3, timeoutMs: 60 });
+    // The client repeats its last ACK (3 copies) every 60 ms while the server waits for its own 1 s timer.
+    const r = await fetch({ options: { blksize: BLK, windowsize: 4, timeout: 1 }, drop: (k, b, a) => k === 'data' && b === 5 && a === 1, ackCopies: 3, timeoutMs: 60 });
     expect(r.ok).toBe(true);
     expect(r.data.equals(FILE)).toBe(true);
     // One window was resent once (4 blocks at most), not once per repeated ACK.
     expect(r.dataPackets).toBeLessThanOrEqual(BLOCKS + 4);
     expect(r.clientTimeouts).toBeGreaterThan(1);
+  });
+
+  it('a client that starts over from the same port (a reboot) gets a fresh transfer; the old one is aborted', async () => {
+    const s = dgram.createSocket('udp4');
+    const got: { from: number; p: TftpPacket }[] = [];
+    s.on('message', (m, ri) => {
+      const d = decodePacket(m);
+      if (d.ok) got.push({ from: ri.port, p: d.packet });
+    });
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 100 && got.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      s.send(encodeRequest({ op: 'rrq', filename: 'f.bin' }), tftp.port, '127.0.0.1');
+      await waitFor(1);
+      const first = got[0]!.from;
+      s.send(encodeAck(1), first, '127.0.0.1');
+      await waitFor(2);
+      expect(got[1]).toEqual({ from: first, p: { op: 'data', block: 2, data: FILE.subarray(512, 1024) } });
+      // Progress was made, so the same request again means the client restarted.
+      s.send(encodeRequest({ op: 'rrq', filename: 'f.bin' }), tftp.port, '127.0.0.1');
+      await waitFor(4);
+      const rest = got.slice(2);
+      expect(rest).toContainEqual({ from: first, p: { op: 'error', code: 0, message: 'Transfer aborted' } });
+      const fresh = rest.find((g) => g.p.op === 'data');
+      expect(fresh?.from).not.toBe(first);
+      expect(fresh?.p).toEqual({ op: 'data', block: 1, data: FILE.subarray(0, 512) });
+    } finally {
+      // End the fresh transfer with an ERROR from the client.
+      const last = got.at(-1)?.from;
+      if (last) await new Promise((r) => s.send(encodeError(0, 'done'), last, '127.0.0.1', r));
+      s.close();
+    }
+    expect(tftp.server.counters.errors.aborted).toBe(1);
   });
 
   it('every transfer above ended as complete on the server side, none hangs', async () => {
