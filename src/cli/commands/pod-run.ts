@@ -6,6 +6,7 @@ import { formatProblem } from '../../config/types.js';
 import { createLogger } from '../../log.js';
 import { PodInstance } from '../../pod/instance.js';
 import { untilSignal } from '../signals.js';
+import { attachInstanceChannels } from '../../pod-vm/child.js';
 
 export const podRunCommand: Command = {
   name: ['pod', 'run'],
@@ -36,11 +37,15 @@ kill -9 loses none.
     }
     const pod = loaded.pod;
     const log = createLogger({ pod: pod.name });
-    const instance = new PodInstance(pod, log, { stateDir: join(values.state ?? 'state', pod.name), durability });
+    const stateDir = join(values.state ?? 'state', pod.name);
+    const instance = new PodInstance(pod, log, { stateDir, durability });
     await instance.start();
+    // Metrics socket in the state dir; heartbeat and degrade when run by `podboot serve`.
+    const channels = await attachInstanceChannels(instance, log, stateDir);
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
     await instance.stop();
+    await channels.close();
     return EXIT_OK;
   },
 };

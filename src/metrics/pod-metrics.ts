@@ -1,0 +1,62 @@
+// The metrics one pod instance exposes, as a pure function of its counters.
+// No `pod` label here: the central node adds it when it aggregates, and the
+// service-discovery targets carry it when Prometheus scrapes a pod directly.
+import type { DhcpCounters } from '../dhcp/service.js';
+import type { TftpCounters } from '../tftp/server.js';
+import { fromRecord, type Family } from './exposition.js';
+
+export interface PodMetricsSource {
+  dhcp: DhcpCounters;
+  /** leases held in the lease table (offered and bound) */
+  leases: number;
+  /** addresses in the pod's pools */
+  poolAddresses: number;
+  tftp?: TftpCounters;
+  /** servers known to the pod by install state */
+  nodesByState: Record<string, number>;
+  degraded: boolean;
+  /** process start, seconds since the epoch */
+  startTimeSec: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+export function podFamilies(s: PodMetricsSource): Family[] {
+  const f: Family[] = [
+    fromRecord('podboot_dhcp_received_total', 'DHCP requests received, by message type', 'counter', 'type', s.dhcp.received),
+    fromRecord('podboot_dhcp_sent_total', 'DHCP replies sent, by message type', 'counter', 'type', s.dhcp.sent),
+    fromRecord('podboot_dhcp_dropped_total', 'DHCP datagrams dropped, by reason', 'counter', 'reason', s.dhcp.dropped),
+    { name: 'podboot_dhcp_commits_total', help: 'lease group commits to the pod database', type: 'counter', samples: [{ value: s.dhcp.commits }] },
+    { name: 'podboot_dhcp_commit_failures_total', help: 'lease group commits that failed (their ACKs withheld)', type: 'counter', samples: [{ value: s.dhcp.commitFailures }] },
+    { name: 'podboot_dhcp_leases', help: 'leases in the lease table', type: 'gauge', samples: [{ value: s.leases }] },
+    { name: 'podboot_dhcp_pool_addresses', help: 'addresses in the pod pools', type: 'gauge', samples: [{ value: s.poolAddresses }] },
+  ];
+  if (s.tftp) {
+    const t = s.tftp;
+    f.push(
+      { name: 'podboot_tftp_requests_total', help: 'TFTP read requests', type: 'counter', samples: [{ value: t.rrq }] },
+      { name: 'podboot_tftp_write_requests_total', help: 'TFTP write requests (always refused)', type: 'counter', samples: [{ value: t.wrq }] },
+      { name: 'podboot_tftp_completed_total', help: 'TFTP transfers completed', type: 'counter', samples: [{ value: t.completed }] },
+      { name: 'podboot_tftp_active_transfers', help: 'TFTP transfers running', type: 'gauge', samples: [{ value: t.active }] },
+      { name: 'podboot_tftp_sent_bytes_total', help: 'TFTP payload bytes sent', type: 'counter', samples: [{ value: t.bytesSent }] },
+      { name: 'podboot_tftp_retransmitted_blocks_total', help: 'TFTP blocks sent again', type: 'counter', samples: [{ value: t.retransmittedBlocks }] },
+      { name: 'podboot_tftp_duplicate_acks_total', help: 'TFTP duplicate ACKs received', type: 'counter', samples: [{ value: t.duplicateAcks }] },
+      fromRecord('podboot_tftp_errors_total', 'TFTP requests and transfers that failed, by kind', 'counter', 'kind', t.errors),
+    );
+  }
+  f.push(
+    fromRecord('podboot_nodes', 'servers known to the pod, by install state', 'gauge', 'state', s.nodesByState),
+    { name: 'podboot_pod_degraded', help: '1 while the pod offers no new installs', type: 'gauge', samples: [{ value: s.degraded ? 1 : 0 }] },
+    { name: 'podboot_process_start_time_seconds', help: 'start of the instance process', type: 'gauge', samples: [{ value: s.startTimeSec }] },
+    { name: 'podboot_process_resident_memory_bytes', help: 'resident memory of the instance process', type: 'gauge', samples: [{ value: s.rssBytes }] },
+    { name: 'podboot_process_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', samples: [{ value: s.heapUsedBytes }] },
+  );
+  return f;
+}
+
+/** Addresses in every pool of a pod (pure, from its config). */
+export function poolAddresses(subnets: readonly { pool?: { start: number; end: number } }[]): number {
+  let n = 0;
+  for (const s of subnets) if (s.pool) n += (s.pool.end >>> 0) - (s.pool.start >>> 0) + 1;
+  return n;
+}

@@ -1,0 +1,124 @@
+// The pod instance's side of supervision: its metrics endpoint (HTTP on a
+// unix socket in its state directory, reachable from the central node even
+// when the instance runs in another network namespace) and, when started by
+// the supervisor, the IPC channel (ready, heartbeat, degrade).
+import { createServer, type Server } from 'node:http';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { PodInstance } from '../pod/instance.js';
+import type { TftpCounters } from '../tftp/server.js';
+import { CONTENT_TYPE, render } from '../metrics/exposition.js';
+import { podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
+import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from './ipc.js';
+
+export const METRICS_SOCKET = 'metrics.sock';
+
+export interface InstanceChannels {
+  readonly degraded: boolean;
+  readonly metricsSocket: string;
+  /** called whenever the operator turns degrade on or off (the install policy hooks in here) */
+  onDegrade(cb: (on: boolean, reason?: string) => void): void;
+  close(): Promise<void>;
+}
+
+export async function attachInstanceChannels(instance: PodInstance, log: Logger, stateDir: string): Promise<InstanceChannels> {
+  let degraded = false;
+  let degradeReason: string | undefined;
+  const degradeListeners: ((on: boolean, reason?: string) => void)[] = [];
+  const startTimeSec = Math.floor(Date.now() / 1000 - process.uptime());
+  const cfg = instance.config;
+  const pool = poolAddresses(cfg.subnets);
+  const listeners = [`dhcp ${cfg.listen.address}:${cfg.listen.dhcpPort}`, `tftp ${cfg.listen.address}:${cfg.listen.tftpPort}`];
+
+  // The instance keeps its TFTP server private; its counters are plain numbers
+  // meant for this endpoint (see TftpCounters), so they are read, not copied.
+  const tftp = () => (instance as unknown as { tftpServer?: { counters: TftpCounters } }).tftpServer?.counters;
+  const source = (): PodMetricsSource => {
+    const nodesByState: Record<string, number> = {};
+    for (const n of instance.nodeState.nodes()) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;
+    const mem = process.memoryUsage();
+    return { dhcp: instance.dhcp.counters, leases: instance.dhcp.leaseCount, poolAddresses: pool, tftp: tftp(), nodesByState, degraded, startTimeSec, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
+  };
+  const selfStatus = (): PodSelfStatus => ({ degraded, degradeReason, leases: instance.dhcp.leaseCount, listeners });
+  const snapshot = (): MetricsSnapshot => {
+    const c = instance.dhcp.counters;
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    const t = tftp();
+    return { dhcpReceived: sum(c.received), dhcpSent: sum(c.sent), dhcpDropped: sum(c.dropped), tftpRequests: t?.rrq ?? 0, tftpBytesSent: t?.bytesSent ?? 0 };
+  };
+
+  const socketPath = join(stateDir, METRICS_SOCKET);
+  const server: Server = createServer((req, res) => {
+    try {
+      if (req.method === 'GET' && req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': CONTENT_TYPE });
+        res.end(render(podFamilies(source())));
+      } else if (req.method === 'GET' && req.url === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(selfStatus()));
+      } else {
+        res.writeHead(404).end();
+      }
+    } catch (err) {
+      log.error({ err }, 'metrics endpoint failed');
+      res.writeHead(500).end();
+    }
+  });
+  // A socket left by a killed instance would make listen() fail with EADDRINUSE.
+  rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  log.info({ socket: socketPath }, 'metrics endpoint listening');
+
+  const send = (m: ChildMessage) => {
+    if (process.connected) process.send!(m, undefined, undefined, () => undefined);
+  };
+  let heartbeat: NodeJS.Timeout | undefined;
+  const onMessage = (m: unknown) => {
+    if (!isParentMessage(m)) return;
+    if (m.on === degraded) return;
+    degraded = m.on;
+    degradeReason = m.on ? m.reason : undefined;
+    log.warn({ degraded, reason: m.reason }, degraded ? 'pod degraded: no new installs, leases still served' : 'pod no longer degraded');
+    for (const cb of degradeListeners) cb(degraded, degradeReason);
+  };
+  const onDisconnect = () => {
+    // The supervisor is gone: a new one will start this pod again and needs its sockets.
+    log.warn('supervisor channel closed; stopping');
+    process.kill(process.pid, 'SIGTERM');
+  };
+  if (process.send) {
+    const every = Math.max(100, Number(process.env[ENV_HEARTBEAT_MS]) || 1000);
+    let seq = 0;
+    process.on('message', onMessage);
+    process.on('disconnect', onDisconnect);
+    send({ type: 'ready', pid: process.pid, status: selfStatus(), metricsSocket: socketPath });
+    heartbeat = setInterval(() => send({ type: 'heartbeat', seq: ++seq, status: selfStatus(), metrics: snapshot() }), every);
+    heartbeat.unref();
+  }
+
+  return {
+    get degraded() {
+      return degraded;
+    },
+    metricsSocket: socketPath,
+    onDegrade: (cb) => void degradeListeners.push(cb),
+    async close() {
+      if (heartbeat) clearInterval(heartbeat);
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      rmSync(socketPath, { force: true });
+      // Let the event loop end once the instance has stopped.
+      if (process.connected) process.disconnect();
+    },
+  };
+}

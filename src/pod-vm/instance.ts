@@ -1,0 +1,341 @@
+// One pod's instance as the supervisor sees it: a child process running
+// `podboot pod run`, its lifecycle (start, ready, heartbeat, exit, backoff,
+// crash loop, stop) and the last things it reported. Owns nothing of the
+// pod's own state: leases live in the pod's database in its state directory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from './backoff.js';
+import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from './ipc.js';
+import { cpuPercent, cpuSeconds, sampleProcess, type ProcSample } from './proc.js';
+
+export type InstanceState = 'starting' | 'running' | 'degraded' | 'busy' | 'error' | 'crashed' | 'crash-loop' | 'stopping' | 'stopped';
+
+export interface LaunchSpec {
+  /** argv[0] and the rest: e.g. node, [main.js, 'pod', 'run', file, '--state', dir] */
+  command: string;
+  args: string[];
+  /** the child's JSON log lines go here (appended) */
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface InstanceTiming {
+  heartbeatMs: number;
+  /** no heartbeat for this long: the instance is hung and is killed */
+  heartbeatTimeoutMs: number;
+  /** from spawn to "ready" */
+  readyTimeoutMs: number;
+  /** SIGTERM → SIGKILL */
+  stopTimeoutMs: number;
+  backoff: BackoffPolicy;
+}
+
+export const DEFAULT_TIMING: InstanceTiming = { heartbeatMs: 1000, heartbeatTimeoutMs: 15_000, readyTimeoutMs: 30_000, stopTimeoutMs: 10_000, backoff: DEFAULT_BACKOFF };
+
+export interface ExitInfo {
+  at: string;
+  code: number | null;
+  signal: string | null;
+  reason: string;
+  /** the last line the instance wrote, when it explains more than the exit code */
+  lastLog?: string;
+}
+
+export interface InstanceStatus {
+  pod: string;
+  file: string;
+  state: InstanceState;
+  pid?: number;
+  cpuPercent?: number;
+  cpuSeconds?: number;
+  rssBytes?: number;
+  threads?: number;
+  fds?: number;
+  io?: { readBytes: number; writeBytes: number; rchar: number; wchar: number };
+  priority?: number;
+  nice?: number;
+  startedAt?: string;
+  uptimeSec?: number;
+  /** time run over every start, this one included */
+  totalRunSec: number;
+  restarts: number;
+  lastExit?: ExitInfo;
+  nextStartAt?: string;
+  degraded: boolean;
+  degradeReason?: string;
+  self?: PodSelfStatus;
+  metrics?: MetricsSnapshot;
+  lastHeartbeatAt?: string;
+}
+
+export type InstanceEvent = { kind: string; message: string; fields?: Record<string, unknown> };
+
+export class PodInstanceProcess {
+  state: InstanceState = 'stopped';
+  private child?: ChildProcess;
+  private startedAt?: number;
+  private totalRunMs = 0;
+  private restarts = 0;
+  private streak = 0;
+  private lastExit?: ExitInfo;
+  private restartTimer?: NodeJS.Timeout;
+  private nextStartAt?: number;
+  private watchdog?: NodeJS.Timeout;
+  private lastHeartbeat?: number;
+  private self?: PodSelfStatus;
+  private metrics?: MetricsSnapshot;
+  private wantDegraded = false;
+  private degradeReason?: string;
+  /** why the current child is being ended, when the supervisor ended it */
+  private ending?: { reason: string; then: 'stop' | 'restart' | 'backoff' };
+  private prevSample?: ProcSample;
+  private sample?: ProcSample;
+  private cpu?: number;
+  private exited?: Promise<void>;
+
+  constructor(
+    readonly pod: string,
+    private launch: LaunchSpec,
+    private readonly log: Logger,
+    private readonly timing: InstanceTiming,
+    private readonly onEvent: (e: InstanceEvent) => void,
+    /** the pods file this instance was started from (for status) */
+    public file: string,
+  ) {}
+
+  /** A new launch spec (a reloaded file) takes effect at the next start. */
+  setLaunch(spec: LaunchSpec, file: string): void {
+    this.launch = spec;
+    this.file = file;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  start(): void {
+    if (this.child) return;
+    this.clearRestartTimer();
+    this.spawnChild();
+  }
+
+  /** Graceful stop: SIGTERM, SIGKILL after the stop timeout. Resolves when the child is gone. */
+  async stop(reason = 'stop requested'): Promise<void> {
+    this.clearRestartTimer();
+    if (!this.child) {
+      this.state = 'stopped';
+      return;
+    }
+    await this.endChild(reason, 'stop');
+  }
+
+  /** Stop (gracefully) and start again at once, without backoff: reloads and operator restarts. */
+  async restart(reason = 'restart requested'): Promise<void> {
+    this.clearRestartTimer();
+    if (!this.child) {
+      this.spawnChild();
+      return;
+    }
+    await this.endChild(reason, 'restart');
+  }
+
+  degrade(on: boolean, reason?: string): void {
+    this.wantDegraded = on;
+    this.degradeReason = on ? reason : undefined;
+    this.sendDegrade();
+    this.onEvent({ kind: on ? 'degraded' : 'undegraded', message: on ? `new installs stopped${reason ? `: ${reason}` : ''}` : 'new installs allowed again' });
+  }
+
+  /** Reads /proc for the running child; the supervisor calls it periodically. */
+  async refreshProc(): Promise<void> {
+    const pid = this.child?.pid;
+    if (!pid) return;
+    const s = await sampleProcess(pid);
+    if (!s || this.child?.pid !== pid) return;
+    this.prevSample = this.sample?.pid === pid ? this.sample : undefined;
+    this.sample = s;
+    this.cpu = cpuPercent(this.prevSample, s);
+  }
+
+  status(now = Date.now()): InstanceStatus {
+    const live = this.child && this.sample?.pid === this.child.pid ? this.sample : undefined;
+    const runMs = this.startedAt !== undefined && this.child ? now - this.startedAt : 0;
+    return {
+      pod: this.pod,
+      file: this.file,
+      state: this.state,
+      pid: this.child?.pid,
+      cpuPercent: live ? this.cpu : undefined,
+      cpuSeconds: live ? cpuSeconds(live.stat) : undefined,
+      rssBytes: live?.stat.rssBytes,
+      threads: live?.stat.threads,
+      fds: live?.fds,
+      io: live?.io,
+      priority: live?.stat.priority,
+      nice: live?.stat.nice,
+      startedAt: this.startedAt !== undefined && this.child ? new Date(this.startedAt).toISOString() : undefined,
+      uptimeSec: this.child ? Math.round(runMs / 1000) : undefined,
+      totalRunSec: Math.round((this.totalRunMs + runMs) / 1000),
+      restarts: this.restarts,
+      lastExit: this.lastExit,
+      nextStartAt: this.nextStartAt !== undefined ? new Date(this.nextStartAt).toISOString() : undefined,
+      degraded: this.wantDegraded,
+      degradeReason: this.degradeReason,
+      self: this.self,
+      metrics: this.metrics,
+      lastHeartbeatAt: this.lastHeartbeat !== undefined ? new Date(this.lastHeartbeat).toISOString() : undefined,
+    };
+  }
+
+  private spawnChild(): void {
+    const fd = openSync(this.launch.logFile, 'a', 0o640);
+    let child: ChildProcess;
+    try {
+      // The child's stdout and stderr go straight to its log file: the
+      // supervisor never copies a busy pod's log lines through its own loop.
+      child = spawn(this.launch.command, this.launch.args, {
+        stdio: ['ignore', fd, fd, 'ipc'],
+        env: { ...process.env, ...this.launch.env, [ENV_HEARTBEAT_MS]: String(this.timing.heartbeatMs) },
+        serialization: 'json',
+      });
+    } finally {
+      closeSync(fd);
+    }
+    this.child = child;
+    this.startedAt = Date.now();
+    this.nextStartAt = undefined;
+    this.self = undefined;
+    this.lastHeartbeat = undefined;
+    this.state = 'starting';
+    this.ending = undefined;
+    this.log.info({ pid: child.pid, restarts: this.restarts }, 'pod instance starting');
+    this.onEvent({ kind: 'starting', message: `instance starting (pid ${child.pid})`, fields: { pid: child.pid } });
+    this.armWatchdog(this.timing.readyTimeoutMs, `not ready within ${this.timing.readyTimeoutMs} ms`);
+    child.on('message', (m) => this.onMessage(child, m));
+    // Writing to a channel whose child just died raises here, not at send().
+    child.on('error', (err) => this.log.warn({ err: err.message }, 'pod instance process error'));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.onExit(child, code, signal);
+        resolve();
+      });
+    });
+  }
+
+  private onMessage(child: ChildProcess, m: unknown): void {
+    if (child !== this.child || !isChildMessage(m)) return;
+    this.lastHeartbeat = Date.now();
+    this.self = m.status;
+    if (m.type === 'heartbeat') this.metrics = m.metrics;
+    if (m.type === 'ready') {
+      this.log.info({ pid: child.pid, listeners: m.status.listeners, leases: m.status.leases }, 'pod instance ready');
+      this.onEvent({ kind: 'ready', message: `instance ready (pid ${child.pid})`, fields: { listeners: m.status.listeners } });
+      // A restarted instance starts undegraded: tell it again what the operator asked.
+      if (this.wantDegraded) this.sendDegrade();
+    }
+    if (this.state === 'starting' || this.state === 'running' || this.state === 'degraded') this.state = m.status.degraded ? 'degraded' : 'running';
+    this.armWatchdog(this.timing.heartbeatTimeoutMs, `no heartbeat for ${this.timing.heartbeatTimeoutMs} ms`);
+  }
+
+  private armWatchdog(ms: number, reason: string): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (!this.child || this.ending) return;
+      // A hung instance cannot be asked to stop; it is killed and restarted with backoff.
+      this.log.error({ pid: this.child.pid, reason }, 'pod instance unresponsive; killing it');
+      this.ending = { reason, then: 'backoff' };
+      this.child.kill('SIGKILL');
+    }, ms);
+    this.watchdog.unref();
+  }
+
+  private sendDegrade(): void {
+    const c = this.child;
+    if (!c?.connected) return;
+    const msg: ParentMessage = { type: 'degrade', on: this.wantDegraded, reason: this.degradeReason };
+    c.send(msg, (err) => {
+      if (err) this.log.warn({ err: err.message }, 'could not send degrade to the instance');
+    });
+  }
+
+  private async endChild(reason: string, then: 'stop' | 'restart'): Promise<void> {
+    const child = this.child!;
+    this.ending = { reason, then };
+    this.state = 'stopping';
+    if (this.watchdog) clearTimeout(this.watchdog);
+    child.kill('SIGTERM');
+    const kill = setTimeout(() => {
+      this.log.warn({ pid: child.pid, ms: this.timing.stopTimeoutMs }, 'pod instance did not stop in time; killing it');
+      child.kill('SIGKILL');
+    }, this.timing.stopTimeoutMs);
+    await this.exited;
+    clearTimeout(kill);
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.child) return;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    const ranMs = Date.now() - (this.startedAt ?? Date.now());
+    this.totalRunMs += ranMs;
+    this.child = undefined;
+    this.sample = this.prevSample = undefined;
+    const ending = this.ending;
+    this.ending = undefined;
+    const what = signal ? `killed by ${signal}` : `exit code ${code}`;
+    const reason = ending ? `${ending.reason} (${what})` : what;
+    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : lastLine(this.launch.logFile) };
+    if (ending?.then === 'stop') {
+      this.state = 'stopped';
+      this.log.info({ reason }, 'pod instance stopped');
+      this.onEvent({ kind: 'stopped', message: `instance stopped: ${reason}` });
+      return;
+    }
+    if (ending?.then === 'restart') {
+      this.restarts++;
+      this.log.info({ reason }, 'pod instance restarting');
+      this.onEvent({ kind: 'restarting', message: `instance restarting: ${reason}` });
+      this.spawnChild();
+      return;
+    }
+    const d = nextRestart(this.timing.backoff, this.streak, ranMs);
+    this.streak = d.streak;
+    this.restarts++;
+    this.state = d.crashLoop ? 'crash-loop' : 'crashed';
+    this.nextStartAt = Date.now() + d.delayMs;
+    this.log.error({ reason, ranMs, delayMs: d.delayMs, streak: d.streak, lastLog: this.lastExit.lastLog }, d.crashLoop ? 'pod instance in a crash loop' : 'pod instance exited; restarting after backoff');
+    this.onEvent({ kind: d.crashLoop ? 'crash-loop' : 'crashed', message: `instance ended: ${reason}; next start in ${d.delayMs} ms`, fields: { streak: d.streak } });
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.spawnChild();
+    }, d.delayMs);
+  }
+
+  private clearRestartTimer(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.nextStartAt = undefined;
+  }
+}
+
+/** The last line of a log file (at most 2 KiB read), for an exit reason. */
+function lastLine(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 2048);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n').filter((l) => l.trim());
+    return lines.at(-1)?.slice(0, 500);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

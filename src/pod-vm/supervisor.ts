@@ -1,0 +1,282 @@
+// The central node's supervisor: one child process per pod file, kept in
+// step with the pods directory (new file → start, changed → reload, removed
+// → stop, invalid → refused and nothing else touched), restarted with backoff
+// when it dies, sampled from /proc, and driven by operator actions.
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Logger } from 'pino';
+import { formatProblem, type ConfigProblem } from '../config/types.js';
+import { DEFAULT_TIMING, PodInstanceProcess, type InstanceStatus, type InstanceTiming, type LaunchSpec } from './instance.js';
+import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
+
+export interface SupervisorOptions {
+  /** directory of pod files; or `files`: a fixed list (the embedded default pod) */
+  podsDir?: string;
+  files?: string[];
+  stateRoot: string;
+  /** how to run the CLI: node and dist/src/cli/main.js */
+  node: string;
+  cliScript: string;
+  log: Logger;
+  timing?: Partial<InstanceTiming>;
+  /** safety-net rescan period; file watching can miss events on some file systems */
+  rescanMs?: number;
+  /** /proc sampling period for CPU % and memory */
+  sampleMs?: number;
+  /** wraps the pod's command, e.g. to enter its network namespace */
+  wrap?: (pod: string, command: string, args: string[]) => { command: string; args: string[] };
+}
+
+export interface SupervisorEvent {
+  seq: number;
+  time: string;
+  pod?: string;
+  file?: string;
+  kind: string;
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface RefusedFile {
+  file: string;
+  /** the pod that keeps running on its previous version of this file */
+  running?: string;
+  problems: ConfigProblem[];
+}
+
+export type PodAction = 'start' | 'stop' | 'restart' | 'degrade' | 'undegrade';
+
+/** Pod files are small; anything larger is refused before it is read. */
+const MAX_POD_FILE_BYTES = 16 * 1024 * 1024;
+const MAX_EVENTS = 2000;
+
+export class Supervisor {
+  private readonly instances = new Map<string, PodInstanceProcess>();
+  private readonly applied = new Map<string, AppliedEntry>();
+  private readonly refused = new Map<string, RefusedFile>();
+  private readonly events: SupervisorEvent[] = [];
+  private seq = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private watcher?: FSWatcher;
+  private debounce?: NodeJS.Timeout;
+  private rescanTimer?: NodeJS.Timeout;
+  private sampleTimer?: NodeJS.Timeout;
+  private readonly timing: InstanceTiming;
+  private stopping = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+  }
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.opts.stateRoot, { recursive: true });
+    await this.rescan();
+    if (this.opts.podsDir) {
+      try {
+        this.watcher = watch(this.opts.podsDir, () => this.scheduleRescan());
+        this.watcher.on('error', (err) => this.log.warn({ err: err.message }, 'watching the pods directory failed; periodic rescans continue'));
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'cannot watch the pods directory; periodic rescans only');
+      }
+      this.rescanTimer = setInterval(() => this.scheduleRescan(0), this.opts.rescanMs ?? 5000);
+      this.rescanTimer.unref();
+    }
+    this.sampleTimer = setInterval(() => void this.sample(), this.opts.sampleMs ?? 5000);
+    this.sampleTimer.unref();
+  }
+
+  /** Stops every instance, in parallel, each gracefully (bounded by the stop timeout). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.watcher?.close();
+    for (const t of [this.debounce, this.rescanTimer, this.sampleTimer]) if (t) clearTimeout(t);
+    await this.queue;
+    await Promise.all([...this.instances.values()].map((i) => i.stop('central node stopping')));
+  }
+
+  /** Reads the directory again and applies what changed; serialized with every other change. */
+  rescan(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.stopping) return;
+      const scanned = await this.scanFiles();
+      const actions = planScan(this.applied, scanned);
+      for (const a of actions) await this.apply(a);
+    });
+  }
+
+  status(): InstanceStatus[] {
+    const now = Date.now();
+    return [...this.instances.values()].map((i) => i.status(now)).sort((a, b) => a.pod.localeCompare(b.pod));
+  }
+
+  instance(pod: string): InstanceStatus | undefined {
+    return this.instances.get(pod)?.status();
+  }
+
+  refusedFiles(): RefusedFile[] {
+    return [...this.refused.values()];
+  }
+
+  eventsSince(after = 0, pod?: string, limit = 500): SupervisorEvent[] {
+    return this.events.filter((e) => e.seq > after && (!pod || e.pod === pod)).slice(-limit);
+  }
+
+  /** Where a pod's metrics endpoint listens (a unix socket in its state directory). */
+  metricsSocket(pod: string): string {
+    return join(this.opts.stateRoot, pod, 'metrics.sock');
+  }
+
+  pods(): string[] {
+    return [...this.instances.keys()].sort();
+  }
+
+  /** An operator action; false when no such pod. */
+  async act(pod: string, action: PodAction, reason?: string): Promise<boolean> {
+    const i = this.instances.get(pod);
+    if (!i) return false;
+    this.record({ pod, kind: 'action', message: `operator: ${action}${reason ? ` (${reason})` : ''}` });
+    await this.enqueue(async () => {
+      if (action === 'start') i.start();
+      else if (action === 'stop') await i.stop('stopped by operator');
+      else if (action === 'restart') await i.restart('restarted by operator');
+      else i.degrade(action === 'degrade', reason);
+    });
+    return true;
+  }
+
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch((err) => this.log.error({ err }, 'supervisor change failed'));
+    return next;
+  }
+
+  private scheduleRescan(delayMs = 200): void {
+    if (this.stopping) return;
+    // Editors write a file in several steps; one scan after they settle.
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.rescan().catch(() => undefined), delayMs);
+  }
+
+  private async scanFiles(): Promise<ScannedFile[]> {
+    let files: string[];
+    if (this.opts.podsDir) {
+      try {
+        files = (await readdir(this.opts.podsDir))
+          .filter((n) => !n.startsWith('.') && /\.ya?ml$/.test(n))
+          .sort()
+          .map((n) => join(this.opts.podsDir!, n));
+      } catch (err) {
+        // A directory that vanished for a moment must not stop every pod.
+        this.log.error({ err: (err as Error).message, dir: this.opts.podsDir }, 'cannot read the pods directory; keeping every pod as it is');
+        return [...this.applied.keys()].map((file) => ({ file, hash: this.applied.get(file)!.running?.hash ?? this.applied.get(file)!.refusedHash ?? '' }));
+      }
+    } else files = this.opts.files ?? [];
+    const out: ScannedFile[] = [];
+    for (const file of files) {
+      try {
+        const size = (await stat(file)).size;
+        if (size > MAX_POD_FILE_BYTES) throw new Error(`file is ${size} bytes; pod files are limited to ${MAX_POD_FILE_BYTES}`);
+        const bytes = await readFile(file);
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        out.push({ file, hash: hashText(bytes), text });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue; // removed between readdir and read
+        const message = err instanceof TypeError ? 'not UTF-8 text' : `cannot read: ${(err as Error).message}`;
+        out.push({ file, hash: `unreadable:${message}`, readProblem: { file, line: 1, col: 1, path: '(file)', message } });
+      }
+    }
+    return out;
+  }
+
+  private async apply(a: PlanAction): Promise<void> {
+    switch (a.kind) {
+      case 'refuse': {
+        for (const p of a.problems) this.log.error({ pod: a.running, file: a.file, problem: formatProblem(p) }, 'pod file refused');
+        const entry = this.applied.get(a.file) ?? { file: a.file };
+        entry.refusedHash = a.hash;
+        this.applied.set(a.file, entry);
+        this.refused.set(a.file, { file: a.file, running: a.running, problems: a.problems });
+        this.record({
+          pod: a.running,
+          file: a.file,
+          kind: 'refused',
+          message: `${basename(a.file)} refused${a.running ? `; pod ${a.running} keeps running its previous version` : ''}: ${a.problems.map(formatProblem).join('; ')}`,
+          fields: { problems: a.problems.map(formatProblem) },
+        });
+        return;
+      }
+      case 'forget':
+        this.applied.delete(a.file);
+        this.refused.delete(a.file);
+        return;
+      case 'stop': {
+        this.applied.delete(a.file);
+        this.refused.delete(a.file);
+        const i = this.instances.get(a.name);
+        this.record({ pod: a.name, file: a.file, kind: 'removed', message: `${basename(a.file)} removed: stopping pod ${a.name}` });
+        await i?.stop('pod file removed');
+        this.instances.delete(a.name);
+        return;
+      }
+      case 'start':
+      case 'reload': {
+        const pod = a.located.pod;
+        this.refused.delete(a.file);
+        if (a.kind === 'reload' && a.previous !== pod.name) {
+          // Renamed: the old pod goes, a new one (own state directory) comes.
+          this.record({ pod: a.previous, file: a.file, kind: 'removed', message: `renamed to ${pod.name}: stopping pod ${a.previous}` });
+          await this.instances.get(a.previous)?.stop('pod renamed');
+          this.instances.delete(a.previous);
+        }
+        const launch = await this.prepare(pod.name, a.text);
+        this.applied.set(a.file, { file: a.file, running: { hash: a.hash, located: a.located } });
+        const existing = this.instances.get(pod.name);
+        if (existing) {
+          existing.setLaunch(launch, a.file);
+          this.record({ pod: pod.name, file: a.file, kind: 'reload', message: `${basename(a.file)} changed: reloading pod ${pod.name}` });
+          // An instance the operator stopped stays stopped; it runs the new version when started.
+          if (existing.state !== 'stopped') await existing.restart('pod file changed');
+          return;
+        }
+        const inst = new PodInstanceProcess(pod.name, launch, this.log.child({ pod: pod.name }), this.timing, (e) => this.record({ pod: pod.name, ...e }), a.file);
+        this.instances.set(pod.name, inst);
+        this.record({ pod: pod.name, file: a.file, kind: 'added', message: `${basename(a.file)}: starting pod ${pod.name}` });
+        inst.start();
+        return;
+      }
+    }
+  }
+
+  /**
+   * The instance runs from a copy of the file as validated, in its state
+   * directory: a later broken edit can then never reach a running pod, not
+   * even when it restarts after a crash.
+   */
+  private async prepare(pod: string, text: string): Promise<LaunchSpec> {
+    const dir = join(this.opts.stateRoot, pod);
+    await mkdir(dir, { recursive: true });
+    const snapshot = join(dir, 'pod.yaml');
+    const tmp = `${snapshot}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, snapshot);
+    const base = { command: this.opts.node, args: [this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot] };
+    const cmd = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
+    return { ...cmd, logFile: join(dir, 'instance.log') };
+  }
+
+  private async sample(): Promise<void> {
+    await Promise.all([...this.instances.values()].map((i) => i.refreshProc().catch(() => undefined)));
+  }
+
+  private record(e: Omit<SupervisorEvent, 'seq' | 'time'>): void {
+    const ev: SupervisorEvent = { seq: ++this.seq, time: new Date().toISOString(), ...e };
+    this.events.push(ev);
+    if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+}
