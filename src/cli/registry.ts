@@ -7,6 +7,7 @@ import { tftpServeCommand } from './commands/tftp-serve.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
 import { signCommand } from './commands/sign.js';
 import { verifyCommand } from './commands/verify.js';
+import { imagesBuildLabStage2Command, imagesBuildStage1Command } from './commands/images-build.js';
 import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
 
 // Every subcommand, in the order `podboot --help` lists them.
@@ -27,4 +28,6 @@ export const commands: Command[] = [
   imagesShowCommand,
   imagesRemoveCommand,
   imagesOnboardCommand,
+  imagesBuildStage1Command,
+  imagesBuildLabStage2Command,
 ];

@@ -1,0 +1,102 @@
+# Shared by stage1 and the lab stage2 (POSIX sh, busybox ash). Sourced, not run.
+
+# say TEXT: one line on the console(s), prefixed with $PODBOOT_PREFIX.
+# init sends stdout to the first console= of the command line; the other
+# consoles named there get the line too, so an operator watching either sees it.
+say() {
+	printf '%s: %s\n' "${PODBOOT_PREFIX:-podboot}" "$*"
+	for _c in $PODBOOT_EXTRA_CONSOLES; do
+		printf '%s: %s\n' "${PODBOOT_PREFIX:-podboot}" "$*" >"$_c" 2>/dev/null
+	done
+}
+
+# Console devices named by console= on the kernel command line, in order, once each.
+cmdline_consoles() {
+	_seen=''
+	for _w in $(cat /proc/cmdline); do
+		case "$_w" in
+		console=*)
+			_d=${_w#console=}
+			_d=/dev/${_d%%,*}
+			case " $_seen " in *" $_d "*) ;; *) _seen="$_seen $_d" ;; esac
+			;;
+		esac
+	done
+	echo $_seen
+}
+
+# mount the kernel file systems an initramfs needs
+mount_basics() {
+	mkdir -p /proc /sys /dev /tmp /run
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev 2>/dev/null
+	mkdir -p /dev/pts
+	mount -t devpts devpts /dev/pts 2>/dev/null
+}
+
+# stdout/stderr to the first console of the command line, the rest get say() lines
+setup_console() {
+	_all=$(cmdline_consoles)
+	_first=''
+	PODBOOT_EXTRA_CONSOLES=''
+	for _c in $_all; do
+		if [ -z "$_first" ]; then _first=$_c; else PODBOOT_EXTRA_CONSOLES="$PODBOOT_EXTRA_CONSOLES $_c"; fi
+	done
+	if [ -n "$_first" ] && [ -c "$_first" ]; then exec >"$_first" 2>&1 <"$_first"; fi
+	export PODBOOT_EXTRA_CONSOLES
+}
+
+# insmod every module listed in /lib/modules/load-order (dependencies first,
+# computed at build time: busybox insmod resolves nothing). A module whose
+# hardware is absent still loads; one that fails is reported and skipped.
+load_modules() {
+	[ -f /lib/modules/load-order ] || return 0
+	while read -r _m; do
+		[ -n "$_m" ] || continue
+		insmod "/lib/modules/$_m.ko" 2>/tmp/insmod.err || say "module $_m: $(cat /tmp/insmod.err)"
+	done </lib/modules/load-order
+}
+
+# normalize a MAC (dashes or colons, any case) to lower-case colon form
+mac_colons() {
+	echo "$1" | tr 'A-F-' 'a-f:'
+}
+
+# The interface whose MAC is $1, else the first ethX, else the first non-lo.
+pick_nic() {
+	_want=$(mac_colons "$1")
+	for _i in /sys/class/net/*; do
+		[ -e "$_i/address" ] || continue
+		if [ -n "$_want" ] && [ "$(cat "$_i/address")" = "$_want" ]; then
+			basename "$_i"
+			return 0
+		fi
+	done
+	for _i in /sys/class/net/eth*; do
+		[ -e "$_i" ] && { basename "$_i"; return 0; }
+	done
+	for _i in /sys/class/net/*; do
+		_n=$(basename "$_i")
+		[ "$_n" = lo ] || { echo "$_n"; return 0; }
+	done
+	return 1
+}
+
+# dhcp_up IFACE: bring it up and get a lease with udhcpc (bounded: 6 rounds of
+# 10 discovers). udhcpc backgrounds itself once bound and keeps renewing.
+# Prints the address.
+dhcp_up() {
+	ip link set lo up
+	ip link set "$1" up
+	rm -f /run/podboot-ip
+	_round=1
+	while [ $_round -le 6 ]; do
+		if udhcpc -i "$1" -s /lib/podboot/udhcpc.script -t 10 -T 2 -A 2 -n -p /run/udhcpc.pid >/tmp/udhcpc.log 2>&1; then
+			cat /run/podboot-ip
+			return 0
+		fi
+		_round=$((_round + 1))
+	done
+	return 1
+}

@@ -1,0 +1,127 @@
+#!/bin/sh
+# podboot stage1 agent: fetch the pod's signed stage2 image over HTTPS, verify
+# it, run the kickstart, report every step. Runs under busybox sh in stage1
+# and under any POSIX sh on a host (tests): it touches no disk itself; only
+# the kickstart does, and only after every check passed.
+#
+# Input (environment; init sets it from the kernel command line):
+#   PODBOOT_SERVER PODBOOT_HTTPS PODBOOT_POD PODBOOT_MAC PODBOOT_TOKEN
+#   PODBOOT_ROOT_CA  root CA file (default /etc/podboot/root.pem)
+#   PODBOOT_WORK     work directory (default /tmp/podboot)
+#   PODBOOT_LIB      directory of lib.sh and verify.sh (default /lib/podboot)
+# Exit status: 0 installed, 1 failed (reported; the caller stops).
+PODBOOT_PREFIX=${PODBOOT_PREFIX:-podboot-stage1}
+LIB=${PODBOOT_LIB:-/lib/podboot}
+. "$LIB/lib.sh"
+PODBOOT_VERIFY_LIB=1
+. "$LIB/verify.sh"
+
+CA=${PODBOOT_ROOT_CA:-/etc/podboot/root.pem}
+WORK=${PODBOOT_WORK:-/tmp/podboot}
+BASE="https://$PODBOOT_SERVER:${PODBOOT_HTTPS:-443}"
+mkdir -p "$WORK"
+
+# Values from the command line end up in URLs and headers: refuse anything odd.
+safe() { echo "$1" | grep -Eq '^[A-Za-z0-9._:~+/=-]+$'; }
+
+# curl to the pod: the root CA only (never -k), the server's token, retries
+# on any error with backoff, bounded.
+api() {
+	curl -sS --fail --cacert "$CA" --retry 5 --retry-all-errors --retry-max-time 120 \
+		--connect-timeout 10 -H "Authorization: Bearer $PODBOOT_TOKEN" "$@"
+}
+
+# json_text TEXT: safe inside a JSON string (no quotes, backslashes, control characters), at most 300 characters
+json_text() {
+	printf '%s' "$1" | tr -d '"\\' | tr '\n\r\t' '   ' | tr -cd '[:print:]' | cut -c1-300
+}
+
+# report STATE [REASON DETAIL]: POST /v1/events; a failed report is printed, not fatal.
+report() {
+	if [ -n "${2:-}" ]; then
+		_body="{\"state\":\"$1\",\"reason\":\"$2\",\"detail\":\"$(json_text "$3")\"}"
+	else
+		_body="{\"state\":\"$1\"}"
+	fi
+	api -X POST -H 'Content-Type: application/json' --data "$_body" -o /dev/null "$BASE/v1/events" 2>"$WORK/report.err" ||
+		say "warning: could not report $1: $(head -n 1 "$WORK/report.err")"
+}
+
+# fail REASON DETAIL: report, print, stop (exit 1; init keeps the machine stopped)
+fail() {
+	report failed "$1" "$2"
+	say "FAILED $1: $2"
+	exit 1
+}
+
+# fetch PATH FILE: resumable download (-C -), three rounds of curl's own retries
+fetch() {
+	_round=1
+	while [ $_round -le 3 ]; do
+		if api -C - -o "$2" "$BASE$1" 2>"$WORK/fetch.err"; then return 0; fi
+		say "fetch $1: $(head -n 1 "$WORK/fetch.err") (round $_round)"
+		_round=$((_round + 1))
+	done
+	return 1
+}
+
+# POST /v1/token/refresh before a long step; keep the old token if it fails
+refresh_token() {
+	if _new=$(api -X POST "$BASE/v1/token/refresh" 2>/dev/null) && [ -n "$_new" ] && safe "$_new"; then
+		PODBOOT_TOKEN=$_new
+		export PODBOOT_TOKEN
+	fi
+}
+
+for v in PODBOOT_SERVER PODBOOT_POD PODBOOT_TOKEN; do
+	eval "_val=\${$v:-}"
+	if [ -z "$_val" ] || ! safe "$_val"; then
+		say "FAILED manifest: $v missing or not a plain value on the kernel command line"
+		exit 1
+	fi
+done
+[ -s "$CA" ] || { say "FAILED signature: no root CA at $CA"; exit 1; }
+
+say "report stage1 to $BASE"
+report stage1
+
+say "fetch manifest"
+rm -f "$WORK/manifest.json" "$WORK/manifest.json.p7s" "$WORK/image.p7s"
+fetch /v1/stage2/manifest.json "$WORK/manifest.json" || fail download "manifest.json: $(head -n 1 "$WORK/fetch.err")"
+fetch /v1/stage2/manifest.json.p7s "$WORK/manifest.json.p7s" || fail download "manifest.json.p7s: $(head -n 1 "$WORK/fetch.err")"
+say "verify manifest"
+verify_manifest "$WORK" "$CA" "$PODBOOT_POD" || fail "$VERIFY_REASON" "$VERIFY_DETAIL"
+say "manifest ok: $MANIFEST_NAME $MANIFEST_VERSION, $MANIFEST_SIZE bytes"
+
+refresh_token
+say "fetch image"
+fetch /v1/stage2/image.p7s "$WORK/image.p7s" || fail download "image.p7s: $(head -n 1 "$WORK/fetch.err")"
+fetch /v1/stage2/image "$WORK/image" || fail download "image: $(head -n 1 "$WORK/fetch.err")"
+report stage2-fetched
+
+say "verify image"
+verify_image "$WORK" "$CA" || fail "$VERIFY_REASON" "$VERIFY_DETAIL"
+report verified
+say "verified $MANIFEST_NAME $MANIFEST_VERSION sha256=$MANIFEST_SHA256"
+
+say "fetch kickstart"
+rm -f "$WORK/kickstart.sh"
+fetch /v1/kickstart "$WORK/kickstart.sh" || fail kickstart "$(head -n 1 "$WORK/fetch.err")"
+[ -s "$WORK/kickstart.sh" ] || fail kickstart "empty kickstart"
+
+refresh_token
+say "installing"
+report installing
+PODBOOT_IMAGE="$WORK/image"
+PODBOOT_MANIFEST="$WORK/manifest.json"
+export PODBOOT_IMAGE PODBOOT_MANIFEST PODBOOT_SERVER PODBOOT_HTTP PODBOOT_HTTPS PODBOOT_POD PODBOOT_MAC PODBOOT_TOKEN PODBOOT_ROOT_CA
+PODBOOT_ROOT_CA=$CA
+# the kickstart's output goes to the console and to a log; its exit status through a file (a pipe loses it)
+echo 1 >"$WORK/kickstart.rc"
+{ (cd "$WORK" && sh "$WORK/kickstart.sh"); echo $? >"$WORK/kickstart.rc"; } 2>&1 | tee "$WORK/kickstart.log"
+if [ "$(cat "$WORK/kickstart.rc")" != 0 ]; then
+	fail install "kickstart exited $(cat "$WORK/kickstart.rc"): $(tail -n 1 "$WORK/kickstart.log")"
+fi
+report installed
+say "installed"
+exit 0

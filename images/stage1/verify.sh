@@ -1,0 +1,103 @@
+#!/bin/sh
+# podboot stage1 verification, before anything touches a disk. Sourced by the
+# agent, or run on its own (tests, operators):
+#   sh verify.sh manifest DIR ROOT_CA POD   # DIR/manifest.json{,.p7s}
+#   sh verify.sh image DIR ROOT_CA POD      # DIR/image{,.p7s} against DIR/manifest.json
+# On failure: prints "REASON: detail" on stdout and exits 1. REASON is one of
+# signature, digest, manifest (the pod's failure reasons).
+
+# verify_signed CONTENT P7S ROOT_CA: CMS signature chained to the root, signer with EKU codeSigning.
+verify_signed() {
+	_signer="$1.signer.pem"
+	rm -f "$_signer"
+	if ! openssl cms -verify -binary -inform DER -in "$2" -content "$1" -CAfile "$3" -purpose any \
+		-signer "$_signer" -out /dev/null >"$1.verify.log" 2>&1; then
+		VERIFY_REASON=signature
+		VERIFY_DETAIL="$(basename "$2"): $(grep -v '^CMS Verification' "$1.verify.log" | head -n 2 | tr '\n' ' ')"
+		return 1
+	fi
+	if ! openssl x509 -in "$_signer" -noout -ext extendedKeyUsage 2>/dev/null | grep -q 'Code Signing'; then
+		VERIFY_REASON=signature
+		VERIFY_DETAIL="$(basename "$2"): signer $(openssl x509 -in "$_signer" -noout -subject 2>/dev/null) has no code-signing extended key usage"
+		return 1
+	fi
+	return 0
+}
+
+# json_string FILE KEY / json_number FILE KEY: a top-level scalar of the
+# (signed, already verified) manifest. Flattened first: podboot writes it indented.
+json_string() {
+	tr -d '\n\r' <"$1" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\"\\([^\"\\\\]*\\)\".*/\\1/p"
+}
+json_number() {
+	tr -d '\n\r' <"$1" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p"
+}
+# json_list FILE KEY: a top-level array of strings, one per line; exit 1 when the key is absent
+json_list() {
+	_flat=$(tr -d '\n\r' <"$1")
+	case "$_flat" in *"\"$2\""*) ;; *) return 1 ;; esac
+	echo "$_flat" | sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\\[\\([^]]*\\)\\].*/\\1/p" | tr ',' '\n' | sed 's/^[[:space:]]*"//; s/"[[:space:]]*$//' | grep -v '^[[:space:]]*$'
+	return 0
+}
+
+# verify_manifest DIR ROOT_CA POD: signature, fields, expiry, pod allow-list. Sets MANIFEST_*.
+verify_manifest() {
+	_m="$1/manifest.json"
+	verify_signed "$_m" "$_m.p7s" "$2" || return 1
+	MANIFEST_NAME=$(json_string "$_m" name)
+	MANIFEST_VERSION=$(json_string "$_m" version)
+	MANIFEST_SIZE=$(json_number "$_m" size)
+	MANIFEST_SHA256=$(json_string "$_m" sha256 | tr 'A-F' 'a-f')
+	MANIFEST_NOT_AFTER=$(json_string "$_m" notAfter)
+	VERIFY_REASON=manifest
+	[ -n "$MANIFEST_NAME" ] || { VERIFY_DETAIL="no name"; return 1; }
+	[ -n "$MANIFEST_VERSION" ] || { VERIFY_DETAIL="no version"; return 1; }
+	[ -n "$MANIFEST_SIZE" ] || { VERIFY_DETAIL="no size"; return 1; }
+	echo "$MANIFEST_SHA256" | grep -Eq '^[0-9a-f]{64}$' || { VERIFY_DETAIL="sha256 is not 64 hex digits"; return 1; }
+	if [ -n "$MANIFEST_NOT_AFTER" ]; then
+		# ISO 8601 UTC timestamps compare as strings: YYYY-MM-DDTHH:MM:SS
+		_now=$(date -u +%Y-%m-%dT%H:%M:%S)
+		_na=$(echo "$MANIFEST_NOT_AFTER" | cut -c1-19)
+		if awk -v a="$_na" -v b="$_now" 'BEGIN { exit !(a "" < b "") }'; then
+			VERIFY_DETAIL="$MANIFEST_NAME $MANIFEST_VERSION expired at $MANIFEST_NOT_AFTER (now $_now)"
+			return 1
+		fi
+	fi
+	if _pods=$(json_list "$_m" pods); then
+		if ! echo "$_pods" | grep -qxF "$3"; then
+			VERIFY_DETAIL="$MANIFEST_NAME $MANIFEST_VERSION is not for pod $3 (pods: $(echo $_pods))"
+			return 1
+		fi
+	fi
+	VERIFY_REASON=''
+	return 0
+}
+
+# verify_image DIR ROOT_CA: size and digest against the verified manifest, then the image's signature.
+verify_image() {
+	_i="$1/image"
+	_size=$(wc -c <"$_i" | tr -d ' ')
+	if [ "$_size" != "$MANIFEST_SIZE" ]; then
+		VERIFY_REASON=digest
+		VERIFY_DETAIL="image is $_size bytes, the manifest says $MANIFEST_SIZE"
+		return 1
+	fi
+	_sum=$(sha256sum "$_i" | cut -d' ' -f1)
+	if [ "$_sum" != "$MANIFEST_SHA256" ]; then
+		VERIFY_REASON=digest
+		VERIFY_DETAIL="image sha256 $_sum, the manifest says $MANIFEST_SHA256"
+		return 1
+	fi
+	verify_signed "$_i" "$_i.p7s" "$2" || return 1
+	return 0
+}
+
+# run as a command (not when sourced by the agent)
+if [ "${PODBOOT_VERIFY_LIB:-}" != 1 ]; then
+	case "${1:-}" in
+	manifest) verify_manifest "$2" "$3" "$4" || { echo "$VERIFY_REASON: $VERIFY_DETAIL"; exit 1; } ;;
+	image) verify_manifest "$2" "$3" "$4" && verify_image "$2" "$3" || { echo "$VERIFY_REASON: $VERIFY_DETAIL"; exit 1; } ;;
+	*) echo "usage: verify.sh manifest|image DIR ROOT_CA POD" >&2; exit 2 ;;
+	esac
+	echo "ok: $MANIFEST_NAME $MANIFEST_VERSION"
+fi

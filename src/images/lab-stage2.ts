@@ -1,0 +1,147 @@
+// The lab stage2: a small bootable raw disk image standing in for a real OS
+// image in tests of the whole chain. Built without mounting anything (no
+// loop devices, so it works in containers and CI): sfdisk writes the MBR
+// partition table, mkfs.vfat --offset the FAT16 file system, mcopy the files,
+// syslinux --install --offset the boot loader, and mbr.bin the boot code.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { buildInitramfs } from './cpio.js';
+import { DebCache, type Progress } from './debs.js';
+import { busyboxRootfs, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
+import { ROOT_CA_PATH, stage1Overlay, stageInputs, type ArtifactReport } from './stage1.js';
+
+const BUILDER_VERSION = 'lab-stage2/1';
+/** Total image size: kernel (~8 MiB) + initrd (~8 MiB) fit with room to spare. */
+export const LAB_IMAGE_BYTES = 32 * 1024 * 1024;
+export const PARTITION_START_SECTOR = 2048;
+/** Sector of the node config area the lab kickstart writes (8 sectors, inside the gap before the partition). */
+export const NODE_CONFIG_SECTOR = 1024;
+export const NODE_CONFIG_SECTORS = 8;
+/** Fixed FAT volume id: mkfs.vfat would otherwise derive one from the clock. */
+const VOLUME_ID = '504f4442'; // "PODB"
+/** FAT cannot store times before 1980; every file gets this one. */
+const FIXED_MTIME = new Date('2000-01-01T00:00:00Z');
+
+export const LAB_CMDLINE = 'console=ttyS0,115200 console=tty0 quiet';
+
+export interface LabStage2Options {
+  out: string;
+  cacheDir: string;
+  /** baked into the initrd as /etc/podboot/root.pem; else the node config area must carry it */
+  rootCaPem?: Buffer;
+  progress?: Progress;
+  force?: boolean;
+}
+
+export interface LabStage2Report {
+  image: ArtifactReport;
+  upToDate: boolean;
+  kernelVersion: string;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): void {
+  try {
+    execFileSync(cmd, args, { env: { ...process.env, ...env }, input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: Buffer; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr?.toString().trim() || e.message}`);
+  }
+}
+
+/**
+ * The node config text the lab kickstart writes at sector 1024: sourceable
+ * assignments, a line `#end`, then optionally the root CA. Values are limited
+ * to characters the stage2 init accepts (it sources only such lines).
+ */
+export function renderNodeConfig(values: Record<string, string>, rootCaPem?: Buffer): Buffer {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    if (!/^PODBOOT_[A-Z0-9_]+$/.test(k)) throw new Error(`node config: bad key ${k}`);
+    if (!/^[A-Za-z0-9._:/+=~-]*$/.test(v)) throw new Error(`node config: ${k} has characters stage2 would not accept`);
+    lines.push(`${k}=${v}`);
+  }
+  lines.push('#end');
+  let text = lines.join('\n') + '\n';
+  if (rootCaPem) text += rootCaPem.toString('latin1');
+  const buf = Buffer.from(text, 'latin1');
+  if (buf.length > NODE_CONFIG_SECTORS * 512) throw new Error(`node config is ${buf.length} bytes; the area holds ${NODE_CONFIG_SECTORS * 512}`);
+  return buf;
+}
+
+export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2Report> {
+  const progress = opts.progress ?? (() => undefined);
+  const cache = new DebCache(opts.cacheDir, progress);
+  const syslinuxMbr = '/usr/lib/syslinux/mbr/mbr.bin';
+  if (!existsSync(syslinuxMbr)) throw new Error(`${syslinuxMbr} missing: install the syslinux package (apt-get install syslinux)`);
+  const { kernel, busybox } = stageInputs(cache, progress);
+  const rootfs = busyboxRootfs({
+    busybox,
+    kernel,
+    modules: STAGE_MODULES,
+    hostPrograms: HOST_PROGRAMS,
+    files: [
+      imageFile('stage2/init', 'init'),
+      imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),
+      imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script'),
+    ],
+  });
+  const kernelBytes = readFileSync(kernel.vmlinuz);
+  const key = createHash('sha256')
+    .update(BUILDER_VERSION)
+    .update(rootfs.inputsDigest)
+    .update(createHash('sha256').update(kernelBytes).digest())
+    .update(opts.rootCaPem ?? '')
+    .update(readFileSync(syslinuxMbr))
+    .digest('hex');
+  const keyFile = `${opts.out}.inputs`;
+  if (!opts.force && existsSync(opts.out) && existsSync(keyFile) && readFileSync(keyFile, 'utf8').trim() === key) {
+    progress('inputs unchanged: image is up to date');
+    return { image: artifact(opts.out), upToDate: true, kernelVersion: kernel.version };
+  }
+
+  let initrd = buildInitramfs(rootfs.entries);
+  if (opts.rootCaPem) initrd = Buffer.concat([initrd, stage1Overlay(opts.rootCaPem)]);
+  const work = mkdtempSync(join(tmpdir(), 'podboot-lab-stage2-'));
+  try {
+    const files: Record<string, Buffer> = {
+      'vmlinuz': kernelBytes,
+      'initrd.img': initrd,
+      'syslinux.cfg': Buffer.from(['DEFAULT podboot', 'PROMPT 0', 'TIMEOUT 0', 'LABEL podboot', '  KERNEL /vmlinuz', '  INITRD /initrd.img', `  APPEND ${LAB_CMDLINE}`, ''].join('\n')),
+    };
+    for (const [name, data] of Object.entries(files)) {
+      writeFileSync(join(work, name), data);
+      utimesSync(join(work, name), FIXED_MTIME, FIXED_MTIME);
+    }
+    const img = join(work, 'disk.img');
+    writeFileSync(img, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', String(LAB_IMAGE_BYTES), img]);
+    // FAT16 (type 0x0e, LBA): FAT32 needs 65525+ clusters, more than a 31 MiB partition has.
+    run('sfdisk', ['-q', '--no-reread', '--no-tell-kernel', img], {}, `label: dos\nlabel-id: 0x${VOLUME_ID}\nstart=${PARTITION_START_SECTOR}, type=e, bootable\n`);
+    const partSectors = LAB_IMAGE_BYTES / 512 - PARTITION_START_SECTOR;
+    // mkfs.vfat takes the block count in KiB
+    run('mkfs.vfat', ['-F', '16', '-n', 'PODBOOT', '-i', VOLUME_ID, '--invariant', `--offset=${PARTITION_START_SECTOR}`, img, String(partSectors / 2)]);
+    const at = `${img}@@${PARTITION_START_SECTOR * 512}`;
+    for (const name of Object.keys(files)) run('mcopy', ['-m', '-i', at, join(work, name), `::${name}`], { MTOOLS_SKIP_CHECK: '1' });
+    run('syslinux', ['--install', '--offset', String(PARTITION_START_SECTOR * 512), img]);
+    const mbr = readFileSync(syslinuxMbr).subarray(0, 440);
+    const fd = readFileSync(img);
+    mbr.copy(fd, 0);
+    mkdirSync(dirname(opts.out), { recursive: true });
+    const tmp = `${opts.out}.tmp-${process.pid}`;
+    writeFileSync(tmp, fd);
+    renameSync(tmp, opts.out);
+    writeFileSync(keyFile, key + '\n');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  progress(`root CA: ${opts.rootCaPem ? `baked in (/${ROOT_CA_PATH})` : 'none baked in: the node config area must carry it'}`);
+  return { image: artifact(opts.out), upToDate: false, kernelVersion: kernel.version };
+}
+
+function artifact(path: string): ArtifactReport {
+  return { name: path, size: statSync(path).size, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
+}
