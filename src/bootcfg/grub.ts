@@ -1,6 +1,6 @@
 // grub/grub.cfg-01-<mac>: GRUB netboot (mostly UEFI). Paths are absolute on
 // the TFTP server GRUB was loaded from.
-import { expand, header, provisions } from './template.js';
+import { expand, kernelArgs, header, provisions } from './template.js';
 import type { BootConfigInput } from './types.js';
 
 export function renderGrub(input: BootConfigInput): string {
@@ -9,7 +9,7 @@ export function renderGrub(input: BootConfigInput): string {
   if (provisions(input)) {
     lines.push(
       'menuentry "podboot stage1" {',
-      `  linux ${abs(input.stage1.kernel)} ${expand(input.stage1.args, input)}`,
+      `  linux ${abs(input.stage1.kernel)} ${kernelArgs(input)}`,
       `  initrd ${abs(input.stage1.initrd)}`,
       '}',
     );

@@ -1,6 +1,6 @@
 // The iPXE script: the fast path. With stage1.httpBase set, kernel and initrd
 // come over HTTP (seconds across a WAN instead of minutes over TFTP).
-import { expand, header, provisions } from './template.js';
+import { expand, kernelArgs, header, provisions } from './template.js';
 import type { BootConfigInput } from './types.js';
 
 function fetchUrl(path: string, input: BootConfigInput): string {
@@ -18,7 +18,7 @@ export function renderIpxe(input: BootConfigInput): string {
   if (provisions(input)) {
     // initrd=<name> on the command line lets an EFI-stub kernel find the initrd under UEFI; BIOS ignores it.
     lines.push(
-      `kernel ${fetchUrl(input.stage1.kernel, input)} initrd=initrd ${expand(input.stage1.args, input)}`,
+      `kernel ${fetchUrl(input.stage1.kernel, input)} initrd=initrd ${kernelArgs(input)}`,
       `initrd --name initrd ${fetchUrl(input.stage1.initrd, input)}`,
       'boot',
     );

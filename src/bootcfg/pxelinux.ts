@@ -1,5 +1,5 @@
 // pxelinux.cfg/01-<mac>: legacy BIOS PXE through pxelinux, everything over TFTP.
-import { expand, header, provisions } from './template.js';
+import { expand, kernelArgs, header, provisions } from './template.js';
 import type { BootConfigInput } from './types.js';
 
 export function renderPxelinux(input: BootConfigInput): string {
@@ -10,7 +10,7 @@ export function renderPxelinux(input: BootConfigInput): string {
       'LABEL stage1',
       `  KERNEL ${expand(input.stage1.kernel, input)}`,
       `  INITRD ${expand(input.stage1.initrd, input)}`,
-      `  APPEND ${expand(input.stage1.args, input)}`,
+      `  APPEND ${kernelArgs(input)}`,
     );
   } else {
     lines.push('DEFAULT local', 'LABEL local', '  LOCALBOOT 0');

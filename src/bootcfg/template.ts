@@ -35,3 +35,9 @@ export function header(input: BootConfigInput, commentPrefix: string): string {
 export function provisions(input: BootConfigInput): boolean {
   return input.node.installState === 'provision';
 }
+
+/** The stage1 command line: the pod's arguments, then the server's install token when it has one. */
+export function kernelArgs(input: BootConfigInput): string {
+  const args = expand(input.stage1.args, input);
+  return input.token ? `${args} podboot.token=${input.token.replace(SAFE_VALUE, '')}` : args;
+}

@@ -24,7 +24,7 @@ export interface BootNode extends NodeInfo {
   arch: FirmwareArch;
 }
 
-/** How stage1 is started. Values may use {server} {tftpPort} {httpPort} {httpsPort} {mac} {pod} {hostname}. */
+/** How stage1 is started. Values may use {server} {tftpPort} {httpPort} {httpsPort} {mac} {pod} {hostname}; the install token is appended by the renderers. */
 export interface Stage1Boot {
   /** kernel path inside the boot tree */
   kernel: string;
@@ -49,6 +49,8 @@ export interface BootConfigInput {
   node: BootNode;
   stage1: Stage1Boot;
   server: PodServer;
+  /** the server's install token ({token}); only rendered for a server being provisioned */
+  token?: string;
 }
 
 export const DEFAULT_STAGE1: Stage1Boot = {

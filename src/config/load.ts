@@ -1,10 +1,10 @@
 // Pod files on disk → validated PodConfig: one file, a directory of them, or
 // the paths given to `podboot validate`; and the default pod in the package.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { crossPodProblems, type LocatedPod } from './cross-pod.js';
 import { parsePod } from './pod-file.js';
+import { packageRoot } from '../package-root.js';
 import type { ConfigProblem, PodConfig } from './types.js';
 
 export interface LoadResult {
@@ -61,13 +61,7 @@ export function loadPodPaths(paths: readonly string[]): LoadManyResult {
 
 /** The embedded example pod (examples/default-pod.yaml), found from dist/ or from src/. */
 export function defaultPodPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-  return join(dir, 'examples', 'default-pod.yaml');
+  return join(packageRoot(), 'examples', 'default-pod.yaml');
 }
 
 function loadFiles(files: readonly string[], problems: ConfigProblem[]): LoadManyResult {

@@ -2,6 +2,7 @@
 // the subnet and node, ask the lease and boot policies, build the reply. It
 // updates the in-memory lease table but does no I/O: the server commits the
 // returned records, then sends the returned datagrams.
+import { dhcpTransition } from '../install/state.js';
 import type { Logger } from 'pino';
 import type { NodeConfig, PodConfig, SubnetConfig } from '../config/types.js';
 import { cidrContains, formatIPv4, parseIPv4 } from '../net/ipv4.js';
@@ -188,6 +189,14 @@ export class DhcpService {
     const networkBoot = req.isPxe || req.isHttpBoot || req.isIpxe || req.arch !== undefined;
     const installState = networkBoot ? this.nodeState.installState(req.mac) : undefined;
     const decision = decideBoot(req, { pod: this.pod, node, installState });
+    if (networkBoot) {
+      // The install life starts here: seen (DISCOVER), then handed a boot file (ACK).
+      const next = dhcpTransition(installState, discover ? 'discovered' : decision.kind === 'boot' ? 'pxe' : 'discovered');
+      if (next && next !== installState) {
+        this.nodeState.setInstallState(req.mac, next, now);
+        this.nodeState.addEvent({ time: now, mac: req.mac, kind: next, ...(decision.kind === 'boot' ? { detail: decision.file } : {}) });
+      }
+    }
     if (decision.kind === 'none' && decision.reason === 'installed' && discover) {
       // An installed server should boot from disk; a PXE attempt is a reboot
       // loop, a firmware reset or a rogue host using its MAC. Say so.

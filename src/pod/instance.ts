@@ -17,10 +17,27 @@ import { GeneratedFilesResolver, podServer } from '../tftp/generated-resolver.js
 import { BootTreeResolver, FirstMatchResolver } from '../tftp/resolver.js';
 import { TftpServer, tftpOptionsFromPod } from '../tftp/server.js';
 import { PodNodeDirectory } from './node-directory.js';
+import { HttpBootServer } from '../http-boot/server.js';
+import { loadTokenSecret, TokenAuthority } from '../http-boot/tokens.js';
+import { packageRoot } from '../package-root.js';
+import { KickstartSource, podSources, Stage2Slot } from './boot-services.js';
+import { ensurePodTls, type PodTlsSource } from './tls.js';
+
+function nowSec(): number {
+  return Math.floor(Date.now() / 1000);
+}
 
 export interface PodInstanceOptions {
   stateDir: string;
   durability?: Durability;
+  /** where the pod's TLS certificate comes from when <state>/tls has none */
+  tlsSource?: PodTlsSource;
+  /** lays stage1 (bootloaders, kernel, initrd with the root CA) into the boot tree before serving */
+  prepareBootTree?: (bootDir: string, rootCa: Buffer) => Promise<void>;
+  /** kickstart template file (default: kickstart/lab-image.sh of the package) */
+  kickstart?: string;
+  /** disk the lab kickstart writes the image to */
+  installDisk?: string;
 }
 
 export class PodInstance {
@@ -30,13 +47,17 @@ export class PodInstance {
   private readonly dhcpServer: DhcpServer;
   private checkpointer?: Checkpointer;
   private tftpServer?: TftpServer;
+  private httpServer?: HttpBootServer;
+  private tokens?: TokenAuthority;
+  /** The pod's assigned stage2 copy, read when first asked for (onboarding may come after start). */
+  private readonly stage2: Stage2Slot;
   /** the pod's boot tree (bootloaders, stage1 kernel and initrd), served read-only over TFTP */
   readonly bootDir: string;
 
   constructor(
     readonly config: PodConfig,
     readonly log: Logger,
-    opts: PodInstanceOptions,
+    private readonly opts: PodInstanceOptions,
   ) {
     this.db = openPodDatabase(opts.stateDir, opts.durability);
     const leases = new SqliteLeaseStore(this.db);
@@ -44,6 +65,7 @@ export class PodInstance {
     this.dhcp = new DhcpService(config, leases, this.nodeState, log);
     this.dhcpServer = new DhcpServer(this.dhcp, leases, log, { address: config.listen.address, port: config.listen.dhcpPort });
     this.bootDir = join(opts.stateDir, 'boot');
+    this.stage2 = new Stage2Slot(config, join(opts.stateDir, 'images'), log);
     mkdirSync(this.bootDir, { recursive: true, mode: 0o755 });
   }
 
@@ -56,14 +78,46 @@ export class PodInstance {
     }
     this.checkpointer = startCheckpointer(this.db, this.log);
     await this.dhcpServer.start();
+    const tls = await ensurePodTls(this.config, this.opts.stateDir, this.opts.tlsSource, this.log);
+    await this.opts.prepareBootTree?.(this.bootDir, tls.rootCa);
+    const tokens = new TokenAuthority(loadTokenSecret(join(this.opts.stateDir, 'token.key')), this.nodeState);
+    this.tokens = tokens;
     // Generated per-server configs first, then files from the boot tree.
-    const generated = new GeneratedFilesResolver({ server: podServer(this.config), stage1: DEFAULT_STAGE1, directory: new PodNodeDirectory(this.config, this.nodeState) });
-    this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]), this.log);
+    const server = podServer(this.config);
+    // iPXE fetches kernel and initrd over HTTP (seconds over a WAN); pxelinux and GRUB use TFTP.
+    const stage1 = { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` };
+    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState), token: (mac) => tokens.issue(mac, 'install', nowSec()) });
+    const bootFiles = new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]);
+    this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), bootFiles, this.log);
     await this.tftpServer.start();
+    const kickstart = new KickstartSource(this.config, this.opts.kickstart ?? join(packageRoot(), 'kickstart', 'lab-image.sh'), {
+      rootCa: tls.rootCa.toString('utf8'),
+      disk: this.opts.installDisk ?? '/dev/vda',
+      nodeToken: (mac) => tokens.issue(mac, 'node', nowSec()),
+      installToken: (mac) => tokens.issue(mac, 'install', nowSec()),
+      stage2: () => this.stage2.get(),
+    });
+    this.httpServer = new HttpBootServer(
+      { address: this.config.listen.address, httpPort: this.config.listen.httpPort, httpsPort: this.config.listen.httpsPort, tls, allowSource: podSources(this.config) },
+      { pod: this.config.name, log: this.log, nodes: this.nodeState, tokens, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
+    );
+    await this.httpServer.start();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
   }
 
+
+  get http(): HttpBootServer | undefined {
+    return this.httpServer;
+  }
+
+  /** A token as the pod would hand it out (tests, `podboot nodes token`). */
+  issueToken(mac: string, scope: 'install' | 'node'): string {
+    if (!this.tokens) throw new Error('pod instance not started');
+    return this.tokens.issue(mac, scope, nowSec());
+  }
+
   async stop(): Promise<void> {
+    await this.httpServer?.stop();
     await this.tftpServer?.stop();
     await this.dhcpServer.stop();
     await this.checkpointer?.stop();

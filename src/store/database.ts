@@ -33,6 +33,11 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX events_mac ON events(mac, id);`,
+  // Install attempts (tokens are bound to one), the reason of a failure, and
+  // when the installed OS last reported in.
+  `ALTER TABLE nodes ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE nodes ADD COLUMN reason TEXT;
+   ALTER TABLE nodes ADD COLUMN last_seen INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { LeaseRecord, LeaseState, LeaseStore, NodeEvent, NodeStateStore } from './types.js';
+import type { LeaseRecord, LeaseState, LeaseStore, NodeEvent, NodeRecord, NodeStateStore } from './types.js';
 
 interface LeaseRow {
   address: number;
@@ -48,25 +48,82 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 }
 
+interface NodeRow {
+  mac: string;
+  state: string;
+  attempt: number;
+  updated_at: number;
+  reason: string | null;
+  last_seen: number | null;
+}
+
+function nodeRecord(r: NodeRow): NodeRecord {
+  return {
+    mac: r.mac,
+    state: r.state,
+    attempt: r.attempt,
+    updatedAt: r.updated_at,
+    ...(r.reason !== null ? { reason: r.reason } : {}),
+    ...(r.last_seen !== null ? { lastSeen: r.last_seen } : {}),
+  };
+}
+
 export class SqliteNodeStateStore implements NodeStateStore {
   private readonly getState: Database.Statement;
+  private readonly getNode: Database.Statement;
   private readonly putState: Database.Statement;
+  private readonly putSeen: Database.Statement;
   private readonly putEvent: Database.Statement;
+  private readonly doReinstall: (mac: string, time: number, by: string) => NodeRecord;
 
   constructor(private readonly db: Database.Database) {
     this.getState = db.prepare('SELECT state FROM nodes WHERE mac = ?').pluck();
+    this.getNode = db.prepare('SELECT * FROM nodes WHERE mac = ?');
+    // The reason belongs to a failure: any other state clears it.
     this.putState = db.prepare(
-      'INSERT INTO nodes (mac, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(mac) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+      `INSERT INTO nodes (mac, state, updated_at, reason, last_seen) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+         reason = excluded.reason, last_seen = excluded.last_seen`,
     );
+    this.putSeen = db.prepare('UPDATE nodes SET last_seen = ? WHERE mac = ?');
     this.putEvent = db.prepare('INSERT INTO events (time, mac, kind, detail) VALUES (?, ?, ?, ?)');
+    const bump = db.prepare(
+      `INSERT INTO nodes (mac, state, updated_at, attempt) VALUES (?, 'discovered', ?, 2)
+       ON CONFLICT(mac) DO UPDATE SET state = 'discovered', updated_at = excluded.updated_at,
+         attempt = nodes.attempt + 1, reason = NULL`,
+    );
+    this.doReinstall = db.transaction((mac: string, time: number, by: string) => {
+      const before = this.installState(mac);
+      bump.run(mac, time);
+      const after = this.node(mac)!;
+      this.addEvent({ time, mac, kind: 'reinstall', detail: `by ${by}; was ${before ?? 'never seen'}; attempt ${after.attempt}` });
+      return after;
+    });
   }
 
   installState(mac: string): string | undefined {
     return (this.getState.get(mac) as string | undefined) ?? undefined;
   }
 
-  setInstallState(mac: string, state: string, time: number): void {
-    this.putState.run(mac, state, time);
+  setInstallState(mac: string, state: string, time: number, reason?: string): void {
+    this.putState.run(mac, state, time, reason ?? null, time);
+  }
+
+  node(mac: string): NodeRecord | undefined {
+    const row = this.getNode.get(mac) as NodeRow | undefined;
+    return row && nodeRecord(row);
+  }
+
+  nodes(): NodeRecord[] {
+    return (this.db.prepare('SELECT * FROM nodes ORDER BY mac').all() as NodeRow[]).map(nodeRecord);
+  }
+
+  touch(mac: string, time: number): void {
+    this.putSeen.run(time, mac);
+  }
+
+  reinstall(mac: string, time: number, by: string): NodeRecord {
+    return this.doReinstall(mac, time, by);
   }
 
   addEvent(e: NodeEvent): void {

@@ -35,10 +35,29 @@ export interface NodeEvent {
   detail?: string;
 }
 
+export interface NodeRecord {
+  mac: string;
+  state: string;
+  /** install attempt; tokens of an older attempt are refused */
+  attempt: number;
+  /** unix seconds of the last state change */
+  updatedAt: number;
+  /** why the last install failed */
+  reason?: string;
+  /** unix seconds of the last report of any kind (heartbeats included) */
+  lastSeen?: number;
+}
+
 export interface NodeStateStore {
   /** install state of a server, or undefined if it never got that far */
   installState(mac: string): string | undefined;
-  setInstallState(mac: string, state: string, time: number): void;
+  setInstallState(mac: string, state: string, time: number, reason?: string): void;
+  node(mac: string): NodeRecord | undefined;
+  nodes(): NodeRecord[];
+  /** records a report without a state change */
+  touch(mac: string, time: number): void;
+  /** an operator's reinstall: a new attempt (older tokens die), state back to `discovered`, an event */
+  reinstall(mac: string, time: number, by: string): NodeRecord;
   addEvent(event: NodeEvent): void;
   events(mac?: string, limit?: number): NodeEvent[];
 }

@@ -44,7 +44,13 @@ export function podServer(pod: PodConfig): PodServer {
 
 export class GeneratedFilesResolver implements FileResolver {
   constructor(
-    private readonly opts: { server: PodServer; stage1: Stage1Boot; directory: NodeDirectory },
+    private readonly opts: {
+      server: PodServer;
+      stage1: Stage1Boot;
+      directory: NodeDirectory;
+      /** a fresh install token for a server being provisioned: stage1 needs it for every HTTPS call */
+      token?: (mac: string) => string;
+    },
   ) {}
 
   async resolve(name: string): Promise<ResolveResult> {
@@ -54,7 +60,8 @@ export class GeneratedFilesResolver implements FileResolver {
       if (!m) continue;
       const node = this.node(route, m[1]);
       if (!node) return notFound();
-      const text = route.render({ node, stage1: this.opts.stage1, server: this.opts.server });
+      const token = node.installState === 'provision' && node.mac !== NO_MAC ? this.opts.token?.(node.mac) : undefined;
+      const text = route.render({ node, stage1: this.opts.stage1, server: this.opts.server, ...(token ? { token } : {}) });
       return { ok: true, source: bufferSource(Buffer.from(text, 'utf8')), mac: node.mac === NO_MAC ? undefined : node.mac };
     }
     return notFound();

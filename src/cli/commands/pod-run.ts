@@ -6,25 +6,43 @@ import { formatProblem } from '../../config/types.js';
 import { createLogger } from '../../log.js';
 import { PodInstance } from '../../pod/instance.js';
 import { untilSignal } from '../signals.js';
+import { existsSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { installStage1, STAGE1_INITRD } from '../../images/stage1.js';
 import { attachInstanceChannels } from '../../pod-vm/child.js';
+
+/** Lays a built stage1 into the pod's boot tree; without one the tree is served as the operator filled it. */
+export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir: string, rootCa: Buffer) => Promise<void>) | undefined {
+  if (dir === undefined) return undefined;
+  if (!existsSync(join(dir, STAGE1_INITRD))) throw new UsageError(`--stage1 ${dir}: no ${STAGE1_INITRD} there (podboot images build-stage1 --out ${dir})`);
+  return async (bootDir, rootCa) => {
+    installStage1(dir, bootDir, rootCa);
+    log.info({ stage1: dir }, 'stage1 laid into the boot tree');
+  };
+}
 
 export const podRunCommand: Command = {
   name: ['pod', 'run'],
   summary: 'run one pod instance in the foreground (logs to stdout)',
-  usage: `usage: podboot pod run <pod.yaml> [--state DIR] [--durability process|power]
+  usage: `usage: podboot pod run <pod.yaml> [--state DIR] [--ca DIR] [--stage1 DIR] [--durability process|power]
 
-Runs one pod-manager instance: its DHCP server (and, as they land, TFTP and
-HTTPS) on the pod's listen address. Logs are JSON lines on stdout. SIGTERM or
-SIGINT stops it cleanly; leases are committed before every ACK, so even
-kill -9 loses none.
+Runs one pod-manager instance: DHCP, TFTP, HTTP (iPXE script, stage1) and
+HTTPS (stage2, kickstart, install callbacks) on the pod's listen address.
+Logs are JSON lines on stdout. SIGTERM or SIGINT stops it cleanly; leases and
+install states are committed before they are answered, so even kill -9 loses
+none.
 
   --state DIR        state root; the pod keeps its database in DIR/<pod name> (default ./state)
+  --ca DIR           CA directory that issues the pod's TLS certificate when DIR/<pod>/tls has
+                     none (default: DIR/ca of the state root, created as a local CA if absent)
+  --stage1 DIR       a built stage1 (podboot images build-stage1 --out DIR) to lay into the
+                     pod's boot tree with the root CA baked in (default: serve the tree as it is)
   --durability MODE  process: a committed lease survives a crash of podboot (default)
                      power:   it also survives a power cut (fsync per group commit)`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { state: { type: 'string' }, durability: { type: 'string' } },
+      options: { state: { type: 'string' }, durability: { type: 'string' }, ca: { type: 'string' }, stage1: { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one pod file');
@@ -37,8 +55,14 @@ kill -9 loses none.
     }
     const pod = loaded.pod;
     const log = createLogger({ pod: pod.name });
-    const stateDir = join(values.state ?? 'state', pod.name);
-    const instance = new PodInstance(pod, log, { stateDir, durability });
+    const stateRoot = values.state ?? 'state';
+    const stateDir = join(stateRoot, pod.name);
+    const instance = new PodInstance(pod, log, {
+      stateDir,
+      durability,
+      tlsSource: { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
+      prepareBootTree: stage1Preparer(values.stage1, log),
+    });
     await instance.start();
     // Metrics socket in the state dir; heartbeat and degrade when run by `podboot serve`.
     const channels = await attachInstanceChannels(instance, log, stateDir);

@@ -1,0 +1,364 @@
+// The pod's HTTP(S) boot server. HTTPS (TLS 1.2+) carries everything that is
+// per server: the signed stage2, the kickstart and the install callbacks, each
+// behind a token bound to that server. Plain HTTP carries only what Debian's
+// iPXE must fetch without TLS (its script, the stage1 kernel and initrd): files
+// with no secret in them beyond the install token the iPXE script hands to
+// stage1, exactly as the TFTP path does.
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { parseIPv4 } from '../net/ipv4.js';
+import type { NodeRecord, NodeStateStore } from '../store/types.js';
+import type { FileResolver } from '../tftp/resolver.js';
+import { FAILURE_REASONS, INSTALLED_STATES, REPORTABLE, reportTransition, type Report } from '../install/state.js';
+import { decideRange, ifNoneMatchHits, type Validators } from './range.js';
+import { STAGE2_FILES, type Stage2File, type Stage2FileName, type Stage2Set } from './stage2-files.js';
+import { tokenFromRequest } from './token.js';
+import type { TokenAuthority } from './tokens.js';
+
+export interface HttpBootConfig {
+  address: string;
+  /** 0: an ephemeral port (tests); undefined: no plain-HTTP listener */
+  httpPort?: number;
+  httpsPort: number;
+  tls: { cert: Buffer; key: Buffer };
+  /** only clients for which this is true are served (the pod's subnets and its own address) */
+  allowSource: (address: number) => boolean;
+}
+
+export interface HttpBootDeps {
+  pod: string;
+  log: Logger;
+  nodes: NodeStateStore;
+  tokens: TokenAuthority;
+  /** iPXE scripts (`ipxe/<mac>.ipxe`) and the boot tree, named as over TFTP */
+  bootFiles: FileResolver;
+  /** the pod's assigned stage2, when it has one */
+  stage2: () => Stage2Set | undefined;
+  /** the kickstart for one server; throws when it cannot be rendered */
+  kickstart: (mac: string) => string;
+  /** unix milliseconds */
+  clock?: () => number;
+}
+
+export interface HttpBootCounters {
+  requests: Record<string, number>;
+  bytesSent: number;
+  refused: Record<string, number>;
+  events: Record<string, number>;
+}
+
+const MAX_EVENT_BODY = 4096;
+const STREAM_CHUNK = 1 << 20;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly mac?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the log may show of a path: never a query string (it can hold a token). */
+function pathOnly(url: string | undefined): string {
+  const p = (url ?? '').split('?')[0]!;
+  return p.length > 200 ? `${p.slice(0, 200)}…` : p;
+}
+
+function remoteV4(req: IncomingMessage): { text: string; value?: number } {
+  const text = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  return { text, value: parseIPv4(text) };
+}
+
+export class HttpBootServer {
+  readonly counters: HttpBootCounters = { requests: {}, bytesSent: 0, refused: {}, events: {} };
+  private http?: Server;
+  private https?: Server;
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly cfg: HttpBootConfig,
+    private readonly deps: HttpBootDeps,
+  ) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  get httpsPort(): number {
+    return (this.https?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get httpPort(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.https = createHttpsServer({ cert: this.cfg.tls.cert, key: this.cfg.tls.key, minVersion: 'TLSv1.2' }, (req, res) => void this.handle(req, res, true));
+    this.https.on('tlsClientError', (err, socket) => {
+      this.count('refused', 'tls');
+      this.deps.log.warn({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
+    });
+    await listen(this.https, this.cfg.httpsPort, this.cfg.address);
+    if (this.cfg.httpPort !== undefined) {
+      this.http = createHttpServer((req, res) => void this.handle(req, res, false));
+      await listen(this.http, this.cfg.httpPort, this.cfg.address);
+    }
+    this.deps.log.info({ address: this.cfg.address, httpsPort: this.httpsPort, httpPort: this.http ? this.httpPort : undefined }, 'http boot listening');
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [this.http, this.https]) {
+      if (!s) continue;
+      s.closeIdleConnections();
+      // Bounded: a stalled download must not hold a pod's shutdown forever.
+      const t = setTimeout(() => s.closeAllConnections(), 2000);
+      await new Promise<void>((r) => s.close(() => r()));
+      clearTimeout(t);
+    }
+  }
+
+  private count(group: 'requests' | 'refused' | 'events', key: string): void {
+    const c = this.counters[group];
+    c[key] = (c[key] ?? 0) + 1;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<void> {
+    const started = this.clock();
+    const path = pathOnly(req.url);
+    const remote = remoteV4(req);
+    let mac: string | undefined;
+    res.on('finish', () => {
+      this.count('requests', String(res.statusCode));
+      const fields = { mac, method: req.method, path, status: res.statusCode, remote: remote.text, ms: this.clock() - started, tls: secure };
+      if (res.statusCode >= 400) this.deps.log.warn(fields, 'http request refused');
+      else this.deps.log.info(fields, 'http request');
+    });
+    try {
+      if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new HttpError(403, `source ${remote.text} is not in this pod`);
+      const url = new URL(req.url ?? '/', 'http://pod');
+      const method = req.method ?? 'GET';
+      if (url.pathname.startsWith('/v1/')) {
+        if (!secure) throw new HttpError(403, 'the API is served over HTTPS only');
+        mac = await this.api(req, res, url, method);
+        return;
+      }
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} not allowed`);
+      const ipxe = /^\/ipxe\/([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(url.pathname);
+      if (ipxe) return await this.resolved(req, res, `ipxe/${ipxe[1]}.ipxe`, 'text/plain; charset=utf-8');
+      if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodeURIComponent(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
+      throw new HttpError(404, 'not found');
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'internal error');
+      if (!(err instanceof HttpError)) this.deps.log.error({ err, path }, 'http handler failed');
+      mac ??= e.mac;
+      this.count('refused', String(e.status));
+      this.sendJson(res, e.status, { error: e.message });
+    }
+  }
+
+  private async api(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<string | undefined> {
+    const now = Math.floor(this.clock() / 1000);
+    const auth = this.deps.tokens.authorize(tokenFromRequest(req.headers.authorization, url.searchParams), now);
+    if (!auth.ok) throw new HttpError(auth.status, auth.reason, auth.mac);
+    const { claims, node } = auth;
+    const mac = claims.mac;
+    const route = `${method} ${url.pathname}`;
+
+    if (route === 'POST /v1/events') {
+      await this.report(req, res, claims.scope, mac, node, now);
+      return mac;
+    }
+    if (claims.scope !== 'install') throw new HttpError(403, `a ${claims.scope} token cannot ${route}`, mac);
+    // A server that is installed gets nothing to install, whoever holds its MAC.
+    if (node && INSTALLED_STATES.has(node.state)) {
+      this.deps.nodes.addEvent({ time: now, mac, kind: 'install-request-after-install', detail: `${route} refused: server is ${node.state}` });
+      throw new HttpError(403, `server is ${node.state}; an operator must ask for a reinstall`, mac);
+    }
+    const stage2 = /^\/v1\/stage2\/([a-z0-9.]+)$/.exec(url.pathname);
+    if (stage2 && (method === 'GET' || method === 'HEAD')) {
+      const name = stage2[1] as Stage2FileName;
+      if (!STAGE2_FILES.includes(name)) throw new HttpError(404, 'no such stage2 file', mac);
+      const set = this.deps.stage2();
+      if (!set) throw new HttpError(404, 'this pod has no stage2 image assigned', mac);
+      await this.sendFile(req, res, set.files[name], name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+      return mac;
+    }
+    if (route === 'GET /v1/kickstart') {
+      let text: string;
+      try {
+        text = this.deps.kickstart(mac);
+      } catch (err) {
+        throw new HttpError(500, `kickstart: ${(err as Error).message}`, mac);
+      }
+      this.deps.nodes.addEvent({ time: now, mac, kind: 'kickstart-served' });
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      this.counters.bytesSent += Buffer.byteLength(text);
+      return mac;
+    }
+    if (route === 'POST /v1/token/refresh') {
+      const token = this.deps.tokens.issue(mac, 'install', now);
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(token + '\n');
+      return mac;
+    }
+    throw new HttpError(404, 'not found', mac);
+  }
+
+  private async report(req: IncomingMessage, res: ServerResponse, scope: 'install' | 'node', mac: string, node: NodeRecord | undefined, now: number): Promise<void> {
+    const body = await readBody(req, MAX_EVENT_BODY).catch((err: Error) => {
+      throw new HttpError(413, err.message, mac);
+    });
+    let msg: { state?: unknown; reason?: unknown; detail?: unknown };
+    try {
+      msg = JSON.parse(body.toString('utf8')) as typeof msg;
+    } catch {
+      throw new HttpError(400, 'event body is not JSON', mac);
+    }
+    if (typeof msg !== 'object' || msg === null || typeof msg.state !== 'string' || !(REPORTABLE as readonly string[]).includes(msg.state)) {
+      throw new HttpError(400, `event state must be one of ${REPORTABLE.join(', ')}`, mac);
+    }
+    const report = msg.state as Report;
+    const detail = typeof msg.detail === 'string' ? msg.detail.replace(/[^\x20-\x7e]/g, '?').slice(0, 500) : undefined;
+    let reason: string | undefined;
+    if (report === 'failed') {
+      reason = typeof msg.reason === 'string' && (FAILURE_REASONS as readonly string[]).includes(msg.reason) ? msg.reason : 'other';
+    }
+    const t = reportTransition(node?.state, report, scope);
+    if (!t.ok) {
+      this.deps.nodes.addEvent({ time: now, mac, kind: 'report-refused', detail: `${report}: ${t.reason}` });
+      throw new HttpError(409, t.reason, mac);
+    }
+    this.count('events', report);
+    if (t.changed) {
+      this.deps.nodes.setInstallState(mac, t.next, now, reason);
+      const text = reason ? `failed(${reason})${detail ? `: ${detail}` : ''}` : detail;
+      this.deps.nodes.addEvent({ time: now, mac, kind: t.next, ...(text ? { detail: text } : {}) });
+      const fields = { mac, from: node?.state, to: t.next, reason, detail };
+      if (t.next === 'failed') this.deps.log.warn(fields, 'install failed');
+      else this.deps.log.info(fields, 'install state');
+    } else {
+      this.deps.nodes.touch(mac, now);
+    }
+    const answer: Record<string, unknown> = { state: t.changed ? t.next : node?.state };
+    // The installed OS needs a token of its own to report in after the reboot.
+    if (t.changed && t.next === 'installed') answer.nodeToken = this.deps.tokens.issue(mac, 'node', now);
+    this.sendJson(res, 200, answer);
+  }
+
+  /** A boot-tree file or generated iPXE script, by its TFTP name. */
+  private async resolved(req: IncomingMessage, res: ServerResponse, name: string, type: string): Promise<void> {
+    const r = await this.deps.bootFiles.resolve(name, { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 });
+    if (!r.ok) throw new HttpError(r.reason === 'not-found' ? 404 : 403, r.reason === 'not-found' ? 'not found' : `refused: ${r.reason}`);
+    const src = r.source;
+    try {
+      const d = src.descriptor;
+      if (d.kind === 'bytes') {
+        res.writeHead(200, { 'content-type': type, 'content-length': d.bytes.length, 'cache-control': 'no-store' });
+        if (req.method === 'HEAD') res.end();
+        else res.end(Buffer.from(d.bytes));
+        this.counters.bytesSent += req.method === 'HEAD' ? 0 : d.bytes.length;
+        return;
+      }
+      // A boot-tree file: stream from the descriptor the resolver checked (it stays inside the tree).
+      await this.stream(req, res, { fd: d.fd, size: d.size, type, validators: undefined });
+    } finally {
+      await src.close();
+    }
+  }
+
+  private async sendFile(req: IncomingMessage, res: ServerResponse, f: Stage2File, type: string): Promise<void> {
+    const handle = await open(f.path, 'r');
+    try {
+      await this.stream(req, res, { fd: handle.fd, size: f.size, type, validators: { etag: f.etag, lastModified: f.lastModified } });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async stream(req: IncomingMessage, res: ServerResponse, f: { fd: number; size: number; type: string; validators?: Validators }): Promise<void> {
+    const headers: Record<string, string | number> = { 'content-type': f.type, 'accept-ranges': 'bytes' };
+    const v = f.validators;
+    if (v) {
+      headers.etag = v.etag;
+      headers['last-modified'] = v.lastModified;
+      if (ifNoneMatchHits(req.headers['if-none-match'], v.etag)) {
+        res.writeHead(304, headers);
+        res.end();
+        return;
+      }
+    }
+    const ifRange = typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined;
+    const d = decideRange(f.size, req.headers.range, ifRange, v ?? { etag: '', lastModified: '' });
+    if (d.kind === 'unsatisfiable') {
+      res.writeHead(416, { 'content-range': `bytes */${f.size}` });
+      res.end();
+      return;
+    }
+    const [start, end] = d.kind === 'partial' ? [d.start, d.end] : [0, f.size - 1];
+    headers['content-length'] = Math.max(0, end - start + 1);
+    if (d.kind === 'partial') headers['content-range'] = `bytes ${start}-${end}/${f.size}`;
+    res.writeHead(d.kind === 'partial' ? 206 : 200, headers);
+    if (req.method === 'HEAD' || f.size === 0) {
+      res.end();
+      return;
+    }
+    const rs = createReadStream('', { fd: f.fd, start, end, autoClose: false, highWaterMark: STREAM_CHUNK });
+    await new Promise<void>((resolve) => {
+      const done = () => resolve();
+      rs.on('data', (chunk) => (this.counters.bytesSent += chunk.length));
+      rs.on('error', (err) => {
+        this.deps.log.error({ err: err.message }, 'read failed while streaming');
+        res.destroy(err);
+        done();
+      });
+      res.on('close', () => {
+        rs.destroy();
+        done();
+      });
+      rs.pipe(res);
+    });
+  }
+
+  private sendJson(res: ServerResponse, status: number, body: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
+
+function listen(server: Server, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new Error(`body over ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
