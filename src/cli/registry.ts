@@ -6,6 +6,7 @@ import { dhcpProbeCommand } from './commands/dhcp-probe.js';
 import { tftpServeCommand } from './commands/tftp-serve.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
 import { signCommand } from './commands/sign.js';
+import { nodesListCommand, nodesReinstallCommand, nodesShowCommand } from './commands/nodes.js';
 import { verifyCommand } from './commands/verify.js';
 import { imagesBuildLabStage2Command, imagesBuildStage1Command } from './commands/images-build.js';
 import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
@@ -15,6 +16,9 @@ export const commands: Command[] = [
   serveCommand,
   podRunCommand,
   validateCommand,
+  nodesListCommand,
+  nodesShowCommand,
+  nodesReinstallCommand,
   dhcpProbeCommand,
   tftpServeCommand,
   caInitCommand,
