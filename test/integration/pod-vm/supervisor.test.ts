@@ -1,0 +1,208 @@
+// The central node supervising three pods from a directory (issue 5, must
+// show 1 and 2): kill -9 of one instance restarts only that one while
+// perfdhcp against the other two sees no drops, and the killed pod's leases
+// survive; a broken file is refused with file:line while the others keep
+// serving, its fixed version starts; a changed pool reloads with leases kept.
+// Each pod's rack is its own namespace wired to the central one.
+import Database from 'better-sqlite3';
+import { request } from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+
+interface Rack {
+  pod: string;
+  ns: string;
+  /** the pod instance's address in the central namespace */
+  server: string;
+  /** the rack relay (perfdhcp / probe) address */
+  relay: string;
+  octet: number;
+}
+
+const RACKS: Rack[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ pod: `rack-${x}`, ns: `r${x}`, server: `10.99.0.${i + 1}`, relay: `10.${31 + i}.0.1`, octet: 31 + i }));
+
+// Pools far larger than perfdhcp's clients: an exhausted pool would look like drops.
+function podYaml(r: Rack, poolEnd = `10.${r.octet}.200.250`): string {
+  return `apiVersion: podboot/v1
+kind: Pod
+metadata:
+  name: ${r.pod}
+spec:
+  listen: { address: ${r.server} }
+  relays: [${r.relay}]
+  subnets:
+    - cidr: 10.${r.octet}.0.0/16
+      gateway: ${r.relay}
+      pool: 10.${r.octet}.1.0-${poolEnd}
+      leaseTime: 1h
+  unknownNodes: provision
+`;
+}
+
+const mac = (rack: number, i: number) => `52:54:0${rack}:00:00:${i.toString(16).padStart(2, '0')}`;
+
+function count(text: string, re: RegExp): number {
+  return [...text.matchAll(new RegExp(re.source, 'g'))].length;
+}
+
+async function until(what: string, fn: () => boolean, timeoutMs = 20_000, log?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${log ? `; log:\n${log().slice(-4000)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** perfdhcp's drop and packet counts for one exchange section. */
+function perfStat(out: string, section: string, field: string): number {
+  const at = out.indexOf(`Statistics for: ${section}`);
+  const m = at >= 0 ? out.slice(at).match(new RegExp(`${field}: ([\\d.]+)`)) : null;
+  return m ? Number(m[1]) : NaN;
+}
+
+function metricsText(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/metrics' }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('central node: one supervised instance per pod', () => {
+  const lab = new Lab('pbv');
+  const podsDir = join(lab.dir, 'pods');
+  const stateDir = join(lab.dir, 'state');
+  let central: Daemon;
+
+  /** pid of the pod's current instance, from the supervisor's last "starting" line */
+  const pidOf = (pod: string): number => {
+    const all = [...central.log().matchAll(new RegExp(`"pod":"${pod}","pid":(\\d+),"restarts":\\d+,"msg":"pod instance starting"`, 'g'))];
+    return Number(all.at(-1)?.[1]);
+  };
+  const diagnose = () => {
+    const pids = lab.exec('central', 'ip', ['netns', 'pids', lab.ns('central')], { allowFail: true }).split('\n').filter(Boolean);
+    const ps = pids.map((p) => lab.exec('central', 'ps', ['-o', 'pid,stat,wchan:20,etime,args', '-p', p], { allowFail: true })).join('');
+    return `${central.log()}\nprocesses in central:\n${ps}`;
+  };
+  const wait = (what: string, fn: () => boolean, timeoutMs = 20_000) => until(what, fn, timeoutMs, diagnose);
+  const readyCount = (pod: string) => count(central.log(), new RegExp(`"pod":"${pod}","pid":\\d+,"listeners":[^\\n]*"msg":"pod instance ready"`));
+
+  function probe(r: Rack, m: string): string | undefined {
+    const out = lab.exec(r.ns, process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', `${r.server}:67`, '--relay', `${r.relay}:67`, '--mac', m, '--timeout', '3000'], { allowFail: true });
+    const ack = out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; yiaddr: string })
+      .find((p) => p.type === 'ACK');
+    return ack?.yiaddr;
+  }
+
+  function perfdhcp(r: Rack, seconds: number, label: string): Daemon {
+    return lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
+  }
+
+  async function perfResult(d: Daemon): Promise<{ sent: number; drops: number; out: string }> {
+    // 'close': its output has been read to the end (the log file is written just after).
+    await new Promise<void>((resolve) => (d.proc.stdout!.readableEnded ? resolve() : d.proc.once('close', () => resolve())));
+    await new Promise((r) => setTimeout(r, 200));
+    const out = d.log();
+    const sent = perfStat(out, 'REQUEST-ACK', 'sent packets');
+    const drops = perfStat(out, 'DISCOVER-OFFER', 'drops') + perfStat(out, 'REQUEST-ACK', 'drops');
+    return { sent, drops, out };
+  }
+
+  beforeAll(async () => {
+    requireBuild();
+    lab.addNs('central');
+    for (const r of RACKS) {
+      lab.addNs(r.ns);
+      lab.ip('central', 'addr', 'add', `${r.server}/32`, 'dev', 'lo');
+      lab.veth({ ns: 'central', ifname: `${r.ns}-c`, addr: `10.${r.octet}.0.254/16` }, { ns: r.ns, ifname: `${r.ns}-r`, addr: `${r.relay}/16` });
+      lab.ip(r.ns, 'route', 'add', '10.99.0.0/24', 'via', `10.${r.octet}.0.254`);
+    }
+    mkdirSync(podsDir);
+    for (const r of RACKS.slice(0, 3)) writeFileSync(join(podsDir, `${r.pod}.yaml`), podYaml(r));
+    central = lab.spawn('central', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir], 'central');
+    await wait('three instances ready', () => RACKS.slice(0, 3).every((r) => readyCount(r.pod) === 1), 30_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('kill -9 of one instance restarts only it; the other pods see no drops; its leases survive', async () => {
+    const [a, b, c] = RACKS as [Rack, Rack, Rack];
+    const leased = new Map<string, string>();
+    for (let i = 1; i <= 4; i++) {
+      const addr = probe(a, mac(1, i));
+      expect(addr, `lease for ${mac(1, i)}`).toMatch(/^10\.31\.1\./);
+      leased.set(mac(1, i), addr!);
+    }
+    const before = { a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) };
+    const pb = perfdhcp(b, 8, 'perf-b');
+    const pc = perfdhcp(c, 8, 'perf-c');
+    await new Promise((r) => setTimeout(r, 2000));
+    process.kill(before.a, 'SIGKILL');
+    await wait('rack-a restarted', () => readyCount(a.pod) === 2);
+    const [rb, rc] = [await perfResult(pb), await perfResult(pc)];
+
+    expect(central.log()).toMatch(/"pod":"rack-a","reason":"killed by SIGKILL"[^\n]*"msg":"pod instance exited; restarting after backoff"/);
+    expect(pidOf(a.pod)).not.toBe(before.a);
+    expect(pidOf(b.pod)).toBe(before.b);
+    expect(pidOf(c.pod)).toBe(before.c);
+    expect(readyCount(b.pod)).toBe(1);
+    expect(readyCount(c.pod)).toBe(1);
+    for (const r of [rb, rc]) {
+      expect(r.sent, r.out).toBeGreaterThan(300);
+      expect(r.drops, r.out).toBe(0);
+    }
+    // The restarted instance knows every lease: same address for each client, and in its database.
+    for (const [m, addr] of leased) expect(probe(a, m), m).toBe(addr);
+    const db = new Database(join(stateDir, a.pod, 'pod.db'), { readonly: true });
+    const rows = db.prepare("SELECT mac FROM leases WHERE state = 'bound'").all() as { mac: string }[];
+    db.close();
+    const bound = new Set(rows.map((r) => r.mac));
+    for (const m of leased.keys()) expect(bound.has(m), m).toBe(true);
+  }, 60_000);
+
+  it('a broken file is refused with file:line, the others keep serving; the fixed file starts its pod', async () => {
+    const [, b, c, d] = RACKS as [Rack, Rack, Rack, Rack];
+    const pids = { b: pidOf(b.pod), c: pidOf(c.pod) };
+    const pb = perfdhcp(b, 4, 'perf-b2');
+    const file = join(podsDir, `${d.pod}.yaml`);
+    // leaseTime as a list: a type error on line 12 of the file.
+    writeFileSync(file, podYaml(d).replace('leaseTime: 1h', 'leaseTime: [1h]'));
+    await wait('the refusal', () => central.log().includes('pod file refused'));
+    const refusal = central.log().match(/"problem":"([^"]*rack-d\.yaml:\d+:\d+:[^"]*)"/)?.[1];
+    expect(refusal).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}:12:\\d+: spec\\.subnets\\[0\\]\\.leaseTime: `));
+    const rb = await perfResult(pb);
+    expect(rb.sent, rb.out).toBeGreaterThan(150);
+    expect(rb.drops, rb.out).toBe(0);
+    expect(pidOf(d.pod)).toBeNaN();
+    expect({ b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
+
+    writeFileSync(file, podYaml(d));
+    await wait('rack-d ready', () => readyCount(d.pod) === 1);
+    expect(probe(d, mac(4, 1))).toMatch(/^10\.34\.1\./);
+    expect({ b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
+  }, 60_000);
+
+  it('a changed pool reloads the pod without losing its leases', async () => {
+    const a = RACKS[0]!;
+    const leased = new Map<string, string>();
+    for (let i = 1; i <= 4; i++) leased.set(mac(1, i), probe(a, mac(1, i))!);
+    const readyBefore = readyCount(a.pod);
+    writeFileSync(join(podsDir, `${a.pod}.yaml`), podYaml(a, '10.31.250.250'));
+    await wait('rack-a reloaded', () => readyCount(a.pod) === readyBefore + 1);
+    expect(central.log()).toMatch(/"pod":"rack-a","reason":"pod file changed \(exit code 0\)","msg":"pod instance restarting"/);
+    expect(await metricsText(join(stateDir, a.pod, 'metrics.sock'))).toMatch(/^podboot_dhcp_pool_addresses 63995$/m);
+    for (const [m, addr] of leased) expect(probe(a, m), m).toBe(addr);
+  }, 60_000);
+});
