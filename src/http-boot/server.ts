@@ -139,8 +139,14 @@ export class HttpBootServer {
     });
     try {
       if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new HttpError(403, `source ${remote.text} is not in this pod`);
+      // URL parsing would quietly resolve `..` (even as %2e%2e); a client that sends one is refused, not redirected.
+      if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(path)) throw new HttpError(400, 'path with a .. segment');
       const url = new URL(req.url ?? '/', 'http://pod');
       const method = req.method ?? 'GET';
+      if (url.pathname === '/v1/health' && secure) {
+        // Liveness for the supervisor's self-probe and for operators: no token, nothing about servers.
+        return this.sendJson(res, 200, { pod: this.deps.pod, ok: true });
+      }
       if (url.pathname.startsWith('/v1/')) {
         if (!secure) throw new HttpError(403, 'the API is served over HTTPS only');
         mac = await this.api(req, res, url, method);

@@ -1,0 +1,249 @@
+// The pod's HTTP(S) boot server as a booting server and curl see it: a real
+// `podboot pod run` on loopback with a CA-issued certificate, clients
+// speaking from the pod's subnet (127.77.0.0/24 is all local on lo). Tokens
+// are obtained the way stage1 gets them: from the server's iPXE script.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../../src/http-boot/token.js';
+import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+
+const NODE_A = '52:54:00:77:00:10';
+const NODE_B = '52:54:00:77:00:11';
+const UNKNOWN = '52:54:00:77:00:99';
+const FROM = '127.77.0.5';
+const IMAGE_SIZE = 3 * 1024 * 1024 + 17;
+const base = 20000 + Math.floor(Math.random() * 4000) * 2;
+const PORTS = { dhcp: base, tftp: base + 1, http: base + 2, https: base + 3 };
+
+const POD = `apiVersion: podboot/v1
+kind: Pod
+metadata: { name: rack-h }
+spec:
+  listen: { address: 127.0.0.1, dhcpPort: ${PORTS.dhcp}, tftpPort: ${PORTS.tftp}, httpPort: ${PORTS.http}, httpsPort: ${PORTS.https} }
+  relays: [127.77.0.1]
+  subnets:
+    - { cidr: 127.77.0.0/24, gateway: 127.77.0.1, pool: 127.77.0.100-127.77.0.199 }
+  nodes:
+    - { mac: "${NODE_A}", hostname: alpha, address: 127.77.0.10 }
+    - { mac: "${NODE_B}", hostname: bravo, address: 127.77.0.11 }
+  unknownNodes: ignore
+  stage2: { image: stage2-lab, version: "1.0" }
+`;
+
+let dir: string;
+let state: string;
+let image: Buffer;
+let pod: Daemon;
+const lab = new Lab('pbh');
+
+function podboot(...args: string[]) {
+  const r = spawnSync(process.execPath, [PODBOOT, ...args], { encoding: 'utf8', cwd: dir });
+  expect(r.status, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+interface Curl {
+  status: number;
+  body: Buffer;
+  headers: string;
+  code: number;
+  stderr: string;
+}
+
+/** curl from the pod's subnet (or `from`), trusting only the pod's root CA. */
+function curl(url: string, opts: { token?: string; from?: string; args?: string[] } = {}): Curl {
+  const out = join(dir, `curl-${randomBytes(4).toString('hex')}`);
+  const args = ['-sS', '--interface', opts.from ?? FROM, '--cacert', join(state, 'rack-h', 'tls', 'root.pem'), '-o', out, '-D', `${out}.h`, '-w', '%{http_code}', ...(opts.args ?? [])];
+  if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
+  const r = spawnSync('curl', [...args, url], { encoding: 'utf8' });
+  const read = (p: string) => {
+    try {
+      return readFileSync(p);
+    } catch {
+      return Buffer.alloc(0);
+    }
+  };
+  const res = { status: Number(r.stdout), body: read(out), headers: read(`${out}.h`).toString(), code: r.status ?? -1, stderr: r.stderr };
+  rmSync(out, { force: true });
+  rmSync(`${out}.h`, { force: true });
+  return res;
+}
+
+const https = (path: string) => `https://127.0.0.1:${PORTS.https}${path}`;
+const http = (path: string) => `http://127.0.0.1:${PORTS.http}${path}`;
+const post = (path: string, token: string, body: unknown, from?: string) =>
+  curl(https(path), { token, from, args: ['-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body)] });
+
+/** What stage1 is handed: the token on the kernel command line of its iPXE script. */
+function tokenFromScript(mac: string): string {
+  const r = curl(http(`/ipxe/${mac.replace(/:/g, '-')}.ipxe`));
+  expect(r.status).toBe(200);
+  const m = / podboot\.token=(\S+)/.exec(r.body.toString());
+  expect(m, r.body.toString()).not.toBeNull();
+  return m![1]!;
+}
+
+beforeAll(async () => {
+  requireBuild();
+  dir = mkdtempSync(join(tmpdir(), 'podboot-https-'));
+  state = join(dir, 'state');
+  const ca = join(dir, 'ca');
+  podboot('ca', 'init', '--out', ca, '--org', 'HTTPS Test');
+  podboot('ca', 'issue-signer', 'ci', '--ca', ca);
+  image = randomBytes(IMAGE_SIZE);
+  writeFileSync(join(dir, 'stage2.img'), image);
+  podboot('sign', 'stage2.img', '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0', '--pods', 'rack-h');
+  // What `podboot images onboard` leaves in the pod's state (tested with the catalog).
+  const to = join(state, 'rack-h', 'images', 'stage2-lab@1.0');
+  mkdirSync(to, { recursive: true });
+  copyFileSync(join(dir, 'stage2.img'), join(to, 'image'));
+  copyFileSync(join(dir, 'stage2.img.p7s'), join(to, 'image.p7s'));
+  copyFileSync(join(dir, 'stage2.img.manifest.json'), join(to, 'manifest.json'));
+  copyFileSync(join(dir, 'stage2.img.manifest.json.p7s'), join(to, 'manifest.json.p7s'));
+  writeFileSync(join(dir, 'rack-h.yaml'), POD);
+  pod = lab.spawn(undefined, process.execPath, [PODBOOT, 'pod', 'run', join(dir, 'rack-h.yaml'), '--state', state, '--ca', ca], 'pod');
+  await pod.waitFor(/http boot listening/);
+});
+
+afterAll(async () => {
+  await lab.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('HTTP(S) boot server', () => {
+  it('serves a provisioned server its iPXE script with HTTP kernel and initrd URLs and an install token; others boot locally', () => {
+    const r = curl(http(`/ipxe/${NODE_A.replace(/:/g, '-')}.ipxe`));
+    expect(r.status).toBe(200);
+    const script = r.body.toString();
+    expect(script).toMatch(/^#!ipxe\n/);
+    expect(script).toContain(`kernel http://127.0.0.1:${PORTS.http}/boot/stage1/vmlinuz initrd=initrd`);
+    expect(script).toContain(`initrd --name initrd http://127.0.0.1:${PORTS.http}/boot/stage1/initrd.img`);
+    expect(script).toMatch(/podboot\.mac=52-54-00-77-00-10 podboot\.token=pb1\.install\.525400770010\.1\.\d+\.[\w-]{43}\n/);
+    // unknownNodes: ignore → the unknown server gets no stage1 and no token.
+    const u = curl(http(`/ipxe/${UNKNOWN}.ipxe`)).body.toString();
+    expect(u).toContain('sanboot --no-describe --drive 0x80');
+    expect(u).not.toContain('token');
+  });
+
+  it('refuses clients outside the pod, the API over plain HTTP, and traversal in the boot tree', async () => {
+    expect(curl(http(`/ipxe/${NODE_A}.ipxe`), { from: '127.9.9.9' }).status).toBe(403);
+    const token = tokenFromScript(NODE_A);
+    expect(curl(http('/v1/kickstart'), { token }).status).toBe(403);
+    expect(curl(http('/boot/../pod.db'), { args: ['--path-as-is'] }).status).toBe(400);
+    expect(curl(http('/boot/%2e%2E/pod.db'), { args: ['--path-as-is'] }).status).toBe(400);
+    expect(curl(http('/boot/stage1/../../token.key'), { args: ['--path-as-is'] }).status).toBe(400);
+    await pod.waitFor(/"path":"\/boot\/%2e%2E\/pod\.db","status":400/, 5000);
+    // The boot tree's own checks still stand behind it (absolute names).
+    expect(curl(http('/boot///etc/passwd'), { args: ['--path-as-is'] }).status).toBe(403);
+  });
+
+  it('speaks TLS 1.2 and 1.3 only, with a certificate that chains to the root CA', () => {
+    expect(curl(https('/v1/health')).code).toBe(0);
+    const old = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${PORTS.https}`, '-tls1_1'], { input: '', encoding: 'utf8' });
+    expect(old.status).not.toBe(0);
+    const t12 = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${PORTS.https}`, '-tls1_2', '-CAfile', join(state, 'rack-h', 'tls', 'root.pem'), '-verify_return_error'], { input: '', encoding: 'utf8' });
+    expect(t12.stdout).toMatch(/Verify return code: 0 \(ok\)/);
+    expect(t12.stdout).toMatch(/Protocol\s*: TLSv1\.2/);
+  });
+
+  it('streams the stage2 files byte-identical with the token; resumes with Range and If-Range', () => {
+    const token = tokenFromScript(NODE_A);
+    const full = curl(https('/v1/stage2/image'), { token });
+    expect(full.status).toBe(200);
+    expect(full.body.equals(image)).toBe(true);
+    const etag = /etag: (".*")/i.exec(full.headers)![1]!;
+    expect(etag).toBe(`"${createHash('sha256').update(image).digest('hex')}"`);
+    expect(full.headers).toMatch(/accept-ranges: bytes/i);
+    const manifest = JSON.parse(curl(https('/v1/stage2/manifest.json'), { token }).body.toString()) as { name: string; size: number };
+    expect(manifest).toMatchObject({ name: 'stage2-lab', size: IMAGE_SIZE });
+    for (const f of ['image.p7s', 'manifest.json.p7s']) expect(curl(https(`/v1/stage2/${f}`), { token }).body.length).toBeGreaterThan(500);
+
+    const part = curl(https('/v1/stage2/image'), { token, args: ['-H', 'Range: bytes=1000000-', '-H', `If-Range: ${etag}`] });
+    expect(part.status).toBe(206);
+    expect(part.headers).toMatch(new RegExp(`content-range: bytes 1000000-${IMAGE_SIZE - 1}/${IMAGE_SIZE}`, 'i'));
+    expect(part.body.equals(image.subarray(1000000))).toBe(true);
+    // A validator of another version: the whole file, never a splice.
+    const other = curl(https('/v1/stage2/image'), { token, args: ['-H', 'Range: bytes=1000000-', '-H', 'If-Range: "0000"'] });
+    expect(other.status).toBe(200);
+    expect(other.body.length).toBe(IMAGE_SIZE);
+    expect(curl(https('/v1/stage2/image'), { token, args: ['-H', `Range: bytes=${IMAGE_SIZE}-`] }).status).toBe(416);
+    expect(curl(https('/v1/stage2/image'), { token, args: ['-I'] }).headers).toMatch(new RegExp(`content-length: ${IMAGE_SIZE}`, 'i'));
+    expect(curl(https('/v1/stage2/image'), { token, args: ['-H', `If-None-Match: ${etag}`] }).status).toBe(304);
+  });
+
+  it('refuses a missing, malformed, tampered, expired or stale token, and logs none of them', () => {
+    const good = tokenFromScript(NODE_A);
+    expect(curl(https('/v1/stage2/image')).status).toBe(401);
+    expect(curl(https('/v1/kickstart'), { token: 'not-a-token' }).status).toBe(401);
+    const last = good.at(-1) === 'A' ? 'B' : 'A';
+    expect(curl(https('/v1/kickstart'), { token: good.slice(0, -1) + last }).status).toBe(401);
+    // Genuinely signed with the pod's secret, but expired a second ago.
+    const secret = readFileSync(join(state, 'rack-h', 'token.key'));
+    const expired = issueToken(secret, { scope: 'install', mac: NODE_A, attempt: 1, expires: Math.floor(Date.now() / 1000) - 1 });
+    const r = curl(https('/v1/kickstart'), { token: expired });
+    expect(r.status).toBe(401);
+    expect(r.body.toString()).toContain('token expired');
+    // Another server's scope: a node token cannot download.
+    const nodeToken = issueToken(secret, { scope: 'node', mac: NODE_A, attempt: 1, expires: Math.floor(Date.now() / 1000) + 60 });
+    expect(curl(https('/v1/stage2/image'), { token: nodeToken }).status).toBe(403);
+    // The query-string form works and never reaches the log.
+    expect(curl(https(`/v1/kickstart?token=${good}`)).status).toBe(200);
+    expect(pod.log()).not.toContain(good.split('.').at(-1)!);
+    expect(pod.log()).not.toContain(expired.split('.').at(-1)!);
+  });
+
+  it('renders the kickstart only for the token owner, whatever the URL asks', () => {
+    const a = curl(https(`/v1/kickstart?mac=${NODE_B}`), { token: tokenFromScript(NODE_A) }).body.toString();
+    expect(a).toContain("hostname='alpha'");
+    expect(a).not.toContain('bravo');
+    expect(a).toMatch(/PODBOOT_NODE_TOKEN=pb1\.node\.525400770010\./);
+    expect(a).toContain('-----BEGIN CERTIFICATE-----');
+    const b = curl(https('/v1/kickstart'), { token: tokenFromScript(NODE_B) }).body.toString();
+    expect(b).toContain("hostname='bravo'");
+    expect(b).toMatch(/PODBOOT_NODE_TOKEN=pb1\.node\.525400770011\./);
+  });
+
+  it('follows the install states, refuses steps out of order, and stops serving an installed server until a reinstall', () => {
+    const token = tokenFromScript(NODE_B);
+    expect(post('/v1/events', token, { state: 'installed' }).status).toBe(409);
+    for (const s of ['stage1', 'stage2-fetched', 'verified', 'installing']) expect(post('/v1/events', token, { state: s }).status).toBe(200);
+    const done = post('/v1/events', token, { state: 'installed' });
+    expect(done.status).toBe(200);
+    const { nodeToken } = JSON.parse(done.body.toString()) as { nodeToken: string };
+    expect(nodeToken).toMatch(/^pb1\.node\.525400770011\./);
+
+    // Installed: nothing to install for whoever holds the MAC; the boot config says local disk.
+    expect(curl(https('/v1/stage2/image'), { token }).status).toBe(403);
+    expect(post('/v1/events', token, { state: 'stage1' }).status).toBe(409);
+    expect(curl(http(`/ipxe/${NODE_B}.ipxe`)).body.toString()).toContain('sanboot');
+    expect(post('/v1/events', nodeToken, { state: 'booted-from-disk' }).status).toBe(200);
+    expect(post('/v1/events', nodeToken, { state: 'heartbeat' }).status).toBe(200);
+
+    const shown = JSON.parse(podboot('nodes', 'show', NODE_B, '--pod', 'rack-h', '--state', state, '--json')) as { node: { state: string; attempt: number }; events: { kind: string }[] };
+    expect(shown.node).toMatchObject({ state: 'booted-from-disk', attempt: 1 });
+    expect(shown.events.map((e) => e.kind)).toEqual(expect.arrayContaining(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'install-request-after-install', 'report-refused']));
+
+    podboot('nodes', 'reinstall', NODE_B, '--pod', 'rack-h', '--state', state);
+    // Tokens of the old attempt are dead; the new boot config carries a fresh one.
+    expect(curl(https('/v1/kickstart'), { token }).status).toBe(403);
+    expect(post('/v1/events', nodeToken, { state: 'heartbeat' }).status).toBe(403);
+    const fresh = tokenFromScript(NODE_B);
+    expect(fresh).toMatch(/^pb1\.install\.525400770011\.2\./);
+    expect(curl(https('/v1/stage2/manifest.json'), { token: fresh }).status).toBe(200);
+    const list = podboot('nodes', 'list', '--pod', 'rack-h', '--state', state);
+    expect(list).toMatch(/52:54:00:77:00:11\s+discovered\s+attempt 2/);
+  });
+
+  it('records a failure with its reason', () => {
+    const token = tokenFromScript(NODE_A);
+    expect(post('/v1/events', token, { state: 'stage1' }).status).toBe(200);
+    expect(post('/v1/events', token, { state: 'failed', reason: 'signature', detail: 'cms verify: bad signature' }).status).toBe(200);
+    expect(podboot('nodes', 'list', '--pod', 'rack-h', '--state', state)).toMatch(/52:54:00:77:00:10\s+failed\(signature\)/);
+    expect(post('/v1/events', token, 'not json').status).toBe(400);
+    expect(post('/v1/events', token, { state: 'pwned' }).status).toBe(400);
+  });
+});
