@@ -54,10 +54,15 @@ export function resolveKernelPackage(meta = 'linux-image-amd64'): string {
   return pkg;
 }
 
-export function candidate(pkg: string): DebInfo {
-  const info = parseAptCacheShow(sh('apt-cache', ['show', '--no-all-versions', pkg]));
-  if (!info) throw new Error(`apt-cache show ${pkg}: no candidate version`);
-  return info;
+/** Candidate versions of several packages in one apt-cache call (each call reads the whole cache: ~1 s). */
+export function candidates(pkgs: string[]): Map<string, DebInfo> {
+  const out = new Map<string, DebInfo>();
+  for (const stanza of sh('apt-cache', ['show', '--no-all-versions', ...pkgs]).split(/\n\s*\n/)) {
+    const info = parseAptCacheShow(stanza);
+    if (info) out.set(info.package, info);
+  }
+  for (const p of pkgs) if (!out.has(p)) throw new Error(`apt-cache show ${p}: no candidate version`);
+  return out;
 }
 
 export class DebCache {
@@ -69,13 +74,10 @@ export class DebCache {
   }
 
   /** Path of the package's .deb, downloading it only when the candidate version is not cached yet. */
-  fetch(pkg: string): { info: DebInfo; path: string } {
-    const info = candidate(pkg);
+  fetch(info: DebInfo): { info: DebInfo; path: string } {
+    const pkg = info.package;
     const path = join(this.dir, debFileName(info));
-    if (existsSync(path)) {
-      this.progress(`cached   ${debFileName(info)}`);
-      return { info, path };
-    }
+    if (existsSync(path)) return { info, path };
     this.progress(`download ${pkg} ${info.version}`);
     // The sandbox user (_apt) cannot write into a root-owned cache directory; we are root and only write files here.
     sh('apt-get', ['download', '-q', '-o', 'APT::Sandbox::User=root', `${pkg}=${info.version}`], this.dir);
@@ -84,10 +86,13 @@ export class DebCache {
   }
 
   /** The package's files, extracted once with `dpkg -x` (atomically: a temp dir renamed when complete). */
-  extract(pkg: string): { info: DebInfo; root: string } {
-    const { info, path } = this.fetch(pkg);
+  extract(info: DebInfo): { info: DebInfo; root: string } {
+    const { path } = this.fetch(info);
     const root = join(this.dir, 'x', debFileName(info).replace(/\.deb$/, ''));
-    if (existsSync(root)) return { info, root };
+    if (existsSync(root)) {
+      this.progress(`cached   ${debFileName(info)}`);
+      return { info, root };
+    }
     this.progress(`extract  ${debFileName(info)}`);
     const tmp = `${root}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
@@ -97,4 +102,11 @@ export class DebCache {
     renameSync(tmp, root);
     return { info, root };
   }
+}
+
+/** A .deb file name back to its DebInfo (inverse of debFileName). */
+export function parseDebFileName(name: string): DebInfo | undefined {
+  const m = /^([^_]+)_([^_]+)_([^_]+)\.deb$/.exec(name);
+  if (!m) return undefined;
+  return { package: m[1]!, version: m[2]!.replace(/%3a/gi, ':'), architecture: m[3]! };
 }

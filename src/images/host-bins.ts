@@ -2,7 +2,7 @@
 // with every shared library `ldd` names and the dynamic loader, each at the
 // path the loader will look for it.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 
 export interface LddEntry {
   /** path inside the initramfs (as ldd prints it) */
@@ -44,4 +44,15 @@ export function hostProgramFiles(programPath: string): HostFile[] {
   const files: HostFile[] = [{ path: programPath, data: readFileSync(realpathSync(programPath)), mode: 0o755 }];
   for (const lib of parseLdd(ldd, programPath)) files.push({ path: lib, data: readFileSync(realpathSync(lib)), mode: 0o755 });
   return files;
+}
+
+/** Cheap identity of a program and its libraries (path, size, mtime) for build cache keys: no file is read. */
+export function hostProgramStamp(programPath: string): string {
+  const ldd = execFileSync('ldd', [programPath], { encoding: 'utf8' });
+  return [programPath, ...parseLdd(ldd, programPath)]
+    .map((p) => {
+      const st = statSync(realpathSync(p));
+      return `${p}:${st.size}:${Math.round(st.mtimeMs)}`;
+    })
+    .join('\n');
 }

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { buildInitramfs } from './cpio.js';
-import { DebCache, type Progress } from './debs.js';
-import { busyboxRootfs, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
-import { ROOT_CA_PATH, stage1Overlay, stageInputs, type ArtifactReport } from './stage1.js';
+import { fixFat16RootTimes } from './fat.js';
+import { DebCache, debFileName, type Progress } from './debs.js';
+import { busyboxRootfs, findKernel, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
+import { buildKey, readStamp, resolveDebs, ROOT_CA_PATH, stage1Overlay, type ArtifactReport } from './stage1.js';
 
-const BUILDER_VERSION = 'lab-stage2/1';
+const BUILDER_VERSION = 'lab-stage2/2';
 /** Total image size: kernel (~8 MiB) + initrd (~8 MiB) fit with room to spare. */
 export const LAB_IMAGE_BYTES = 32 * 1024 * 1024;
 export const PARTITION_START_SECTOR = 2048;
@@ -35,6 +36,8 @@ export interface LabStage2Options {
   rootCaPem?: Buffer;
   progress?: Progress;
   force?: boolean;
+  /** reuse the .deb files of the last build without asking apt (test suite) */
+  preferCache?: boolean;
 }
 
 export interface LabStage2Report {
@@ -75,34 +78,26 @@ export function renderNodeConfig(values: Record<string, string>, rootCaPem?: Buf
 export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2Report> {
   const progress = opts.progress ?? (() => undefined);
   const cache = new DebCache(opts.cacheDir, progress);
-  const syslinuxMbr = '/usr/lib/syslinux/mbr/mbr.bin';
-  if (!existsSync(syslinuxMbr)) throw new Error(`${syslinuxMbr} missing: install the syslinux package (apt-get install syslinux)`);
-  const { kernel, busybox } = stageInputs(cache, progress);
-  const rootfs = busyboxRootfs({
-    busybox,
-    kernel,
-    modules: STAGE_MODULES,
-    hostPrograms: HOST_PROGRAMS,
-    files: [
-      imageFile('stage2/init', 'init'),
-      imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),
-      imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script'),
-    ],
-  });
-  const kernelBytes = readFileSync(kernel.vmlinuz);
-  const key = createHash('sha256')
-    .update(BUILDER_VERSION)
-    .update(rootfs.inputsDigest)
-    .update(createHash('sha256').update(kernelBytes).digest())
-    .update(opts.rootCaPem ?? '')
-    .update(readFileSync(syslinuxMbr))
-    .digest('hex');
-  const keyFile = `${opts.out}.inputs`;
-  if (!opts.force && existsSync(opts.out) && existsSync(keyFile) && readFileSync(keyFile, 'utf8').trim() === key) {
+  const stampFile = `${opts.out}.inputs.json`;
+  const stamp = readStamp(stampFile);
+  const debs = resolveDebs(cache, ['kernel', 'busybox-static', 'syslinux-common'], stamp?.debs, opts.preferCache ?? false);
+  // the MBR boot code from the package; the `syslinux` installer itself must be on the host (Debian package syslinux)
+  const syslinuxMbr = join(cache.extract(debs.get('syslinux-common')!).root, 'usr/lib/syslinux/mbr/mbr.bin');
+  const kernel = findKernel(cache.extract(debs.get('kernel')!).root);
+  const busybox = join(cache.extract(debs.get('busybox-static')!).root, 'bin', 'busybox');
+  const scripts = [
+    imageFile('stage2/init', 'init'),
+    imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),
+    imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script'),
+  ];
+  const caDigest = opts.rootCaPem ? createHash('sha256').update(opts.rootCaPem).digest('hex') : 'no-ca';
+  const key = buildKey(BUILDER_VERSION, debs, scripts, [caDigest, LAB_CMDLINE, String(LAB_IMAGE_BYTES)]);
+  if (!opts.force && existsSync(opts.out) && stamp?.key === key) {
     progress('inputs unchanged: image is up to date');
     return { image: artifact(opts.out), upToDate: true, kernelVersion: kernel.version };
   }
-
+  const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: HOST_PROGRAMS, files: scripts });
+  const kernelBytes = readFileSync(kernel.vmlinuz);
   let initrd = buildInitramfs(rootfs.entries);
   if (opts.rootCaPem) initrd = Buffer.concat([initrd, stage1Overlay(opts.rootCaPem)]);
   const work = mkdtempSync(join(tmpdir(), 'podboot-lab-stage2-'));
@@ -130,11 +125,13 @@ export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2R
     const mbr = readFileSync(syslinuxMbr).subarray(0, 440);
     const fd = readFileSync(img);
     mbr.copy(fd, 0);
+    fixFat16RootTimes(fd, PARTITION_START_SECTOR * 512);
     mkdirSync(dirname(opts.out), { recursive: true });
     const tmp = `${opts.out}.tmp-${process.pid}`;
     writeFileSync(tmp, fd);
     renameSync(tmp, opts.out);
-    writeFileSync(keyFile, key + '\n');
+    const debNames = Object.fromEntries([...debs].map(([r, i]) => [r, debFileName(i)]));
+    writeFileSync(stampFile, JSON.stringify({ key, debs: debNames }, null, 2) + '\n');
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -5,11 +5,12 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildInitramfs, type CpioEntry } from './cpio.js';
-import { DebCache, resolveKernelPackage, type Progress } from './debs.js';
+import { candidates, DebCache, debFileName, parseDebFileName, resolveKernelPackage, type DebInfo, type Progress } from './debs.js';
+import { hostProgramStamp } from './host-bins.js';
 import { busyboxRootfs, findKernel, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
 
 /** Bumped when the layout of the outputs changes, so caches built by older code are rebuilt. */
-const BUILDER_VERSION = 'stage1/1';
+const BUILDER_VERSION = 'stage1/2';
 
 /** Files a pod's boot tree gets from a stage1 build, relative to both directories. */
 export const STAGE1_BOOT_FILES = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi', 'pxelinux.0', 'ldlinux.c32', 'stage1/vmlinuz'] as const;
@@ -23,6 +24,8 @@ export interface BuildOptions {
   progress?: Progress;
   /** rebuild even when the inputs did not change */
   force?: boolean;
+  /** reuse the .deb files of the last build without asking apt for newer candidates (test suite) */
+  preferCache?: boolean;
 }
 
 export interface ArtifactReport {
@@ -68,26 +71,74 @@ export function stage1Scripts(): { path: string; data: Buffer; mode: number }[] 
   ];
 }
 
-/** The Debian packages both images are made of, downloaded and extracted (cached). */
-export function stageInputs(cache: DebCache, progress: Progress) {
-  const kernelPackage = resolveKernelPackage();
-  progress(`kernel package ${kernelPackage}`);
-  const kernelDeb = cache.extract(kernelPackage);
-  const busybox = cache.extract('busybox-static');
-  return { kernelPackage, kernel: findKernel(kernelDeb.root), busybox: join(busybox.root, 'bin', 'busybox') };
+/** Debian packages the images are made of, by role; `kernel` is resolved from linux-image-amd64. */
+export type DebRole = 'kernel' | 'busybox-static' | 'ipxe' | 'pxelinux' | 'syslinux-common';
+
+/**
+ * The .deb files to use. Asks apt (2 calls, ~2 s: `apt-cache depends` for the
+ * kernel, one `apt-cache show` for the candidates) unless `recorded` names
+ * files from an earlier build that are all still in the cache and the caller
+ * prefers the cache (the test suite does: it must not depend on apt's lists
+ * being fresh, and a second run should take no time).
+ */
+export function resolveDebs(cache: DebCache, roles: DebRole[], recorded: Record<string, string> | undefined, preferCache: boolean): Map<DebRole, DebInfo> {
+  if (preferCache && recorded && roles.every((r) => recorded[r] && existsSync(join(cache.dir, recorded[r]!)))) {
+    const out = new Map<DebRole, DebInfo>();
+    for (const r of roles) out.set(r, parseDebFileName(recorded[r]!)!);
+    return out;
+  }
+  const names = roles.map((r) => (r === 'kernel' ? resolveKernelPackage() : r));
+  const infos = candidates(names);
+  return new Map(roles.map((r, i) => [r, infos.get(names[i]!)!]));
 }
 
 export function sizeLine(a: ArtifactReport): string {
   return `${a.size.toString().padStart(10)}  ${a.sha256}  ${a.name}`;
 }
 
+interface Stamp {
+  key: string;
+  debs: Record<string, string>;
+}
+
+export function readStamp(path: string): Stamp | undefined {
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as Stamp;
+    return typeof s.key === 'string' && typeof s.debs === 'object' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Cache key of a build: builder version, the .deb file names, the scripts'
+ * contents, the host programs' and libraries' identities, the module list.
+ * Computed without reading any big file, so an up-to-date check is quick.
+ */
+export function buildKey(builder: string, debs: Map<DebRole, DebInfo>, scripts: { path: string; data: Buffer }[], extra: string[] = []): string {
+  const h = createHash('sha256').update(builder + '\n');
+  for (const [role, info] of [...debs].sort()) h.update(`${role}=${debFileName(info)}\n`);
+  for (const f of scripts) h.update(`${f.path}\n`).update(createHash('sha256').update(f.data).digest('hex') + '\n');
+  for (const p of HOST_PROGRAMS) h.update(hostProgramStamp(p) + '\n');
+  h.update(STAGE_MODULES.join(',') + '\n');
+  for (const e of extra) h.update(e + '\n');
+  return h.digest('hex');
+}
+
 export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
   const progress = opts.progress ?? (() => undefined);
   const cache = new DebCache(opts.cacheDir, progress);
-  const ipxe = cache.extract('ipxe').root;
-  const pxelinux = cache.extract('pxelinux').root;
-  const syslinuxCommon = cache.extract('syslinux-common').root;
-  const { kernelPackage, kernel, busybox } = stageInputs(cache, progress);
+  const stampFile = join(opts.outDir, 'stage1', '.inputs.json');
+  const stamp = readStamp(stampFile);
+  const debs = resolveDebs(cache, ['kernel', 'busybox-static', 'ipxe', 'pxelinux', 'syslinux-common'], stamp?.debs, opts.preferCache ?? false);
+  const root = (r: DebRole) => cache.extract(debs.get(r)!).root;
+  const kernelInfo = debs.get('kernel')!;
+  progress(`kernel package ${kernelInfo.package} ${kernelInfo.version}`);
+  const kernel = findKernel(root('kernel'));
+  const busybox = join(root('busybox-static'), 'bin', 'busybox');
+  const ipxe = root('ipxe');
+  const pxelinux = root('pxelinux');
+  const syslinuxCommon = root('syslinux-common');
 
   const sources: Record<(typeof STAGE1_BOOT_FILES)[number], string> = {
     'undionly.kpxe': join(ipxe, 'usr/lib/ipxe/undionly.kpxe'),
@@ -97,30 +148,28 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
     'ldlinux.c32': join(syslinuxCommon, 'usr/lib/syslinux/modules/bios/ldlinux.c32'),
     'stage1/vmlinuz': kernel.vmlinuz,
   };
-
-  progress(`collect initramfs (busybox, ${HOST_PROGRAMS.join(', ')}, modules)`);
-  const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: HOST_PROGRAMS, files: stage1Scripts() });
-  const key = createHash('sha256')
-    .update(BUILDER_VERSION)
-    .update(rootfs.inputsDigest)
-    .update(Object.entries(sources).map(([n, p]) => `${n}=${p}:${statSync(p).size}`).join('\n'))
-    .digest('hex');
-  const keyFile = join(opts.outDir, 'stage1', '.inputs');
+  const scripts = stage1Scripts();
+  const key = buildKey(BUILDER_VERSION, debs, scripts);
   const outputs = [...STAGE1_BOOT_FILES, STAGE1_INITRD];
-  const upToDate =
-    !opts.force && existsSync(keyFile) && readFileSync(keyFile, 'utf8').trim() === key && outputs.every((f) => existsSync(join(opts.outDir, f)));
+  const upToDate = !opts.force && stamp?.key === key && outputs.every((f) => existsSync(join(opts.outDir, f)));
 
+  let modules: string[];
   if (upToDate) {
     progress('inputs unchanged: outputs are up to date');
+    modules = readFileSync(join(opts.outDir, 'stage1', 'modules'), 'utf8').split('\n').filter(Boolean);
   } else {
+    progress(`collect initramfs (busybox, ${HOST_PROGRAMS.join(', ')}, modules)`);
+    const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: HOST_PROGRAMS, files: scripts });
+    modules = rootfs.moduleOrder;
     mkdirSync(join(opts.outDir, 'stage1'), { recursive: true });
     for (const [name, src] of Object.entries(sources)) {
       const tmp = join(opts.outDir, `${name}.tmp-${process.pid}`);
       copyFileSync(src, tmp);
       renameSync(tmp, join(opts.outDir, name));
     }
-    progress(`initramfs: ${rootfs.entries.length} entries, modules ${rootfs.moduleOrder.join(' ')}`);
+    progress(`initramfs: ${rootfs.entries.length} entries, modules ${modules.join(' ')}`);
     writeAtomic(join(opts.outDir, STAGE1_INITRD), buildInitramfs(rootfs.entries));
+    writeAtomic(join(opts.outDir, 'stage1', 'modules'), modules.join('\n') + '\n');
   }
   const artifacts = outputs.map((name) => {
     const p = join(opts.outDir, name);
@@ -129,9 +178,10 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
   if (!upToDate) {
     writeAtomic(join(opts.outDir, 'stage1', 'SHA256SUMS'), artifacts.map((a) => `${a.sha256}  ${a.name}\n`).join(''));
     // written last: a build cut short is redone on the next run
-    writeAtomic(keyFile, key + '\n');
+    const debNames = Object.fromEntries([...debs].map(([r, i]) => [r, debFileName(i)]));
+    writeAtomic(stampFile, JSON.stringify({ key, debs: debNames }, null, 2) + '\n');
   }
-  return { outDir: opts.outDir, kernelPackage, kernelVersion: kernel.version, modules: rootfs.moduleOrder, upToDate, artifacts };
+  return { outDir: opts.outDir, kernelPackage: kernelInfo.package, kernelVersion: kernel.version, modules, upToDate, artifacts };
 }
 
 /**

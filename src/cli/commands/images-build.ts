@@ -42,9 +42,9 @@ inputs did not change; downloads already in the cache are not repeated.
 export const imagesBuildLabStage2Command: Command = {
   name: ['images', 'build-lab-stage2'],
   summary: 'build the lab stage2: a small bootable raw disk image (busybox OS) for tests',
-  usage: `usage: podboot images build-lab-stage2 [--out FILE] [--cache DIR] [--root-ca PEM]
+  usage: `usage: podboot images build-lab-stage2 [--out FILE] [--cache DIR] [--root-ca PEM] [--force]
 
-Builds a raw disk image (MBR, one FAT32 partition, syslinux) without
+Builds a 32 MiB raw disk image (MBR, one FAT16 partition, syslinux) without
 mounting anything: the stage1 kernel and a busybox initrd whose init brings
 the network up, reads its node config from the disk (sector 1024, written
 by the lab kickstart), reports "booted-from-disk" and then a heartbeat every
@@ -53,16 +53,22 @@ by the lab kickstart), reports "booted-from-disk" and then a heartbeat every
   --out FILE     image file (default .cache/lab-stage2.img)
   --cache DIR    package cache (default .cache/debs)
   --root-ca PEM  bake this root CA into the image; without it the node config
-                 area must carry it (PODBOOT_ROOT_CA_PEM, see docs/stage1.md)`,
+                 area must carry it after its "#end" line (see docs/stage1.md)
+  --force        rebuild even if the image is up to date`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { out: { type: 'string', default: '.cache/lab-stage2.img' }, cache: { type: 'string', default: '.cache/debs' }, 'root-ca': { type: 'string' } },
+      options: {
+        out: { type: 'string', default: '.cache/lab-stage2.img' },
+        cache: { type: 'string', default: '.cache/debs' },
+        'root-ca': { type: 'string' },
+        force: { type: 'boolean', default: false },
+      },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
     const rootCa = values['root-ca'] ? readFileSync(values['root-ca']) : undefined;
-    const report = await buildLabStage2({ out: values.out, cacheDir: values.cache, rootCaPem: rootCa, progress });
+    const report = await buildLabStage2({ out: values.out, cacheDir: values.cache, rootCaPem: rootCa, force: values.force, progress });
     progress(`lab stage2 ${report.upToDate ? 'up to date' : 'built'}: ${sizeLine(report.image)}`);
     return EXIT_OK;
   },
