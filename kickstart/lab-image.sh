@@ -16,7 +16,8 @@ dd if="$PODBOOT_IMAGE" of="$disk" bs=1M conv=fsync 2>/dev/null
 
 # First-boot settings for the installed OS, in the unused sectors between the
 # MBR and the first partition (sector 1024, 4 KiB at most): where to report
-# in, with a token bound to this server that only reports (scope "node").
+# in, with a token bound to this server that only reports (scope "node"),
+# as plain assignments up to "#end" (images/stage2/init sources only those).
 {
   echo "PODBOOT_SERVER={{server}}"
   echo "PODBOOT_HTTPS={{httpsPort}}"
@@ -24,8 +25,9 @@ dd if="$PODBOOT_IMAGE" of="$disk" bs=1M conv=fsync 2>/dev/null
   echo "PODBOOT_MAC={{mac}}"
   echo "PODBOOT_HOSTNAME=$hostname"
   echo "PODBOOT_NODE_TOKEN={{nodeToken}}"
-  echo "PODBOOT_ROOT_CA={{rootCa|sh}}"
   echo "#end"
+  # After #end: the root CA the installed OS checks the pod's certificate with.
+  printf '%s\n' {{rootCa|sh}}
 } > /tmp/podboot-firstboot
 [ "$(wc -c < /tmp/podboot-firstboot)" -le 4096 ] || { echo "kickstart: first-boot settings over 4 KiB" >&2; exit 1; }
 dd if=/tmp/podboot-firstboot of="$disk" bs=512 seek=1024 conv=notrunc,fsync 2>/dev/null
