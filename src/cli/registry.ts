@@ -2,6 +2,7 @@ import type { Command } from './command.js';
 import { validateCommand } from './commands/validate.js';
 import { podRunCommand } from './commands/pod-run.js';
 import { serveCommand } from './commands/serve.js';
+import { eventsCommand, podsDegradeCommand, podsListCommand, podsRestartCommand, podsStartCommand, podsStatusCommand, podsStopCommand, podsUndegradeCommand } from './commands/pods.js';
 import { dhcpProbeCommand } from './commands/dhcp-probe.js';
 import { tftpServeCommand } from './commands/tftp-serve.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
@@ -15,6 +16,14 @@ import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemov
 export const commands: Command[] = [
   serveCommand,
   podRunCommand,
+  podsListCommand,
+  podsStatusCommand,
+  podsStartCommand,
+  podsStopCommand,
+  podsRestartCommand,
+  podsDegradeCommand,
+  podsUndegradeCommand,
+  eventsCommand,
   validateCommand,
   nodesListCommand,
   nodesShowCommand,

@@ -6,6 +6,12 @@ import { createLogger } from '../../log.js';
 import { Supervisor } from '../../pod-vm/supervisor.js';
 import { untilSignal } from '../signals.js';
 import { statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { isIPv4 } from 'node:net';
+import { MetricsAggregator } from '../../metrics/aggregate.js';
+import { centralCredentials, operatorToken } from '../../api/credentials.js';
+import { CentralApi } from '../../api/server.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -13,7 +19,7 @@ const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
 export const serveCommand: Command = {
   name: ['serve'],
   summary: 'run the central node: one supervised instance per pod file in a directory',
-  usage: `usage: podboot serve [--pods DIR] [--state DIR]
+  usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -28,11 +34,22 @@ touching a network.
   --pods DIR    directory of pod files
   --state DIR   state root; each pod keeps its database, its running copy of
                 its file (pod.yaml), its log (instance.log) and its metrics
-                socket in DIR/<pod> (default ./state)`,
+                socket in DIR/<pod> (default ./state)
+  --api ADDR:PORT  the central HTTPS API, /metrics and the Prometheus
+                service-discovery list (default 127.0.0.1:9443; port 0 picks
+                one; 'off' runs no API)
+  --ca DIR      CA directory (podboot ca init) that issues the API's TLS
+                certificate; without it the node issues itself one from a
+                private CA in STATE/central/tls-ca and logs that it did
+  --token-file FILE  operator token (default STATE/central/operator.token,
+                created on first start with mode 0600)
+
+The API's address, CA root and token file are written to STATE/central/api.json
+for \`podboot pods\` and \`podboot events\`.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -45,6 +62,7 @@ touching a network.
       }
     }
     const stateRoot = values.state ?? 'state';
+    const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
     const log = createLogger({ node: 'central' });
     const supervisor = new Supervisor({
       podsDir: values.pods,
@@ -55,11 +73,37 @@ touching a network.
       log,
     });
     await supervisor.start();
+    let central: CentralApi | undefined;
+    if (api) {
+      const tokenFile = values['token-file'] ?? join(stateRoot, 'central', 'operator.token');
+      const token = await operatorToken(tokenFile, !values['token-file']);
+      const credentials = await centralCredentials({ stateRoot, caDir: values.ca, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
+      const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
+      central = new CentralApi({ ...api, credentials, token, supervisor, metrics, log });
+      try {
+        await central.start();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'central API could not start');
+        await supervisor.stop();
+        return EXIT_FAILURE;
+      }
+      const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
+      await mkdir(join(stateRoot, 'central'), { recursive: true });
+      await writeFile(join(stateRoot, 'central', 'api.json'), JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n');
+    }
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
+    await central?.stop();
     await supervisor.stop();
     log.info('central node stopped');
     return EXIT_OK;
   },
 };
+
+function parseListen(text: string): { address: string; port: number } {
+  const m = text.match(/^(.*):(\d+)$/);
+  const port = Number(m?.[2]);
+  if (!m || !isIPv4(m[1]!) || port > 65535) throw new UsageError(`--api must be ADDR:PORT with an IPv4 address, not ${text}`);
+  return { address: m[1]!, port };
+}

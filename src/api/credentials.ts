@@ -1,0 +1,65 @@
+// The central API's TLS certificate and operator token. The certificate comes
+// from the operator's CA directory (docs/trust-model.md) when one is given;
+// otherwise the node issues itself a private CA in its state directory and
+// says so, so clients must be given that CA's root explicitly.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { CaDirectory } from '../signing/index.js';
+
+export interface ServerCredentials {
+  key: string;
+  /** the server certificate followed by the signing CA */
+  cert: string;
+  /** the root a client trusts */
+  caFile: string;
+  selfIssued: boolean;
+}
+
+const CERT_NAME = 'central';
+
+export async function centralCredentials(opts: { stateRoot: string; caDir?: string; ip: string[]; dns?: string[]; log: Logger }): Promise<ServerCredentials> {
+  const selfIssued = !opts.caDir;
+  const dir = opts.caDir ?? join(opts.stateRoot, 'central', 'tls-ca');
+  let ca: CaDirectory;
+  if (existsSync(join(dir, 'ca.json'))) ca = await CaDirectory.open(dir);
+  else if (selfIssued) ca = await CaDirectory.init(dir, { organization: 'podboot central (self-issued)' });
+  else throw new Error(`${dir} is not a CA directory (no ca.json)`);
+  // The certificate is issued again whenever the names it must carry change.
+  const names = { ip: [...opts.ip].sort(), dns: [...(opts.dns ?? ['localhost'])].sort() };
+  const namesFile = join(dir, 'servers', `${CERT_NAME}.names.json`);
+  const chain = join(dir, 'servers', `${CERT_NAME}.chain.pem`);
+  const keyFile = join(dir, 'servers', `${CERT_NAME}.key`);
+  const current = existsSync(namesFile) ? await readFile(namesFile, 'utf8') : '';
+  if (!existsSync(chain) || !existsSync(keyFile) || current !== JSON.stringify(names)) {
+    await ca.issueServer(CERT_NAME, { ip: names.ip, dns: names.dns });
+    await writeFile(namesFile, JSON.stringify(names));
+    opts.log.info({ ca: dir, ip: names.ip, dns: names.dns }, 'issued the central API certificate');
+  }
+  if (selfIssued) opts.log.warn({ ca: join(dir, 'root.pem') }, 'central API certificate is self-issued (no --ca given): clients must trust this root explicitly');
+  return { key: await readFile(keyFile, 'utf8'), cert: await readFile(chain, 'utf8'), caFile: join(dir, 'root.pem'), selfIssued };
+}
+
+/** The operator token: read from a file, or created (mode 0600) on first start. */
+export async function operatorToken(file: string, create: boolean): Promise<string> {
+  if (existsSync(file)) {
+    const t = (await readFile(file, 'utf8')).trim();
+    if (t.length < 16) throw new Error(`${file}: an operator token must be at least 16 characters`);
+    return t;
+  }
+  if (!create) throw new Error(`${file}: no such token file`);
+  await mkdir(join(file, '..'), { recursive: true });
+  const t = randomBytes(32).toString('base64url');
+  await writeFile(file, `${t}\n`, { mode: 0o600 });
+  return t;
+}
+
+/** Constant-time comparison of a presented bearer token (hashing first evens out the lengths). */
+export function tokenMatches(expected: string, presented: string | undefined): boolean {
+  if (!presented) return false;
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(presented).digest();
+  return timingSafeEqual(a, b);
+}

@@ -1,0 +1,46 @@
+// The central API's routes, matched by a pure function so the table can be
+// read (and tested) in one place. docs/openapi.yaml describes the same set.
+import type { PodAction } from '../pod-vm/supervisor.js';
+
+export type Route =
+  | { kind: 'health' }
+  | { kind: 'metrics' }
+  | { kind: 'pod-metrics'; pod: string }
+  | { kind: 'sd' }
+  | { kind: 'pods' }
+  | { kind: 'pod'; pod: string }
+  | { kind: 'instances' }
+  | { kind: 'instance'; pod: string }
+  | { kind: 'events'; after: number; pod?: string; limit: number }
+  | { kind: 'action'; pod: string; action: PodAction }
+  | { kind: 'method-not-allowed'; allow: string }
+  | { kind: 'not-found' };
+
+const ACTIONS: readonly PodAction[] = ['start', 'stop', 'restart', 'degrade', 'undegrade'];
+const POD = '([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)';
+
+export function matchRoute(method: string, url: string): Route {
+  const u = new URL(url, 'https://central.invalid');
+  const path = u.pathname.replace(/\/+$/, '') || '/';
+  const get = (r: Route): Route => (method === 'GET' || method === 'HEAD' ? r : { kind: 'method-not-allowed', allow: 'GET' });
+  let m: RegExpMatchArray | null;
+  if (path === '/healthz') return get({ kind: 'health' });
+  if (path === '/metrics') return get({ kind: 'metrics' });
+  if (path === '/sd' || path === '/api/v1/sd') return get({ kind: 'sd' });
+  if ((m = path.match(new RegExp(`^/pods/${POD}/metrics$`)))) return get({ kind: 'pod-metrics', pod: m[1]! });
+  if (path === '/api/v1/pods') return get({ kind: 'pods' });
+  if (path === '/api/v1/instances') return get({ kind: 'instances' });
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}$`)))) return get({ kind: 'pod', pod: m[1]! });
+  if ((m = path.match(new RegExp(`^/api/v1/instances/${POD}$`)))) return get({ kind: 'instance', pod: m[1]! });
+  if (path === '/api/v1/events') {
+    const num = (k: string, d: number) => {
+      const v = Number(u.searchParams.get(k) ?? d);
+      return Number.isFinite(v) && v >= 0 ? Math.floor(v) : d;
+    };
+    return get({ kind: 'events', after: num('after', 0), pod: u.searchParams.get('pod') ?? undefined, limit: Math.min(num('limit', 500), 2000) });
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/([a-z]+)$`))) && (ACTIONS as readonly string[]).includes(m[2]!)) {
+    return method === 'POST' ? { kind: 'action', pod: m[1]!, action: m[2] as PodAction } : { kind: 'method-not-allowed', allow: 'POST' };
+  }
+  return { kind: 'not-found' };
+}
