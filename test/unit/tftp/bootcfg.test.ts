@@ -27,6 +27,15 @@ describe('boot configs', () => {
     }
   });
 
+  it('every renderer appends the install token to the stage1 command line, reduced to token characters', () => {
+    const token = 'pb1.install.525400123456.1.2000000000.abc_DEF-123';
+    for (const render of [renderPxelinux, renderIpxe, renderGrub]) {
+      expect(render(input('provision', 'bios', { token }))).toContain(`podboot.mac=52-54-00-12-34-56 podboot.token=${token}\n`);
+      expect(render(input('provision', 'bios', { token: `${token}\nboot evil` }))).toContain(`podboot.token=${token}bootevil\n`);
+      expect(render(input('provision', 'bios'))).not.toContain('podboot.token');
+    }
+  });
+
   it('iPXE: kernel and initrd over HTTP when an HTTP base is set, else over TFTP; local disk per firmware', () => {
     const http = renderIpxe(input('provision', 'bios', { stage1: { ...DEFAULT_STAGE1, httpBase: 'http://{server}:{httpPort}/boot' } }));
     expect(http.startsWith('#!ipxe\n')).toBe(true);
