@@ -29,7 +29,8 @@ spec:
   unknownNodes: ignore
 `;
 
-const rig = new QemuRig({ prefix: 'pbs' });
+// PODBOOT_RIG_RA=0 runs without the IPv6 RA on the rack bridge (to measure what it saves)
+const rig = new QemuRig({ prefix: 'pbs', ra: process.env.PODBOOT_RIG_RA !== '0' });
 let pod: Daemon;
 
 /** ms from the pod's first log line about `mac` (its first DHCP packet) to the console's running line */
