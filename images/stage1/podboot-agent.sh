@@ -9,6 +9,8 @@
 #   PODBOOT_ROOT_CA  root CA file (default /etc/podboot/root.pem)
 #   PODBOOT_WORK     work directory (default /tmp/podboot)
 #   PODBOOT_LIB      directory of lib.sh and verify.sh (default /lib/podboot)
+#   PODBOOT_RETRIES  curl --retry per request (default 5); PODBOOT_FETCH_ROUNDS
+#                    rounds of those per download (default 3): tests lower them
 # Exit status: 0 installed, 1 failed (reported; the caller stops).
 PODBOOT_PREFIX=${PODBOOT_PREFIX:-podboot-stage1}
 LIB=${PODBOOT_LIB:-/lib/podboot}
@@ -27,7 +29,7 @@ safe() { echo "$1" | grep -Eq '^[A-Za-z0-9._:~+/=-]+$'; }
 # curl to the pod: the root CA only (never -k), the server's token, retries
 # on any error with backoff, bounded.
 api() {
-	curl -sS --fail --cacert "$CA" --retry 5 --retry-all-errors --retry-max-time 120 \
+	curl -sS --fail --cacert "$CA" --retry "${PODBOOT_RETRIES:-5}" --retry-all-errors --retry-max-time 120 \
 		--connect-timeout 10 -H "Authorization: Bearer $PODBOOT_TOKEN" "$@"
 }
 
@@ -57,7 +59,7 @@ fail() {
 # fetch PATH FILE: resumable download (-C -), three rounds of curl's own retries
 fetch() {
 	_round=1
-	while [ $_round -le 3 ]; do
+	while [ $_round -le "${PODBOOT_FETCH_ROUNDS:-3}" ]; do
 		if api -C - -o "$2" "$BASE$1" 2>"$WORK/fetch.err"; then return 0; fi
 		say "fetch $1: $(head -n 1 "$WORK/fetch.err") (round $_round)"
 		_round=$((_round + 1))

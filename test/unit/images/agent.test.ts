@@ -1,0 +1,339 @@
+// The stage1 agent (images/stage1/podboot-agent.sh) run on the host with the
+// host's sh, curl and openssl against a small HTTPS server on 127.0.0.1 that
+// speaks the pod's API (events, stage2 files with Range, kickstart, token
+// refresh), with certificates and signatures made by podboot itself. Each
+// failure mode must be reported with its reason and must never run the
+// kickstart (the only thing that would touch a disk).
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PODBOOT, requireBuild } from '../../helpers/netns.js';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'agent-test-'));
+const ca = join(tmp, 'ca');
+const TOKEN = 'tok.initial-AbC_123';
+const REFRESHED = 'tok.refreshed-XyZ_456';
+
+function podboot(...args: string[]): string {
+  return execFileSync(process.execPath, [PODBOOT, ...args], { encoding: 'utf8', cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+interface Stage2 {
+  image: Buffer;
+  imageP7s: Buffer;
+  manifest: Buffer;
+  manifestP7s: Buffer;
+}
+
+/** podboot sign → the four files the pod serves */
+function signed(name: string, content: Buffer, extra: string[] = []): Stage2 {
+  const dir = join(tmp, `img-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const img = join(dir, 'stage2.img');
+  writeFileSync(img, content);
+  podboot('sign', img, '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'lab', '--version', '2.1', ...extra);
+  return {
+    image: readFileSync(img),
+    imageP7s: readFileSync(`${img}.p7s`),
+    manifest: readFileSync(`${img}.manifest.json`),
+    manifestP7s: readFileSync(`${img}.manifest.json.p7s`),
+  };
+}
+
+// What the server does, per test.
+let stage2: Stage2;
+let kickstart = '';
+let missing = new Set<string>();
+const events: { body: unknown; auth: string | undefined }[] = [];
+const requests: { path: string; auth: string | undefined; range: string | undefined }[] = [];
+let server: Server;
+let port = 0;
+let image: Buffer;
+
+beforeAll(async () => {
+  requireBuild();
+  podboot('ca', 'init', '--out', ca, '--org', 'Agent Test');
+  podboot('ca', 'issue-signer', 'ci', '--ca', ca);
+  podboot('ca', 'issue-server', 'rack-t', '--ca', ca, '--ip', '127.0.0.1');
+  image = Buffer.alloc(300_000);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 7919) & 0xff;
+  server = createServer({ key: readFileSync(`${ca}/servers/rack-t.key`), cert: readFileSync(`${ca}/servers/rack-t.chain.pem`) }, (req, res) => {
+    const path = req.url ?? '';
+    requests.push({ path, auth: req.headers.authorization, range: req.headers.range });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const file = (data: Buffer) => {
+        const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        if (m && Number(m[1]) < data.length) {
+          const from = Number(m[1]);
+          res.writeHead(206, { 'content-range': `bytes ${from}-${data.length - 1}/${data.length}`, 'content-length': data.length - from });
+          return res.end(data.subarray(from));
+        }
+        res.writeHead(200, { 'content-length': data.length });
+        res.end(data);
+      };
+      if (missing.has(path)) return res.writeHead(404).end();
+      if (req.method === 'POST' && path === '/v1/events') {
+        events.push({ body: JSON.parse(Buffer.concat(chunks).toString()), auth: req.headers.authorization });
+        return res.writeHead(204).end();
+      }
+      if (req.method === 'POST' && path === '/v1/token/refresh') return res.writeHead(200, { 'content-type': 'text/plain' }).end(REFRESHED);
+      const files: Record<string, Buffer> = {
+        '/v1/stage2/image': stage2.image,
+        '/v1/stage2/image.p7s': stage2.imageP7s,
+        '/v1/stage2/manifest.json': stage2.manifest,
+        '/v1/stage2/manifest.json.p7s': stage2.manifestP7s,
+        '/v1/kickstart': Buffer.from(kickstart),
+      };
+      const data = files[path];
+      if (req.method === 'GET' && data) return file(data);
+      res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+  // The agent finds lib.sh and verify.sh in one directory, as in the initramfs.
+  const lib = join(tmp, 'lib');
+  mkdirSync(lib);
+  symlinkSync(join(REPO, 'images/common/lib.sh'), join(lib, 'lib.sh'));
+  symlinkSync(join(REPO, 'images/stage1/verify.sh'), join(lib, 'verify.sh'));
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The kickstart the server hands out: records what it was given, instead of writing a disk. */
+const recordingKickstart = (out: string, exit = 0) => `#!/bin/sh
+echo "kickstart running"
+{ echo "image=$PODBOOT_IMAGE"; echo "sha=$(sha256sum "$PODBOOT_IMAGE" | cut -d' ' -f1)"; echo "pod=$PODBOOT_POD"; echo "token=$PODBOOT_TOKEN"; } > ${out}
+exit ${exit}
+`;
+
+function runAgent(work: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('sh', [join(REPO, 'images/stage1/podboot-agent.sh')], {
+      env: {
+        PATH: process.env.PATH,
+        PODBOOT_SERVER: '127.0.0.1',
+        PODBOOT_HTTPS: String(port),
+        PODBOOT_POD: 'rack-t',
+        PODBOOT_MAC: '52-54-00-aa-bb-cc',
+        PODBOOT_TOKEN: TOKEN,
+        PODBOOT_ROOT_CA: `${ca}/root.pem`,
+        PODBOOT_WORK: work,
+        PODBOOT_LIB: join(tmp, 'lib'),
+        PODBOOT_RETRIES: '1',
+        PODBOOT_FETCH_ROUNDS: '1',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const kill = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('exit', (code) => {
+      clearTimeout(kill);
+      resolve({ code: code ?? -1, out });
+    });
+  });
+}
+
+function reset(s: Stage2, ks: string): void {
+  stage2 = s;
+  kickstart = ks;
+  missing = new Set();
+  events.length = 0;
+  requests.length = 0;
+}
+
+const states = () => events.map((e) => (e.body as { state: string }).state);
+
+describe('stage1 agent against the pod API', () => {
+  it('verifies, runs the kickstart with the verified image, reports every state in order', async () => {
+    const work = join(tmp, 'w-ok');
+    const out = join(tmp, 'ks-ok.txt');
+    reset(signed('ok', image, ['--pods', 'rack-x,rack-t', '--not-after', '30d']), recordingKickstart(out));
+    const r = await runAgent(work);
+    expect(r.code, r.out).toBe(0);
+    expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
+    expect(r.out).toMatch(/podboot-stage1: verified lab 2\.1 sha256=/);
+    expect(r.out).toMatch(/podboot-stage1: installed/);
+    expect(r.out).toMatch(/kickstart running/);
+    const ks = readFileSync(out, 'utf8');
+    expect(ks).toContain(`image=${work}/image`);
+    expect(ks).toContain(`sha=${createHash('sha256').update(image).digest('hex')}`);
+    expect(ks).toContain('pod=rack-t');
+    // every request carried a token; after the refresh, the new one
+    expect(requests.every((q) => q.auth?.startsWith('Bearer tok.'))).toBe(true);
+    expect(requests.find((q) => q.path === '/v1/stage2/image')!.auth).toBe(`Bearer ${REFRESHED}`);
+    expect(events[0]!.auth).toBe(`Bearer ${TOKEN}`);
+    expect(ks).toContain(`token=${REFRESHED}`);
+  });
+
+  it('resumes a partly downloaded image with a Range request', async () => {
+    const work = join(tmp, 'w-resume');
+    mkdirSync(work, { recursive: true });
+    reset(signed('resume', image), recordingKickstart(join(tmp, 'ks-resume.txt')));
+    writeFileSync(join(work, 'image'), image.subarray(0, 100_000));
+    const r = await runAgent(work);
+    expect(r.code, r.out).toBe(0);
+    expect(requests.find((q) => q.path === '/v1/stage2/image')!.range).toBe('bytes=100000-');
+    expect(readFileSync(join(work, 'image')).equals(image)).toBe(true);
+  });
+
+  const refused: [string, () => Stage2, RegExp, RegExp][] = [
+    [
+      'one flipped byte in the image',
+      () => {
+        const s = signed('flip', image);
+        const bad = Buffer.from(s.image);
+        bad[1234]! ^= 0x01;
+        return { ...s, image: bad };
+      },
+      /^digest$/,
+      /image sha256 [0-9a-f]{64}, the manifest says/,
+    ],
+    [
+      'an image cut short',
+      () => {
+        const s = signed('short', image);
+        return { ...s, image: s.image.subarray(0, 200_000) };
+      },
+      /^digest$/,
+      /image is 200000 bytes, the manifest says 300000/,
+    ],
+    [
+      'an image for other pods',
+      () => signed('otherpod', image, ['--pods', 'rack-a,rack-b']),
+      /^manifest$/,
+      /not for pod rack-t \(pods: rack-a rack-b\)/,
+    ],
+    [
+      'a manifest from another signature (swapped manifests)',
+      () => {
+        const a = signed('swap-a', image);
+        const b = signed('swap-b', Buffer.from('other image'));
+        return { ...a, manifestP7s: b.manifestP7s };
+      },
+      /^signature$/,
+      /manifest\.json\.p7s/,
+    ],
+    [
+      'a signer from another CA',
+      () => {
+        const other = join(tmp, 'other-ca');
+        if (!existsSync(other)) {
+          podboot('ca', 'init', '--out', other, '--org', 'Intruder');
+          podboot('ca', 'issue-signer', 'ci', '--ca', other);
+        }
+        const dir = join(tmp, 'img-intruder');
+        mkdirSync(dir, { recursive: true });
+        const img = join(dir, 'stage2.img');
+        writeFileSync(img, image);
+        podboot('sign', img, '--cert', `${other}/signers/ci.chain.pem`, '--key', `${other}/signers/ci.key`, '--name', 'lab', '--version', '2.1');
+        return { image, imageP7s: readFileSync(`${img}.p7s`), manifest: readFileSync(`${img}.manifest.json`), manifestP7s: readFileSync(`${img}.manifest.json.p7s`) };
+      },
+      /^signature$/,
+      /manifest\.json\.p7s/,
+    ],
+    [
+      'a signer without the code-signing purpose (the pod TLS certificate)',
+      () => {
+        const s = signed('tlssigned', image);
+        const dir = join(tmp, 'img-tlssigned');
+        const sign = (file: string) =>
+          execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', file, '-signer', `${ca}/servers/rack-t.pem`, '-inkey', `${ca}/servers/rack-t.key`, '-certfile', `${ca}/signing-ca.pem`]);
+        copyFileSync(join(dir, 'stage2.img.manifest.json'), join(dir, 'm.json'));
+        return { ...s, imageP7s: sign(join(dir, 'stage2.img')), manifestP7s: sign(join(dir, 'm.json')) };
+      },
+      /^signature$/,
+      /no code-signing extended key usage/,
+    ],
+  ];
+
+  for (const [what, make, reason, detail] of refused) {
+    it(`refuses ${what}: reports failed, never runs the kickstart`, async () => {
+      const out = join(tmp, `ks-${what.replace(/\W+/g, '-')}.txt`);
+      reset(make(), recordingKickstart(out));
+      const r = await runAgent(join(tmp, `w-${what.replace(/\W+/g, '-')}`));
+      expect(r.code, r.out).toBe(1);
+      const failed = events.find((e) => (e.body as { state: string }).state === 'failed')!.body as { reason: string; detail: string };
+      expect(failed.reason).toMatch(reason);
+      expect(failed.detail).toMatch(detail);
+      expect(r.out).toMatch(new RegExp(`podboot-stage1: FAILED ${failed.reason}: `));
+      expect(states()).not.toContain('installing');
+      expect(states()).not.toContain('verified');
+      expect(existsSync(out)).toBe(false);
+      expect(requests.some((q) => q.path === '/v1/kickstart')).toBe(false);
+    });
+  }
+
+  it('refuses an expired image (notAfter passed)', async () => {
+    // A correctly signed manifest whose notAfter is in the past: re-signed with the CI key by openssl (accepted like podboot's own).
+    const s = signed('expired', image, ['--not-after', '30d']);
+    const dir = join(tmp, 'img-expired');
+    const m = JSON.parse(s.manifest.toString()) as { notAfter: string };
+    m.notAfter = '2001-02-03T04:05:06.000Z';
+    writeFileSync(join(dir, 'old.json'), JSON.stringify(m, null, 2));
+    const p7s = execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', join(dir, 'old.json'), '-signer', `${ca}/signers/ci.pem`, '-inkey', `${ca}/signers/ci.key`, '-certfile', `${ca}/signing-ca.pem`]);
+    reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, 'ks-exp.txt')));
+    const r = await runAgent(join(tmp, 'w-exp'));
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/podboot-stage1: FAILED manifest: lab 2\.1 expired at 2001-02-03T04:05:06\.000Z/);
+    expect(existsSync(join(tmp, 'ks-exp.txt'))).toBe(false);
+    expect(requests.some((q) => q.path === '/v1/stage2/image')).toBe(false);
+  });
+
+  it('a download that keeps failing is reported as download', async () => {
+    reset(signed('dl', image), recordingKickstart(join(tmp, 'ks-dl.txt')));
+    missing.add('/v1/stage2/image');
+    const r = await runAgent(join(tmp, 'w-dl'));
+    expect(r.code, r.out).toBe(1);
+    expect(events.at(-1)!.body).toMatchObject({ state: 'failed', reason: 'download' });
+    expect(r.out).toMatch(/podboot-stage1: FAILED download: image: .*404/);
+  });
+
+  it('a failing kickstart is reported as install, after installing', async () => {
+    reset(signed('ksfail', image), recordingKickstart(join(tmp, 'ks-fail.txt'), 3));
+    const r = await runAgent(join(tmp, 'w-ksfail'));
+    expect(r.code, r.out).toBe(1);
+    expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'failed']);
+    expect(events.at(-1)!.body).toMatchObject({ reason: 'install', detail: expect.stringMatching(/kickstart exited 3/) });
+  });
+
+  it('refuses a token with characters that could break out of a header', async () => {
+    reset(signed('tok', image), recordingKickstart(join(tmp, 'ks-tok.txt')));
+    const r = await runAgent(join(tmp, 'w-tok'), { PODBOOT_TOKEN: 'abc"; reboot' });
+    expect(r.code).toBe(1);
+    expect(requests).toHaveLength(0);
+  });
+
+  it('verify.sh works on its own, as operators run it', () => {
+    const dir = join(tmp, 'standalone');
+    mkdirSync(dir, { recursive: true });
+    const s = signed('standalone', image, ['--pods', 'rack-t']);
+    writeFileSync(join(dir, 'image'), s.image);
+    writeFileSync(join(dir, 'image.p7s'), s.imageP7s);
+    writeFileSync(join(dir, 'manifest.json'), s.manifest);
+    writeFileSync(join(dir, 'manifest.json.p7s'), s.manifestP7s);
+    const ok = execFileSync('sh', [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-t'], { encoding: 'utf8' });
+    expect(ok).toBe('ok: lab 2.1\n');
+    let err = '';
+    try {
+      execFileSync('sh', [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-zz'], { encoding: 'utf8' });
+    } catch (e) {
+      err = (e as { stdout: string }).stdout;
+    }
+    expect(err).toMatch(/^manifest: lab 2\.1 is not for pod rack-zz/);
+  });
+});
