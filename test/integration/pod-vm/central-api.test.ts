@@ -1,0 +1,158 @@
+// The central node's HTTPS side (issue 5, must show 4 and the operator API):
+// a real Prometheus scrapes the aggregated /metrics (TLS + operator token)
+// and discovers each pod through the HTTP SD list; its query API returns
+// per-pod series. The CLI drives the pods through the API. Everything runs
+// in one namespace of its own (pods, central node, Prometheus).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+
+const PODS = ['rack-a', 'rack-b', 'rack-c'];
+
+const podYaml = (name: string, i: number) => `apiVersion: podboot/v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  listen: { address: 10.99.0.${i + 1} }
+  relays: [10.${31 + i}.0.1]
+  subnets:
+    - { cidr: 10.${31 + i}.0.0/16, gateway: 10.${31 + i}.0.1, pool: 10.${31 + i}.1.0-10.${31 + i}.1.250 }
+`;
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000, detail: () => string = () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('central node API and a real Prometheus', () => {
+  const lab = new Lab('pbm');
+  const podsDir = join(lab.dir, 'pods');
+  const stateDir = join(lab.dir, 'state');
+  let central: Daemon;
+  let api: { url: string; ca: string; tokenFile: string };
+
+  const curl = (...args: string[]) => lab.exec('c', 'curl', ['-s', '--max-time', '10', ...args], { allowFail: true });
+  const authed = (path: string, ...extra: string[]) => curl('--cacert', api.ca, '-H', `Authorization: Bearer ${readFileSync(api.tokenFile, 'utf8').trim()}`, ...extra, `${api.url}${path}`);
+  const cli = (...args: string[]) => lab.exec('c', process.execPath, [PODBOOT, ...args, '--state', stateDir], { allowFail: true });
+
+  beforeAll(async () => {
+    requireBuild();
+    lab.addNs('c');
+    for (let i = 0; i < PODS.length; i++) lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
+    mkdirSync(podsDir);
+    PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
+    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
+    await central.waitFor(/central API listening/, 30_000);
+    await until('pods ready', () => PODS.every((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"`).test(central.log())), 30_000, () => central.log());
+    api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
+  }, 60_000);
+
+  afterAll(async () => {
+    await lab.cleanup();
+  });
+
+  it('refuses requests without the token (401), with a wrong one (403), and TLS below 1.2', () => {
+    expect(curl('--cacert', api.ca, '-o', '/dev/null', '-w', '%{http_code}', `${api.url}/api/v1/pods`)).toBe('401');
+    expect(curl('--cacert', api.ca, '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Authorization: Bearer not-the-token', `${api.url}/metrics`)).toBe('403');
+    // TLS 1.1 offered (with the client's own security level lowered so that it may): refused by the server.
+    const host = api.url.replace('https://', '');
+    const old = lab.exec('c', 'sh', ['-c', `openssl s_client -connect ${host} -tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null 2>&1; echo "rc=$?"`]);
+    expect(old).toMatch(/rc=1/);
+    expect(old).toMatch(/alert protocol version|unsupported protocol|no protocols available/i);
+    expect(curl('--cacert', api.ca, '--tls-max', '1.2', '-o', '/dev/null', '-w', '%{http_code}', `${api.url}/healthz`)).toBe('200');
+    expect(curl('--cacert', api.ca, `${api.url}/healthz`)).toBe('{"ok":true}');
+    expect(central.log()).toMatch(/central API certificate is self-issued/);
+  });
+
+  it('a real Prometheus scrapes the aggregated /metrics and the discovered pods; its query API returns per-pod series', async () => {
+    const promDir = join(lab.dir, 'prometheus');
+    mkdirSync(promDir);
+    const target = api.url.replace('https://', '');
+    // Prometheus trusts the central node's root and sends the operator token, to the node and to its discovery list.
+    const tls = `tls_config: { ca_file: ${api.ca} }`;
+    // type: Bearer spelled out: Prometheus 2.42's HTTP SD client sends the bare credentials without it.
+    const auth = `authorization: { type: Bearer, credentials_file: ${api.tokenFile} }`;
+    writeFileSync(
+      join(promDir, 'prometheus.yml'),
+      `global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }
+scrape_configs:
+  - job_name: podboot-central
+    scheme: https
+    ${tls}
+    ${auth}
+    static_configs: [{ targets: ['${target}'] }]
+  - job_name: podboot-pods
+    scheme: https
+    ${tls}
+    ${auth}
+    http_sd_configs:
+      - url: ${api.url}/sd
+        refresh_interval: 1s
+        ${tls}
+        ${auth}
+`,
+    );
+    const prom = lab.spawn('c', 'prometheus', [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:19090', '--log.level=warn'], 'prometheus');
+    const query = (q: string) => {
+      const out = curl(`http://127.0.0.1:19090/api/v1/query?query=${encodeURIComponent(q)}`);
+      try {
+        return (JSON.parse(out) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } }).data.result;
+      } catch {
+        return [];
+      }
+    };
+    const perPod = await until('per-pod series from the central scrape', () => {
+      const r = query('podboot_dhcp_pool_addresses{job="podboot-central"}');
+      return r.length === 3 ? r : undefined;
+    }, 45_000, () => prom.log());
+    expect(perPod.map((s) => s.metric.pod).sort()).toEqual(PODS);
+    for (const s of perPod) expect(s.value[1]).toBe('251');
+    const discovered = await until('the pods discovered through /sd scraped up', () => {
+      const r = query('up{job="podboot-pods"} == 1');
+      return r.length === 3 ? r : undefined;
+    }, 45_000, () => prom.log());
+    expect(discovered.map((s) => s.metric.pod).sort()).toEqual(PODS);
+    expect(query('podboot_instance_up{job="podboot-central"} == 1').map((s) => s.metric.pod).sort()).toEqual(PODS);
+    await prom.stop();
+  }, 120_000);
+
+  it('the CLI lists, degrades, stops and starts pods through the API; a stopped pod is served from the cache', async () => {
+    const list = cli('pods', 'list', '--sort', 'name');
+    for (const p of PODS) expect(list).toMatch(new RegExp(`^${p}\\s+running\\s+\\d+`, 'm'));
+
+    const degraded = JSON.parse(cli('pods', 'degrade', 'rack-a', '--reason', 'maintenance'));
+    expect(degraded.degraded).toBe(true);
+    // The instance itself reports the change at its next heartbeat, and in its metrics.
+    await until('rack-a degraded', () => JSON.parse(cli('pods', 'status', 'rack-a')).state === 'degraded');
+    expect(authed('/pods/rack-a/metrics')).toMatch(/^podboot_pod_degraded 1$/m);
+    expect(readFileSync(join(stateDir, 'rack-a', 'instance.log'), 'utf8')).toMatch(/"reason":"maintenance","msg":"pod degraded: no new installs, leases still served"/);
+
+    const before = authed('/metrics');
+    expect(before).toMatch(/^podboot_scrape_up\{pod="rack-c"\} 1$/m);
+    const stopped = JSON.parse(cli('pods', 'stop', 'rack-c'));
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.lastExit.reason).toMatch(/stopped by operator/);
+    const after = authed('/metrics');
+    expect(after).toMatch(/^podboot_scrape_up\{pod="rack-c"\} 0$/m);
+    expect(after).toMatch(/^podboot_dhcp_pool_addresses\{pod="rack-c"\} 251$/m);
+    expect(after).toMatch(/^podboot_instance_state\{pod="rack-c",state="stopped"\} 1$/m);
+
+    expect(JSON.parse(cli('pods', 'start', 'rack-c')).state).toBe('starting');
+    await until('rack-c running', () => JSON.parse(cli('pods', 'status', 'rack-c')).state === 'running');
+    const status = JSON.parse(cli('pods', 'status', 'rack-c'));
+    expect(status.pid).toBeGreaterThan(0);
+    expect(status.restarts).toBe(0);
+
+    const events = cli('events', '--pod', 'rack-c');
+    expect(events).toMatch(/\track-c\taction\toperator: stop/);
+    expect(events).toMatch(/\track-c\tstopped\t/);
+    expect(cli('pods', 'status', 'no-such-pod')).toBe('');
+  }, 60_000);
+});
