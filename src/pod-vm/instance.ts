@@ -71,6 +71,41 @@ export interface InstanceStatus {
 
 export type InstanceEvent = { kind: string; message: string; fields?: Record<string, unknown> };
 
+/** Limits how many instances start at once; a slot is held from spawn until ready or exit. */
+export interface StartGate {
+  acquire(): Promise<() => void>;
+}
+
+/**
+ * A hundred Node processes starting together on two cores would each take
+ * longer than the ready timeout; started a few at a time, each is quick.
+ */
+export class StartLimiter implements StartGate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.active++;
+        let done = false;
+        resolve(() => {
+          if (done) return;
+          done = true;
+          this.active--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.active < this.max) grant();
+      else this.waiting.push(grant);
+    });
+  }
+}
+
+const UNLIMITED: StartGate = { acquire: async () => () => undefined };
+
 export class PodInstanceProcess {
   state: InstanceState = 'stopped';
   private child?: ChildProcess;
@@ -93,20 +128,25 @@ export class PodInstanceProcess {
   private sample?: ProcSample;
   private cpu?: number;
   private exited?: Promise<void>;
+  /** waiting for a start slot; a stop in the meantime bumps launchToken to cancel it */
+  private launching = false;
+  private launchToken = 0;
+  private releaseSlot?: () => void;
 
   constructor(
     readonly pod: string,
-    private launch: LaunchSpec,
+    private spec: LaunchSpec,
     private readonly log: Logger,
     private readonly timing: InstanceTiming,
     private readonly onEvent: (e: InstanceEvent) => void,
     /** the pods file this instance was started from (for status) */
     public file: string,
+    private readonly gate: StartGate = UNLIMITED,
   ) {}
 
   /** A new launch spec (a reloaded file) takes effect at the next start. */
   setLaunch(spec: LaunchSpec, file: string): void {
-    this.launch = spec;
+    this.spec = spec;
     this.file = file;
   }
 
@@ -121,12 +161,16 @@ export class PodInstanceProcess {
   start(): void {
     if (this.child) return;
     this.clearRestartTimer();
-    this.spawnChild();
+    this.launch();
   }
 
   /** Graceful stop: SIGTERM, SIGKILL after the stop timeout. Resolves when the child is gone. */
   async stop(reason = 'stop requested'): Promise<void> {
     this.clearRestartTimer();
+    if (this.launching) {
+      this.launchToken++;
+      this.launching = false;
+    }
     if (!this.child) {
       this.state = 'stopped';
       return;
@@ -138,7 +182,7 @@ export class PodInstanceProcess {
   async restart(reason = 'restart requested'): Promise<void> {
     this.clearRestartTimer();
     if (!this.child) {
-      this.spawnChild();
+      this.launch();
       return;
     }
     await this.endChild(reason, 'restart');
@@ -192,15 +236,33 @@ export class PodInstanceProcess {
     };
   }
 
+  private launch(): void {
+    if (this.child || this.launching) return;
+    this.launching = true;
+    this.state = 'starting';
+    const token = ++this.launchToken;
+    void this.gate.acquire().then((release) => {
+      if (token !== this.launchToken) return release();
+      this.launching = false;
+      this.releaseSlot = release;
+      this.spawnChild();
+    });
+  }
+
+  private freeSlot(): void {
+    this.releaseSlot?.();
+    this.releaseSlot = undefined;
+  }
+
   private spawnChild(): void {
-    const fd = openSync(this.launch.logFile, 'a', 0o640);
+    const fd = openSync(this.spec.logFile, 'a', 0o640);
     let child: ChildProcess;
     try {
       // The child's stdout and stderr go straight to its log file: the
       // supervisor never copies a busy pod's log lines through its own loop.
-      child = spawn(this.launch.command, this.launch.args, {
+      child = spawn(this.spec.command, this.spec.args, {
         stdio: ['ignore', fd, fd, 'ipc'],
-        env: { ...process.env, ...this.launch.env, [ENV_HEARTBEAT_MS]: String(this.timing.heartbeatMs) },
+        env: { ...process.env, ...this.spec.env, [ENV_HEARTBEAT_MS]: String(this.timing.heartbeatMs) },
         serialization: 'json',
       });
     } finally {
@@ -218,7 +280,11 @@ export class PodInstanceProcess {
     this.armWatchdog(this.timing.readyTimeoutMs, `not ready within ${this.timing.readyTimeoutMs} ms`);
     child.on('message', (m) => this.onMessage(child, m));
     // Writing to a channel whose child just died raises here, not at send().
-    child.on('error', (err) => this.log.warn({ err: err.message }, 'pod instance process error'));
+    child.on('error', (err) => {
+      this.log.warn({ err: err.message }, 'pod instance process error');
+      // A command that could not be run at all (ENOENT) never emits 'exit'.
+      if (child.pid === undefined) this.onExit(child, 127, null);
+    });
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.onExit(child, code, signal);
@@ -233,6 +299,7 @@ export class PodInstanceProcess {
     this.self = m.status;
     if (m.type === 'heartbeat') this.metrics = m.metrics;
     if (m.type === 'ready') {
+      this.freeSlot();
       this.log.info({ pid: child.pid, listeners: m.status.listeners, leases: m.status.leases }, 'pod instance ready');
       this.onEvent({ kind: 'ready', message: `instance ready (pid ${child.pid})`, fields: { listeners: m.status.listeners } });
       // A restarted instance starts undegraded: tell it again what the operator asked.
@@ -279,6 +346,7 @@ export class PodInstanceProcess {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.child) return;
+    this.freeSlot();
     if (this.watchdog) clearTimeout(this.watchdog);
     const ranMs = Date.now() - (this.startedAt ?? Date.now());
     this.totalRunMs += ranMs;
@@ -288,7 +356,7 @@ export class PodInstanceProcess {
     this.ending = undefined;
     const what = signal ? `killed by ${signal}` : `exit code ${code}`;
     const reason = ending ? `${ending.reason} (${what})` : what;
-    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : lastLine(this.launch.logFile) };
+    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : lastLine(this.spec.logFile) };
     if (ending?.then === 'stop') {
       this.state = 'stopped';
       this.log.info({ reason }, 'pod instance stopped');
@@ -299,7 +367,7 @@ export class PodInstanceProcess {
       this.restarts++;
       this.log.info({ reason }, 'pod instance restarting');
       this.onEvent({ kind: 'restarting', message: `instance restarting: ${reason}` });
-      this.spawnChild();
+      this.launch();
       return;
     }
     const d = nextRestart(this.timing.backoff, this.streak, ranMs);
@@ -311,7 +379,7 @@ export class PodInstanceProcess {
     this.onEvent({ kind: d.crashLoop ? 'crash-loop' : 'crashed', message: `instance ended: ${reason}; next start in ${d.delayMs} ms`, fields: { streak: d.streak } });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      this.spawnChild();
+      this.launch();
     }, d.delayMs);
   }
 

@@ -7,7 +7,8 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatProblem, type ConfigProblem } from '../config/types.js';
-import { DEFAULT_TIMING, PodInstanceProcess, type InstanceStatus, type InstanceTiming, type LaunchSpec } from './instance.js';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_TIMING, PodInstanceProcess, StartLimiter, type InstanceStatus, type InstanceTiming, type LaunchSpec } from './instance.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
 
 export interface SupervisorOptions {
@@ -24,6 +25,8 @@ export interface SupervisorOptions {
   rescanMs?: number;
   /** /proc sampling period for CPU % and memory */
   sampleMs?: number;
+  /** instances starting at the same time (default: 2 per core) */
+  startConcurrency?: number;
   /** wraps the pod's command, e.g. to enter its network namespace */
   wrap?: (pod: string, command: string, args: string[]) => { command: string; args: string[] };
 }
@@ -64,9 +67,11 @@ export class Supervisor {
   private sampleTimer?: NodeJS.Timeout;
   private readonly timing: InstanceTiming;
   private stopping = false;
+  private readonly gate: StartLimiter;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
+    this.gate = new StartLimiter(opts.startConcurrency ?? Math.max(2, 2 * availableParallelism()));
   }
 
   get log(): Logger {
@@ -244,7 +249,7 @@ export class Supervisor {
           if (existing.state !== 'stopped') await existing.restart('pod file changed');
           return;
         }
-        const inst = new PodInstanceProcess(pod.name, launch, this.log.child({ pod: pod.name }), this.timing, (e) => this.record({ pod: pod.name, ...e }), a.file);
+        const inst = new PodInstanceProcess(pod.name, launch, this.log.child({ pod: pod.name }), this.timing, (e) => this.record({ pod: pod.name, ...e }), a.file, this.gate);
         this.instances.set(pod.name, inst);
         this.record({ pod: pod.name, file: a.file, kind: 'added', message: `${basename(a.file)}: starting pod ${pod.name}` });
         inst.start();
