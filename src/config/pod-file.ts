@@ -8,7 +8,7 @@ import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
-import { DEFAULT_BOOT_FILES, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
+import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
 import { found, YamlReader, type Position, type Section } from './yaml-reader.js';
 
 const API_VERSION = 'podboot/v1';
@@ -27,10 +27,12 @@ export interface ParsedPod {
 
 const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
 const METADATA_FIELDS = { name: true };
-const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false };
+const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false };
+const INSTALL_FIELDS = { kickstart: false, disk: false, rootPasswordHash: false };
 const STAGE2_FIELDS = { image: true, version: true };
 
-const BOOT_FIELDS = { nextServer: false, files: false };
+const BOOT_FIELDS = { nextServer: false, files: false, stage1: false };
+const STAGE1_TRANSPORTS = ['http', 'tftp'] as const;
 const TFTP_FIELDS = { maxBlockSize: false, maxWindowSize: false, maxTransfers: false };
 /** One broken bracket can make the parser complain hundreds of times; the first few locate it. */
 const MAX_SYNTAX_PROBLEMS = 10;
@@ -98,6 +100,8 @@ export function parsePod(text: string, file: string): ParsedPod {
   const boot = spec.section('boot', BOOT_FIELDS);
   const nextServer = boot?.address('nextServer');
   const files = boot ? readBootFiles(boot, 'files') : undefined;
+  const stage1 = boot?.oneOf('stage1', STAGE1_TRANSPORTS) ?? 'http';
+  const install = readInstall(spec);
   const tftp = readTftp(spec);
   const stage2 = readStage2(spec);
 
@@ -110,7 +114,13 @@ export function parsePod(text: string, file: string): ParsedPod {
     subnets: subnets.map((s) => s.subnet),
     nodes,
     unknownNodes,
-    boot: { nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer), files: { ...DEFAULT_BOOT_FILES, ...files } },
+    boot: {
+      nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer),
+      // Without a plain-HTTP listener iPXE fetches its script by TFTP from the next server.
+      files: { ...DEFAULT_BOOT_FILES, ...(stage1 === 'tftp' ? { ipxeScript: TFTP_IPXE_SCRIPT } : {}), ...files },
+      stage1,
+    },
+    install,
     tftp,
     ...(stage2 ? { stage2 } : {}),
   });
@@ -127,6 +137,29 @@ function readStage2(spec: Section): PodConfig['stage2'] {
   if (image !== undefined && !okImage) s.report('image', `${JSON.stringify(image)} is not a valid image name`);
   if (version !== undefined && !okVersion) s.report('version', `${JSON.stringify(version)} is not a valid image version`);
   return okImage && okVersion ? { image: image!, version: version! } : undefined;
+}
+
+function readInstall(spec: Section): PodConfig['install'] {
+  const s = spec.section('install', INSTALL_FIELDS);
+  const install = { ...DEFAULT_INSTALL };
+  const kickstart = s?.string('kickstart');
+  if (kickstart !== undefined) {
+    if (/^[A-Za-z0-9._-]+$/.test(kickstart) && !kickstart.startsWith('.')) install.kickstart = kickstart;
+    else if (kickstart.startsWith('/') && !kickstart.split('/').includes('..')) install.kickstart = kickstart;
+    else s!.report('kickstart', `${JSON.stringify(kickstart)}: give a template name from kickstart/ (e.g. lab-image.sh) or an absolute path`);
+  }
+  const disk = s?.string('disk');
+  if (disk !== undefined) {
+    if (/^\/dev\/[A-Za-z0-9_/-]+$/.test(disk) && !disk.includes('..')) install.disk = disk;
+    else s!.report('disk', `${JSON.stringify(disk)} is not a device path such as /dev/vda`);
+  }
+  const hash = s?.string('rootPasswordHash');
+  if (hash !== undefined) {
+    // A crypt(3) hash, never a password: $6$salt$hash (SHA-512), $5$, $y$ (yescrypt), $2b$.
+    if (/^\$(5|6|y|2[aby])\$[./A-Za-z0-9$]{8,}$/.test(hash)) install.rootPasswordHash = hash;
+    else s!.report('rootPasswordHash', 'expected a crypt(3) hash such as $6$salt$... (openssl passwd -6), never a plain password');
+  }
+  return install;
 }
 
 function readName(root: Section): string | undefined {

@@ -44,6 +44,16 @@ export interface NodeConfig {
   boot?: Partial<BootFiles>;
 }
 
+export interface InstallConfig {
+  /** a template in the package's kickstart/ directory, or an absolute path */
+  kickstart: string;
+  disk: string;
+  /** crypt(3) hash for kickstarts that set a root password; only ever sent to the token's owner */
+  rootPasswordHash?: string;
+}
+
+export const DEFAULT_INSTALL: InstallConfig = { kickstart: 'lab-image.sh', disk: '/dev/vda' };
+
 export interface ListenConfig {
   address: string;
   dhcpPort: number;
@@ -66,7 +76,11 @@ export interface PodConfig {
     /** siaddr / option 66; defaults to listen.address */
     nextServer: string;
     files: BootFiles;
+    /** how iPXE loads the stage1 kernel and initrd: over plain HTTP (fast over a WAN; default) or TFTP (no HTTP listener at all) */
+    stage1: 'http' | 'tftp';
   };
+  /** how the stage1 agent installs: the kickstart it is given and the disk it writes */
+  install: InstallConfig;
   /** the signed stage2 image this pod's servers install (selective onboarding) */
   stage2?: { image: string; version: string };
   tftp: {
@@ -84,6 +98,9 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   ipxeScript: 'http://{server}:{httpPort}/ipxe/{mac}.ipxe',
   httpBoot: 'http://{server}:{httpPort}/ipxe.efi',
 };
+
+/** The per-server iPXE script by TFTP name, for pods without a plain-HTTP listener. */
+export const TFTP_IPXE_SCRIPT = 'ipxe/{mac}.ipxe';
 
 /** Placeholders a boot file URL may use; the DHCP boot policy substitutes them. */
 export const BOOT_FILE_PLACEHOLDERS = ['server', 'httpPort', 'httpsPort', 'mac', 'pod'] as const;

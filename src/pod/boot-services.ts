@@ -82,7 +82,7 @@ export class KickstartSource {
       imageSha256: stage2?.sha256 ?? '',
       disk: this.inputs.disk,
       rootCa: this.inputs.rootCa,
-      rootPasswordHash: '',
+      rootPasswordHash: this.pod.install.rootPasswordHash ?? '',
     };
     return renderKickstart(this.template, values);
   }

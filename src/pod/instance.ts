@@ -34,10 +34,6 @@ export interface PodInstanceOptions {
   tlsSource?: PodTlsSource;
   /** lays stage1 (bootloaders, kernel, initrd with the root CA) into the boot tree before serving */
   prepareBootTree?: (bootDir: string, rootCa: Buffer) => Promise<void>;
-  /** kickstart template file (default: kickstart/lab-image.sh of the package) */
-  kickstart?: string;
-  /** disk the lab kickstart writes the image to */
-  installDisk?: string;
 }
 
 export class PodInstance {
@@ -85,20 +81,21 @@ export class PodInstance {
     // Generated per-server configs first, then files from the boot tree.
     const server = podServer(this.config);
     // iPXE fetches kernel and initrd over HTTP (seconds over a WAN); pxelinux and GRUB use TFTP.
-    const stage1 = { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` };
+    const stage1 = this.config.boot.stage1 === 'http' ? { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` } : DEFAULT_STAGE1;
     const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState), token: (mac) => tokens.issue(mac, 'install', nowSec()) });
     const bootFiles = new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]);
     this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), bootFiles, this.log);
     await this.tftpServer.start();
-    const kickstart = new KickstartSource(this.config, this.opts.kickstart ?? join(packageRoot(), 'kickstart', 'lab-image.sh'), {
+    const { install } = this.config;
+    const kickstart = new KickstartSource(this.config, install.kickstart.startsWith('/') ? install.kickstart : join(packageRoot(), 'kickstart', install.kickstart), {
       rootCa: tls.rootCa.toString('utf8'),
-      disk: this.opts.installDisk ?? '/dev/vda',
+      disk: install.disk,
       nodeToken: (mac) => tokens.issue(mac, 'node', nowSec()),
       installToken: (mac) => tokens.issue(mac, 'install', nowSec()),
       stage2: () => this.stage2.get(),
     });
     this.httpServer = new HttpBootServer(
-      { address: this.config.listen.address, httpPort: this.config.listen.httpPort, httpsPort: this.config.listen.httpsPort, tls, allowSource: podSources(this.config) },
+      { address: this.config.listen.address, httpPort: this.config.boot.stage1 === 'http' ? this.config.listen.httpPort : undefined, httpsPort: this.config.listen.httpsPort, tls, allowSource: podSources(this.config) },
       { pod: this.config.name, log: this.log, nodes: this.nodeState, tokens, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
     );
     await this.httpServer.start();
