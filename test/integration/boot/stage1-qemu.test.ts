@@ -88,7 +88,7 @@ describe('stage1 boots in QEMU through dhcrelay', () => {
     await vm.stop();
   }, 240_000);
 
-  it('(c) the lab stage2 disk image boots from disk, reads its node config, gets its lease', async () => {
+  it('(c) the lab stage2 disk image boots from disk (e1000 NIC), reads its node config, gets its lease', async () => {
     const built = await buildLabStage2({ out: join(CACHE_DIR, 'lab-stage2.img'), cacheDir: join(CACHE_DIR, 'debs'), preferCache: true });
     expect(built.image.size).toBeLessThanOrEqual(32 * 1024 * 1024);
     const disk = join(rig.dir, 'disk-c.img');
@@ -101,7 +101,8 @@ describe('stage1 boots in QEMU through dhcrelay', () => {
     const fd = openSync(disk, 'r+');
     writeSync(fd, area, 0, area.length, NODE_CONFIG_SECTOR * 512);
     closeSync(fd);
-    const vm = rig.startVm({ name: 'disk', mac: MAC_DISK, disk, bootOrder: 'c', noReboot: true });
+    // e1000 here (virtio-net in (a) and (b)): both NIC drivers of the image get exercised.
+    const vm = rig.startVm({ name: 'disk', mac: MAC_DISK, nic: 'e1000', disk, bootOrder: 'c', noReboot: true });
     await vm.waitFor(/podboot-stage2: network up mac=52:54:00:20:00:23 ip=10\.20\.0\.23/, 120_000);
     await vm.waitFor(/podboot-stage2: booted-from-disk host=s1-disk/, 30_000);
     // The token is made up: the pod refuses the report, and stage2 says so on its console (it reached the pod over TLS).
