@@ -24,6 +24,22 @@ async function openStore(values: { state?: string; pod?: string }) {
   return { db, store: new SqliteNodeStateStore(db) } as const;
 }
 
+type Store = Exclude<Awaited<ReturnType<typeof openStore>>, { error: string }>['store'];
+
+/** Opens the pod's store for one command, runs it, closes it; a missing pod is exit 1 with the reason. */
+async function withStore(command: string, values: { state?: string; pod?: string }, run: (store: Store) => number): Promise<number> {
+  const o = await openStore(values);
+  if ('error' in o) {
+    process.stderr.write(`podboot ${command}: ${o.error}\n`);
+    return EXIT_FAILURE;
+  }
+  try {
+    return run(o.store);
+  } finally {
+    o.db.close();
+  }
+}
+
 function macArg(positionals: string[]): string {
   if (positionals.length !== 1) throw new UsageError('expected exactly one MAC address');
   const mac = normalizeMac(positionals[0]!);
@@ -57,15 +73,11 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    const o = await openStore(values);
-    if ('error' in o) {
-      process.stderr.write(`podboot nodes list: ${o.error}\n`);
-      return EXIT_FAILURE;
-    }
-    const nodes = o.store.nodes();
-    o.db.close();
-    process.stdout.write(values.json ? JSON.stringify(nodes, null, 2) + '\n' : nodes.map(nodeLine).join('\n') + (nodes.length ? '\n' : ''));
-    return EXIT_OK;
+    return withStore('nodes list', values, (store) => {
+      const nodes = store.nodes();
+      process.stdout.write(values.json ? JSON.stringify(nodes, null, 2) + '\n' : nodes.map(nodeLine).join('\n') + (nodes.length ? '\n' : ''));
+      return EXIT_OK;
+    });
   },
 };
 
@@ -80,21 +92,17 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     const mac = macArg(positionals);
-    const o = await openStore(values);
-    if ('error' in o) {
-      process.stderr.write(`podboot nodes show: ${o.error}\n`);
-      return EXIT_FAILURE;
-    }
-    const node = o.store.node(mac);
-    const events = o.store.events(mac, 50).reverse();
-    o.db.close();
-    if (!node && events.length === 0) {
-      process.stderr.write(`podboot nodes show: pod ${values.pod} has never seen ${mac}\n`);
-      return EXIT_FAILURE;
-    }
-    if (values.json) process.stdout.write(JSON.stringify({ node: node ?? null, events }, null, 2) + '\n');
-    else process.stdout.write([node ? nodeLine(node) : `${mac}  (no install state)`, ...events.map(eventLine)].join('\n') + '\n');
-    return EXIT_OK;
+    return withStore('nodes show', values, (store) => {
+      const node = store.node(mac);
+      const events = store.events(mac, 50).reverse();
+      if (!node && events.length === 0) {
+        process.stderr.write(`podboot nodes show: pod ${values.pod} has never seen ${mac}\n`);
+        return EXIT_FAILURE;
+      }
+      if (values.json) process.stdout.write(JSON.stringify({ node: node ?? null, events }, null, 2) + '\n');
+      else process.stdout.write([node ? nodeLine(node) : `${mac}  (no install state)`, ...events.map(eventLine)].join('\n') + '\n');
+      return EXIT_OK;
+    });
   },
 };
 
@@ -112,14 +120,10 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     const mac = macArg(positionals);
-    const o = await openStore(values);
-    if ('error' in o) {
-      process.stderr.write(`podboot nodes reinstall: ${o.error}\n`);
-      return EXIT_FAILURE;
-    }
-    const node = o.store.reinstall(mac, Math.floor(Date.now() / 1000), `operator ${process.env.USER ?? 'unknown'} (cli)`);
-    o.db.close();
-    process.stdout.write(`${mac}: reinstall at next boot (attempt ${node.attempt})\n`);
-    return EXIT_OK;
+    return withStore('nodes reinstall', values, (store) => {
+      const node = store.reinstall(mac, Math.floor(Date.now() / 1000), `operator ${process.env.USER ?? 'unknown'} (cli)`);
+      process.stdout.write(`${mac}: reinstall at next boot (attempt ${node.attempt})\n`);
+      return EXIT_OK;
+    });
   },
 };

@@ -7,11 +7,12 @@
 // installed VM PXE-install again. Asserted from the serial consoles and the
 // pod's own record (podboot nodes show).
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { POD_ADDRESS, QemuRig, type Vm } from '../../helpers/qemu-rig.js';
+import { placeStage2 } from '../../helpers/stage2.js';
 
 const VM_A = '52:54:00:20:00:10';
 const VM_B = '52:54:00:20:00:11';
@@ -70,16 +71,6 @@ function allZero(path: string): boolean {
   }
 }
 
-/** The pod's copy of its stage2, as `podboot images onboard` lays it out. */
-function placeStage2(signedDir: string): void {
-  const to = join(state, 'rack-q', 'images', 'lab-stage2@1.0');
-  mkdirSync(to, { recursive: true });
-  copyFileSync(join(signedDir, 'lab-stage2.img'), join(to, 'image'));
-  copyFileSync(join(signedDir, 'lab-stage2.img.p7s'), join(to, 'image.p7s'));
-  copyFileSync(join(signedDir, 'lab-stage2.img.manifest.json'), join(to, 'manifest.json'));
-  copyFileSync(join(signedDir, 'lab-stage2.img.manifest.json.p7s'), join(to, 'manifest.json.p7s'));
-}
-
 beforeAll(async () => {
   requireBuild();
   // Cached: only the first run on a machine downloads and builds.
@@ -92,7 +83,7 @@ beforeAll(async () => {
   podboot('ca', 'issue-signer', 'ci', '--ca', ca);
   copyFileSync(join(CACHE, 'lab-stage2.img'), join(rig.dir, 'lab-stage2.img'));
   podboot('sign', join(rig.dir, 'lab-stage2.img'), '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'lab-stage2', '--version', '1.0', '--pods', 'rack-q', '--not-after', '7d');
-  placeStage2(rig.dir);
+  placeStage2(join(rig.dir, 'lab-stage2.img'), join(state, 'rack-q'), 'lab-stage2@1.0');
   await rig.startPod(POD, state, ['--ca', ca, '--stage1', join(CACHE, 'stage1')], [/dhcp listening/, /tftp listening/, /http boot listening/]);
 }, 900_000);
 

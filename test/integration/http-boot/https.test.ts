@@ -4,12 +4,13 @@
 // are obtained the way stage1 gets them: from the server's iPXE script.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../../src/http-boot/token.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+import { placeStage2 } from '../../helpers/stage2.js';
 
 const NODE_A = '52:54:00:77:00:10';
 const NODE_B = '52:54:00:77:00:11';
@@ -97,13 +98,7 @@ beforeAll(async () => {
   image = randomBytes(IMAGE_SIZE);
   writeFileSync(join(dir, 'stage2.img'), image);
   podboot('sign', 'stage2.img', '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0', '--pods', 'rack-h');
-  // What `podboot images onboard` leaves in the pod's state (tested with the catalog).
-  const to = join(state, 'rack-h', 'images', 'stage2-lab@1.0');
-  mkdirSync(to, { recursive: true });
-  copyFileSync(join(dir, 'stage2.img'), join(to, 'image'));
-  copyFileSync(join(dir, 'stage2.img.p7s'), join(to, 'image.p7s'));
-  copyFileSync(join(dir, 'stage2.img.manifest.json'), join(to, 'manifest.json'));
-  copyFileSync(join(dir, 'stage2.img.manifest.json.p7s'), join(to, 'manifest.json.p7s'));
+  placeStage2(join(dir, 'stage2.img'), join(state, 'rack-h'), 'stage2-lab@1.0');
   writeFileSync(join(dir, 'rack-h.yaml'), POD);
   pod = lab.spawn(undefined, process.execPath, [PODBOOT, 'pod', 'run', join(dir, 'rack-h.yaml'), '--state', state, '--ca', ca], 'pod');
   await pod.waitFor(/http boot listening/);
