@@ -27,10 +27,11 @@ mkdir -p "$WORK"
 safe() { echo "$1" | grep -Eq '^[A-Za-z0-9._:~+/=-]+$'; }
 
 # curl to the pod: the root CA only (never -k), the server's token, retries
-# on any error with backoff, bounded.
+# on any error with backoff, bounded. A transfer slower than 1 KiB/s for 60 s
+# is abandoned (and resumed by the next retry) instead of hanging forever.
 api() {
 	curl -sS --fail --cacert "$CA" --retry "${PODBOOT_RETRIES:-5}" --retry-all-errors --retry-max-time 120 \
-		--connect-timeout 10 -H "Authorization: Bearer $PODBOOT_TOKEN" "$@"
+		--connect-timeout 10 --speed-limit 1024 --speed-time 60 -H "Authorization: Bearer $PODBOOT_TOKEN" "$@"
 }
 
 # json_text TEXT: safe inside a JSON string (no quotes, backslashes, control characters), at most 300 characters
