@@ -36,7 +36,8 @@ api() {
 
 # json_text TEXT: safe inside a JSON string (no quotes, backslashes, control characters), at most 300 characters
 json_text() {
-	printf '%s' "$1" | tr -d '"\\' | tr '\n\r\t' '   ' | tr -cd '[:print:]' | cut -c1-300
+	# printable ASCII only, with sed: busybox tr has no [:print:] class (it takes the letters literally)
+	printf '%s' "$1" | tr -d '"\\' | tr '\n\r\t' '   ' | LC_ALL=C sed 's/[^ -~]//g' | cut -c1-300
 }
 
 # report STATE [REASON DETAIL]: POST /v1/events; a failed report is printed, not fatal.

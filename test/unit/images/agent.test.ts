@@ -6,7 +6,7 @@
 // kickstart (the only thing that would touch a disk).
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -118,11 +118,38 @@ echo "kickstart running"
 exit ${exit}
 `;
 
-function runAgent(work: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+interface Shell {
+  name: string;
+  /** the sh to run the agent with */
+  sh: string;
+  /** PATH for the agent: for busybox, only its applets plus host curl and openssl, as in stage1 */
+  path: string;
+}
+
+/** The host's sh, and (when the stage1 build cached it) Debian's busybox-static with nothing else on PATH. */
+function shells(): Shell[] {
+  const list: Shell[] = [{ name: 'host sh', sh: 'sh', path: process.env.PATH ?? '/usr/bin:/bin' }];
+  const x = join(REPO, '.cache', 'debs', 'x');
+  const pkg = existsSync(x) ? readdirSync(x).find((d) => d.startsWith('busybox-static_')) : undefined;
+  if (pkg) {
+    const busybox = join(x, pkg, 'bin', 'busybox');
+    const bin = join(tmp, 'bb-bin');
+    mkdirSync(bin, { recursive: true });
+    for (const applet of execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) symlinkSync(busybox, join(bin, applet));
+    for (const tool of ['curl', 'openssl']) {
+      rmSync(join(bin, tool), { force: true });
+      symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
+    }
+    list.push({ name: 'busybox', sh: join(bin, 'sh'), path: bin });
+  }
+  return list;
+}
+
+function runAgent(shell: Shell, work: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const p = spawn('sh', [join(REPO, 'images/stage1/podboot-agent.sh')], {
+    const p = spawn(shell.sh, [join(REPO, 'images/stage1/podboot-agent.sh')], {
       env: {
-        PATH: process.env.PATH,
+        PATH: shell.path,
         PODBOOT_SERVER: '127.0.0.1',
         PODBOOT_HTTPS: String(port),
         PODBOOT_POD: 'rack-t',
@@ -158,12 +185,14 @@ function reset(s: Stage2, ks: string): void {
 
 const states = () => events.map((e) => (e.body as { state: string }).state);
 
-describe('stage1 agent against the pod API', () => {
+for (const shell of shells())
+describe(`stage1 agent against the pod API (${shell.name})`, () => {
+  const tag = shell.name.replace(/\W+/g, '-');
   it('verifies, runs the kickstart with the verified image, reports every state in order', async () => {
-    const work = join(tmp, 'w-ok');
-    const out = join(tmp, 'ks-ok.txt');
+    const work = join(tmp, `w-${tag}-ok`);
+    const out = join(tmp, `ks-${tag}-ok.txt`);
     reset(signed('ok', image, ['--pods', 'rack-x,rack-t', '--not-after', '30d']), recordingKickstart(out));
-    const r = await runAgent(work);
+    const r = await runAgent(shell, work);
     expect(r.code, r.out).toBe(0);
     expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
     expect(r.out).toMatch(/podboot-stage1: verified lab 2\.1 sha256=/);
@@ -181,11 +210,11 @@ describe('stage1 agent against the pod API', () => {
   });
 
   it('resumes a partly downloaded image with a Range request', async () => {
-    const work = join(tmp, 'w-resume');
+    const work = join(tmp, `w-${tag}-resume`);
     mkdirSync(work, { recursive: true });
-    reset(signed('resume', image), recordingKickstart(join(tmp, 'ks-resume.txt')));
+    reset(signed('resume', image), recordingKickstart(join(tmp, `ks-${tag}-resume.txt`)));
     writeFileSync(join(work, 'image'), image.subarray(0, 100_000));
-    const r = await runAgent(work);
+    const r = await runAgent(shell, work);
     expect(r.code, r.out).toBe(0);
     expect(requests.find((q) => q.path === '/v1/stage2/image')!.range).toBe('bytes=100000-');
     expect(readFileSync(join(work, 'image')).equals(image)).toBe(true);
@@ -263,9 +292,9 @@ describe('stage1 agent against the pod API', () => {
 
   for (const [what, make, reason, detail] of refused) {
     it(`refuses ${what}: reports failed, never runs the kickstart`, async () => {
-      const out = join(tmp, `ks-${what.replace(/\W+/g, '-')}.txt`);
+      const out = join(tmp, `ks-${tag}-${what.replace(/\W+/g, '-')}.txt`);
       reset(make(), recordingKickstart(out));
-      const r = await runAgent(join(tmp, `w-${what.replace(/\W+/g, '-')}`));
+      const r = await runAgent(shell, join(tmp, `w-${tag}-${what.replace(/\W+/g, '-')}`));
       expect(r.code, r.out).toBe(1);
       const failed = events.find((e) => (e.body as { state: string }).state === 'failed')!.body as { reason: string; detail: string };
       expect(failed.reason).toMatch(reason);
@@ -286,51 +315,52 @@ describe('stage1 agent against the pod API', () => {
     m.notAfter = '2001-02-03T04:05:06.000Z';
     writeFileSync(join(dir, 'old.json'), JSON.stringify(m, null, 2));
     const p7s = execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', join(dir, 'old.json'), '-signer', `${ca}/signers/ci.pem`, '-inkey', `${ca}/signers/ci.key`, '-certfile', `${ca}/signing-ca.pem`]);
-    reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, 'ks-exp.txt')));
-    const r = await runAgent(join(tmp, 'w-exp'));
+    reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, `ks-${tag}-exp.txt`)));
+    const r = await runAgent(shell, join(tmp, `w-${tag}-exp`));
     expect(r.code, r.out).toBe(1);
     expect(r.out).toMatch(/podboot-stage1: FAILED manifest: lab 2\.1 expired at 2001-02-03T04:05:06\.000Z/);
-    expect(existsSync(join(tmp, 'ks-exp.txt'))).toBe(false);
+    expect(existsSync(join(tmp, `ks-${tag}-exp.txt`))).toBe(false);
     expect(requests.some((q) => q.path === '/v1/stage2/image')).toBe(false);
   });
 
   it('a download that keeps failing is reported as download', async () => {
-    reset(signed('dl', image), recordingKickstart(join(tmp, 'ks-dl.txt')));
+    reset(signed('dl', image), recordingKickstart(join(tmp, `ks-${tag}-dl.txt`)));
     missing.add('/v1/stage2/image');
-    const r = await runAgent(join(tmp, 'w-dl'));
+    const r = await runAgent(shell, join(tmp, `w-${tag}-dl`));
     expect(r.code, r.out).toBe(1);
     expect(events.at(-1)!.body).toMatchObject({ state: 'failed', reason: 'download' });
     expect(r.out).toMatch(/podboot-stage1: FAILED download: image: .*404/);
   });
 
   it('a failing kickstart is reported as install, after installing', async () => {
-    reset(signed('ksfail', image), recordingKickstart(join(tmp, 'ks-fail.txt'), 3));
-    const r = await runAgent(join(tmp, 'w-ksfail'));
+    reset(signed('ksfail', image), recordingKickstart(join(tmp, `ks-${tag}-fail.txt`), 3));
+    const r = await runAgent(shell, join(tmp, `w-${tag}-ksfail`));
     expect(r.code, r.out).toBe(1);
     expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'failed']);
     expect(events.at(-1)!.body).toMatchObject({ reason: 'install', detail: expect.stringMatching(/kickstart exited 3/) });
   });
 
   it('refuses a token with characters that could break out of a header', async () => {
-    reset(signed('tok', image), recordingKickstart(join(tmp, 'ks-tok.txt')));
-    const r = await runAgent(join(tmp, 'w-tok'), { PODBOOT_TOKEN: 'abc"; reboot' });
+    reset(signed('tok', image), recordingKickstart(join(tmp, `ks-${tag}-tok.txt`)));
+    const r = await runAgent(shell, join(tmp, `w-${tag}-tok`), { PODBOOT_TOKEN: 'abc"; reboot' });
     expect(r.code).toBe(1);
     expect(requests).toHaveLength(0);
   });
 
   it('verify.sh works on its own, as operators run it', () => {
-    const dir = join(tmp, 'standalone');
+    const dir = join(tmp, `standalone-${tag}`);
     mkdirSync(dir, { recursive: true });
     const s = signed('standalone', image, ['--pods', 'rack-t']);
     writeFileSync(join(dir, 'image'), s.image);
     writeFileSync(join(dir, 'image.p7s'), s.imageP7s);
     writeFileSync(join(dir, 'manifest.json'), s.manifest);
     writeFileSync(join(dir, 'manifest.json.p7s'), s.manifestP7s);
-    const ok = execFileSync('sh', [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-t'], { encoding: 'utf8' });
+    const env = { PATH: shell.path };
+    const ok = execFileSync(shell.sh, [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-t'], { encoding: 'utf8', env });
     expect(ok).toBe('ok: lab 2.1\n');
     let err = '';
     try {
-      execFileSync('sh', [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-zz'], { encoding: 'utf8' });
+      execFileSync(shell.sh, [join(REPO, 'images/stage1/verify.sh'), 'image', dir, `${ca}/root.pem`, 'rack-zz'], { encoding: 'utf8', env });
     } catch (e) {
       err = (e as { stdout: string }).stdout;
     }
