@@ -10,6 +10,7 @@ import { signCommand } from './commands/sign.js';
 import { nodesListCommand, nodesReinstallCommand, nodesShowCommand } from './commands/nodes.js';
 import { verifyCommand } from './commands/verify.js';
 import { imagesBuildLabStage2Command, imagesBuildStage1Command } from './commands/images-build.js';
+import { labBootCommand, labCommand, labDoctorCommand, labDownCommand, labUpCommand } from './commands/lab.js';
 import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
 
 // Every subcommand, in the order `podboot --help` lists them.
@@ -43,4 +44,9 @@ export const commands: Command[] = [
   imagesOnboardCommand,
   imagesBuildStage1Command,
   imagesBuildLabStage2Command,
+  labCommand,
+  labUpCommand,
+  labBootCommand,
+  labDownCommand,
+  labDoctorCommand,
 ];

@@ -1,0 +1,187 @@
+import { parseArgs } from 'node:util';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../command.js';
+import { OptionError, parseLabOptions, checkTamper } from '../../lab/plan.js';
+import { CommandError, readState } from '../../lab/sys.js';
+
+// `podboot lab …`: a QEMU rig of racks behind a WAN, for CI and demos
+// (docs/lab.md). The work is in src/lab; these parse, dispatch and map
+// errors to exit codes (option mistakes are usage errors, 2).
+
+const DEFAULT_DIR = '/run/podboot-lab';
+const DIR_HELP = `  --dir DIR         the lab's directory: state file, pods, disks, consoles, logs
+                    (default ${DEFAULT_DIR}); one lab at a time per DIR`;
+
+async function guarded(fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof OptionError) throw new UsageError(err.message);
+    if (err instanceof CommandError) {
+      process.stderr.write(`podboot lab: ${err.message}\n`);
+      return EXIT_FAILURE;
+    }
+    throw err;
+  }
+}
+
+export const labCommand: Command = {
+  name: ['lab'],
+  summary: 'QEMU lab rig: racks behind a WAN PXE-install through the central node (up, boot, down, doctor)',
+  usage: `usage: podboot lab up|boot|down|doctor [options]   (podboot lab <sub> --help)
+
+  lab up      build the rig: central node, WAN, racks with dhcrelay (returns; daemons run on)
+  lab boot    power the VMs on and follow them to booted-from-disk; JUnit and timeline
+  lab down    remove every namespace, process, tap and file the lab made
+  lab doctor  check this machine for what the lab needs
+
+See docs/lab.md.`,
+  async run(argv) {
+    process.stderr.write(`podboot lab: ${argv.length ? `unknown subcommand ${argv[0]}` : 'expected a subcommand'}\n\n${this.usage}\n`);
+    return EXIT_USAGE;
+  },
+};
+
+export const labUpCommand: Command = {
+  name: ['lab', 'up'],
+  summary: 'build a lab rig: central node, WAN (delay/loss), racks with dhcrelay',
+  usage: `usage: podboot lab up [--racks N] [--nodes-per-rack M] [--wan-rtt 50ms] [--wan-loss 1%]
+                     [--firmware bios|uefi] [--stage1 ipxe-http|tftp] [--tamper RACK] [--dir DIR]
+
+Builds, in network namespaces named after DIR (pbl<hash>-*):
+  central   the central node (podboot serve) with one generated pod per rack
+            (rack-R listens on 10.99.R.1), trust material (root CA, signer),
+            stage1 in each pod's boot tree and the signed lab stage2
+  wan       between central and each rack: delay and loss (netem when the
+            kernel has it, else lab/wan-link.py, a user-space link)
+  torR      rack R's bridge br0 10.20.R.1/24, ISC dhcrelay to 10.99.R.1, an
+            IPv6 RA; the VMs (10.20.R.10+) are made by \`podboot lab boot\`
+Returns once every pod serves; everything made is recorded in DIR/lab-state.json.
+
+  --racks N          racks (pods), default 2
+  --nodes-per-rack M VMs per rack, default 1
+  --wan-rtt T        round trip added between central and each rack (50ms, 0.1s), default 0
+  --wan-loss P       frames lost per direction (1%, 0.01), default 0
+  --firmware F       bios (SeaBIOS + iPXE ROM); uefi is refused for now (docs/lab.md)
+  --stage1 PATH      ipxe-http (iPXE fetches stage1 over HTTP, default) or tftp
+                     (pxelinux, kernel and initrd over TFTP)
+  --tamper RACK      flip one byte of that rack's stage2 copy (rack-1 or 1)
+  --seed N           seed of the user-space WAN link's losses, default 1
+  --cache DIR        stage1 / stage2 build cache (default .cache in the package)
+${DIR_HELP}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        racks: { type: 'string' }, 'nodes-per-rack': { type: 'string' }, 'wan-rtt': { type: 'string' }, 'wan-loss': { type: 'string' },
+        firmware: { type: 'string' }, stage1: { type: 'string' }, tamper: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, cache: { type: 'string' },
+      },
+      allowPositionals: true,
+    });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    return guarded(async () => {
+      const lab = parseLabOptions(values);
+      const { labUp } = await import('../../lab/up.js');
+      await labUp({ dir: values.dir ?? DEFAULT_DIR, lab, ...(values.cache ? { cacheDir: values.cache } : {}) });
+      return EXIT_OK;
+    });
+  },
+};
+
+export const labBootCommand: Command = {
+  name: ['lab', 'boot'],
+  summary: "power a lab's VMs on and follow them to booted-from-disk (JUnit, timeline)",
+  usage: `usage: podboot lab boot [--dir DIR] [--timeout 600] [--junit FILE] [--timeline FILE] [--tamper RACK]
+                       [--keep-running] [--accel tcg|kvm]
+
+Creates a blank disk and a tap per VM, powers every VM on at once (QEMU,
+SeaBIOS + iPXE, -boot order=nc) and follows each one from its serial console
+and its pod's record: power-on, pxe, stage1, verified, installed,
+booted-from-disk, or failed(reason). A live table on a terminal, one line
+per change otherwise. A VM its pod had already installed is put back to PXE
+install first (podboot nodes reinstall). Exit 0 only if every VM booted from
+its disk and its pod recorded it.
+
+  --timeout S     give up on VMs not done after S seconds (default 600)
+  --junit FILE    JUnit XML, one testcase per VM (default DIR/vms/junit.xml)
+  --timeline FILE JSON: per VM, phase → seconds since power-on (default DIR/vms/timeline.json)
+  --tamper RACK   flip one byte of that rack's stage2 copy first: its VMs must fail at verify
+  --keep-running  leave the VMs running afterwards (lab down stops them)
+  --accel A       tcg (default) or kvm
+${DIR_HELP}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { dir: { type: 'string' }, timeout: { type: 'string' }, junit: { type: 'string' }, timeline: { type: 'string' }, tamper: { type: 'string' }, 'keep-running': { type: 'boolean' }, accel: { type: 'string' } },
+      allowPositionals: true,
+    });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    const timeout = values.timeout === undefined ? 600 : Number(values.timeout);
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 86_400) throw new UsageError(`--timeout must be whole seconds 1..86400, not ${values.timeout}`);
+    const accel = values.accel ?? 'tcg';
+    if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel must be tcg or kvm, not ${accel}`);
+    const dir = values.dir ?? DEFAULT_DIR;
+    return guarded(async () => {
+      const state = readState(dir);
+      const tamper = values.tamper === undefined ? undefined : checkTamper(values.tamper, state?.options.racks ?? 1);
+      const { labBoot } = await import('../../lab/boot.js');
+      const r = await labBoot({
+        dir, timeoutSec: timeout, accel,
+        display: process.stdout.isTTY ? 'tty' : 'plain',
+        ...(values.junit ? { junit: values.junit } : {}),
+        ...(values.timeline ? { timeline: values.timeline } : {}),
+        ...(tamper ? { tamper } : {}),
+        ...(values['keep-running'] ? { keepRunning: true } : {}),
+      });
+      return r.ok ? EXIT_OK : EXIT_FAILURE;
+    });
+  },
+};
+
+export const labDownCommand: Command = {
+  name: ['lab', 'down'],
+  summary: 'remove every namespace, process, tap and file a lab made (also after a crash)',
+  usage: `usage: podboot lab down [--dir DIR]
+
+Stops the VMs, the central node (and its pods), dhcrelay, dnsmasq and the WAN
+links recorded in DIR/lab-state.json, kills whatever else runs in the lab's
+namespaces (ip netns pids), deletes the namespaces (with their veths, bridges
+and taps) and the files the lab made. Without a state file (a crash before it
+was written) it still finds the namespaces by the prefix DIR gives them.
+Running it again does nothing.
+
+${DIR_HELP}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, options: { dir: { type: 'string' } }, allowPositionals: true });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    return guarded(async () => {
+      const { labDown } = await import('../../lab/down.js');
+      const r = await labDown(values.dir ?? DEFAULT_DIR);
+      const nothing = !r.processes && !r.namespaces.length && !r.files.length;
+      process.stdout.write(nothing ? 'nothing to remove\n' : `removed: ${r.processes} process record(s), namespaces ${r.namespaces.join(' ') || '-'}, ${r.files.length} file(s)\n`);
+      return EXIT_OK;
+    });
+  },
+};
+
+export const labDoctorCommand: Command = {
+  name: ['lab', 'doctor'],
+  summary: 'check this machine for what podboot lab needs; prints the apt-get line',
+  usage: `usage: podboot lab doctor
+
+Checks root, /dev/net/tun, the programs the lab runs (qemu-system-x86_64,
+dhcrelay, dnsmasq, ip, tc, ethtool, python3, mkfs.vfat, mcopy, syslinux,
+sfdisk, curl, openssl), QEMU's iPXE ROMs in /usr/lib/ipxe/qemu and that
+apt-get download resolves packages (stage1 is built from them). Prints the
+exact apt-get install line for what is missing; exit 1 if anything is.`,
+  async run(argv) {
+    if (argv.length) throw new UsageError(`unexpected argument ${argv[0]}`);
+    const { formatChecks, installLine, runChecks } = await import('../../lab/doctor.js');
+    const checks = runChecks();
+    process.stdout.write(formatChecks(checks).join('\n') + '\n');
+    const line = installLine(checks);
+    if (line) process.stdout.write(`\nto install what is missing:\n  ${line}\n`);
+    const bad = checks.filter((c) => !c.ok && !c.info);
+    if (bad.length && !line) process.stdout.write('\nfix the items marked MISSING above\n');
+    return bad.length ? EXIT_FAILURE : EXIT_OK;
+  },
+};

@@ -1,0 +1,199 @@
+// `podboot lab boot`: power the rig's VMs on, follow each through the chain
+// from its serial console and its pod's record, report (table, JUnit,
+// timeline) and power them off again. A VM counts as done only when its
+// console printed booted-from-disk AND its pod recorded it.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type Database from 'better-sqlite3';
+import { allVms, makePlan, type VmPlan } from './plan.js';
+import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, statusText, tableLines, timeline, type Timeline, type VmProgress } from './report.js';
+import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type LabState, type RecordedProcess } from './sys.js';
+import { DISK_BYTES, labLogger, podboot, tamperStage2 } from './up.js';
+
+export interface BootOptions {
+  dir: string;
+  timeoutSec: number;
+  junit?: string;
+  timeline?: string;
+  tamper?: string;
+  /** leave the VMs running after the run (they are stopped by `lab down`) */
+  keepRunning?: boolean;
+  /** 'tty': a live table redrawn in place; 'plain': one line per phase change; 'quiet': nothing until the end */
+  display: 'tty' | 'plain' | 'quiet';
+  out?: (text: string) => void;
+  /** QEMU accelerator: tcg (default) or kvm */
+  accel?: 'tcg' | 'kvm';
+}
+
+export interface BootResult {
+  ok: boolean;
+  vms: VmProgress[];
+  timeline: Timeline;
+  junitFile: string;
+  timelineFile: string;
+}
+
+type NodeRow = { state: string; reason?: string; updatedAt: number };
+
+/** Reads each pod's records straight from its database (what `podboot nodes show --json` prints), one connection per pod. */
+class PodRecords {
+  private readonly dbs = new Map<string, Database.Database>();
+  constructor(private readonly stateRoot: string) {}
+
+  async read(pod: string): Promise<Map<string, NodeRow>> {
+    let db = this.dbs.get(pod);
+    if (!db) {
+      if (!existsSync(join(this.stateRoot, pod, 'pod.db'))) return new Map();
+      const { openPodDatabase } = await import('../store/database.js');
+      db = openPodDatabase(join(this.stateRoot, pod));
+      this.dbs.set(pod, db);
+    }
+    const { SqliteNodeStateStore } = await import('../store/sqlite-store.js');
+    const rows = new SqliteNodeStateStore(db).nodes();
+    return new Map(rows.map((n) => [n.mac, { state: n.state, ...(n.reason ? { reason: n.reason } : {}), updatedAt: n.updatedAt }]));
+  }
+
+  close(): void {
+    for (const db of this.dbs.values()) db.close();
+    this.dbs.clear();
+  }
+}
+
+function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm'): string[] {
+  return [
+    '-machine', `pc,accel=${accel}`, '-m', '512', '-smp', '1', '-nographic',
+    // network first; once installed the pod offers no boot file and SeaBIOS falls through to the disk
+    '-boot', 'order=nc',
+    '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
+    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
+    '-drive', `file=${disk},format=raw,if=virtio`,
+  ];
+}
+
+export async function labBoot(o: BootOptions): Promise<BootResult> {
+  const out = o.out ?? ((t: string) => process.stdout.write(t));
+  const state = readState(o.dir);
+  if (!state) throw new CommandError(`no lab in ${o.dir} (podboot lab up --dir ${o.dir} first)`);
+  if (state.status !== 'up') throw new CommandError(`the lab in ${o.dir} is not up (status ${state.status}): podboot lab down, then up again`);
+  const central = state.processes.find((p) => p.what === 'central');
+  if (!central || !alive(central)) throw new CommandError(`the lab's central node is not running (see ${join(o.dir, 'logs', 'central.log')}); podboot lab down, then up again`);
+  if (state.processes.some((p) => p.what.startsWith('qemu-') && alive(p))) throw new CommandError('VMs of an earlier boot are still running: podboot lab down first, or wait for that boot to finish');
+  const log = labLogger(o.dir, 'boot');
+  const plan = makePlan(state.dir, state.options);
+  const stateRoot = join(state.dir, 'state');
+  const save = () => writeState(state);
+
+  if (o.tamper && !(state.tampered ?? []).includes(o.tamper)) {
+    tamperStage2(state.dir, o.tamper);
+    state.tampered = [...(state.tampered ?? []), o.tamper];
+    save();
+  }
+  for (const pod of state.tampered ?? []) out(`note: ${pod}'s stage2 copy is tampered (one flipped byte): its VMs must fail at verify\n`);
+
+  // A VM its pod already installed would just boot its old disk: an operator's reinstall puts it back to PXE install.
+  const records = new PodRecords(stateRoot);
+  const vms = allVms(plan);
+  for (const rack of plan.racks) {
+    const seen = await records.read(rack.pod);
+    for (const vm of rack.vms) {
+      const r = seen.get(vm.mac);
+      if (r && r.state !== 'discovered' && r.state !== 'pxe') {
+        podboot(['nodes', 'reinstall', vm.mac, '--pod', rack.pod, '--state', stateRoot]);
+        log.info({ vm: vm.name, previous: r.state }, 'reinstall before boot');
+      }
+    }
+  }
+  const baseline = new Map<string, NodeRow | undefined>();
+  for (const rack of plan.racks) {
+    const seen = await records.read(rack.pod);
+    for (const vm of rack.vms) baseline.set(vm.mac, seen.get(vm.mac));
+  }
+
+  // Fresh blank disks and taps, then every VM powered on at once.
+  const vmDir = join(state.dir, 'vms');
+  mkdirSync(vmDir, { recursive: true });
+  const started = new Map<string, { proc: RecordedProcess; at: number; console: string }>();
+  const startedIso = new Date().toISOString();
+  for (const rack of plan.racks) {
+    for (const vm of rack.vms) {
+      const disk = join(vmDir, `${vm.name}.img`);
+      writeFileSync(disk, '');
+      run('truncate', ['-s', String(DISK_BYTES), disk]);
+      run('ip', ['-n', rack.torNs, 'link', 'del', vm.tap], { allowFail: true });
+      ipn(rack.torNs, 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap');
+      ipn(rack.torNs, 'link', 'set', vm.tap, 'master', 'br0');
+      ipn(rack.torNs, 'link', 'set', vm.tap, 'up');
+      const consoleFile = join(vmDir, `${vm.name}.console.log`);
+      writeFileSync(consoleFile, '');
+      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg'), consoleFile, `qemu-${vm.name}`);
+      state.processes.push(proc);
+      save();
+      started.set(vm.name, { proc, at: Date.now(), console: consoleFile });
+      log.info({ vm: vm.name, mac: vm.mac, pid: proc.pid }, 'powered on');
+    }
+  }
+
+  let progress = vms.map((v) => newProgress(v.name, `rack-${v.rack}`, v.mac));
+  const seconds = (name: string) => (Date.now() - started.get(name)!.at) / 1000;
+  const deadline = Date.now() + o.timeoutSec * 1000;
+  let lastRecords = 0;
+  let recs = new Map<string, NodeRow>();
+  let drawn = 0;
+  const draw = () => {
+    const lines = tableLines(progress, (v) => (v.outcome.kind === 'running' ? seconds(v.name) : Math.max(0, ...Object.values(v.at).map(Number))));
+    out((drawn ? `\x1b[${drawn}A` : '') + lines.map((l) => `\x1b[2K${l}\n`).join(''));
+    drawn = lines.length;
+  };
+  try {
+    // Bounded by the deadline; one pass every 500 ms.
+    while (progress.some((p) => p.outcome.kind === 'running') && Date.now() < deadline) {
+      if (Date.now() - lastRecords > 2000) {
+        lastRecords = Date.now();
+        recs = new Map();
+        for (const rack of plan.racks) for (const [mac, r] of await records.read(rack.pod)) recs.set(mac, r);
+      }
+      progress = progress.map((p) => {
+        const s = started.get(p.name)!;
+        const facts = consoleFacts(readFileSync(s.console, 'utf8'));
+        const b = baseline.get(p.mac);
+        const r = recs.get(p.mac);
+        // only what changed since power-on counts: the record may still hold the previous run's state
+        const fresh = r && (!b || b.state !== r.state || b.updatedAt !== r.updatedAt) ? r : undefined;
+        let next = observe(p, seconds(p.name), facts, fresh);
+        if (next.outcome.kind === 'running' && !alive(s.proc)) next = giveUp(next, 'exited', seconds(p.name));
+        if (o.display === 'plain' && statusText(next) !== statusText(p)) out(`[${seconds(p.name).toFixed(1).padStart(6)}s] ${p.name} (${p.rack}) ${statusText(next)}\n`);
+        if (statusText(next) !== statusText(p)) log.info({ vm: p.name, phase: statusText(next), seconds: seconds(p.name) }, 'phase');
+        return next;
+      });
+      if (o.display === 'tty') draw();
+      await sleep(500);
+    }
+    progress = progress.map((p) => giveUp(p, 'timeout', seconds(p.name)));
+  } finally {
+    records.close();
+    if (!o.keepRunning) {
+      const qemus = state.processes.filter((p) => p.what.startsWith('qemu-'));
+      await stopProcesses(qemus, 3000);
+      state.processes = state.processes.filter((p) => !p.what.startsWith('qemu-'));
+      save();
+    }
+  }
+  if (o.display === 'tty') draw();
+
+  const total = (Date.now() - Math.min(...[...started.values()].map((s) => s.at))) / 1000;
+  const tails = Object.fromEntries(progress.filter((p) => p.outcome.kind !== 'booted-from-disk').map((p) => [p.name, consoleTail(readFileSync(started.get(p.name)!.console, 'utf8'))]));
+  const junitFile = o.junit ?? join(vmDir, 'junit.xml');
+  const timelineFile = o.timeline ?? join(vmDir, 'timeline.json');
+  const tl = timeline(progress, startedIso, total);
+  for (const [file, text] of [[junitFile, junitXml(progress, total, tails)], [timelineFile, JSON.stringify(tl, null, 2) + '\n']] as const) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  }
+  const ok = progress.every((p) => p.outcome.kind === 'booted-from-disk');
+  if (o.display !== 'tty') out(tableLines(progress, (v) => Math.max(0, ...Object.values(v.at).map(Number))).join('\n') + '\n');
+  for (const p of progress) if (p.outcome.kind === 'failed') out(`${p.name} (${p.rack}, ${p.mac}): ${p.outcome.message}\n`);
+  out(`${ok ? 'all' : `${progress.filter((p) => p.outcome.kind === 'booted-from-disk').length} of`} ${progress.length} VM(s) booted from disk in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`);
+  log.info({ ok, seconds: total, results: Object.fromEntries(progress.map((p) => [p.name, statusText(p)])) }, 'boot finished');
+  return { ok, vms: progress, timeline: tl, junitFile, timelineFile };
+}

@@ -1,0 +1,200 @@
+// Following a VM through the boot chain and reporting it, without I/O: phase
+// detection from the serial console text and the pod's record, the per-VM
+// outcome, the JUnit XML, the JSON timeline and the table lines. `lab boot`
+// feeds these with what it reads; unit tests feed them with fixtures.
+
+/** Phases in chain order; `power-on` is time zero. */
+export const PHASES = ['power-on', 'pxe', 'stage1', 'verified', 'installed', 'booted-from-disk'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface ConsoleFacts {
+  phases: Phase[];
+  /** stage1's or stage2's FAILED line: reason (signature, digest, manifest, download, …) and its text */
+  failure?: { reason: string; line: string };
+  /** stage2 reported booted-from-disk to its pod (its own console says so) */
+  reported: boolean;
+}
+
+// The agent and the installed OS print these (images/stage1/*, images/stage2/init).
+const CONSOLE_PATTERNS: [Phase, RegExp][] = [
+  ['stage1', /podboot-stage1: running\b/],
+  ['verified', /podboot-stage1: verified\b/],
+  ['installed', /podboot-stage1: installed\b/],
+  ['booted-from-disk', /podboot-stage2: booted-from-disk\b/],
+];
+const FAILED = /podboot-stage([12]): FAILED ([A-Za-z0-9_-]+)(?::)?([^\r\n]*)/;
+
+export function consoleFacts(text: string): ConsoleFacts {
+  const phases = CONSOLE_PATTERNS.filter(([, re]) => re.test(text)).map(([p]) => p);
+  const facts: ConsoleFacts = { phases, reported: /podboot-stage2: reported booted-from-disk/.test(text) };
+  const f = FAILED.exec(text);
+  if (f) {
+    // stage2's failures are sentences ("FAILED no boot disk"): their reason is "stage2"
+    const reason = f[1] === '1' ? f[2]! : 'stage2';
+    facts.failure = { reason, line: f[0].replace(/[\x00-\x1f\x7f]/g, '').trim() };
+  }
+  return facts;
+}
+
+/** Pod record states (docs/boot-chain.md) → the lab's coarser phases. */
+export function recordPhase(state: string): Phase | undefined {
+  switch (state) {
+    case 'discovered':
+    case 'pxe':
+      return 'pxe';
+    case 'stage1':
+    case 'stage2-fetched':
+      return 'stage1';
+    case 'verified':
+    case 'installing':
+      return 'verified';
+    case 'installed':
+      return 'installed';
+    case 'booted-from-disk':
+      return 'booted-from-disk';
+    default:
+      return undefined;
+  }
+}
+
+export type Outcome =
+  | { kind: 'running' }
+  | { kind: 'booted-from-disk' }
+  | { kind: 'failed'; reason: string; message: string };
+
+export interface VmProgress {
+  name: string;
+  rack: string;
+  mac: string;
+  /** seconds since power-on at which each phase was first seen */
+  at: Partial<Record<Phase, number>>;
+  outcome: Outcome;
+  /** pod record: state and failure reason, when the pod has one */
+  record?: { state: string; reason?: string };
+}
+
+export function newProgress(name: string, rack: string, mac: string): VmProgress {
+  return { name, rack, mac, at: { 'power-on': 0 }, outcome: { kind: 'running' } };
+}
+
+/** Latest phase reached (chain order, not arrival order). */
+export function currentPhase(p: VmProgress): Phase {
+  let last: Phase = 'power-on';
+  for (const ph of PHASES) if (p.at[ph] !== undefined) last = ph;
+  return last;
+}
+
+/**
+ * One observation: console facts and the pod record at `seconds` after power-on.
+ * Success needs both the console line and the pod's record, so a VM that boots
+ * but cannot report (WAN down, token refused) is not counted as done.
+ */
+export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, record: { state: string; reason?: string } | undefined): VmProgress {
+  if (p.outcome.kind !== 'running') return p;
+  const at = { ...p.at };
+  const mark = (ph: Phase | undefined) => {
+    if (ph && at[ph] === undefined) at[ph] = round(seconds);
+  };
+  for (const ph of facts.phases) mark(ph);
+  // A phase seen implies the ones before it happened (the pod records DHCP; the console does not).
+  if (record) mark(recordPhase(record.state));
+  const next: VmProgress = { ...p, at, ...(record ? { record } : {}) };
+  if (facts.failure) {
+    next.outcome = { kind: 'failed', reason: facts.failure.reason, message: `failed(${facts.failure.reason}): ${facts.failure.line}` };
+  } else if (record?.state === 'failed') {
+    next.outcome = { kind: 'failed', reason: record.reason ?? 'other', message: `failed(${record.reason ?? 'other'}) in the pod's record` };
+  } else if (at['booted-from-disk'] !== undefined && record?.state === 'booted-from-disk') {
+    next.outcome = { kind: 'booted-from-disk' };
+  }
+  return next;
+}
+
+/** The run ended (timeout, QEMU gone) before this VM finished. */
+export function giveUp(p: VmProgress, why: 'timeout' | 'exited', seconds: number): VmProgress {
+  if (p.outcome.kind !== 'running') return p;
+  const phase = currentPhase(p);
+  const message =
+    why === 'timeout'
+      ? `timeout: no booted-from-disk within ${Math.round(seconds)} s (last phase ${phase})`
+      : `exited: QEMU stopped after ${Math.round(seconds)} s (last phase ${phase})`;
+  return { ...p, outcome: { kind: 'failed', reason: why, message } };
+}
+
+export function statusText(p: VmProgress): string {
+  if (p.outcome.kind === 'failed') return `failed(${p.outcome.reason})`;
+  return currentPhase(p);
+}
+
+function round(s: number): number {
+  return Math.round(s * 10) / 10;
+}
+
+function xml(text: string): string {
+  return text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '').replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+function elapsed(p: VmProgress): number {
+  return Math.max(0, ...Object.values(p.at).filter((x): x is number => x !== undefined));
+}
+
+/** JUnit XML: one testcase per VM; a failure's message names the VM and the reason. */
+export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: Record<string, string> = {}): string {
+  const failures = vms.filter((v) => v.outcome.kind !== 'booted-from-disk').length;
+  const cases = vms.map((v) => {
+    const head = `    <testcase classname="podboot.lab.${xml(v.rack)}" name="${xml(`${v.name} ${v.mac}`)}" time="${elapsed(v).toFixed(1)}">`;
+    const phases = PHASES.filter((ph) => v.at[ph] !== undefined).map((ph) => `${ph}=${v.at[ph]}s`).join(' ');
+    const out = `      <system-out>${xml(`phases: ${phases}`)}</system-out>`;
+    if (v.outcome.kind === 'booted-from-disk') return [head, out, '    </testcase>'].join('\n');
+    const o = v.outcome.kind === 'failed' ? v.outcome : { reason: 'unfinished', message: 'did not finish' };
+    const tail = consoleTails[v.name] ? `\n\nconsole (last lines):\n${consoleTails[v.name]}` : '';
+    return [
+      head,
+      `      <failure type="${xml(o.reason)}" message="${xml(`${v.name}: ${o.message}`)}">${xml(`${v.name} (${v.mac}, ${v.rack}): ${o.message}${tail}`)}</failure>`,
+      out,
+      '    </testcase>',
+    ].join('\n');
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites tests="${vms.length}" failures="${failures}" time="${totalSeconds.toFixed(1)}">`,
+    `  <testsuite name="podboot lab" tests="${vms.length}" failures="${failures}" errors="0" time="${totalSeconds.toFixed(1)}">`,
+    ...cases,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}
+
+export interface Timeline {
+  started: string;
+  seconds: number;
+  ok: boolean;
+  vms: Record<string, { rack: string; mac: string; result: string; message?: string; phases: Partial<Record<Phase, number>> }>;
+}
+
+export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: number): Timeline {
+  const out: Timeline = { started: startedIso, seconds: round(totalSeconds), ok: vms.every((v) => v.outcome.kind === 'booted-from-disk'), vms: {} };
+  for (const v of vms) {
+    out.vms[v.name] = {
+      rack: v.rack,
+      mac: v.mac,
+      result: statusText(v),
+      ...(v.outcome.kind === 'failed' ? { message: v.outcome.message } : {}),
+      phases: Object.fromEntries(PHASES.filter((ph) => v.at[ph] !== undefined).map((ph) => [ph, v.at[ph]])),
+    };
+  }
+  return out;
+}
+
+/** The live table (TTY) and the final summary: one row per VM. */
+export function tableLines(vms: VmProgress[], now: (v: VmProgress) => number): string[] {
+  const rows = [['VM', 'RACK', 'MAC', 'PHASE', 'SECONDS'], ...vms.map((v) => [v.name, v.rack, v.mac, statusText(v), now(v).toFixed(1)])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+/** The last lines of a console, readable (escape sequences and carriage returns out). */
+export function consoleTail(text: string, lines = 12): string {
+  const clean = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '').replace(/\r/g, '');
+  return clean.split('\n').filter((l) => l.trim()).slice(-lines).join('\n');
+}
