@@ -80,6 +80,9 @@ export class DhcpService {
     this.declineHoldSec = opts.declineHoldSec ?? 3600;
   }
 
+  /** Set by the operator's degrade: leases go on, new installs get no boot file. */
+  degraded = false;
+
   get leaseCount(): number {
     return this.table.size;
   }
@@ -188,7 +191,7 @@ export class DhcpService {
     // Only network-boot clients need their install state; skip the lookup for the rest.
     const networkBoot = req.isPxe || req.isHttpBoot || req.isIpxe || req.arch !== undefined;
     const installState = networkBoot ? this.nodeState.installState(req.mac) : undefined;
-    const decision = decideBoot(req, { pod: this.pod, node, installState });
+    const decision = decideBoot(req, { pod: this.pod, node, installState, degraded: this.degraded });
     if (networkBoot) {
       // The install life starts here: seen (DISCOVER), then handed a boot file (ACK).
       const next = dhcpTransition(installState, discover ? 'discovered' : decision.kind === 'boot' ? 'pxe' : 'discovered');

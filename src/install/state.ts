@@ -28,6 +28,9 @@ export type FailureReason = (typeof FAILURE_REASONS)[number];
 /** States after which the server boots from its own disk and gets nothing to install. */
 export const INSTALLED_STATES: ReadonlySet<string> = new Set(['installed', 'booted-from-disk']);
 
+/** A server between stage1 and installed: a degraded pod still lets it finish (a reset mid-install may PXE-boot again). */
+export const INSTALL_IN_PROGRESS: ReadonlySet<string> = new Set(['stage1', 'stage2-fetched', 'verified', 'installing']);
+
 /** Before stage1 runs; an agent (re)starting from any of these, or mid-install after a reset, is a fresh stage1. */
 const STAGE1_FROM: ReadonlySet<string | undefined> = new Set([undefined, 'discovered', 'pxe', 'stage1', 'stage2-fetched', 'verified', 'installing', 'failed']);
 

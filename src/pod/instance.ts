@@ -82,7 +82,7 @@ export class PodInstance {
     const server = podServer(this.config);
     // iPXE fetches kernel and initrd over HTTP (seconds over a WAN); pxelinux and GRUB use TFTP.
     const stage1 = this.config.boot.stage1 === 'http' ? { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` } : DEFAULT_STAGE1;
-    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState), token: (mac) => tokens.issue(mac, 'install', nowSec()) });
+    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState, () => this.dhcp.degraded), token: (mac) => tokens.issue(mac, 'install', nowSec()) });
     const bootFiles = new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]);
     this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), bootFiles, this.log);
     await this.tftpServer.start();
@@ -111,6 +111,13 @@ export class PodInstance {
   issueToken(mac: string, scope: 'install' | 'node'): string {
     if (!this.tokens) throw new Error('pod instance not started');
     return this.tokens.issue(mac, scope, nowSec());
+  }
+
+  /** Stop (or resume) new installs; leases, TFTP and installs under way go on. */
+  setDegraded(on: boolean, reason?: string): void {
+    if (this.dhcp.degraded === on) return;
+    this.dhcp.degraded = on;
+    this.log.warn({ degraded: on, reason }, on ? 'degraded: no new installs' : 'new installs allowed again');
   }
 
   async stop(): Promise<void> {

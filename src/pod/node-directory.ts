@@ -3,9 +3,8 @@
 import type { NodeDirectory, NodeInfo } from '../bootcfg/types.js';
 import type { NodeConfig, PodConfig } from '../config/types.js';
 import type { NodeStateStore } from '../store/types.js';
+import { INSTALL_IN_PROGRESS, INSTALLED_STATES } from '../install/state.js';
 
-/** Install states after which a server boots from its own disk. */
-const INSTALLED = new Set(['installed', 'booted-from-disk']);
 
 export class PodNodeDirectory implements NodeDirectory {
   private readonly byMac = new Map<string, NodeConfig>();
@@ -14,6 +13,8 @@ export class PodNodeDirectory implements NodeDirectory {
   constructor(
     private readonly pod: PodConfig,
     private readonly state: NodeStateStore,
+    /** a degraded pod hands stage1 only to installs already under way */
+    private readonly degraded: () => boolean = () => false,
   ) {
     for (const n of pod.nodes) {
       this.byMac.set(n.mac, n);
@@ -24,7 +25,8 @@ export class PodNodeDirectory implements NodeDirectory {
   lookupByMac(mac: string): NodeInfo | undefined {
     const node = this.byMac.get(mac);
     const stored = this.state.installState(mac);
-    if (stored !== undefined && INSTALLED.has(stored)) return { hostname: node?.hostname, installState: 'installed' };
+    if (stored !== undefined && INSTALLED_STATES.has(stored)) return { hostname: node?.hostname, installState: 'installed' };
+    if (this.degraded() && !INSTALL_IN_PROGRESS.has(stored ?? '')) return { hostname: node?.hostname, installState: 'unknown' };
     if (node) return { hostname: node.hostname, installState: 'provision' };
     // An unknown server is provisioned only when the pod says so; otherwise it boots locally.
     return { installState: this.pod.unknownNodes === 'provision' ? 'provision' : 'unknown' };

@@ -1,6 +1,7 @@
 // Which boot file (if any) a client gets. Pure: the request, the pod's boot
 // settings, the node entry and its install state go in; a decision comes out.
 import { BOOT_FILE_PLACEHOLDERS, type BootFiles, type NodeConfig, type PodConfig } from '../../config/types.js';
+import { INSTALL_IN_PROGRESS, INSTALLED_STATES } from '../../install/state.js';
 import { Arch } from '../codec/constants.js';
 import type { ClientRequest } from '../request.js';
 
@@ -16,12 +17,14 @@ export type BootDecision =
       /** option 60 to echo: PXE ROMs ignore offers without PXEClient, HTTP boot needs HTTPClient */
       vendorClass?: 'PXEClient' | 'HTTPClient';
     }
-  | { kind: 'none'; reason: 'not-network-boot' | 'installed' | 'unknown-arch'; detail?: string };
+  | { kind: 'none'; reason: 'not-network-boot' | 'installed' | 'degraded' | 'unknown-arch'; detail?: string };
 
 export interface BootContext {
   pod: PodConfig;
   node?: NodeConfig;
   installState?: InstallState;
+  /** the pod takes no new installs (operator's degrade): only installs already under way get a boot file */
+  degraded?: boolean;
 }
 
 function pick(ctx: BootContext, key: keyof BootFiles): string {
@@ -56,9 +59,10 @@ export function decideBoot(req: ClientRequest, ctx: BootContext): BootDecision {
   const networkBoot = req.isPxe || req.isHttpBoot || req.isIpxe || arch !== undefined;
   if (!networkBoot) return { kind: 'none', reason: 'not-network-boot' };
   // Once installed, a server boots from its disk until an operator asks for a reinstall.
-  if (ctx.installState === 'installed' || ctx.installState === 'booted-from-disk') {
+  if (ctx.installState !== undefined && INSTALLED_STATES.has(ctx.installState)) {
     return { kind: 'none', reason: 'installed', detail: ctx.installState };
   }
+  if (ctx.degraded && !INSTALL_IN_PROGRESS.has(ctx.installState ?? '')) return { kind: 'none', reason: 'degraded' };
   const render = (key: keyof BootFiles) => renderBootTemplate(pick(ctx, key), ctx.pod, req.mac);
 
   // iPXE already runs (QEMU's ROM or our chainloaded undionly/snponly): hand it a script.

@@ -262,6 +262,29 @@ describe('DHCP service: PXE boot files', () => {
     expect(h.lines.some((l) => l.mac === '52:54:00:00:06:05' && String(l.msg).includes('installed server'))).toBe(true);
   });
 
+  it('records discovered on a network-boot DISCOVER and pxe on the ACK that carries a boot file', () => {
+    const h = harness();
+    const mac = '52:54:00:00:06:07';
+    h.dora(mac, { arch: 0, vendorClass: 'PXEClient' });
+    expect(h.nodes.node(mac)).toMatchObject({ state: 'pxe', attempt: 1 });
+    expect(h.nodes.events(mac).map((e) => e.kind)).toEqual(['pxe', 'discovered']);
+    // A plain client (no PXE options) leaves no install record.
+    h.dora('52:54:00:00:06:08');
+    expect(h.nodes.node('52:54:00:00:06:08')).toBeUndefined();
+  });
+
+  it('degraded: leases go on, new installs get no boot file, installs under way keep theirs', () => {
+    const h = harness();
+    h.svc.degraded = true;
+    const { ack } = h.dora('52:54:00:00:06:09', { arch: 0, vendorClass: 'PXEClient' });
+    expect(ack.yiaddr).not.toBe(0);
+    expect(ack.options.has(Opt.BOOTFILE)).toBe(false);
+    h.nodes.setInstallState('52:54:00:00:06:0a', 'stage2-fetched', h.now);
+    expect(fieldText(h.dora('52:54:00:00:06:0a', { arch: 0, vendorClass: 'PXEClient' }).ack.file)).toBe('undionly.kpxe');
+    h.svc.degraded = false;
+    expect(fieldText(h.dora('52:54:00:00:06:09', { arch: 0, vendorClass: 'PXEClient' }).ack.file)).toBe('undionly.kpxe');
+  });
+
   it('an unknown architecture gets an address, no boot file, and a log line', () => {
     const h = harness();
     const offer = h.send({ type: MessageType.DISCOVER, mac: '52:54:00:00:06:06', arch: 99, vendorClass: 'PXEClient' }).reply!;
