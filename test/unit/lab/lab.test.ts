@@ -1,0 +1,163 @@
+// The lab's pure parts: option parsing, the address/name plan and the pod
+// files it generates (checked by podboot's own validator), phase detection
+// from console text, the per-VM outcome, JUnit XML and the timeline, and the
+// doctor's apt-get line.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadPodFile } from '../../../src/config/load.js';
+import { OptionError, allNamespaces, checkTamper, labPrefix, makePlan, parseDuration, parseLabOptions, parseLoss, podYaml } from '../../../src/lab/plan.js';
+import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, recordPhase, tableLines, timeline } from '../../../src/lab/report.js';
+import { installLine, type Check } from '../../../src/lab/doctor.js';
+
+describe('lab options', () => {
+  it('durations, losses, counts', () => {
+    expect(parseDuration('50ms')).toBe(50);
+    expect(parseDuration('0.1s')).toBe(100);
+    expect(parseDuration('20')).toBe(20);
+    expect(() => parseDuration('fast')).toThrow(OptionError);
+    expect(() => parseDuration('11s')).toThrow(/not a WAN/);
+    expect(parseLoss('1%')).toBeCloseTo(0.01);
+    expect(parseLoss('0.05')).toBeCloseTo(0.05);
+    expect(() => parseLoss('60%')).toThrow(OptionError);
+    expect(() => parseLoss('-1%')).toThrow(OptionError);
+  });
+
+  it('defaults, limits and --tamper', () => {
+    expect(parseLabOptions({})).toMatchObject({ racks: 2, nodesPerRack: 1, wanRttMs: 0, wanLoss: 0, firmware: 'bios', stage1: 'ipxe-http' });
+    const o = parseLabOptions({ racks: '3', 'nodes-per-rack': '4', 'wan-rtt': '50ms', 'wan-loss': '1%', tamper: '2', stage1: 'tftp' });
+    expect(o).toMatchObject({ racks: 3, nodesPerRack: 4, wanRttMs: 50, tamper: 'rack-2', stage1: 'tftp' });
+    expect(() => parseLabOptions({ racks: '0' })).toThrow(OptionError);
+    expect(() => parseLabOptions({ racks: '201' })).toThrow(OptionError);
+    expect(() => parseLabOptions({ 'nodes-per-rack': '1.5' })).toThrow(OptionError);
+    expect(() => parseLabOptions({ firmware: 'coreboot' })).toThrow(/bios or uefi/);
+    expect(() => parseLabOptions({ racks: '2', tamper: 'rack-3' })).toThrow(/rack-1\.\.rack-2/);
+    expect(checkTamper('rack-1', 1)).toBe('rack-1');
+    expect(() => checkTamper('rack-x', 2)).toThrow(OptionError);
+  });
+});
+
+describe('lab plan', () => {
+  it('names and addresses per rack and VM, prefix per directory', () => {
+    const plan = makePlan('/tmp/some-lab', { racks: 2, nodesPerRack: 2 });
+    expect(plan.prefix).toMatch(/^pbl[0-9a-f]{6}$/);
+    expect(labPrefix('/tmp/some-lab')).toBe(plan.prefix);
+    expect(labPrefix('/tmp/other-lab')).not.toBe(plan.prefix);
+    expect(allNamespaces(plan)).toEqual([`${plan.prefix}-central`, `${plan.prefix}-wan`, `${plan.prefix}-tor1`, `${plan.prefix}-tor2`]);
+    const r2 = plan.racks[1]!;
+    expect(r2).toMatchObject({ pod: 'rack-2', podAddress: '10.99.2.1', torWanAddress: '10.99.2.2', gateway: '10.20.2.1', cidr: '10.20.2.0/24' });
+    expect(r2.vms.map((v) => [v.name, v.mac, v.address, v.tap])).toEqual([
+      ['r2-vm1', '52:54:00:9b:02:01', '10.20.2.10', 'tap1'],
+      ['r2-vm2', '52:54:00:9b:02:02', '10.20.2.11', 'tap2'],
+    ]);
+    // interface names fit IFNAMSIZ (15) at the largest plan
+    const big = makePlan('/x', { racks: 200, nodesPerRack: 60 });
+    for (const r of big.racks) for (const n of [r.centralIf, r.wanCentralIf, r.wanTorIf, r.torIf, ...r.vms.map((v) => v.tap)]) expect(n.length).toBeLessThanOrEqual(15);
+    expect(new Set(big.racks.flatMap((r) => r.vms.map((v) => v.mac))).size).toBe(200 * 60);
+  });
+
+  it('generated pod files pass podboot validate (both stage1 paths)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-labplan-'));
+    try {
+      const plan = makePlan(dir, { racks: 2, nodesPerRack: 3 });
+      for (const path of ['ipxe-http', 'tftp'] as const) {
+        for (const rack of plan.racks) {
+          const file = join(dir, `${rack.pod}-${path}.yaml`);
+          writeFileSync(file, podYaml(rack, path));
+          const loaded = loadPodFile(file);
+          expect(loaded.problems, JSON.stringify(loaded.problems)).toEqual([]);
+          expect(loaded.pod?.name).toBe(rack.pod);
+          expect(loaded.pod?.listen.address).toBe(rack.podAddress);
+        }
+      }
+      expect(podYaml(plan.racks[0]!, 'tftp')).toMatch(/boot: \{ ipxeScript: pxelinux\.0, bios: pxelinux\.0 \}/);
+      expect(podYaml(plan.racks[0]!, 'ipxe-http')).not.toMatch(/pxelinux/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const CONSOLE_OK = `SeaBIOS (version 1.16)\r\n\x1b[2JiPXE initialising devices...\r\npodboot-stage1: running mac=52:54:00:9b:01:01 ip=10.20.1.10\r\npodboot-stage1: verified lab-stage2 1.0 sha256=ab\r\npodboot-stage1: installing\r\npodboot-stage1: installed\r\npodboot-stage1: rebooting\r\npodboot-stage2: booted-from-disk host=rack1-vm1\r\npodboot-stage2: reported booted-from-disk\r\n`;
+const CONSOLE_TAMPERED = `podboot-stage1: running mac=52:54:00:9b:01:01 ip=10.20.1.10\r\npodboot-stage1: verify image\r\npodboot-stage1: FAILED digest: image sha256 does not match the signed manifest\r\npodboot-stage1: stopped; the disk was not touched. Power-cycle to retry.\r\n`;
+
+describe('lab phases and reports', () => {
+  it('console facts: phases, failures with their reason', () => {
+    expect(consoleFacts(CONSOLE_OK)).toEqual({ phases: ['stage1', 'verified', 'installed', 'booted-from-disk'], reported: true });
+    const t = consoleFacts(CONSOLE_TAMPERED);
+    expect(t.phases).toEqual(['stage1']);
+    expect(t.failure).toEqual({ reason: 'digest', line: 'podboot-stage1: FAILED digest: image sha256 does not match the signed manifest' });
+    expect(consoleFacts('podboot-stage2: FAILED no boot disk\n').failure?.reason).toBe('stage2');
+    expect(consoleFacts('').phases).toEqual([]);
+    expect(recordPhase('stage2-fetched')).toBe('stage1');
+    expect(recordPhase('failed')).toBeUndefined();
+  });
+
+  it('booted-from-disk needs the console line and the pod record', () => {
+    let p = newProgress('r1-vm1', 'rack-1', '52:54:00:9b:01:01');
+    p = observe(p, 3.04, consoleFacts(''), { state: 'pxe' });
+    expect(p.at.pxe).toBe(3);
+    p = observe(p, 40, consoleFacts(CONSOLE_OK), { state: 'installed' });
+    expect(p.outcome.kind).toBe('running');
+    expect(p.at).toMatchObject({ 'power-on': 0, pxe: 3, stage1: 40, 'booted-from-disk': 40 });
+    p = observe(p, 42, consoleFacts(CONSOLE_OK), { state: 'booted-from-disk' });
+    expect(p.outcome.kind).toBe('booted-from-disk');
+    // first-seen times do not move once set, and a finished VM is not changed again
+    expect(observe(p, 50, consoleFacts(CONSOLE_TAMPERED), undefined)).toBe(p);
+  });
+
+  it('failures: console reason, record reason, timeout and exit name the last phase', () => {
+    const base = newProgress('r1-vm1', 'rack-1', '52:54:00:9b:01:01');
+    const t = observe(base, 30, consoleFacts(CONSOLE_TAMPERED), undefined);
+    expect(t.outcome).toMatchObject({ kind: 'failed', reason: 'digest' });
+    expect(observe(base, 30, consoleFacts(''), { state: 'failed', reason: 'signature' }).outcome).toMatchObject({ kind: 'failed', reason: 'signature' });
+    const running = observe(base, 30, consoleFacts('podboot-stage1: running mac=x\n'), undefined);
+    expect(giveUp(running, 'timeout', 600).outcome).toEqual({ kind: 'failed', reason: 'timeout', message: 'timeout: no booted-from-disk within 600 s (last phase stage1)' });
+    expect(giveUp(running, 'exited', 12).outcome).toMatchObject({ reason: 'exited' });
+  });
+
+  it('JUnit XML: one testcase per VM; the failure names VM and reason; text escaped', () => {
+    let ok = newProgress('r2-vm1', 'rack-2', '52:54:00:9b:02:01');
+    ok = observe(ok, 41, consoleFacts(CONSOLE_OK), { state: 'booted-from-disk' });
+    const bad = observe(newProgress('r1-vm1', 'rack-1', '52:54:00:9b:01:01'), 30, consoleFacts(CONSOLE_TAMPERED.replace('does not', 'does <not> & "never"')), undefined);
+    const xml = junitXml([bad, ok], 45.25, { 'r1-vm1': 'last line <x>' });
+    expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites tests="2" failures="1" time="45.3">/);
+    expect(xml.match(/<testcase /g)).toHaveLength(2);
+    expect(xml).toMatch(/<testcase classname="podboot.lab.rack-1" name="r1-vm1 52:54:00:9b:01:01" time="30.0">/);
+    expect(xml).toMatch(/<failure type="digest" message="r1-vm1: failed\(digest\): podboot-stage1: FAILED digest: image sha256 does &lt;not&gt; &amp; &quot;never&quot;/);
+    expect(xml).toMatch(/last line &lt;x&gt;/);
+    expect(xml).not.toMatch(/<not>/);
+    // well-formed enough: every element opened is closed
+    for (const tag of ['testsuites', 'testsuite', 'testcase', 'failure', 'system-out']) {
+      expect((xml.match(new RegExp(`<${tag}[ >]`, 'g')) ?? []).length, tag).toBe((xml.match(new RegExp(`</${tag}>`, 'g')) ?? []).length);
+    }
+  });
+
+  it('timeline and table', () => {
+    const ok = observe(newProgress('r2-vm1', 'rack-2', 'm2'), 41, consoleFacts(CONSOLE_OK), { state: 'booted-from-disk' });
+    const bad = observe(newProgress('r1-vm1', 'rack-1', 'm1'), 30, consoleFacts(CONSOLE_TAMPERED), undefined);
+    const tl = timeline([bad, ok], '2026-01-01T00:00:00.000Z', 45);
+    expect(tl.ok).toBe(false);
+    expect(tl.vms['r2-vm1']).toEqual({ rack: 'rack-2', mac: 'm2', result: 'booted-from-disk', phases: { 'power-on': 0, stage1: 41, verified: 41, installed: 41, 'booted-from-disk': 41 } });
+    expect(tl.vms['r1-vm1']!.result).toBe('failed(digest)');
+    const lines = tableLines([bad, ok], () => 1);
+    expect(lines[0]).toMatch(/^VM\s+RACK\s+MAC\s+PHASE\s+SECONDS$/);
+    expect(lines[1]).toMatch(/r1-vm1\s+rack-1\s+m1\s+failed\(digest\)\s+1\.0/);
+    expect(consoleTail('\x1b[2Ja\r\n\r\nb\r\nc', 2)).toBe('b\nc');
+  });
+});
+
+describe('lab doctor', () => {
+  it('one apt-get line with each missing package once; informative checks never count', () => {
+    const checks: Check[] = [
+      { what: 'tc', ok: false, detail: '', pkg: 'iproute2' },
+      { what: 'ip', ok: false, detail: '', pkg: 'iproute2' },
+      { what: 'dhcrelay', ok: false, detail: '', pkg: 'isc-dhcp-relay' },
+      { what: 'curl', ok: true, detail: '', pkg: 'curl' },
+      { what: 'kvm', ok: false, detail: '', info: true, pkg: 'qemu-system-x86' },
+    ];
+    expect(installLine(checks)).toBe('apt-get install -y --no-install-recommends iproute2 isc-dhcp-relay');
+    expect(installLine(checks.filter((c) => c.ok || c.info))).toBeUndefined();
+  });
+});
