@@ -13,6 +13,8 @@ import { moduleDepends, moduleKey, parseModulesBuiltin, resolveLoadOrder } from 
 /** Modules stage1 needs: virtio-net and e1000 NICs, virtio and AHCI/IDE disks. */
 export const STAGE_MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'virtio_blk', 'ahci', 'ata_piix', 'sd_mod'];
 export const HOST_PROGRAMS = ['/usr/bin/curl', '/usr/bin/openssl'];
+/** stage1 also turns network boot off in UEFI firmware once a server is installed */
+export const STAGE1_HOST_PROGRAMS = [...HOST_PROGRAMS, '/usr/bin/efibootmgr'];
 
 /** The directory holding package.json and images/: found upwards from this file (src/ under vitest, dist/src/ when built). */
 export function packageRoot(): string {

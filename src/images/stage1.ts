@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { buildInitramfs, type CpioEntry } from './cpio.js';
 import { candidates, DebCache, debFileName, parseDebFileName, resolveKernelPackage, type DebInfo, type Progress } from './debs.js';
 import { hostProgramStamp } from './host-bins.js';
-import { busyboxRootfs, findKernel, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
+import { busyboxRootfs, findKernel, imageFile, STAGE1_HOST_PROGRAMS, STAGE_MODULES } from './rootfs.js';
 
 /** Bumped when the layout of the outputs changes, so caches built by older code are rebuilt. */
 const BUILDER_VERSION = 'stage1/2';
@@ -119,7 +119,7 @@ export function buildKey(builder: string, debs: Map<DebRole, DebInfo>, scripts: 
   const h = createHash('sha256').update(builder + '\n');
   for (const [role, info] of [...debs].sort()) h.update(`${role}=${debFileName(info)}\n`);
   for (const f of scripts) h.update(`${f.path}\n`).update(createHash('sha256').update(f.data).digest('hex') + '\n');
-  for (const p of HOST_PROGRAMS) h.update(hostProgramStamp(p) + '\n');
+  for (const p of STAGE1_HOST_PROGRAMS) h.update(hostProgramStamp(p) + '\n');
   h.update(STAGE_MODULES.join(',') + '\n');
   for (const e of extra) h.update(e + '\n');
   return h.digest('hex');
@@ -158,8 +158,8 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
     progress('inputs unchanged: outputs are up to date');
     modules = readFileSync(join(opts.outDir, 'stage1', 'modules'), 'utf8').split('\n').filter(Boolean);
   } else {
-    progress(`collect initramfs (busybox, ${HOST_PROGRAMS.join(', ')}, modules)`);
-    const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: HOST_PROGRAMS, files: scripts });
+    progress(`collect initramfs (busybox, ${STAGE1_HOST_PROGRAMS.join(', ')}, modules)`);
+    const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: STAGE1_HOST_PROGRAMS, files: scripts });
     modules = rootfs.moduleOrder;
     mkdirSync(join(opts.outDir, 'stage1'), { recursive: true });
     for (const [name, src] of Object.entries(sources)) {
