@@ -4,6 +4,7 @@ import { dhcpPackageEvidence } from './evidence/dhcp-package.js';
 import { verifyBench } from './verify.js';
 import { tftpBench } from './tftp.js';
 import { tftpPackageEvidence } from './evidence/tftp-package.js';
+import { scaleBench } from './scale.js';
 import { labBench } from './lab.js';
 
 // One entry per `npm run bench -- NAME`.
@@ -13,5 +14,6 @@ export const benches: Bench[] = [
   verifyBench,
   tftpBench,
   tftpPackageEvidence,
+  scaleBench,
   labBench,
 ];

@@ -25,6 +25,8 @@ export interface SupervisorOptions {
   rescanMs?: number;
   /** /proc sampling period for CPU % and memory */
   sampleMs?: number;
+  /** V8/Node flags for every instance, e.g. --max-semi-space-size=1 (less memory per idle pod) */
+  nodeOptions?: string[];
   /** instances starting at the same time (default: 2 per core) */
   startConcurrency?: number;
   /** wraps the pod's command, e.g. to enter its network namespace */
@@ -270,7 +272,7 @@ export class Supervisor {
     const tmp = `${snapshot}.tmp`;
     await writeFile(tmp, text);
     await rename(tmp, snapshot);
-    const base = { command: this.opts.node, args: [this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot] };
+    const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot] };
     const cmd = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
     return { ...cmd, logFile: join(dir, 'instance.log') };
   }

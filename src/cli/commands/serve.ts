@@ -20,6 +20,7 @@ export const serveCommand: Command = {
   name: ['serve'],
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
+                     [--instance-node-options "FLAGS"]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -44,12 +45,16 @@ touching a network.
   --token-file FILE  operator token (default STATE/central/operator.token,
                 created on first start with mode 0600)
 
+  --instance-node-options "FLAGS"  Node/V8 flags for every pod instance, e.g.
+                "--max-semi-space-size=1" (about 13 MiB less per idle instance,
+                see docs/operations.md)
+
 The API's address, CA root and token file are written to STATE/central/api.json
 for \`podboot pods\` and \`podboot events\`.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -70,6 +75,7 @@ for \`podboot pods\` and \`podboot events\`.`,
       stateRoot,
       node: process.execPath,
       cliScript: CLI_SCRIPT,
+      nodeOptions: values['instance-node-options']?.split(/\s+/).filter(Boolean),
       log,
     });
     await supervisor.start();
