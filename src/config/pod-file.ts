@@ -1,9 +1,10 @@
 // One pod file's text → a validated PodConfig, or every problem found in it.
 // Pure: no file system; load.ts reads files and directories.
 import { isMap, LineCounter, parseDocument, type Document, type YAMLSeq } from 'yaml';
-import { formatIPv4 } from '../net/ipv4.js';
+import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { readBootFiles } from './boot-files.js';
 import { readListen } from './listen.js';
+import { readIsolation } from './isolation.js';
 import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
@@ -27,7 +28,7 @@ export interface ParsedPod {
 
 const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
 const METADATA_FIELDS = { name: true };
-const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false };
+const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false, isolation: false };
 const INSTALL_FIELDS = { kickstart: false, disk: false, rootPasswordHash: false };
 const STAGE2_FIELDS = { image: true, version: true };
 
@@ -104,6 +105,7 @@ export function parsePod(text: string, file: string): ParsedPod {
   const install = readInstall(spec);
   const tftp = readTftp(spec);
   const stage2 = readStage2(spec);
+  const isolation = readIsolation(spec, listen ? parseIPv4(listen.address) : undefined);
 
   if (r.problems.length || name === undefined || listen === undefined || subnets === undefined) return result();
   return result({
@@ -123,6 +125,7 @@ export function parsePod(text: string, file: string): ParsedPod {
     install,
     tftp,
     ...(stage2 ? { stage2 } : {}),
+    ...(isolation.mode === 'netns' ? { isolation } : {}),
   });
 }
 

@@ -62,6 +62,8 @@ export interface ListenConfig {
   httpsPort: number;
 }
 
+import type { IsolationConfig } from './isolation.js';
+
 export interface PodConfig {
   name: string;
   /** file the pod came from (for messages); undefined for embedded configs */
@@ -83,6 +85,8 @@ export interface PodConfig {
   install: InstallConfig;
   /** the signed stage2 image this pod's servers install (selective onboarding) */
   stage2?: { image: string; version: string };
+  /** how the central node isolates the instance (spec.isolation); absent: its own process */
+  isolation?: IsolationConfig;
   tftp: {
     /** largest blksize this pod negotiates (RFC 2348 allows 65464) */
     maxBlockSize: number;
