@@ -60,7 +60,7 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
   sh('sync', []);
   const availBefore = kib('/proc/meminfo', 'MemAvailable');
   const started = Date.now();
-  const proc = spawnLogged(['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'serve', '--pods', podsDir, '--state', state, '--api', '127.0.0.1:0', ...(nodeOptions ? ['--instance-node-options', nodeOptions] : [])], logFile, { PODBOOT_LOG_LEVEL: 'info' });
+  const proc = spawnLogged(['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'serve', '--pods', podsDir, '--state', state, '--api', '127.0.0.1:0', ...(nodeOptions ? [`--instance-node-options=${nodeOptions}`] : [])], logFile, { PODBOOT_LOG_LEVEL: 'info' });
   try {
     const ready = () => (readFileSync(logFile, 'utf8').match(/"msg":"pod instance ready"/g) ?? []).length;
     await waitUntil(() => ready() >= n || proc.exitCode !== null, 300_000, `${n} instances ready`);

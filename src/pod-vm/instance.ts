@@ -18,6 +18,8 @@ export interface LaunchSpec {
   /** the child's JSON log lines go here (appended) */
   logFile: string;
   env?: NodeJS.ProcessEnv;
+  /** runs before every start (e.g. building the pod's network namespace); a failure counts as a failed start */
+  prelaunch?: () => Promise<void>;
 }
 
 export interface InstanceTiming {
@@ -241,12 +243,27 @@ export class PodInstanceProcess {
     this.launching = true;
     this.state = 'starting';
     const token = ++this.launchToken;
-    void this.gate.acquire().then((release) => {
+    void this.gate.acquire().then(async (release) => {
+      if (token !== this.launchToken) return release();
+      try {
+        await this.spec.prelaunch?.();
+      } catch (err) {
+        release();
+        if (token !== this.launchToken) return;
+        this.launching = false;
+        return this.failedStart((err as Error).message);
+      }
       if (token !== this.launchToken) return release();
       this.launching = false;
       this.releaseSlot = release;
       this.spawnChild();
     });
+  }
+
+  /** A start that failed before any process ran: backoff as for a crash. */
+  private failedStart(reason: string): void {
+    this.lastExit = { at: new Date().toISOString(), code: null, signal: null, reason };
+    this.scheduleRestart(reason, 0);
   }
 
   private freeSlot(): void {
@@ -370,12 +387,16 @@ export class PodInstanceProcess {
       this.launch();
       return;
     }
+    this.scheduleRestart(reason, ranMs);
+  }
+
+  private scheduleRestart(reason: string, ranMs: number): void {
     const d = nextRestart(this.timing.backoff, this.streak, ranMs);
     this.streak = d.streak;
     this.restarts++;
     this.state = d.crashLoop ? 'crash-loop' : 'crashed';
     this.nextStartAt = Date.now() + d.delayMs;
-    this.log.error({ reason, ranMs, delayMs: d.delayMs, streak: d.streak, lastLog: this.lastExit.lastLog }, d.crashLoop ? 'pod instance in a crash loop' : 'pod instance exited; restarting after backoff');
+    this.log.error({ reason, ranMs, delayMs: d.delayMs, streak: d.streak, lastLog: this.lastExit?.lastLog }, d.crashLoop ? 'pod instance in a crash loop' : 'pod instance exited; restarting after backoff');
     this.onEvent({ kind: d.crashLoop ? 'crash-loop' : 'crashed', message: `instance ended: ${reason}; next start in ${d.delayMs} ms`, fields: { streak: d.streak } });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

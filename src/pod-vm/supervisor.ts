@@ -9,6 +9,9 @@ import type { Logger } from 'pino';
 import { formatProblem, type ConfigProblem } from '../config/types.js';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_TIMING, PodInstanceProcess, StartLimiter, type InstanceStatus, type InstanceTiming, type LaunchSpec } from './instance.js';
+import { existsSync } from 'node:fs';
+import type { PodConfig } from '../config/types.js';
+import { netnsName, setupNetns, teardownNetns } from './netns.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
 
 export interface SupervisorOptions {
@@ -70,6 +73,8 @@ export class Supervisor {
   private readonly timing: InstanceTiming;
   private stopping = false;
   private readonly gate: StartLimiter;
+  /** pods whose network namespace exists, with the isolation it was built for */
+  private readonly netns = new Map<string, string>();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
@@ -104,6 +109,13 @@ export class Supervisor {
     for (const t of [this.debounce, this.rescanTimer, this.sampleTimer]) if (t) clearTimeout(t);
     await this.queue;
     await Promise.all([...this.instances.values()].map((i) => i.stop('central node stopping')));
+    for (const pod of [...this.netns.keys()]) await this.dropNetns(pod);
+  }
+
+  private async dropNetns(pod: string): Promise<void> {
+    if (!this.netns.has(pod)) return;
+    this.netns.delete(pod);
+    await teardownNetns(pod);
   }
 
   /** Reads the directory again and applies what changed; serialized with every other change. */
@@ -229,6 +241,7 @@ export class Supervisor {
         this.record({ pod: a.name, file: a.file, kind: 'removed', message: `${basename(a.file)} removed: stopping pod ${a.name}` });
         await i?.stop('pod file removed');
         this.instances.delete(a.name);
+        await this.dropNetns(a.name);
         return;
       }
       case 'start':
@@ -240,8 +253,9 @@ export class Supervisor {
           this.record({ pod: a.previous, file: a.file, kind: 'removed', message: `renamed to ${pod.name}: stopping pod ${a.previous}` });
           await this.instances.get(a.previous)?.stop('pod renamed');
           this.instances.delete(a.previous);
+          await this.dropNetns(a.previous);
         }
-        const launch = await this.prepare(pod.name, a.text);
+        const launch = await this.prepare(pod, a.text);
         this.applied.set(a.file, { file: a.file, running: { hash: a.hash, located: a.located } });
         const existing = this.instances.get(pod.name);
         if (existing) {
@@ -265,7 +279,8 @@ export class Supervisor {
    * directory: a later broken edit can then never reach a running pod, not
    * even when it restarts after a crash.
    */
-  private async prepare(pod: string, text: string): Promise<LaunchSpec> {
+  private async prepare(config: PodConfig, text: string): Promise<LaunchSpec> {
+    const pod = config.name;
     const dir = join(this.opts.stateRoot, pod);
     await mkdir(dir, { recursive: true });
     const snapshot = join(dir, 'pod.yaml');
@@ -273,6 +288,25 @@ export class Supervisor {
     await writeFile(tmp, text);
     await rename(tmp, snapshot);
     const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot] };
+    const iso = config.isolation;
+    if (iso?.mode === 'netns') {
+      const ns = netnsName(pod);
+      const want = JSON.stringify(iso);
+      const subnets = config.subnets.map((s) => s.cidr);
+      return {
+        command: 'ip',
+        args: ['netns', 'exec', ns, base.command, ...base.args],
+        logFile: join(dir, 'instance.log'),
+        // Built before every start, unless it is still there as this config wants it.
+        prelaunch: async () => {
+          if (this.netns.get(pod) === want && existsSync(`/run/netns/${ns}`)) return;
+          this.netns.delete(pod);
+          await setupNetns(pod, iso, subnets);
+          this.netns.set(pod, want);
+          this.log.info({ pod, netns: ns, provisioning: iso.provisioning, management: iso.management }, 'pod network namespace ready');
+        },
+      };
+    }
     const cmd = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
     return { ...cmd, logFile: join(dir, 'instance.log') };
   }
