@@ -145,9 +145,16 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     out((drawn ? `\x1b[${drawn}A` : '') + lines.map((l) => `\x1b[2K${l}\n`).join(''));
     drawn = lines.length;
   };
+  // Ctrl-C or a CI job's cancel: stop following, power the VMs off and still write the reports.
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     // Bounded by the deadline; one pass every 500 ms.
-    while (progress.some((p) => p.outcome.kind === 'running') && Date.now() < deadline) {
+    while (progress.some((p) => p.outcome.kind === 'running') && Date.now() < deadline && !interrupted) {
       if (Date.now() - lastRecords > 2000) {
         lastRecords = Date.now();
         recs = new Map();
@@ -169,8 +176,10 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
       if (o.display === 'tty') draw();
       await sleep(500);
     }
-    progress = progress.map((p) => giveUp(p, 'timeout', seconds(p.name)));
+    progress = progress.map((p) => giveUp(p, interrupted ? 'interrupted' : 'timeout', seconds(p.name)));
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     records.close();
     if (!o.keepRunning) {
       const qemus = state.processes.filter((p) => p.what.startsWith('qemu-'));

@@ -110,13 +110,15 @@ export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, rec
 }
 
 /** The run ended (timeout, QEMU gone) before this VM finished. */
-export function giveUp(p: VmProgress, why: 'timeout' | 'exited', seconds: number): VmProgress {
+export function giveUp(p: VmProgress, why: 'timeout' | 'exited' | 'interrupted', seconds: number): VmProgress {
   if (p.outcome.kind !== 'running') return p;
   const phase = currentPhase(p);
   const message =
     why === 'timeout'
       ? `timeout: no booted-from-disk within ${Math.round(seconds)} s (last phase ${phase})`
-      : `exited: QEMU stopped after ${Math.round(seconds)} s (last phase ${phase})`;
+      : why === 'exited'
+        ? `exited: QEMU stopped after ${Math.round(seconds)} s (last phase ${phase})`
+        : `interrupted: the run was stopped after ${Math.round(seconds)} s (last phase ${phase})`;
   return { ...p, outcome: { kind: 'failed', reason: why, message } };
 }
 

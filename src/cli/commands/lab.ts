@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../command.js';
 import { OptionError, parseLabOptions, checkTamper } from '../../lab/plan.js';
-import { CommandError, readState } from '../../lab/sys.js';
+import { existsSync } from 'node:fs';
+import { CommandError, readState, statePath } from '../../lab/sys.js';
 
 // `podboot lab …`: a QEMU rig of racks behind a WAN, for CI and demos
 // (docs/lab.md). The work is in src/lab; these parse, dispatch and map
@@ -81,7 +82,15 @@ ${DIR_HELP}`,
     return guarded(async () => {
       const lab = parseLabOptions(values);
       const { labUp } = await import('../../lab/up.js');
-      await labUp({ dir: values.dir ?? DEFAULT_DIR, lab, ...(values.cache ? { cacheDir: values.cache } : {}) });
+      const dir = values.dir ?? DEFAULT_DIR;
+      const before = existsSync(statePath(dir));
+      try {
+        await labUp({ dir, lab, ...(values.cache ? { cacheDir: values.cache } : {}) });
+      } catch (err) {
+        // a half-built rig is recorded: say how to remove it (and keep it, with its logs, for a look first)
+        if (before || !existsSync(statePath(dir))) throw err;
+        throw new CommandError(`${(err as Error).message}\nwhat was built so far is recorded in ${statePath(dir)}; logs in ${dir}/logs; podboot lab down --dir ${dir} removes it all`);
+      }
       return EXIT_OK;
     });
   },
