@@ -54,7 +54,7 @@ export const labBench: Bench = {
         try {
           const racks = Math.min(c.vms, 2);
           await labUp({ dir, lab: { ...DEFAULT_OPTIONS, racks, nodesPerRack: Math.ceil(c.vms / racks), wanRttMs: c.rttMs, stage1: c.stage1 }, out: (l) => process.stdout.write(`  ${l}\n`) });
-          const r = await labBoot({ dir, timeoutSec: timeout, display: 'plain', out: (t) => process.stdout.write(t.replace(/^/gm, '  ')) });
+          const r = await labBoot({ dir, timeoutSec: timeout, display: 'plain', out: (t) => process.stdout.write(t.replace(/^(?=.)/gm, '  ')) });
           const installed = r.vms.map((v) => v.at.installed).filter((x): x is number => x !== undefined);
           const booted = r.vms.map((v) => v.at['booted-from-disk']).filter((x): x is number => x !== undefined);
           const stage1 = r.vms.map((v) => v.at.stage1).filter((x): x is number => x !== undefined);
