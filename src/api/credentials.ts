@@ -20,13 +20,22 @@ export interface ServerCredentials {
 
 const CERT_NAME = 'central';
 
-export async function centralCredentials(opts: { stateRoot: string; caDir?: string; ip: string[]; dns?: string[]; log: Logger }): Promise<ServerCredentials> {
-  const selfIssued = !opts.caDir;
-  const dir = opts.caDir ?? join(opts.stateRoot, 'central', 'tls-ca');
-  let ca: CaDirectory;
-  if (existsSync(join(dir, 'ca.json'))) ca = await CaDirectory.open(dir);
-  else if (selfIssued) ca = await CaDirectory.init(dir, { organization: 'podboot central (self-issued)' });
-  else throw new Error(`${dir} is not a CA directory (no ca.json)`);
+/**
+ * The node's CA: the operator's (--ca), or without one a local CA in
+ * STATE/ca, made on first start. The pods' HTTPS certificates come from the
+ * same directory, so one root is trusted for the node and all its pods.
+ */
+export async function nodeCa(stateRoot: string, caDir: string | undefined, log: Logger): Promise<{ ca: CaDirectory; selfIssued: boolean }> {
+  const dir = caDir ?? join(stateRoot, 'ca');
+  if (existsSync(join(dir, 'ca.json'))) return { ca: await CaDirectory.open(dir), selfIssued: !caDir };
+  if (caDir) throw new Error(`${dir} is not a CA directory (no ca.json); create one with podboot ca init --out ${dir}`);
+  log.warn({ ca: dir }, 'no --ca given: creating a local CA for this node');
+  return { ca: await CaDirectory.init(dir, { organization: 'podboot local' }), selfIssued: true };
+}
+
+export async function centralCredentials(opts: { ca: CaDirectory; selfIssued: boolean; ip: string[]; dns?: string[]; log: Logger }): Promise<ServerCredentials> {
+  const { ca, selfIssued } = opts;
+  const dir = ca.dir;
   // The certificate is issued again whenever the names it must carry change.
   const names = { ip: [...opts.ip].sort(), dns: [...(opts.dns ?? ['localhost'])].sort() };
   const namesFile = join(dir, 'servers', `${CERT_NAME}.names.json`);

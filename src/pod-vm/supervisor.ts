@@ -28,6 +28,8 @@ export interface SupervisorOptions {
   rescanMs?: number;
   /** /proc sampling period for CPU % and memory */
   sampleMs?: number;
+  /** extra `podboot pod run` arguments for every instance (--ca, --stage1) */
+  podArgs?: string[];
   /** V8/Node flags for every instance, e.g. --max-semi-space-size=1 (less memory per idle pod) */
   nodeOptions?: string[];
   /** instances starting at the same time (default: 2 per core) */
@@ -287,7 +289,7 @@ export class Supervisor {
     const tmp = `${snapshot}.tmp`;
     await writeFile(tmp, text);
     await rename(tmp, snapshot);
-    const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot] };
+    const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot, ...(this.opts.podArgs ?? [])] };
     const iso = config.isolation;
     if (iso?.mode === 'netns') {
       const ns = netnsName(pod);

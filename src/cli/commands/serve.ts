@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { MetricsAggregator } from '../../metrics/aggregate.js';
-import { centralCredentials, operatorToken } from '../../api/credentials.js';
+import { centralCredentials, nodeCa, operatorToken } from '../../api/credentials.js';
 import { CentralApi } from '../../api/server.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
@@ -20,6 +20,7 @@ export const serveCommand: Command = {
   name: ['serve'],
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
+                     [--stage1 DIR]
                      [--instance-node-options "FLAGS"]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
@@ -39,9 +40,11 @@ touching a network.
   --api ADDR:PORT  the central HTTPS API, /metrics and the Prometheus
                 service-discovery list (default 127.0.0.1:9443; port 0 picks
                 one; 'off' runs no API)
-  --ca DIR      CA directory (podboot ca init) that issues the API's TLS
-                certificate; without it the node issues itself one from a
-                private CA in STATE/central/tls-ca and logs that it did
+  --ca DIR      CA directory (podboot ca init) that issues the TLS
+                certificates of the API and of every pod's HTTPS server;
+                without it the node creates a local CA in STATE/ca on first
+                start and logs that its certificates are self-issued
+  --stage1 DIR  a built stage1 every pod lays into its boot tree (podboot pod run --stage1)
   --token-file FILE  operator token (default STATE/central/operator.token,
                 created on first start with mode 0600)
 
@@ -54,7 +57,7 @@ for \`podboot pods\` and \`podboot events\`.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -69,12 +72,15 @@ for \`podboot pods\` and \`podboot events\`.`,
     const stateRoot = values.state ?? 'state';
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
     const log = createLogger({ node: 'central' });
+    // Made before any pod starts: instances started together would race to create it.
+    const { ca, selfIssued } = await nodeCa(stateRoot, values.ca, log);
     const supervisor = new Supervisor({
       podsDir: values.pods,
       files: values.pods ? undefined : [defaultPodPath()],
       stateRoot,
       node: process.execPath,
       cliScript: CLI_SCRIPT,
+      podArgs: ['--ca', ca.dir, ...(values.stage1 ? ['--stage1', values.stage1] : [])],
       nodeOptions: values['instance-node-options']?.split(/\s+/).filter(Boolean),
       log,
     });
@@ -83,7 +89,7 @@ for \`podboot pods\` and \`podboot events\`.`,
     if (api) {
       const tokenFile = values['token-file'] ?? join(stateRoot, 'central', 'operator.token');
       const token = await operatorToken(tokenFile, !values['token-file']);
-      const credentials = await centralCredentials({ stateRoot, caDir: values.ca, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
+      const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
       central = new CentralApi({ ...api, credentials, token, supervisor, metrics, log });
       try {
