@@ -13,6 +13,7 @@ export type Route =
   | { kind: 'instance'; pod: string }
   | { kind: 'events'; after: number; pod?: string; limit: number }
   | { kind: 'action'; pod: string; action: PodAction }
+  | { kind: 'rolling-restart' }
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' };
 
@@ -39,6 +40,7 @@ export function matchRoute(method: string, url: string): Route {
     };
     return get({ kind: 'events', after: num('after', 0), pod: u.searchParams.get('pod') ?? undefined, limit: Math.min(num('limit', 500), 2000) });
   }
+  if (path === '/api/v1/rolling-restart') return method === 'POST' ? { kind: 'rolling-restart' } : { kind: 'method-not-allowed', allow: 'POST' };
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/([a-z]+)$`))) && (ACTIONS as readonly string[]).includes(m[2]!)) {
     return method === 'POST' ? { kind: 'action', pod: m[1]!, action: m[2] as PodAction } : { kind: 'method-not-allowed', allow: 'POST' };
   }

@@ -127,6 +127,11 @@ export class CentralApi {
         const found = await sup.act(route.pod, route.action, reason);
         return found ? send(res, 200, sup.instance(route.pod)) : send(res, 404, { error: `no pod ${route.pod}` });
       }
+      case 'rolling-restart': {
+        const r = sup.rollingRestart();
+        this.o.log.info({ pods: r.pods.length, started: r.started }, 'operator action: rolling restart');
+        return r.started ? send(res, 202, r) : send(res, 409, { error: 'a rolling restart is already running' });
+      }
       case 'method-not-allowed':
         res.setHeader('allow', route.allow);
         return send(res, 405, { error: `use ${route.allow}` });

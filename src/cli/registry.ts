@@ -2,7 +2,7 @@ import type { Command } from './command.js';
 import { validateCommand } from './commands/validate.js';
 import { podRunCommand } from './commands/pod-run.js';
 import { serveCommand } from './commands/serve.js';
-import { eventsCommand, podsDegradeCommand, podsListCommand, podsRestartCommand, podsStartCommand, podsStatusCommand, podsStopCommand, podsUndegradeCommand } from './commands/pods.js';
+import { eventsCommand, podsDegradeCommand, podsListCommand, podsRestartCommand, podsStartCommand, podsStatusCommand, podsStopCommand, podsUndegradeCommand, podsRollingRestartCommand } from './commands/pods.js';
 import { dhcpProbeCommand } from './commands/dhcp-probe.js';
 import { tftpServeCommand } from './commands/tftp-serve.js';
 import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
@@ -24,6 +24,7 @@ export const commands: Command[] = [
   podsRestartCommand,
   podsDegradeCommand,
   podsUndegradeCommand,
+  podsRollingRestartCommand,
   eventsCommand,
   validateCommand,
   nodesListCommand,

@@ -3,7 +3,7 @@
 import type { InstanceStatus } from '../pod-vm/instance.js';
 import type { Family, Sample } from './exposition.js';
 
-export const INSTANCE_STATES = ['starting', 'running', 'degraded', 'busy', 'error', 'crashed', 'crash-loop', 'stopping', 'stopped'] as const;
+export const INSTANCE_STATES = ['starting', 'running', 'degraded', 'busy', 'error', 'crashed', 'crash-loop', 'upgrading', 'stopping', 'stopped'] as const;
 
 export function supervisorFamilies(list: readonly InstanceStatus[]): Family[] {
   const per = (pick: (s: InstanceStatus) => number | undefined): Sample[] =>

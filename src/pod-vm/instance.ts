@@ -9,7 +9,7 @@ import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from './backoff.js';
 import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from './ipc.js';
 import { cpuPercent, cpuSeconds, sampleProcess, type ProcSample } from './proc.js';
 
-export type InstanceState = 'starting' | 'running' | 'degraded' | 'busy' | 'error' | 'crashed' | 'crash-loop' | 'stopping' | 'stopped';
+export type InstanceState = 'starting' | 'running' | 'degraded' | 'busy' | 'error' | 'crashed' | 'crash-loop' | 'upgrading' | 'stopping' | 'stopped';
 
 export interface LaunchSpec {
   /** argv[0] and the rest: e.g. node, [main.js, 'pod', 'run', file, '--state', dir] */
@@ -134,6 +134,8 @@ export class PodInstanceProcess {
   private launching = false;
   private launchToken = 0;
   private releaseSlot?: () => void;
+  /** being restarted onto a new build by a rolling restart */
+  private upgrading = false;
 
   constructor(
     readonly pod: string,
@@ -190,6 +192,28 @@ export class PodInstanceProcess {
     await this.endChild(reason, 'restart');
   }
 
+  /**
+   * Restarts onto whatever build is on disk now and waits until the new
+   * process is ready; `ok: false` when it crashed or was not ready in time.
+   */
+  async upgrade(timeoutMs: number): Promise<{ ok: boolean; reason?: string }> {
+    this.upgrading = true;
+    try {
+      const restartsBefore = this.restarts;
+      await this.restart('rolling restart onto the current build');
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (this.state === 'running' || this.state === 'degraded') return { ok: true };
+        if (this.state === 'stopped') return { ok: false, reason: 'stopped during the rolling restart' };
+        if (this.restarts > restartsBefore + 1) return { ok: false, reason: `the new instance ended: ${this.lastExit?.reason ?? 'unknown'}` };
+        if (Date.now() > deadline) return { ok: false, reason: `not ready within ${timeoutMs} ms` };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      this.upgrading = false;
+    }
+  }
+
   degrade(on: boolean, reason?: string): void {
     this.wantDegraded = on;
     this.degradeReason = on ? reason : undefined;
@@ -214,7 +238,7 @@ export class PodInstanceProcess {
     return {
       pod: this.pod,
       file: this.file,
-      state: this.state,
+      state: this.upgrading && (this.state === 'starting' || this.state === 'stopping') ? 'upgrading' : this.state,
       pid: this.child?.pid,
       cpuPercent: live ? this.cpu : undefined,
       cpuSeconds: live ? cpuSeconds(live.stat) : undefined,

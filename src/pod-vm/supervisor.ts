@@ -156,6 +156,43 @@ export class Supervisor {
     return [...this.instances.keys()].sort();
   }
 
+  private rolling = false;
+
+  /**
+   * Restarts every instance onto the build now on disk, one pod at a time,
+   * each only after the one before is ready again; stops at the first pod
+   * that does not come back (the rest keep running the old build).
+   * Returns at once; progress is in the events.
+   */
+  rollingRestart(): { started: boolean; pods: string[] } {
+    const pods = this.pods().filter((p) => this.instances.get(p)!.state !== 'stopped');
+    if (this.rolling || this.stopping) return { started: false, pods };
+    this.rolling = true;
+    this.record({ kind: 'rolling', message: `rolling restart of ${pods.length} pods started` });
+    void (async () => {
+      let done = 0;
+      try {
+        for (const pod of pods) {
+          const i = this.instances.get(pod);
+          if (!i || this.stopping) continue;
+          const r = await i.upgrade(this.timing.readyTimeoutMs + 5000);
+          if (!r.ok) {
+            this.log.error({ pod, reason: r.reason, done, left: pods.length - done }, 'rolling restart stopped');
+            this.record({ pod, kind: 'rolling-aborted', message: `rolling restart stopped at ${pod}: ${r.reason}; ${pods.length - done - 1} pods not restarted` });
+            return;
+          }
+          done++;
+          this.record({ pod, kind: 'rolling', message: `${pod} restarted onto the current build (${done}/${pods.length})` });
+        }
+        this.log.info({ pods: done }, 'rolling restart done');
+        this.record({ kind: 'rolling-done', message: `rolling restart done: ${done} pods` });
+      } finally {
+        this.rolling = false;
+      }
+    })();
+    return { started: true, pods };
+  }
+
   /** An operator action; false when no such pod. */
   async act(pod: string, action: PodAction, reason?: string): Promise<boolean> {
     const i = this.instances.get(pod);

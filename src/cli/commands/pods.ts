@@ -146,3 +146,25 @@ ${CONNECT}
     return EXIT_OK;
   },
 };
+
+export const podsRollingRestartCommand: Command = {
+  name: ['pods', 'rolling-restart'],
+  summary: 'restart every pod instance onto the build now installed, one at a time, each after the last is ready',
+  usage: `usage: podboot pods rolling-restart [--state DIR | --url … --ca … --token-file …]
+
+After installing a new podboot build: each instance is restarted in turn and
+the next only once it is ready again; the first pod that does not come back
+stops the roll (the others keep running the old build). Returns at once;
+follow it with \`podboot events\`.
+
+${CONNECT}`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, options: connectOptions, allowPositionals: true });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    const r = await callApi(target(values), 'POST', '/api/v1/rolling-restart', {});
+    if (r.status !== 202) return fail(r.status, r.body);
+    const pods = (r.body as { pods: string[] }).pods;
+    process.stdout.write(`rolling restart of ${pods.length} pods started: ${pods.join(', ')}\n`);
+    return EXIT_OK;
+  },
+};

@@ -155,4 +155,20 @@ scrape_configs:
     expect(events).toMatch(/\track-c\tstopped\t/);
     expect(cli('pods', 'status', 'no-such-pod')).toBe('');
   }, 60_000);
+
+  it('a rolling restart brings every instance back, one at a time', async () => {
+    const pids = (): Record<string, number> => Object.fromEntries((JSON.parse(cli('pods', 'list', '--json')).instances as { pod: string; pid: number }[]).map((i) => [i.pod, i.pid]));
+    const before = pids();
+    const startSeq = cli('events').trim().split('\n').at(-1)!;
+    expect(cli('pods', 'rolling-restart')).toMatch(/rolling restart of 3 pods started: rack-a, rack-b, rack-c/);
+    await until('rolling-done', () => cli('events').includes('rolling-done'), 60_000, () => central.log());
+    const events = (JSON.parse(cli('events', '--json')) as { seq: number; pod?: string; kind: string }[]).filter((e) => e.seq > Number(/(\d+)/.exec(startSeq)![1]));
+    // One at a time: each pod is ready again before the next one is restarted.
+    const seqOf = (pod: string, kind: string) => events.find((e) => e.pod === pod && e.kind === kind)?.seq ?? NaN;
+    expect(events.filter((e) => e.kind === 'rolling' && e.pod).map((e) => e.pod)).toEqual(PODS);
+    for (let i = 0; i + 1 < PODS.length; i++) expect(seqOf(PODS[i]!, 'ready')).toBeLessThan(seqOf(PODS[i + 1]!, 'restarting'));
+    const after = pids();
+    for (const p of PODS) expect(after[p], p).not.toBe(before[p]);
+    for (const p of PODS) expect(JSON.parse(cli('pods', 'status', p)).state).toMatch(/running|degraded/);
+  }, 90_000);
 });
