@@ -14,6 +14,9 @@ export type Route =
   | { kind: 'events'; after: number; pod?: string; limit: number }
   | { kind: 'action'; pod: string; action: PodAction }
   | { kind: 'rolling-restart' }
+  | { kind: 'nodes'; pod: string }
+  | { kind: 'node'; pod: string; mac: string }
+  | { kind: 'reinstall'; pod: string; mac: string }
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' };
 
@@ -39,6 +42,12 @@ export function matchRoute(method: string, url: string): Route {
       return Number.isFinite(v) && v >= 0 ? Math.floor(v) : d;
     };
     return get({ kind: 'events', after: num('after', 0), pod: u.searchParams.get('pod') ?? undefined, limit: Math.min(num('limit', 500), 2000) });
+  }
+  const MAC = '((?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2})';
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes$`)))) return get({ kind: 'nodes', pod: m[1]! });
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}$`)))) return get({ kind: 'node', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') });
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}/reinstall$`)))) {
+    return method === 'POST' ? { kind: 'reinstall', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') } : { kind: 'method-not-allowed', allow: 'POST' };
   }
   if (path === '/api/v1/rolling-restart') return method === 'POST' ? { kind: 'rolling-restart' } : { kind: 'method-not-allowed', allow: 'POST' };
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/([a-z]+)$`))) && (ACTIONS as readonly string[]).includes(m[2]!)) {

@@ -13,6 +13,7 @@ import { supervisorFamilies } from '../metrics/supervisor-metrics.js';
 import type { Supervisor } from '../pod-vm/supervisor.js';
 import { tokenMatches, type ServerCredentials } from './credentials.js';
 import { matchRoute } from './routes.js';
+import { podNode, podNodes, reinstallNode } from './nodes.js';
 
 export interface CentralApiOptions {
   address: string;
@@ -20,6 +21,8 @@ export interface CentralApiOptions {
   credentials: ServerCredentials;
   token: string;
   supervisor: Supervisor;
+  /** where each pod keeps its database (STATE/<pod>/pod.db) */
+  stateRoot: string;
   metrics: MetricsAggregator;
   log: Logger;
 }
@@ -126,6 +129,23 @@ export class CentralApi {
         this.o.log.info({ pod: route.pod, action: route.action, reason }, 'operator action');
         const found = await sup.act(route.pod, route.action, reason);
         return found ? send(res, 200, sup.instance(route.pod)) : send(res, 404, { error: `no pod ${route.pod}` });
+      }
+      case 'nodes':
+        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        return send(res, 200, { nodes: podNodes(this.o.stateRoot, route.pod) });
+      case 'node': {
+        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        const n = podNode(this.o.stateRoot, route.pod, route.mac);
+        return n.node ? send(res, 200, n) : send(res, 404, { error: `pod ${route.pod} has never seen ${route.mac}` });
+      }
+      case 'reinstall': {
+        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        const body = await readJson(req);
+        const reason = typeof body?.reason === 'string' ? body.reason.slice(0, 200) : undefined;
+        const node = reinstallNode(this.o.stateRoot, route.pod, route.mac, `operator via the central API${reason ? ` (${reason})` : ''}`);
+        if (!node) return send(res, 404, { error: `pod ${route.pod} has no database yet` });
+        this.o.log.info({ pod: route.pod, mac: route.mac, attempt: node.attempt, reason }, 'operator action: reinstall');
+        return send(res, 200, node);
       }
       case 'rolling-restart': {
         const r = sup.rollingRestart();

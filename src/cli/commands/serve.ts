@@ -91,7 +91,7 @@ for \`podboot pods\` and \`podboot events\`.`,
       const token = await operatorToken(tokenFile, !values['token-file']);
       const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
-      central = new CentralApi({ ...api, credentials, token, supervisor, metrics, log });
+      central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log });
       try {
         await central.start();
       } catch (err) {

@@ -171,4 +171,15 @@ scrape_configs:
     for (const p of PODS) expect(after[p], p).not.toBe(before[p]);
     for (const p of PODS) expect(JSON.parse(cli('pods', 'status', p)).state).toMatch(/running|degraded/);
   }, 90_000);
+
+  it('lists a pod\'s servers from its database and reinstalls one through the API', () => {
+    const mac = '52:54:00:aa:bb:01';
+    const r = JSON.parse(authed(`/api/v1/pods/rack-b/nodes/${mac}/reinstall`, '-X', 'POST', '-H', 'content-type: application/json', '-d', '{"reason":"disk replaced"}'));
+    expect(r).toMatchObject({ mac, state: 'discovered', attempt: 2 });
+    expect(JSON.parse(authed('/api/v1/pods/rack-b/nodes')).nodes.map((n: { mac: string }) => n.mac)).toContain(mac);
+    const one = JSON.parse(authed(`/api/v1/pods/rack-b/nodes/${mac.replace(/:/g, '-')}`));
+    expect(one.events.map((e: { kind: string; detail: string }) => `${e.kind} ${e.detail}`).join('\n')).toMatch(/reinstall by operator via the central API \(disk replaced\)/);
+    expect(authed('/api/v1/pods/rack-b/nodes/52:54:00:aa:bb:02', '-o', '/dev/null', '-w', '%{http_code}')).toBe('404');
+    expect(authed('/api/v1/pods/no-such/nodes', '-o', '/dev/null', '-w', '%{http_code}')).toBe('404');
+  });
 });
