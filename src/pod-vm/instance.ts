@@ -106,6 +106,9 @@ export class StartLimiter implements StartGate {
   }
 }
 
+/** CPU % of one core over the last sampling period above which a running instance shows as busy. */
+const BUSY_CPU_PERCENT = 90;
+
 const UNLIMITED: StartGate = { acquire: async () => () => undefined };
 
 export class PodInstanceProcess {
@@ -229,7 +232,9 @@ export class PodInstanceProcess {
     if (!s || this.child?.pid !== pid) return;
     this.prevSample = this.sample?.pid === pid ? this.sample : undefined;
     this.sample = s;
-    this.cpu = cpuPercent(this.prevSample, s);
+    // The first sample of a process has no predecessor: its average since it started.
+    const sinceStart = this.startedAt !== undefined ? (s.at - this.startedAt) / 1000 : 0;
+    this.cpu = cpuPercent(this.prevSample, s) ?? (sinceStart > 0 ? (cpuSeconds(s.stat) / sinceStart) * 100 : undefined);
   }
 
   status(now = Date.now()): InstanceStatus {
@@ -238,7 +243,7 @@ export class PodInstanceProcess {
     return {
       pod: this.pod,
       file: this.file,
-      state: this.upgrading && (this.state === 'starting' || this.state === 'stopping') ? 'upgrading' : this.state,
+      state: this.displayState(live !== undefined),
       pid: this.child?.pid,
       cpuPercent: live ? this.cpu : undefined,
       cpuSeconds: live ? cpuSeconds(live.stat) : undefined,
@@ -260,6 +265,13 @@ export class PodInstanceProcess {
       metrics: this.metrics,
       lastHeartbeatAt: this.lastHeartbeat !== undefined ? new Date(this.lastHeartbeat).toISOString() : undefined,
     };
+  }
+
+  /** busy: running but using (nearly) a whole core, e.g. under a DHCP storm or a flood. */
+  private displayState(sampled: boolean): InstanceState {
+    if (this.upgrading && (this.state === 'starting' || this.state === 'stopping')) return 'upgrading';
+    if (sampled && this.prevSample && (this.state === 'running' || this.state === 'degraded') && (this.cpu ?? 0) >= BUSY_CPU_PERCENT) return 'busy';
+    return this.state;
   }
 
   private launch(): void {

@@ -119,3 +119,31 @@ describe('/proc parsing', () => {
     expect(cpuPercent({ ...a, pid: 2 }, b)).toBeUndefined();
   });
 });
+
+describe('StartLimiter', () => {
+  it('lets at most N start at once and hands a freed slot to the next in line', async () => {
+    const { StartLimiter } = await import('../../../src/pod-vm/instance.js');
+    const gate = new StartLimiter(2);
+    const order: string[] = [];
+    const r1 = await gate.acquire();
+    const r2 = await gate.acquire();
+    const third = gate.acquire().then((r) => {
+      order.push('third');
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual([]);
+    r1();
+    r1(); // releasing twice frees one slot only
+    const r3 = await third;
+    expect(order).toEqual(['third']);
+    let fourth = false;
+    void gate.acquire().then(() => (fourth = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fourth).toBe(false);
+    r2();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fourth).toBe(true);
+    r3();
+  });
+});
