@@ -3,6 +3,7 @@
 // service-discovery targets carry it when Prometheus scrapes a pod directly.
 import type { DhcpCounters } from '../dhcp/service.js';
 import type { TftpCounters } from '../tftp/server.js';
+import type { HttpBootCounters } from '../http-boot/server.js';
 import { fromRecord, type Family } from './exposition.js';
 
 export interface PodMetricsSource {
@@ -12,6 +13,8 @@ export interface PodMetricsSource {
   /** addresses in the pod's pools */
   poolAddresses: number;
   tftp?: TftpCounters;
+  /** the HTTP(S) boot server: stage1, stage2, kickstarts, callbacks */
+  http?: HttpBootCounters;
   /** servers known to the pod by install state */
   nodesByState: Record<string, number>;
   degraded: boolean;
@@ -42,6 +45,15 @@ export function podFamilies(s: PodMetricsSource): Family[] {
       { name: 'podboot_tftp_retransmitted_blocks_total', help: 'TFTP blocks sent again', type: 'counter', samples: [{ value: t.retransmittedBlocks }] },
       { name: 'podboot_tftp_duplicate_acks_total', help: 'TFTP duplicate ACKs received', type: 'counter', samples: [{ value: t.duplicateAcks }] },
       fromRecord('podboot_tftp_errors_total', 'TFTP requests and transfers that failed, by kind', 'counter', 'kind', t.errors),
+    );
+  }
+  if (s.http) {
+    const h = s.http;
+    f.push(
+      fromRecord('podboot_http_requests_total', 'HTTP(S) boot requests answered, by status code', 'counter', 'code', h.requests),
+      { name: 'podboot_http_sent_bytes_total', help: 'HTTP(S) body bytes sent (images, kickstarts, scripts)', type: 'counter', samples: [{ value: h.bytesSent }] },
+      fromRecord('podboot_http_refused_total', 'HTTP(S) boot requests refused, by reason', 'counter', 'reason', h.refused),
+      fromRecord('podboot_http_callbacks_total', 'install callbacks received from servers, by kind', 'counter', 'kind', h.events),
     );
   }
   f.push(

@@ -38,7 +38,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     const nodesByState: Record<string, number> = {};
     for (const n of instance.nodeState.nodes()) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;
     const mem = process.memoryUsage();
-    return { dhcp: instance.dhcp.counters, leases: instance.dhcp.leaseCount, poolAddresses: pool, tftp: tftp(), nodesByState, degraded, startTimeSec, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
+    return { dhcp: instance.dhcp.counters, leases: instance.dhcp.leaseCount, poolAddresses: pool, tftp: tftp(), http: instance.http?.counters, nodesByState, degraded, startTimeSec, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
   };
   const selfStatus = (): PodSelfStatus => ({ degraded, degradeReason, leases: instance.dhcp.leaseCount, listeners });
   const snapshot = (): MetricsSnapshot => {
