@@ -67,14 +67,22 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
   });
   // A socket left by a killed instance would make listen() fail with EADDRINUSE.
   rmSync(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
+  let listening = false;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  log.info({ socket: socketPath }, 'metrics endpoint listening');
+    listening = true;
+    log.info({ socket: socketPath }, 'metrics endpoint listening');
+  } catch (err) {
+    // Metrics are not worth the pod: it serves its racks without them (e.g. a
+    // state path longer than the 107 bytes a unix socket name may have).
+    log.error({ err: (err as Error).message, socket: socketPath }, 'metrics endpoint could not listen; serving without it');
+  }
 
   const send = (m: ChildMessage) => {
     if (process.connected) process.send!(m, undefined, undefined, () => undefined);
@@ -113,10 +121,12 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
       if (heartbeat) clearInterval(heartbeat);
       process.off('message', onMessage);
       process.off('disconnect', onDisconnect);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-      rmSync(socketPath, { force: true });
+      if (listening) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+        rmSync(socketPath, { force: true });
+      }
       // Let the event loop end once the instance has stopped.
       if (process.connected) process.disconnect();
     },
