@@ -49,6 +49,18 @@ interface Step {
   scrapeP50ms: number;
   scrapeP90ms: number;
   fits8GiB: number;
+  /** CPU each instance used from its start to the measurement (start-up dominates) */
+  cpuSecPerInstance: number;
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return NaN;
+  }
 }
 
 async function runStep(n: number, dir: string, idleSec: number, scrapes: number, nodeOptions: string | undefined): Promise<Step> {
@@ -72,6 +84,8 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
     const rss = pids.map((p) => kib(`/proc/${p}/status`, 'VmRSS'));
     const pss = pids.map((p) => kib(`/proc/${p}/smaps_rollup`, 'Pss'));
     const availAfter = kib('/proc/meminfo', 'MemAvailable');
+    // USER_HZ is 100 on Linux.
+    const cpuSecPerInstance = pids.reduce((a, p) => a + cpuTicks(p), 0) / 100 / pids.length;
     const supervisorRss = kib(`/proc/${proc.pid}/status`, 'VmRSS');
     const api = JSON.parse(readFileSync(join(state, 'central', 'api.json'), 'utf8')) as { url: string; ca: string; tokenFile: string };
     const token = readFileSync(api.tokenFile, 'utf8').trim();
@@ -92,6 +106,7 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
       supervisorMiB: supervisorRss / MiB,
       scrapeP50ms: median(times),
       scrapeP90ms: percentile(times, 90),
+      cpuSecPerInstance,
       fits8GiB: Math.floor((8 * GiB - supervisorRss) / Math.max(meanPss, (availBefore - availAfter) / n)),
     };
   } finally {
@@ -129,8 +144,8 @@ export const scaleBench: Bench = {
     process.stdout.write(
       '\n' +
         table([
-          ['pods', 'all ready s', 'RSS MiB/inst', 'PSS MiB/inst', 'MemAvailable lost MiB/inst', 'supervisor RSS MiB', 'scrape p50 ms', 'p90 ms', 'fits in 8 GiB'],
-          ...steps.map((s) => [s.pods, s.startSec.toFixed(1), s.rssMiB.toFixed(1), s.pssMiB.toFixed(1), s.machineMiB.toFixed(1), s.supervisorMiB.toFixed(1), s.scrapeP50ms.toFixed(0), s.scrapeP90ms.toFixed(0), s.fits8GiB]),
+          ['pods', 'all ready s', 'CPU s/inst', 'RSS MiB/inst', 'PSS MiB/inst', 'MemAvailable lost MiB/inst', 'supervisor RSS MiB', 'scrape p50 ms', 'p90 ms', 'fits in 8 GiB'],
+          ...steps.map((s) => [s.pods, s.startSec.toFixed(1), s.cpuSecPerInstance.toFixed(2), s.rssMiB.toFixed(1), s.pssMiB.toFixed(1), s.machineMiB.toFixed(1), s.supervisorMiB.toFixed(1), s.scrapeP50ms.toFixed(0), s.scrapeP90ms.toFixed(0), s.fits8GiB]),
         ]) +
         '\n',
     );
