@@ -66,6 +66,8 @@ none.
     await instance.start();
     // Metrics socket in the state dir; heartbeat and degrade when run by `podboot serve`.
     const channels = await attachInstanceChannels(instance, log, stateDir);
+    // The operator's degrade (podboot pods degrade): no new installs, leases and installs under way go on.
+    channels.onDegrade((on, reason) => instance.setDegraded(on, reason));
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
     await instance.stop();
