@@ -10,9 +10,11 @@ import type { PodInstance } from '../pod/instance.js';
 import type { TftpCounters } from '../tftp/server.js';
 import { CONTENT_TYPE, render } from '../metrics/exposition.js';
 import { podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
+import { probeListeners, type ProbeResult } from './probe.js';
 import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from './ipc.js';
 
 export const METRICS_SOCKET = 'metrics.sock';
+const PROBE_INTERVAL_MS = 10_000;
 
 export interface InstanceChannels {
   readonly degraded: boolean;
@@ -40,7 +42,22 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     const mem = process.memoryUsage();
     return { dhcp: instance.dhcp.counters, leases: instance.dhcp.leaseCount, poolAddresses: pool, tftp: tftp(), http: instance.http?.counters, nodesByState, degraded, startTimeSec, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
   };
-  const selfStatus = (): PodSelfStatus => ({ degraded, degradeReason, leases: instance.dhcp.leaseCount, listeners });
+  let probes: ProbeResult[] | undefined;
+  const selfStatus = (): PodSelfStatus => ({ degraded, degradeReason, leases: instance.dhcp.leaseCount, listeners, probes });
+  const probe = async () => {
+    const http = instance.http;
+    const next = await probeListeners({ ...cfg.listen, httpPort: http?.httpPort || undefined, httpsPort: http?.httpsPort || undefined }).catch((err) => [{ listener: 'probe', ok: false, detail: (err as Error).message }]);
+    for (const r of next) {
+      const before = probes?.find((p) => p.listener === r.listener);
+      // One line per change, not per probe.
+      if (!r.ok && before?.ok !== false) log.error({ listener: r.listener, detail: r.detail }, 'listener self-probe failed');
+      if (r.ok && before?.ok === false) log.info({ listener: r.listener }, 'listener self-probe ok again');
+    }
+    probes = next;
+  };
+  await probe();
+  const probeTimer = setInterval(() => void probe(), PROBE_INTERVAL_MS);
+  probeTimer.unref();
   const snapshot = (): MetricsSnapshot => {
     const c = instance.dhcp.counters;
     const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -119,6 +136,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     onDegrade: (cb) => void degradeListeners.push(cb),
     async close() {
       if (heartbeat) clearInterval(heartbeat);
+      clearInterval(probeTimer);
       process.off('message', onMessage);
       process.off('disconnect', onDisconnect);
       if (listening) {

@@ -137,6 +137,8 @@ export class PodInstanceProcess {
   private launching = false;
   private launchToken = 0;
   private releaseSlot?: () => void;
+  /** listeners whose last self-probe failed, as reported */
+  private failingProbes = '';
   /** being restarted onto a new build by a rolling restart */
   private upgrading = false;
 
@@ -270,6 +272,8 @@ export class PodInstanceProcess {
   /** busy: running but using (nearly) a whole core, e.g. under a DHCP storm or a flood. */
   private displayState(sampled: boolean): InstanceState {
     if (this.upgrading && (this.state === 'starting' || this.state === 'stopping')) return 'upgrading';
+    // error: running, but one of its listeners does not answer its self-probe.
+    if ((this.state === 'running' || this.state === 'degraded') && this.failingProbes) return 'error';
     if (sampled && this.prevSample && (this.state === 'running' || this.state === 'degraded') && (this.cpu ?? 0) >= BUSY_CPU_PERCENT) return 'busy';
     return this.state;
   }
@@ -325,6 +329,7 @@ export class PodInstanceProcess {
     this.startedAt = Date.now();
     this.nextStartAt = undefined;
     this.self = undefined;
+    this.failingProbes = '';
     this.lastHeartbeat = undefined;
     this.state = 'starting';
     this.ending = undefined;
@@ -359,6 +364,11 @@ export class PodInstanceProcess {
       if (this.wantDegraded) this.sendDegrade();
     }
     if (this.state === 'starting' || this.state === 'running' || this.state === 'degraded') this.state = m.status.degraded ? 'degraded' : 'running';
+    const failing = (m.status.probes ?? []).filter((p) => !p.ok).map((p) => p.listener).join(', ');
+    if (failing !== this.failingProbes) {
+      this.onEvent(failing ? { kind: 'probe-failed', message: `listener self-probe failed: ${failing}`, fields: { probes: m.status.probes } } : { kind: 'probe-ok', message: 'every listener answers its self-probe again' });
+      this.failingProbes = failing;
+    }
     this.armWatchdog(this.timing.heartbeatTimeoutMs, `no heartbeat for ${this.timing.heartbeatTimeoutMs} ms`);
   }
 

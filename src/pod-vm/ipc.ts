@@ -10,6 +10,8 @@ export interface PodSelfStatus {
   leases: number;
   /** listeners the instance has bound, e.g. "dhcp 10.99.0.1:67" */
   listeners: string[];
+  /** the last self-probe of each listener (bound UDP sockets, accepting TCP ones) */
+  probes?: { listener: string; ok: boolean; detail?: string }[];
 }
 
 /** A few headline counters so status needs no scrape; the full set is on the metrics endpoint. */

@@ -149,6 +149,11 @@ scrape_configs:
     const status = JSON.parse(cli('pods', 'status', 'rack-c'));
     expect(status.pid).toBeGreaterThan(0);
     expect(status.restarts).toBe(0);
+    // Its self-probe found every listener: DHCP and TFTP bound, HTTP and HTTPS accepting.
+    await until('rack-c probes', () => (JSON.parse(cli('pods', 'status', 'rack-c')).self?.probes?.length ?? 0) >= 3);
+    const probes = JSON.parse(cli('pods', 'status', 'rack-c')).self.probes as { listener: string; ok: boolean }[];
+    expect(probes.map((p) => p.listener.split(' ')[0])).toEqual(expect.arrayContaining(['dhcp', 'tftp', 'https']));
+    expect(probes.every((p) => p.ok)).toBe(true);
 
     const events = cli('events', '--pod', 'rack-c');
     expect(events).toMatch(/\track-c\taction\toperator: stop/);
