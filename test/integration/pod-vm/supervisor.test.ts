@@ -2,7 +2,8 @@
 // show 1 and 2): kill -9 of one instance restarts only that one while
 // perfdhcp against the other two sees no drops, and the killed pod's leases
 // survive; a broken file is refused with file:line while the others keep
-// serving, its fixed version starts; a changed pool reloads with leases kept.
+// serving, its fixed version starts; a changed pool reloads with leases kept;
+// a pod flooded by perfdhcp at full speed costs its neighbours nothing.
 // Each pod's rack is its own namespace wired to the central one.
 import Database from 'better-sqlite3';
 import { request } from 'node:http';
@@ -204,5 +205,22 @@ describe('central node: one supervised instance per pod', () => {
     expect(central.log()).toMatch(/"pod":"rack-a","reason":"pod file changed \(exit code 0\)","msg":"pod instance restarting"/);
     expect(await metricsText(join(stateDir, a.pod, 'metrics.sock'))).toMatch(/^podboot_dhcp_pool_addresses 63995$/m);
     for (const [m, addr] of leased) expect(probe(a, m), m).toBe(addr);
+  }, 60_000);
+
+  it('a flooded pod does not cost its neighbours a single exchange', async () => {
+    const [a, b, c] = RACKS as [Rack, Rack, Rack];
+    const pids = { a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) };
+    // As fast as perfdhcp can send, for 5 s, at rack A; the other racks at their usual pace.
+    const flood = lab.spawn(a.ns, 'perfdhcp', ['-4', '-l', a.relay, '-L', '67', '-r', '50000', '-R', '1000000', '-p', '5', '-d', '1', '-W', '500000', a.server], 'flood-a');
+    const pb = perfdhcp(b, 5, 'perf-b3');
+    const pc = perfdhcp(c, 5, 'perf-c3');
+    const [rf, rb, rc] = [await perfResult(flood), await perfResult(pb), await perfResult(pc)];
+    expect(perfStat(rf.out, 'DISCOVER-OFFER', 'sent packets'), rf.out).toBeGreaterThan(2000);
+    for (const r of [rb, rc]) {
+      expect(r.sent, r.out).toBeGreaterThan(200);
+      expect(r.drops, r.out).toBe(0);
+    }
+    // Nobody was restarted: the flooded instance stayed up too.
+    expect({ a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
   }, 60_000);
 });
