@@ -63,7 +63,14 @@ none.
       tlsSource: { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
       prepareBootTree: stage1Preparer(values.stage1, log),
     });
-    await instance.start();
+    try {
+      await instance.start();
+    } catch (err) {
+      // Whatever did start (database, worker thread, sockets) would keep the
+      // process alive: a supervisor would then wait for a ready that never comes.
+      await instance.stop().catch(() => undefined);
+      throw err;
+    }
     // Metrics socket in the state dir; heartbeat and degrade when run by `podboot serve`.
     const channels = await attachInstanceChannels(instance, log, stateDir);
     // The operator's degrade (podboot pods degrade): no new installs, leases and installs under way go on.
