@@ -165,7 +165,8 @@ export class Supervisor {
    * Returns at once; progress is in the events.
    */
   rollingRestart(): { started: boolean; pods: string[] } {
-    const pods = this.pods().filter((p) => this.instances.get(p)!.state !== 'stopped');
+    // Only instances that run now: a crashed one picks up the new build at its next start anyway.
+    const pods = this.pods().filter((p) => ['running', 'degraded'].includes(this.instances.get(p)!.state));
     if (this.rolling || this.stopping) return { started: false, pods };
     this.rolling = true;
     this.record({ kind: 'rolling', message: `rolling restart of ${pods.length} pods started` });
@@ -278,6 +279,7 @@ export class Supervisor {
         this.refused.delete(a.file);
         const i = this.instances.get(a.name);
         this.record({ pod: a.name, file: a.file, kind: 'removed', message: `${basename(a.file)} removed: stopping pod ${a.name}` });
+        this.log.info({ pod: a.name, file: a.file }, 'pod file removed; stopping its instance');
         await i?.stop('pod file removed');
         this.instances.delete(a.name);
         await this.dropNetns(a.name);

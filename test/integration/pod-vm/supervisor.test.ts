@@ -3,11 +3,12 @@
 // perfdhcp against the other two sees no drops, and the killed pod's leases
 // survive; a broken file is refused with file:line while the others keep
 // serving, its fixed version starts; a changed pool reloads with leases kept;
-// a pod flooded by perfdhcp at full speed costs its neighbours nothing.
+// a pod flooded by perfdhcp at full speed costs its neighbours nothing; a pod
+// that cannot start backs off into a crash loop.
 // Each pod's rack is its own namespace wired to the central one.
 import Database from 'better-sqlite3';
 import { request } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
@@ -223,4 +224,25 @@ describe('central node: one supervised instance per pod', () => {
     // Nobody was restarted: the flooded instance stayed up too.
     expect({ a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
   }, 60_000);
+
+  it('an instance that cannot start backs off into a crash loop, with its reason, and stops when its file goes', async () => {
+    const [a, b] = RACKS as [Rack, Rack];
+    const pids = { a: pidOf(a.pod), b: pidOf(b.pod) };
+    // A valid file whose address is on no interface of the central node: bind fails at every start.
+    const x: Rack = { pod: 'rack-x', ns: 'rx', server: '10.99.0.9', relay: '10.39.0.1', octet: 39 };
+    const file = join(podsDir, 'rack-x.yaml');
+    writeFileSync(file, podYaml(x));
+    await wait('rack-x in a crash loop', () => /"pod":"rack-x"[^\n]*"msg":"pod instance in a crash loop"/.test(central.log()), 40_000);
+    const exits = [...central.log().matchAll(/"pod":"rack-x","reason":"exit code 1","ranMs":\d+,"delayMs":(\d+),"streak":(\d+),"lastLog":"([^\n]*?)","msg"/g)];
+    // 0.5 s, 1 s, 2 s, 4 s, then the crash loop (8 s).
+    expect(exits.map((m) => Number(m[1]))).toEqual([500, 1000, 2000, 4000, 8000]);
+    expect(exits.at(-1)![3]).toMatch(/EADDRNOTAVAIL 10\.99\.0\.9:67/);
+    expect({ a: pidOf(a.pod), b: pidOf(b.pod) }).toEqual(pids);
+    rmSync(file);
+    await wait('rack-x removed', () => /"pod":"rack-x","file":"[^"]*","msg":"pod file removed; stopping its instance"/.test(central.log()));
+    const starts = () => count(central.log(), /"pod":"rack-x","pid":\d+,"restarts":\d+,"msg":"pod instance starting"/);
+    const n = starts();
+    await new Promise((r) => setTimeout(r, 9000));
+    expect(starts(), 'no start after the file was removed').toBe(n);
+  }, 90_000);
 });
