@@ -12,6 +12,7 @@ import { DEFAULT_TIMING, PodInstanceProcess, StartLimiter, type InstanceStatus, 
 import { existsSync } from 'node:fs';
 import type { PodConfig } from '../config/types.js';
 import { netnsName, setupNetns, teardownNetns } from './netns.js';
+import { rotateIfLarger } from './log-rotate.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
 
 export interface SupervisorOptions {
@@ -30,6 +31,8 @@ export interface SupervisorOptions {
   sampleMs?: number;
   /** extra `podboot pod run` arguments for every instance (--ca, --stage1) */
   podArgs?: string[];
+  /** an instance's log is rotated (to instance.log.1) past this size (default 64 MiB) */
+  logMaxBytes?: number;
   /** V8/Node flags for every instance, e.g. --max-semi-space-size=1 (less memory per idle pod) */
   nodeOptions?: string[];
   /** instances starting at the same time (default: 2 per core) */
@@ -72,6 +75,7 @@ export class Supervisor {
   private debounce?: NodeJS.Timeout;
   private rescanTimer?: NodeJS.Timeout;
   private sampleTimer?: NodeJS.Timeout;
+  private rotateTimer?: NodeJS.Timeout;
   private readonly timing: InstanceTiming;
   private stopping = false;
   private readonly gate: StartLimiter;
@@ -102,13 +106,16 @@ export class Supervisor {
     }
     this.sampleTimer = setInterval(() => void this.sample(), this.opts.sampleMs ?? 5000);
     this.sampleTimer.unref();
+    // A pod logs a line per DHCP exchange: under a storm its log grows by megabytes a minute.
+    this.rotateTimer = setInterval(() => void this.rotateLogs(), 30_000);
+    this.rotateTimer.unref();
   }
 
   /** Stops every instance, in parallel, each gracefully (bounded by the stop timeout). */
   async stop(): Promise<void> {
     this.stopping = true;
     this.watcher?.close();
-    for (const t of [this.debounce, this.rescanTimer, this.sampleTimer]) if (t) clearTimeout(t);
+    for (const t of [this.debounce, this.rescanTimer, this.sampleTimer, this.rotateTimer]) if (t) clearTimeout(t);
     await this.queue;
     await Promise.all([...this.instances.values()].map((i) => i.stop('central node stopping')));
     for (const pod of [...this.netns.keys()]) await this.dropNetns(pod);
@@ -350,6 +357,19 @@ export class Supervisor {
     }
     const cmd = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
     return { ...cmd, logFile: join(dir, 'instance.log') };
+  }
+
+  /** Rotates every instance log past the limit; public so an operator (or a test) need not wait. */
+  async rotateLogs(): Promise<void> {
+    const max = this.opts.logMaxBytes ?? 64 * 1024 * 1024;
+    for (const pod of this.instances.keys()) {
+      const file = join(this.opts.stateRoot, pod, 'instance.log');
+      try {
+        if (await rotateIfLarger(file, max)) this.log.info({ pod, file, maxBytes: max }, 'instance log rotated to instance.log.1');
+      } catch (err) {
+        this.log.warn({ pod, err: (err as Error).message }, 'instance log rotation failed');
+      }
+    }
   }
 
   private async sample(): Promise<void> {

@@ -44,6 +44,8 @@ touching a network.
                 certificates of the API and of every pod's HTTPS server;
                 without it the node creates a local CA in STATE/ca on first
                 start and logs that its certificates are self-issued
+  --instance-log-max MiB  rotate a pod's instance.log to instance.log.1 past
+                this size (default 64)
   --stage1 DIR  a built stage1 every pod lays into its boot tree (podboot pod run --stage1)
   --token-file FILE  operator token (default STATE/central/operator.token,
                 created on first start with mode 0600)
@@ -57,7 +59,7 @@ for \`podboot pods\` and \`podboot events\`.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -70,6 +72,8 @@ for \`podboot pods\` and \`podboot events\`.`,
       }
     }
     const stateRoot = values.state ?? 'state';
+    const logMaxMiB = Number(values['instance-log-max'] ?? 64);
+    if (!(logMaxMiB > 0)) throw new UsageError(`--instance-log-max must be a positive number of MiB, not ${values['instance-log-max']}`);
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
     const log = createLogger({ node: 'central' });
     // Made before any pod starts: instances started together would race to create it.
@@ -80,6 +84,7 @@ for \`podboot pods\` and \`podboot events\`.`,
       stateRoot,
       node: process.execPath,
       cliScript: CLI_SCRIPT,
+      logMaxBytes: Math.round(logMaxMiB * 1024 * 1024),
       podArgs: ['--ca', ca.dir, ...(values.stage1 ? ['--stage1', values.stage1] : [])],
       nodeOptions: values['instance-node-options']?.split(/\s+/).filter(Boolean),
       log,

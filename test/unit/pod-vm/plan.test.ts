@@ -147,3 +147,28 @@ describe('StartLimiter', () => {
     r3();
   });
 });
+
+describe('instance log rotation', () => {
+  it('copies past the limit to .1 and empties the file; the writer\'s next line starts it again', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { rotateIfLarger } = await import('../../../src/pod-vm/log-rotate.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pbv-log-'));
+    const file = path.join(dir, 'instance.log');
+    // As the supervisor hands it to an instance: opened for appending.
+    const fd = fs.openSync(file, 'a');
+    try {
+      fs.writeSync(fd, 'x'.repeat(5000) + '\n');
+      expect(await rotateIfLarger(file, 8192)).toBe(false);
+      fs.writeSync(fd, 'y'.repeat(5000) + '\n');
+      expect(await rotateIfLarger(file, 8192)).toBe(true);
+      expect(fs.statSync(`${file}.1`).size).toBe(10002);
+      fs.writeSync(fd, 'next line\n');
+      expect(fs.readFileSync(file, 'utf8')).toBe('next line\n');
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
