@@ -21,6 +21,8 @@ export interface InstanceChannels {
   readonly metricsSocket: string;
   /** called whenever the operator turns degrade on or off (the install policy hooks in here) */
   onDegrade(cb: (on: boolean, reason?: string) => void): void;
+  /** Waits (at most maxMs) for running TFTP transfers to end, so a stop does not cut a booting server off. */
+  drain(maxMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -134,6 +136,15 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     },
     metricsSocket: socketPath,
     onDegrade: (cb) => void degradeListeners.push(cb),
+    async drain(maxMs) {
+      const active = () => tftp()?.active ?? 0;
+      if (active() === 0) return;
+      const started = Date.now();
+      log.info({ transfers: active(), maxMs }, 'draining running transfers before stopping');
+      while (active() > 0 && Date.now() - started < maxMs) await new Promise((r) => setTimeout(r, 50));
+      if (active() > 0) log.warn({ transfers: active(), ms: Date.now() - started }, 'transfers still running at the drain limit; they are aborted');
+      else log.info({ ms: Date.now() - started }, 'transfers drained');
+    },
     async close() {
       if (heartbeat) clearInterval(heartbeat);
       clearInterval(probeTimer);

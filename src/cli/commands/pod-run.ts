@@ -21,6 +21,9 @@ export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir:
   };
 }
 
+/** How long a stopping instance lets running transfers finish. */
+const DRAIN_MS = Number(process.env.PODBOOT_DRAIN_MS ?? 5000);
+
 export const podRunCommand: Command = {
   name: ['pod', 'run'],
   summary: 'run one pod instance in the foreground (logs to stdout)',
@@ -77,6 +80,8 @@ none.
     channels.onDegrade((on, reason) => instance.setDegraded(on, reason));
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
+    // Bounded below the supervisor's 10 s stop timeout.
+    await channels.drain(DRAIN_MS);
     await instance.stop();
     await channels.close();
     return EXIT_OK;
