@@ -4,7 +4,7 @@
 // says so, so clients must be given that CA's root explicitly.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CaDirectory } from '../signing/index.js';
@@ -41,11 +41,18 @@ export async function centralCredentials(opts: { ca: CaDirectory; selfIssued: bo
   const namesFile = join(dir, 'servers', `${CERT_NAME}.names.json`);
   const chain = join(dir, 'servers', `${CERT_NAME}.chain.pem`);
   const keyFile = join(dir, 'servers', `${CERT_NAME}.key`);
-  const current = existsSync(namesFile) ? await readFile(namesFile, 'utf8') : '';
-  if (!existsSync(chain) || !existsSync(keyFile) || current !== JSON.stringify(names)) {
-    await ca.issueServer(CERT_NAME, { ip: names.ip, dns: names.dns });
-    await writeFile(namesFile, JSON.stringify(names));
-    opts.log.info({ ca: dir, ip: names.ip, dns: names.dns }, 'issued the central API certificate');
+  const recorded = existsSync(namesFile) ? (JSON.parse(await readFile(namesFile, 'utf8')) as { ip: string[]; dns: string[]; serial?: string }) : undefined;
+  const same = recorded && JSON.stringify({ ip: recorded.ip, dns: recorded.dns }) === JSON.stringify(names);
+  if (!existsSync(chain) || !existsSync(keyFile) || !same) {
+    // The CA never overwrites an issued key: the old certificate is revoked
+    // (superseded) and its files removed before the new one is issued.
+    if (recorded?.serial) {
+      await ca.revoke(recorded.serial, { reason: 'superseded' }).catch((err) => opts.log.warn({ err: (err as Error).message, serial: recorded.serial }, 'could not revoke the previous central API certificate'));
+    }
+    for (const f of [keyFile, chain, join(dir, 'servers', `${CERT_NAME}.pem`)]) await rm(f, { force: true });
+    const issued = await ca.issueServer(CERT_NAME, { ip: names.ip, dns: names.dns });
+    await writeFile(namesFile, JSON.stringify({ ...names, serial: issued.serial }));
+    opts.log.info({ ca: dir, ip: names.ip, dns: names.dns, serial: issued.serial }, 'issued the central API certificate');
   }
   if (selfIssued) opts.log.warn({ ca: join(dir, 'root.pem') }, 'central API certificate is self-issued (no --ca given): clients must trust this root explicitly');
   return { key: await readFile(keyFile, 'utf8'), cert: await readFile(chain, 'utf8'), caFile: join(dir, 'root.pem'), selfIssued };
