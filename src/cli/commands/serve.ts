@@ -20,8 +20,7 @@ export const serveCommand: Command = {
   name: ['serve'],
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
-                     [--stage1 DIR]
-                     [--instance-node-options "FLAGS"]
+                     [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -33,29 +32,29 @@ With no --pods it runs the embedded example pod (examples/default-pod.yaml:
 loopback address, high ports) so a new install can be seen working without
 touching a network.
 
-  --pods DIR    directory of pod files
-  --state DIR   state root; each pod keeps its database, its running copy of
-                its file (pod.yaml), its log (instance.log) and its metrics
-                socket in DIR/<pod> (default ./state)
-  --api ADDR:PORT  the central HTTPS API, /metrics and the Prometheus
-                service-discovery list (default 127.0.0.1:9443; port 0 picks
-                one; 'off' runs no API)
-  --ca DIR      CA directory (podboot ca init) that issues the TLS
-                certificates of the API and of every pod's HTTPS server;
-                without it the node creates a local CA in STATE/ca on first
-                start and logs that its certificates are self-issued
+  --pods DIR        directory of pod files
+  --state DIR       state root; each pod keeps its database, its running copy of
+                    its file (pod.yaml), its log (instance.log) and its metrics
+                    socket in DIR/<pod> (default ./state)
+  --api ADDR:PORT   the central HTTPS API, /metrics and the Prometheus
+                    service-discovery list (default 127.0.0.1:9443; port 0 picks
+                    one; 'off' runs no API)
+  --ca DIR          CA directory (podboot ca init) that issues the TLS
+                    certificates of the API and of every pod's HTTPS server;
+                    without it the node creates a local CA in STATE/ca on first
+                    start and logs that its certificates are self-issued
+  --token-file FILE operator token (default STATE/central/operator.token,
+                    created on first start with mode 0600)
+  --stage1 DIR      a built stage1 every pod lays into its boot tree
+                    (podboot pod run --stage1)
   --instance-log-max MiB  rotate a pod's instance.log to instance.log.1 past
-                this size (default 64)
-  --stage1 DIR  a built stage1 every pod lays into its boot tree (podboot pod run --stage1)
-  --token-file FILE  operator token (default STATE/central/operator.token,
-                created on first start with mode 0600)
-
+                    this size (default 64)
   --instance-node-options "FLAGS"  Node/V8 flags for every pod instance, e.g.
-                "--max-semi-space-size=1" (about 13 MiB less per idle instance,
-                see docs/operations.md)
+                    --max-semi-space-size=1 (less memory per idle instance;
+                    see docs/operations.md, Sizing)
 
 The API's address, CA root and token file are written to STATE/central/api.json
-for \`podboot pods\` and \`podboot events\`.`,
+for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
