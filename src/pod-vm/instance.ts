@@ -33,7 +33,7 @@ export interface InstanceTiming {
   backoff: BackoffPolicy;
 }
 
-export const DEFAULT_TIMING: InstanceTiming = { heartbeatMs: 1000, heartbeatTimeoutMs: 15_000, readyTimeoutMs: 30_000, stopTimeoutMs: 10_000, backoff: DEFAULT_BACKOFF };
+export const DEFAULT_TIMING: InstanceTiming = { heartbeatMs: 1000, heartbeatTimeoutMs: 15_000, readyTimeoutMs: 60_000, stopTimeoutMs: 10_000, backoff: DEFAULT_BACKOFF };
 
 export interface ExitInfo {
   at: string;
