@@ -92,7 +92,17 @@ describe('central node: one supervised instance per pod', () => {
     const ps = pids.map((p) => lab.exec('central', 'ps', ['-o', 'pid,stat,wchan:20,etime,args', '-p', p], { allowFail: true })).join('');
     return `${central.log()}\nprocesses in central:\n${ps}`;
   };
-  const wait = (what: string, fn: () => boolean, timeoutMs = 20_000) => until(what, fn, timeoutMs, diagnose);
+  const wait = (what: string, fn: () => boolean, timeoutMs = 20_000) =>
+    until(
+      what,
+      () => {
+        // A central node that died will not get there: say so now, with its log.
+        if (central.proc.exitCode !== null || central.proc.signalCode !== null) throw new Error(`central node exited (${central.proc.exitCode ?? central.proc.signalCode}) waiting for ${what}:\n${central.log().slice(-4000)}`);
+        return fn();
+      },
+      timeoutMs,
+      diagnose,
+    );
   const readyCount = (pod: string) => count(central.log(), new RegExp(`"pod":"${pod}","pid":\\d+,"listeners":[^\\n]*"msg":"pod instance ready"`));
 
   function probe(r: Rack, m: string): string | undefined {
