@@ -7,7 +7,6 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodInstance } from '../pod/instance.js';
-import type { TftpCounters } from '../tftp/server.js';
 import { CONTENT_TYPE, render } from '../metrics/exposition.js';
 import { podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
 import { probeListeners, type ProbeResult } from './probe.js';
@@ -37,7 +36,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
 
   // The instance keeps its TFTP server private; its counters are plain numbers
   // meant for this endpoint (see TftpCounters), so they are read, not copied.
-  const tftp = () => (instance as unknown as { tftpServer?: { counters: TftpCounters } }).tftpServer?.counters;
+  const tftp = () => instance.tftp?.counters;
   const source = (): PodMetricsSource => {
     const nodesByState: Record<string, number> = {};
     for (const n of instance.nodeState.nodes()) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;

@@ -103,6 +103,10 @@ export class PodInstance {
   }
 
 
+  get tftp(): TftpServer | undefined {
+    return this.tftpServer;
+  }
+
   get http(): HttpBootServer | undefined {
     return this.httpServer;
   }
