@@ -34,8 +34,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
   const pool = poolAddresses(cfg.subnets);
   const listeners = [`dhcp ${cfg.listen.address}:${cfg.listen.dhcpPort}`, `tftp ${cfg.listen.address}:${cfg.listen.tftpPort}`];
 
-  // The instance keeps its TFTP server private; its counters are plain numbers
-  // meant for this endpoint (see TftpCounters), so they are read, not copied.
+  // Counters are plain numbers kept by the servers: read at each scrape, never copied.
   const tftp = () => instance.tftp?.counters;
   const source = (): PodMetricsSource => {
     const nodesByState: Record<string, number> = {};
