@@ -35,7 +35,7 @@ function podboot(args: string[], timeoutMs = 600_000): Promise<Ran> {
 }
 
 const ourNamespaces = () => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${prefix}-`));
-const hostLinks = () => new Set(run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean));
+const hostLinks = () => new Set(run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter((n) => n !== ''));
 
 /** a live (not zombie) process with this pid */
 function running(pid: number): boolean {
