@@ -6,6 +6,7 @@ import type { LeaseStore } from '../store/types.js';
 import type { Datagram, DhcpService } from './service.js';
 import type { LeaseRecord } from '../store/types.js';
 import { RateLimitedLog } from '../log-limit.js';
+import { observe } from '../metrics/histogram.js';
 
 export interface DhcpServerOptions {
   address: string;
@@ -17,7 +18,7 @@ export interface DhcpServerOptions {
 export class DhcpServer {
   private socket?: dgram.Socket;
   private pendingRecords: LeaseRecord[] = [];
-  private pendingSends: Datagram[] = [];
+  private pendingSends: { d: Datagram; received: number }[] = [];
   private flushScheduled = false;
   private sweepTimer?: NodeJS.Timeout;
   private readonly limited: RateLimitedLog;
@@ -62,6 +63,7 @@ export class DhcpServer {
   }
 
   private onMessage(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    const received = performance.now();
     let result;
     try {
       result = this.service.handle(data, rinfo, nowSeconds());
@@ -71,13 +73,13 @@ export class DhcpServer {
       return;
     }
     if (result.commit.length === 0) {
-      for (const d of result.send) this.send(d);
+      for (const d of result.send) this.send(d, received);
       return;
     }
     // Group commit: every record received in this turn of the event loop goes
     // to the store in one transaction; their ACKs leave only after it.
     this.pendingRecords.push(...result.commit);
-    this.pendingSends.push(...result.send);
+    for (const d of result.send) this.pendingSends.push({ d, received });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -101,10 +103,11 @@ export class DhcpServer {
       this.service.resync();
       return;
     }
-    for (const d of sends) this.send(d);
+    for (const s of sends) this.send(s.d, s.received);
   }
 
-  private send(d: Datagram): void {
+  private send(d: Datagram, received: number): void {
+    observe(this.service.counters.replySeconds, (performance.now() - received) / 1000);
     this.socket?.send(d.data, d.port, d.address, (err) => {
       // An unroutable relay would otherwise log once per packet.
       if (err) this.limited.warn('send-failed', { err: err.message, to: d.address }, 'dhcp send failed');

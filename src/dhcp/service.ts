@@ -2,8 +2,9 @@
 // the subnet and node, ask the lease and boot policies, build the reply. It
 // updates the in-memory lease table but does no I/O: the server commits the
 // returned records, then sends the returned datagrams.
-import { dhcpTransition } from '../install/state.js';
 import type { Logger } from 'pino';
+import { dhcpTransition } from '../install/state.js';
+import { newHistogram, type HistogramData } from '../metrics/histogram.js';
 import type { NodeConfig, PodConfig, SubnetConfig } from '../config/types.js';
 import { cidrContains, formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { RateLimitedLog } from '../log-limit.js';
@@ -34,6 +35,8 @@ export interface DhcpCounters {
   dropped: Record<string, number>;
   commits: number;
   commitFailures: number;
+  /** datagram received → reply handed to the socket (group commit included), seconds */
+  replySeconds: HistogramData;
 }
 
 const NOTHING: HandleResult = { commit: [], send: [] };
@@ -46,7 +49,7 @@ export interface DhcpServiceOptions {
 }
 
 export class DhcpService {
-  readonly counters: DhcpCounters = { received: {}, sent: {}, dropped: {}, commits: 0, commitFailures: 0 };
+  readonly counters: DhcpCounters = { received: {}, sent: {}, dropped: {}, commits: 0, commitFailures: 0, replySeconds: newHistogram() };
   private table: LeaseTable;
   private readonly serverId: number;
   private readonly nextServer: number;

@@ -4,7 +4,7 @@
 // iPXE must fetch without TLS (its script, the stage1 kernel and initrd): files
 // with no secret in them beyond the install token the iPXE script hands to
 // stage1, exactly as the TFTP path does.
-import { createReadStream } from 'node:fs';
+import { read } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -17,6 +17,7 @@ import { FAILURE_REASONS, INSTALLED_STATES, REPORTABLE, reportTransition, type R
 import { decideRange, ifNoneMatchHits, type Validators } from './range.js';
 import { STAGE2_FILES, type Stage2File, type Stage2FileName, type Stage2Set } from './stage2-files.js';
 import { tokenFromRequest } from './token.js';
+import { newHistogram, observe, type HistogramData } from '../metrics/histogram.js';
 import type { TokenAuthority } from './tokens.js';
 
 export interface HttpBootConfig {
@@ -49,6 +50,8 @@ export interface HttpBootCounters {
   bytesSent: number;
   refused: Record<string, number>;
   events: Record<string, number>;
+  /** request received → response finished, seconds (a whole stage2 download is one observation) */
+  requestSeconds: HistogramData;
 }
 
 const MAX_EVENT_BODY = 4096;
@@ -76,7 +79,7 @@ function remoteV4(req: IncomingMessage): { text: string; value?: number } {
 }
 
 export class HttpBootServer {
-  readonly counters: HttpBootCounters = { requests: {}, bytesSent: 0, refused: {}, events: {} };
+  readonly counters: HttpBootCounters = { requests: {}, bytesSent: 0, refused: {}, events: {}, requestSeconds: newHistogram() };
   private http?: Server;
   private https?: Server;
   private readonly clock: () => number;
@@ -133,6 +136,7 @@ export class HttpBootServer {
     let mac: string | undefined;
     res.on('finish', () => {
       this.count('requests', String(res.statusCode));
+      observe(this.counters.requestSeconds, (this.clock() - started) / 1000);
       const fields = { mac, method: req.method, path, status: res.statusCode, remote: remote.text, ms: this.clock() - started, tls: secure };
       if (res.statusCode >= 400) this.deps.log.warn(fields, 'http request refused');
       else this.deps.log.info(fields, 'http request');
@@ -313,21 +317,53 @@ export class HttpBootServer {
       res.end();
       return;
     }
-    const rs = createReadStream('', { fd: f.fd, start, end, autoClose: false, highWaterMark: STREAM_CHUNK });
-    await new Promise<void>((resolve) => {
-      const done = () => resolve();
-      rs.on('data', (chunk) => (this.counters.bytesSent += chunk.length));
-      rs.on('error', (err) => {
-        this.deps.log.error({ err: err.message }, 'read failed while streaming');
-        res.destroy(err);
-        done();
-      });
-      res.on('close', () => {
-        rs.destroy();
-        done();
-      });
-      rs.pipe(res);
-    });
+    await this.pump(res, f.fd, start, end);
+  }
+
+  /**
+   * Bytes [start, end] of fd into res. Two buffers per response, reused: the
+   * next chunk is read while the current one is written, and a buffer is read
+   * into again only once its write has been flushed to the socket. (A fresh
+   * buffer per chunk cost ~10% of the CPU in page faults; see
+   * docs/benchmarks.md, HTTPS.) The fd is never closed here and no read is
+   * left in flight on return: the caller closes it.
+   */
+  private async pump(res: ServerResponse, fd: number, start: number, end: number): Promise<void> {
+    const chunk = Math.min(STREAM_CHUNK, end - start + 1);
+    const bufs = [Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk)];
+    const bufFor = (i: number) => bufs[i & 1]!;
+    let closed = res.destroyed;
+    const gone = new Promise<void>((r) =>
+      res.once('close', () => {
+        closed = true;
+        r();
+      }),
+    );
+    const readAt = (buf: Buffer, pos: number) =>
+      new Promise<number>((resolve, reject) => read(fd, buf, 0, Math.min(chunk, end + 1 - pos), pos, (err, n) => (err ? reject(err) : resolve(n))));
+    let pos = start;
+    let next: Promise<number> | undefined = readAt(bufFor(0), pos);
+    try {
+      for (let i = 0; next; i++) {
+        const n = await next;
+        next = undefined;
+        if (closed) return;
+        if (n === 0) throw new Error(`file ends at byte ${pos}, ${end + 1} expected`);
+        const buf = bufFor(i);
+        pos += n;
+        if (pos <= end) next = readAt(bufFor(i + 1), pos);
+        this.counters.bytesSent += n;
+        await Promise.race([new Promise<void>((r) => res.write(n === buf.length ? buf : buf.subarray(0, n), () => r())), gone]);
+        if (closed) return;
+      }
+      res.end();
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'read failed while streaming');
+      res.destroy(err as Error);
+    } finally {
+      // The caller closes fd once this returns: no read may still use it.
+      await next?.catch(() => undefined);
+    }
   }
 
   private sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -5,6 +5,7 @@ import type { DhcpCounters } from '../dhcp/service.js';
 import type { TftpCounters } from '../tftp/server.js';
 import type { HttpBootCounters } from '../http-boot/server.js';
 import { fromRecord, type Family } from './exposition.js';
+import { histogramSamples } from './histogram.js';
 
 export interface PodMetricsSource {
   dhcp: DhcpCounters;
@@ -31,6 +32,7 @@ export function podFamilies(s: PodMetricsSource): Family[] {
     fromRecord('podboot_dhcp_dropped_total', 'DHCP datagrams dropped, by reason', 'counter', 'reason', s.dhcp.dropped),
     { name: 'podboot_dhcp_commits_total', help: 'lease group commits to the pod database', type: 'counter', samples: [{ value: s.dhcp.commits }] },
     { name: 'podboot_dhcp_commit_failures_total', help: 'lease group commits that failed (their ACKs withheld)', type: 'counter', samples: [{ value: s.dhcp.commitFailures }] },
+    { name: 'podboot_dhcp_reply_seconds', help: 'DHCP datagram received to reply sent (lease commit included)', type: 'histogram', samples: histogramSamples(s.dhcp.replySeconds) },
     { name: 'podboot_dhcp_leases', help: 'leases in the lease table', type: 'gauge', samples: [{ value: s.leases }] },
     { name: 'podboot_dhcp_pool_addresses', help: 'addresses in the pod pools', type: 'gauge', samples: [{ value: s.poolAddresses }] },
   ];
@@ -53,6 +55,7 @@ export function podFamilies(s: PodMetricsSource): Family[] {
       fromRecord('podboot_http_requests_total', 'HTTP(S) boot requests answered, by status code', 'counter', 'code', h.requests),
       { name: 'podboot_http_sent_bytes_total', help: 'HTTP(S) body bytes sent (images, kickstarts, scripts)', type: 'counter', samples: [{ value: h.bytesSent }] },
       fromRecord('podboot_http_refused_total', 'HTTP(S) boot requests refused, by reason', 'counter', 'reason', h.refused),
+      { name: 'podboot_http_request_seconds', help: 'HTTP(S) boot request received to response finished', type: 'histogram', samples: histogramSamples(h.requestSeconds) },
       fromRecord('podboot_http_callbacks_total', 'install callbacks received from servers, by kind', 'counter', 'kind', h.events),
     );
   }

@@ -233,6 +233,20 @@ describe('HTTP(S) boot server', () => {
     expect(list).toMatch(/52:54:00:77:00:11\s+discovered\s+attempt 2/);
   });
 
+  it("counts every answer in the pod's metrics: status codes, bytes, callbacks and a request-time histogram", () => {
+    const r = spawnSync('curl', ['-sS', '--unix-socket', join(state, 'rack-h', 'metrics.sock'), 'http://pod/metrics'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const m = r.stdout;
+    const value = (re: RegExp) => Number(re.exec(m)?.[1]);
+    expect(value(/^podboot_http_requests_total\{code="200"\} (\d+)$/m)).toBeGreaterThan(10);
+    expect(value(/^podboot_http_requests_total\{code="401"\} (\d+)$/m)).toBeGreaterThanOrEqual(4);
+    expect(value(/^podboot_http_sent_bytes_total (\d+)$/m)).toBeGreaterThan(2 * IMAGE_SIZE);
+    expect(value(/^podboot_http_callbacks_total\{kind="installed"\} (\d+)$/m)).toBe(1);
+    const count = value(/^podboot_http_request_seconds_count (\d+)$/m);
+    expect(count).toBeGreaterThan(20);
+    expect(value(/^podboot_http_request_seconds_bucket\{le="\+Inf"\} (\d+)$/m)).toBe(count);
+  });
+
   it('records a failure with its reason', () => {
     const token = tokenFromScript(NODE_A);
     expect(post('/v1/events', token, { state: 'stage1' }).status).toBe(200);

@@ -1,3 +1,4 @@
+import { newHistogram, observe } from '../../../src/metrics/histogram.js';
 import { describe, expect, it } from 'vitest';
 import { MetricsAggregator, mergeByPod, parseExposition, withLabel } from '../../../src/metrics/aggregate.js';
 import { render } from '../../../src/metrics/exposition.js';
@@ -27,9 +28,11 @@ describe('exposition', () => {
   });
 
   it('pod metrics name every counter family once', () => {
+    const replies = newHistogram([0.001, 0.01]);
+    for (const v of [0.0004, 0.002, 0.003, 5]) observe(replies, v);
     const text = render(
       podFamilies({
-        dhcp: { received: { DISCOVER: 4 }, sent: { OFFER: 4 }, dropped: {}, commits: 1, commitFailures: 0 },
+        dhcp: { received: { DISCOVER: 4 }, sent: { OFFER: 4 }, dropped: {}, commits: 1, commitFailures: 0, replySeconds: replies },
         leases: 4,
         poolAddresses: poolAddresses([{ pool: { start: 10, end: 109 } }, {}]),
         nodesByState: { installed: 2 },
@@ -43,6 +46,8 @@ describe('exposition', () => {
     expect(text).toMatch(/^podboot_dhcp_pool_addresses 100$/m);
     expect(text).toMatch(/^podboot_nodes\{state="installed"\} 2$/m);
     expect(text).toMatch(/^podboot_pod_degraded 1$/m);
+    // Cumulative buckets, +Inf = count.
+    expect(text).toContain('podboot_dhcp_reply_seconds_bucket{le="0.001"} 1\npodboot_dhcp_reply_seconds_bucket{le="0.01"} 3\npodboot_dhcp_reply_seconds_bucket{le="+Inf"} 4\npodboot_dhcp_reply_seconds_sum 5.0054\npodboot_dhcp_reply_seconds_count 4\n');
     const names = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]);
     expect(new Set(names).size).toBe(names.length);
   });
