@@ -7,6 +7,9 @@ export type Route =
   | { kind: 'metrics' }
   | { kind: 'pod-metrics'; pod: string }
   | { kind: 'sd' }
+  | { kind: 'register' }
+  | { kind: 'targets' }
+  | { kind: 'deregister'; pod: string }
   | { kind: 'pods' }
   | { kind: 'pod'; pod: string }
   | { kind: 'instances' }
@@ -31,6 +34,11 @@ export function matchRoute(method: string, url: string): Route {
   if (path === '/healthz') return get({ kind: 'health' });
   if (path === '/metrics') return get({ kind: 'metrics' });
   if (path === '/sd' || path === '/api/v1/sd') return get({ kind: 'sd' });
+  if (path === '/api/v1/targets') {
+    if (method === 'POST') return { kind: 'register' };
+    return method === 'GET' || method === 'HEAD' ? { kind: 'targets' } : { kind: 'method-not-allowed', allow: 'GET, POST' };
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/targets/${POD}$`)))) return method === 'DELETE' ? { kind: 'deregister', pod: m[1]! } : { kind: 'method-not-allowed', allow: 'DELETE' };
   if ((m = path.match(new RegExp(`^/pods/${POD}/metrics$`)))) return get({ kind: 'pod-metrics', pod: m[1]! });
   if (path === '/api/v1/pods') return get({ kind: 'pods' });
   if (path === '/api/v1/instances') return get({ kind: 'instances' });

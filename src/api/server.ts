@@ -14,6 +14,8 @@ import type { Supervisor } from '../pod-vm/supervisor.js';
 import { tokenMatches, type ServerCredentials } from './credentials.js';
 import { matchRoute } from './routes.js';
 import { podNode, podNodes, reinstallNode } from './nodes.js';
+import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
+import { rmSync } from 'node:fs';
 
 export interface CentralApiOptions {
   address: string;
@@ -25,12 +27,21 @@ export interface CentralApiOptions {
   stateRoot: string;
   metrics: MetricsAggregator;
   log: Logger;
+  /** pods' own registrations as scrape targets (POST /api/v1/targets); /sd lists them */
+  targets: TargetRegistry;
+  /**
+   * The same HTTPS service also on a unix socket (STATE/central/api.sock):
+   * pods in a network namespace of their own reach it through the file system.
+   */
+  socketPath?: string;
 }
 
 const MAX_BODY = 64 * 1024;
 
 export class CentralApi {
   private server?: Server;
+  private socketServer?: Server;
+  private expiryTimer?: NodeJS.Timeout;
   private readonly limited: RateLimitedLog;
 
   constructor(private readonly o: CentralApiOptions) {
@@ -61,15 +72,52 @@ export class CentralApi {
         resolve();
       });
     });
-    this.o.log.info({ address: this.o.address, port: this.port, selfIssued: this.o.credentials.selfIssued }, 'central API listening');
+    if (this.o.socketPath) await this.listenSocket(this.o.socketPath);
+    // Registrations whose heartbeats stopped (a pod killed with -9, a host gone) leave /sd.
+    this.expiryTimer = setInterval(() => {
+      for (const r of this.o.targets.expire()) this.o.log.warn({ pod: r.pod, pid: r.pid, lastSeen: new Date(r.lastSeen).toISOString() }, 'target registration expired (no heartbeat)');
+    }, 500);
+    this.expiryTimer.unref();
+    this.o.log.info({ address: this.o.address, port: this.port, socket: this.o.socketPath, selfIssued: this.o.credentials.selfIssued }, 'central API listening');
+  }
+
+  private async listenSocket(path: string): Promise<void> {
+    const server = createServer({ key: this.o.credentials.key, cert: this.o.credentials.cert, minVersion: 'TLSv1.2' }, (req, res) => {
+      this.handle(req, res).catch((err) => {
+        this.o.log.error({ err, url: req.url }, 'central API request failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.on('tlsClientError', (err) => this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed'));
+    // A socket left by a killed node would make listen() fail.
+    rmSync(path, { force: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      this.socketServer = server;
+    } catch (err) {
+      // Pods on the node's network still reach the TCP address.
+      this.o.log.error({ err: (err as Error).message, socket: path }, 'central API could not listen on its unix socket; pods in a network namespace cannot register');
+    }
   }
 
   async stop(): Promise<void> {
-    const s = this.server;
-    if (!s) return;
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-    s.closeAllConnections();
-    await closed;
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    for (const s of [this.server, this.socketServer]) {
+      if (!s) continue;
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+      s.closeAllConnections();
+      await closed;
+    }
+    if (this.socketServer && this.o.socketPath) rmSync(this.o.socketPath, { force: true });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -77,6 +125,7 @@ export class CentralApi {
     if (route.kind === 'health') return send(res, 200, { ok: true });
     const auth = req.headers.authorization;
     const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    if (route.kind === 'register' || route.kind === 'deregister') return this.registration(req, res, route, presented);
     if (!presented) {
       this.limited.warn('no-token', { from: req.socket.remoteAddress, url: req.url }, 'central API request without a token');
       res.setHeader('www-authenticate', 'Bearer realm="podboot"');
@@ -94,21 +143,38 @@ export class CentralApi {
         return void res.end(text);
       }
       case 'pod-metrics': {
-        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
-        const text = await this.o.metrics.scrapeOne({ pod: route.pod, socketPath: sup.metricsSocket(route.pod) });
+        // A registered pod is scraped where it said; a supervised one that is not (yet) registered, where the supervisor runs it.
+        const reg = this.o.targets.get(route.pod);
+        if (!reg && !sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        const text = await this.o.metrics.scrapeOne({ pod: route.pod, socketPath: reg?.metricsSocket ?? sup.metricsSocket(route.pod) });
         if (text === undefined) return send(res, 503, { error: `pod ${route.pod} did not answer` });
         res.writeHead(200, { 'content-type': CONTENT_TYPE });
         return void res.end(text);
       }
       case 'sd': {
-        // Targets are this node as the caller reached it: every pod's metrics go through here.
+        // The pods that registered and still send heartbeats. Targets are this
+        // node as the caller reached it: a pod's metrics are on a unix socket,
+        // so every scrape goes through here (/pods/POD/metrics).
         const host = req.headers.host ?? `${this.o.address}:${this.port}`;
         return send(
           res,
           200,
-          sup.pods().map((pod) => ({ targets: [host], labels: { pod, __metrics_path__: `/pods/${pod}/metrics` } })),
+          this.o.targets.live().map((r) => ({ targets: [host], labels: { ...r.labels, pod: r.pod, __metrics_path__: `/pods/${r.pod}/metrics` } })),
         );
       }
+      case 'targets':
+        return send(res, 200, {
+          targets: this.o.targets.live().map((r) => ({
+            pod: r.pod,
+            metricsSocket: r.metricsSocket,
+            labels: r.labels,
+            pid: r.pid,
+            intervalMs: r.intervalMs,
+            registeredAt: new Date(r.registeredAt).toISOString(),
+            lastSeen: new Date(r.lastSeen).toISOString(),
+            expiresAt: new Date(r.expiresAt).toISOString(),
+          })),
+        });
       case 'pods':
         return send(res, 200, {
           pods: sup.status().map((s) => ({ name: s.pod, file: s.file, state: s.state, pid: s.pid, restarts: s.restarts, degraded: s.degraded, leases: s.self?.leases, listeners: s.self?.listeners ?? [] })),
@@ -158,6 +224,49 @@ export class CentralApi {
       case 'not-found':
         return send(res, 404, { error: 'no such path' });
     }
+  }
+
+  /**
+   * A pod's own registration (POST /api/v1/targets, its heartbeat too) or
+   * deregistration (DELETE /api/v1/targets/POD). The token must be that pod's
+   * registration token: a pod cannot register or remove another. The operator
+   * token may also remove a registration. No token is ever logged.
+   */
+  private async registration(req: IncomingMessage, res: ServerResponse, route: { kind: 'register' } | { kind: 'deregister'; pod: string }, presented: string | undefined): Promise<void> {
+    const from = req.socket.remoteAddress ?? 'unix socket';
+    let pod = route.kind === 'deregister' ? route.pod : '';
+    let value: RegisterBody | undefined;
+    let invalid: string | undefined;
+    if (route.kind === 'register') {
+      const parsed = parseRegisterBody(this.o.stateRoot, await readJson(req));
+      // The claimed name decides which token is expected; a body without one cannot be checked.
+      if (parsed.ok) {
+        value = parsed.value;
+        pod = value.pod;
+      } else invalid = parsed.error;
+    }
+    if (!presented) {
+      this.limited.warn('register-no-token', { from, pod: pod || undefined, action: route.kind }, 'target registration without a token');
+      res.setHeader('www-authenticate', 'Bearer realm="podboot"');
+      return send(res, 401, { error: "the pod's registration token is required (Authorization: Bearer …)" });
+    }
+    if (invalid !== undefined) return send(res, 400, { error: invalid });
+    const byPod = this.o.targets.accepts(pod, presented);
+    const byOperator = route.kind === 'deregister' && tokenMatches(this.o.token, presented);
+    if (!byPod && !byOperator) {
+      this.limited.warn('register-refused', { from, pod, action: route.kind }, 'target registration refused: not the registration token of this pod');
+      return send(res, 403, { error: `token not accepted for pod ${pod}` });
+    }
+    if (!value) {
+      const had = this.o.targets.deregister(pod);
+      if (had) this.o.log.info({ pod, by: byPod ? 'pod' : 'operator' }, 'target deregistered');
+      return send(res, 200, { pod, removed: had });
+    }
+    const done = this.o.targets.register(value);
+    if (!done) return send(res, 503, { error: 'too many registered targets' });
+    const r = done.registration;
+    if (done.fresh) this.o.log.info({ pod, pid: r.pid, socket: r.metricsSocket, labels: r.labels, intervalMs: r.intervalMs }, 'target registered');
+    return send(res, 200, { pod, expiresAt: new Date(r.expiresAt).toISOString(), intervalMs: r.intervalMs });
   }
 }
 

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import type { PodConfig } from '../config/types.js';
 import { netnsName, setupNetns, teardownNetns } from './netns.js';
 import { rotateIfLarger } from './log-rotate.js';
+import { writeRegistrationToken } from '../api/targets.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
 
 export interface SupervisorOptions {
@@ -39,6 +40,11 @@ export interface SupervisorOptions {
   startConcurrency?: number;
   /** wraps the pod's command, e.g. to enter its network namespace */
   wrap?: (pod: string, command: string, args: string[]) => { command: string; args: string[] };
+  /**
+   * The pod's registration token with the central API (an HMAC of its name),
+   * written to STATE/<pod>/register.token (mode 0600) before every start.
+   */
+  registerToken?: (pod: string) => string;
 }
 
 export interface SupervisorEvent {
@@ -335,6 +341,7 @@ export class Supervisor {
     const tmp = `${snapshot}.tmp`;
     await writeFile(tmp, text);
     await rename(tmp, snapshot);
+    if (this.opts.registerToken) await writeRegistrationToken(this.opts.stateRoot, pod, this.opts.registerToken(pod));
     const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot, ...(this.opts.podArgs ?? [])] };
     const iso = config.isolation;
     if (iso?.mode === 'netns') {

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { installStage1, STAGE1_INITRD } from '../../images/stage1.js';
 import { attachInstanceChannels } from '../../pod-vm/child.js';
+import { startRegistrar } from '../../pod-vm/register.js';
 
 /** Lays a built stage1 into the pod's boot tree; without one the tree is served as the operator filled it. */
 export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir: string, rootCa: Buffer) => Promise<void>) | undefined {
@@ -78,8 +79,12 @@ none.
     const channels = await attachInstanceChannels(instance, log, stateDir);
     // The operator's degrade (podboot pods degrade): no new installs, leases and installs under way go on.
     channels.onDegrade((on, reason) => instance.setDegraded(on, reason));
+    // A scrape target of the central node on this state root (register.token; docs/operations.md).
+    const registrar = await startRegistrar({ pod: pod.name, stateRoot, metricsSocket: channels.metricsSocket, log });
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
+    // Leave the discovery list first: nothing should scrape a pod that is going.
+    await registrar.close();
     // Bounded below the supervisor's 10 s stop timeout.
     await channels.drain(DRAIN_MS);
     await instance.stop();

@@ -12,6 +12,8 @@ import { isIPv4 } from 'node:net';
 import { MetricsAggregator } from '../../metrics/aggregate.js';
 import { centralCredentials, nodeCa, operatorToken } from '../../api/credentials.js';
 import { CentralApi } from '../../api/server.js';
+import { registerKey, registrationToken, TargetRegistry } from '../../api/targets.js';
+import { CENTRAL_API_SOCKET } from '../../pod-vm/register.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -77,6 +79,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const log = createLogger({ node: 'central' });
     // Made before any pod starts: instances started together would race to create it.
     const { ca, selfIssued } = await nodeCa(stateRoot, values.ca, log);
+    // Pods register themselves as scrape targets with a token derived from this key (docs/operations.md).
+    const regKey = api ? await registerKey(stateRoot) : undefined;
     const supervisor = new Supervisor({
       podsDir: values.pods,
       files: values.pods ? undefined : [defaultPodPath()],
@@ -86,32 +90,35 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       logMaxBytes: Math.round(logMaxMiB * 1024 * 1024),
       podArgs: ['--ca', ca.dir, ...(values.stage1 ? ['--stage1', values.stage1] : [])],
       nodeOptions: values['instance-node-options']?.split(/\s+/).filter(Boolean),
+      registerToken: regKey ? (pod) => registrationToken(regKey, pod) : undefined,
       log,
     });
-    await supervisor.start();
     let central: CentralApi | undefined;
-    if (api) {
+    // The API (and api.json) come first, so the pods find it for their first registration.
+    if (api && regKey) {
       const tokenFile = values['token-file'] ?? join(stateRoot, 'central', 'operator.token');
       const token = await operatorToken(tokenFile, !values['token-file']);
       const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
-      central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log });
+      const targets = new TargetRegistry(regKey);
+      central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
       try {
         await central.start();
       } catch (err) {
         log.error({ err: (err as Error).message }, 'central API could not start');
-        await supervisor.stop();
         return EXIT_FAILURE;
       }
       const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
       await mkdir(join(stateRoot, 'central'), { recursive: true });
       await writeFile(join(stateRoot, 'central', 'api.json'), JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n');
     }
+    await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
     const signal = await untilSignal();
     log.info({ signal }, 'stopping');
-    await central?.stop();
+    // Instances first: they deregister from the API on their way out.
     await supervisor.stop();
+    await central?.stop();
     log.info('central node stopped');
     return EXIT_OK;
   },

@@ -1,0 +1,161 @@
+// Pods registering themselves as Prometheus targets with the central node
+// (issue 5, M2). Each pod holds a registration token that is an HMAC of its
+// name under a secret only the central node keeps (STATE/central/register.key):
+// the node checks a token against the pod name it claims without keeping a
+// list of issued tokens, and a pod's token is worth nothing for another name.
+// Registrations live in memory and expire when their heartbeats stop.
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { tokenMatches } from './credentials.js';
+
+export const REGISTER_KEY_FILE = 'register.key';
+export const REGISTER_TOKEN_FILE = 'register.token';
+/** Heartbeats a registration may miss before it is dropped from /sd. */
+export const MISSED_HEARTBEATS = 3;
+const MIN_INTERVAL_MS = 100;
+const MAX_INTERVAL_MS = 300_000;
+const MAX_LABELS = 16;
+const MAX_TARGETS = 10_000;
+
+export function registerKeyPath(stateRoot: string): string {
+  return join(stateRoot, 'central', REGISTER_KEY_FILE);
+}
+
+export function registerTokenPath(stateRoot: string, pod: string): string {
+  return join(stateRoot, pod, REGISTER_TOKEN_FILE);
+}
+
+/** The central node's registration secret: read, or created (mode 0600, 256 random bits) on first start. */
+export async function registerKey(stateRoot: string): Promise<Buffer> {
+  const file = registerKeyPath(stateRoot);
+  if (existsSync(file)) {
+    const k = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64url');
+    if (k.length < 16) throw new Error(`${file}: a registration key must be at least 16 bytes`);
+    return k;
+  }
+  await mkdir(dirname(file), { recursive: true });
+  const k = randomBytes(32);
+  await writeFile(file, `${k.toString('base64url')}\n`, { mode: 0o600 });
+  return k;
+}
+
+/** A pod's registration token: HMAC-SHA256 of its name under the central key. */
+export function registrationToken(key: Buffer, pod: string): string {
+  return createHmac('sha256', key).update(`podboot-register:${pod}`).digest('base64url');
+}
+
+/** Writes STATE/<pod>/register.token (mode 0600) for the pod instance to present. */
+export async function writeRegistrationToken(stateRoot: string, pod: string, token: string): Promise<void> {
+  const file = registerTokenPath(stateRoot, pod);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  // writeFile's mode only applies to a new file.
+  await chmod(file, 0o600);
+}
+
+export interface Registration {
+  pod: string;
+  /** the pod's metrics endpoint: HTTP on a unix socket in its state directory */
+  metricsSocket: string;
+  /** extra target labels the pod asked for */
+  labels: Record<string, string>;
+  pid?: number;
+  intervalMs: number;
+  registeredAt: number;
+  lastSeen: number;
+  expiresAt: number;
+}
+
+export type RegisterBody = { pod: string; metricsSocket: string; labels: Record<string, string>; pid?: number; intervalMs: number };
+
+const POD_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Checks a registration body; the socket must be in the pod's own state directory. */
+export function parseRegisterBody(stateRoot: string, body: Record<string, unknown> | undefined): { ok: true; value: RegisterBody } | { ok: false; error: string } {
+  if (!body) return { ok: false, error: 'a JSON object is required' };
+  const pod = body.pod;
+  if (typeof pod !== 'string' || !POD_RE.test(pod)) return { ok: false, error: 'pod: a pod name is required' };
+  const sock = body.metricsSocket;
+  if (typeof sock !== 'string' || !sock) return { ok: false, error: 'metricsSocket: a path is required' };
+  const podDir = resolve(stateRoot, pod) + sep;
+  if (!resolve(sock).startsWith(podDir)) return { ok: false, error: `metricsSocket: must be in the pod's state directory ${podDir}` };
+  const labels: Record<string, string> = {};
+  if (body.labels !== undefined) {
+    if (typeof body.labels !== 'object' || body.labels === null || Array.isArray(body.labels)) return { ok: false, error: 'labels: an object of strings' };
+    const entries = Object.entries(body.labels as Record<string, unknown>);
+    if (entries.length > MAX_LABELS) return { ok: false, error: `labels: at most ${MAX_LABELS}` };
+    for (const [k, v] of entries) {
+      if (!LABEL_RE.test(k) || k.startsWith('__') || k === 'pod') return { ok: false, error: `labels.${k}: not a label name a pod may set` };
+      if (typeof v !== 'string' || v.length > 256) return { ok: false, error: `labels.${k}: a string of at most 256 characters` };
+      labels[k] = v;
+    }
+  }
+  const interval = Number(body.intervalMs ?? 15_000);
+  if (!Number.isFinite(interval) || interval < MIN_INTERVAL_MS || interval > MAX_INTERVAL_MS) return { ok: false, error: `intervalMs: between ${MIN_INTERVAL_MS} and ${MAX_INTERVAL_MS}` };
+  const pid = typeof body.pid === 'number' && Number.isInteger(body.pid) ? body.pid : undefined;
+  return { ok: true, value: { pod, metricsSocket: resolve(sock), labels, pid, intervalMs: Math.round(interval) } };
+}
+
+export class TargetRegistry {
+  private readonly targets = new Map<string, Registration>();
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Is `presented` the registration token of `pod` (and of no other)? */
+  accepts(pod: string, presented: string | undefined): boolean {
+    return tokenMatches(registrationToken(this.key, pod), presented);
+  }
+
+  /** Registers or refreshes; returns whether it is new (not a heartbeat of a live registration). */
+  register(b: RegisterBody): { registration: Registration; fresh: boolean } | undefined {
+    const now = this.clock();
+    this.expire(now);
+    const before = this.targets.get(b.pod);
+    if (!before && this.targets.size >= MAX_TARGETS) return undefined;
+    const r: Registration = {
+      pod: b.pod,
+      metricsSocket: b.metricsSocket,
+      labels: b.labels,
+      pid: b.pid,
+      intervalMs: b.intervalMs,
+      registeredAt: before && before.pid === b.pid ? before.registeredAt : now,
+      lastSeen: now,
+      expiresAt: now + MISSED_HEARTBEATS * b.intervalMs,
+    };
+    this.targets.set(b.pod, r);
+    return { registration: r, fresh: !before || before.pid !== b.pid };
+  }
+
+  deregister(pod: string): boolean {
+    return this.targets.delete(pod);
+  }
+
+  get(pod: string): Registration | undefined {
+    this.expire(this.clock());
+    return this.targets.get(pod);
+  }
+
+  /** Live registrations, by pod name. */
+  live(): Registration[] {
+    this.expire(this.clock());
+    return [...this.targets.values()].sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
+  }
+
+  /** Drops registrations whose heartbeats stopped; returns the dropped ones. */
+  expire(now = this.clock()): Registration[] {
+    const gone: Registration[] = [];
+    for (const [pod, r] of this.targets) {
+      if (r.expiresAt <= now) {
+        this.targets.delete(pod);
+        gone.push(r);
+      }
+    }
+    return gone;
+  }
+}
