@@ -74,9 +74,8 @@ export class CentralApi {
     });
     if (this.o.socketPath) await this.listenSocket(this.o.socketPath);
     // Registrations whose heartbeats stopped (a pod killed with -9, a host gone) leave /sd.
-    this.expiryTimer = setInterval(() => {
-      for (const r of this.o.targets.expire()) this.o.log.warn({ pod: r.pod, pid: r.pid, lastSeen: new Date(r.lastSeen).toISOString() }, 'target registration expired (no heartbeat)');
-    }, 500);
+    this.o.targets.onExpire = (r) => this.o.log.warn({ pod: r.pod, pid: r.pid, lastSeen: new Date(r.lastSeen).toISOString() }, 'target registration expired (no heartbeat)');
+    this.expiryTimer = setInterval(() => this.o.targets.expire(), 500);
     this.expiryTimer.unref();
     this.o.log.info({ address: this.o.address, port: this.port, socket: this.o.socketPath, selfIssued: this.o.credentials.selfIssued }, 'central API listening');
   }

@@ -101,6 +101,8 @@ export function parseRegisterBody(stateRoot: string, body: Record<string, unknow
 
 export class TargetRegistry {
   private readonly targets = new Map<string, Registration>();
+  /** told of every registration dropped for want of heartbeats, whoever noticed first */
+  onExpire?: (r: Registration) => void;
 
   constructor(
     private readonly key: Buffer,
@@ -154,6 +156,7 @@ export class TargetRegistry {
       if (r.expiresAt <= now) {
         this.targets.delete(pod);
         gone.push(r);
+        this.onExpire?.(r);
       }
     }
     return gone;

@@ -1,14 +1,18 @@
 // The central node's HTTPS side (issue 5, must show 4 and the operator API):
 // a real Prometheus scrapes the aggregated /metrics (TLS + operator token)
 // and discovers each pod through the HTTP SD list; its query API returns
-// per-pod series. The CLI drives the pods through the API. Everything runs
-// in one namespace of its own (pods, central node, Prometheus).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// per-pod series. Pods register themselves as targets (their own token,
+// over TLS), and /sd lists what registered and still sends heartbeats. The
+// CLI drives the pods through the API. Everything runs in one namespace of
+// its own (pods, central node, Prometheus).
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 
 const PODS = ['rack-a', 'rack-b', 'rack-c'];
+/** Pods re-register this often here (15 s by default); a registration lives 3 heartbeats. */
+const REGISTER_MS = 500;
 
 const podYaml = (name: string, i: number) => `apiVersion: podboot/v1
 kind: Pod
@@ -41,14 +45,28 @@ describe('central node API and a real Prometheus', () => {
   const curl = (...args: string[]) => lab.exec('c', 'curl', ['-s', '--max-time', '10', ...args], { allowFail: true });
   const authed = (path: string, ...extra: string[]) => curl('--cacert', api.ca, '-H', `Authorization: Bearer ${readFileSync(api.tokenFile, 'utf8').trim()}`, ...extra, `${api.url}${path}`);
   const cli = (...args: string[]) => lab.exec('c', process.execPath, [PODBOOT, ...args, '--state', stateDir], { allowFail: true });
+  /** the pods /sd lists, by their pod label */
+  const sdPods = (): string[] => {
+    try {
+      return (JSON.parse(authed('/sd')) as { labels: Record<string, string> }[]).map((g) => g.labels.pod!).sort();
+    } catch {
+      return [];
+    }
+  };
+  const podToken = (pod: string) => readFileSync(join(stateDir, pod, 'register.token'), 'utf8').trim();
+  /** a registration as a pod would send it, with `token`; returns the HTTP code */
+  const register = (token: string | undefined, body: Record<string, unknown>, method = 'POST', path = '/api/v1/targets') =>
+    curl('--cacert', api.ca, '-o', '/dev/null', '-w', '%{http_code}', '-X', method, ...(token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`]), '-H', 'content-type: application/json', ...(method === 'POST' ? ['-d', JSON.stringify(body)] : []), `${api.url}${path}`);
 
   beforeAll(async () => {
     requireBuild();
     lab.addNs('c');
-    for (let i = 0; i < PODS.length; i++) lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
+    // One more address for a pod run by hand (rack-d).
+    for (let i = 0; i <= PODS.length; i++) lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
     mkdirSync(podsDir);
     PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
-    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
+    // The instances inherit the heartbeat period of their registration.
+    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) });
     await central.waitFor(/central API listening/, 30_000);
     await until('pods ready', () => PODS.every((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"`).test(central.log())), 30_000, () => central.log());
     api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
@@ -69,6 +87,54 @@ describe('central node API and a real Prometheus', () => {
     expect(curl('--cacert', api.ca, '--tls-max', '1.2', '-o', '/dev/null', '-w', '%{http_code}', `${api.url}/healthz`)).toBe('200');
     expect(curl('--cacert', api.ca, `${api.url}/healthz`)).toBe('{"ok":true}');
     expect(central.log()).toMatch(/central API certificate is self-issued/);
+  });
+
+  it('each pod registers itself over TLS with its own token; /sd lists the registrations', async () => {
+    await until('the three pods registered in /sd', () => sdPods().join() === PODS.join(), 30_000, () => central.log());
+    const groups = JSON.parse(authed('/sd')) as { targets: string[]; labels: Record<string, string> }[];
+    for (const g of groups) {
+      expect(g.targets).toEqual([api.url.replace('https://', '')]);
+      expect(g.labels.__metrics_path__).toBe(`/pods/${g.labels.pod}/metrics`);
+    }
+    for (const p of PODS) {
+      // The node gave each pod its token, readable by root only.
+      expect(statSync(join(stateDir, p, 'register.token')).mode & 0o777).toBe(0o600);
+      const registered = new RegExp(`"pod":"${p}","pid":\\d+,"socket":"[^"]*/${p}/metrics.sock".*"msg":"target registered"`);
+      await until(`${p} registered in the central log`, () => registered.test(central.log()), 5000, () => central.log());
+      expect(readFileSync(join(stateDir, p, 'instance.log'), 'utf8')).toMatch(/"msg":"registered as a scrape target with the central node"/);
+    }
+    // What the central API lists: each pod's socket, heartbeat and expiry.
+    const targets = JSON.parse(authed('/api/v1/targets')).targets as { pod: string; metricsSocket: string; intervalMs: number }[];
+    expect(targets.map((t) => t.pod)).toEqual(PODS);
+    for (const t of targets) expect(t).toMatchObject({ metricsSocket: join(stateDir, t.pod, 'metrics.sock'), intervalMs: REGISTER_MS });
+    expect(authed('/pods/rack-b/metrics')).toMatch(/^podboot_dhcp_pool_addresses 251$/m);
+  }, 40_000);
+
+  it('refuses a registration without a token (401), with a wrong one or another pod\'s (403); nothing refused appears', async () => {
+    const operator = readFileSync(api.tokenFile, 'utf8').trim();
+    const body = (pod: string) => ({ pod, metricsSocket: join(stateDir, pod, 'metrics.sock'), intervalMs: 60_000 });
+    expect(register(undefined, body('rack-x'))).toBe('401');
+    expect(register('not-a-registration-token-at-all', body('rack-x'))).toBe('403');
+    // rack-b's own token is good for rack-b only: not for a new name, nor to take over rack-a's target.
+    expect(register(podToken('rack-b'), body('rack-x'))).toBe('403');
+    expect(register(podToken('rack-b'), { ...body('rack-a'), labels: { hijacked: 'yes' } })).toBe('403');
+    // The operator token is not a pod's registration token either.
+    expect(register(operator, body('rack-x'))).toBe('403');
+    // And a pod cannot remove another pod's registration.
+    expect(register(podToken('rack-b'), {}, 'DELETE', '/api/v1/targets/rack-a')).toBe('403');
+    // A pod's own token with a metrics socket outside its state directory: refused as invalid.
+    expect(register(podToken('rack-b'), { ...body('rack-b'), metricsSocket: join(stateDir, 'rack-a', 'metrics.sock') })).toBe('400');
+    // A registration token opens nothing else.
+    expect(curl('--cacert', api.ca, '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${podToken('rack-b')}`, `${api.url}/api/v1/pods`)).toBe('403');
+    await new Promise((r) => setTimeout(r, 3 * REGISTER_MS));
+    expect(sdPods()).toEqual(PODS);
+    const rackA = (JSON.parse(authed('/sd')) as { labels: Record<string, string> }[]).find((g) => g.labels.pod === 'rack-a')!;
+    expect(rackA.labels.hijacked).toBeUndefined();
+    // Each refusal kind logged (rate-limited), with the pod it claimed and never a token.
+    const log = central.log();
+    expect(log).toMatch(/"pod":"rack-x","action":"register".*"msg":"target registration refused: not the registration token of this pod"/);
+    expect(log).toMatch(/"msg":"target registration without a token"/);
+    for (const secret of [podToken('rack-a'), podToken('rack-b'), operator]) expect(log).not.toContain(secret);
   });
 
   it('a real Prometheus scrapes the aggregated /metrics and the discovered pods; its query API returns per-pod series', async () => {
@@ -140,12 +206,16 @@ scrape_configs:
     expect(stopped.state).toBe('stopped');
     expect(stopped.lastExit.reason).toMatch(/stopped by operator/);
     const after = authed('/metrics');
+    // Stopped gracefully, it deregistered: gone from /sd at once (not only after its registration's TTL).
+    expect(sdPods()).toEqual(['rack-a', 'rack-b']);
+    await until('rack-c deregistered in the central log', () => /"pod":"rack-c","by":"pod","msg":"target deregistered"/.test(central.log()), 5000, () => central.log());
     expect(after).toMatch(/^podboot_scrape_up\{pod="rack-c"\} 0$/m);
     expect(after).toMatch(/^podboot_dhcp_pool_addresses\{pod="rack-c"\} 251$/m);
     expect(after).toMatch(/^podboot_instance_state\{pod="rack-c",state="stopped"\} 1$/m);
 
     expect(JSON.parse(cli('pods', 'start', 'rack-c')).state).toBe('starting');
     await until('rack-c running', () => JSON.parse(cli('pods', 'status', 'rack-c')).state === 'running');
+    await until('rack-c back in /sd', () => sdPods().join() === PODS.join());
     const status = JSON.parse(cli('pods', 'status', 'rack-c'));
     expect(status.pid).toBeGreaterThan(0);
     expect(status.restarts).toBe(0);
@@ -187,4 +257,35 @@ scrape_configs:
     expect(authed('/api/v1/pods/rack-b/nodes/52:54:00:aa:bb:02', '-o', '/dev/null', '-w', '%{http_code}')).toBe('404');
     expect(authed('/api/v1/pods/no-such/nodes', '-o', '/dev/null', '-w', '%{http_code}')).toBe('404');
   });
+
+  it('a pod run by hand on the state root registers; SIGTERM deregisters it, kill -9 lets its registration expire', async () => {
+    const file = join(lab.dir, 'rack-d.yaml');
+    writeFileSync(file, podYaml('rack-d', PODS.length));
+    const env = { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) };
+    const start = async (label: string) => {
+      const d = lab.spawn('c', process.execPath, [PODBOOT, 'pod', 'run', file, '--state', stateDir], label, env);
+      await until(`${label} in /sd`, () => sdPods().includes('rack-d'), 30_000, () => d.log());
+      return d;
+    };
+    const first = await start('rack-d-1');
+    // No supervisor gave it a token: it derived its own from the node's key, kept mode 0600.
+    expect(statSync(join(stateDir, 'rack-d', 'register.token')).mode & 0o777).toBe(0o600);
+    expect(sdPods()).toEqual([...PODS, 'rack-d']);
+    expect(authed('/pods/rack-d/metrics')).toMatch(/^podboot_dhcp_pool_addresses 251$/m);
+    // The node's own view (aggregated /metrics) stays the pods it supervises.
+    expect(authed('/metrics')).not.toMatch(/pod="rack-d"/);
+
+    await first.stop('SIGTERM');
+    expect(sdPods()).toEqual(PODS);
+    expect(first.log()).toMatch(/"msg":"deregistered from the central node"/);
+
+    const second = await start('rack-d-2');
+    second.proc.kill('SIGKILL');
+    const killedAt = Date.now();
+    await until('rack-d expired from /sd', () => !sdPods().includes('rack-d'), 10_000, () => central.log());
+    // Expiry is three missed heartbeats after the last one.
+    expect(Date.now() - killedAt).toBeGreaterThan(REGISTER_MS);
+    await until('the expiry logged', () => /"pod":"rack-d".*"msg":"target registration expired \(no heartbeat\)"/.test(central.log()), 5000, () => central.log());
+    expect(sdPods()).toEqual(PODS);
+  }, 90_000);
 });
