@@ -6,6 +6,7 @@ import { tftpBench } from './tftp.js';
 import { tftpPackageEvidence } from './evidence/tftp-package.js';
 import { scaleBench } from './scale.js';
 import { labBench } from './lab.js';
+import { httpsBench } from './https.js';
 
 // One entry per `npm run bench -- NAME`.
 export const benches: Bench[] = [
@@ -15,5 +16,6 @@ export const benches: Bench[] = [
   tftpBench,
   tftpPackageEvidence,
   scaleBench,
+  httpsBench,
   labBench,
 ];

@@ -55,7 +55,7 @@ export interface HttpBootCounters {
 }
 
 const MAX_EVENT_BODY = 4096;
-const STREAM_CHUNK = 1 << 20;
+const STREAM_CHUNK = 512 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -323,10 +323,11 @@ export class HttpBootServer {
   /**
    * Bytes [start, end] of fd into res. Two buffers per response, reused: the
    * next chunk is read while the current one is written, and a buffer is read
-   * into again only once its write has been flushed to the socket. (A fresh
-   * buffer per chunk cost ~10% of the CPU in page faults; see
-   * docs/benchmarks.md, HTTPS.) The fd is never closed here and no read is
-   * left in flight on return: the caller closes it.
+   * into again only once its write has been flushed to the socket. A fresh
+   * buffer per chunk (createReadStream) made V8 run major GCs and the kernel
+   * zero new pages: ~1.5x the CPU per GB (docs/benchmarks.md, HTTPS). The fd
+   * is never closed here (destroying a ReadStream on it closed it under the
+   * caller) and no read is left in flight on return: the caller closes it.
    */
   private async pump(res: ServerResponse, fd: number, start: number, end: number): Promise<void> {
     const chunk = Math.min(STREAM_CHUNK, end - start + 1);
