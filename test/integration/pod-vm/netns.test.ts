@@ -6,6 +6,8 @@
 // interface, and each still answers its rack's relay. The provisioning
 // networks are veths the test creates, one end in the host namespace (the
 // "parent" the supervisor builds on), the other in a rack namespace.
+// Each instance registers as a scrape target with the central node through
+// its unix socket: its namespace has no route to the API's address.
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,7 +93,7 @@ describe('netns isolation', () => {
     mkdirSync(podsDir);
     writeFileSync(join(podsDir, 'a.yaml'), podA);
     writeFileSync(join(podsDir, 'b.yaml'), podB);
-    central = lab.spawn(undefined, process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', 'off'], 'central');
+    central = lab.spawn(undefined, process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: '500' });
     await until('both instances ready', () => pid(PODS.a) > 0 && pid(PODS.b) > 0, 30_000, () => central.log());
   }, 60_000);
 
@@ -130,10 +132,30 @@ describe('netns isolation', () => {
     expect(probe('rackb', '10.98.0.1', '10.32.0.1')).toMatch(/"type":"ACK","xid":"[^"]+","yiaddr":"10\.32\.1\.\d+"/);
   });
 
+  /** the pods the central node's /sd lists */
+  const sdPods = (): string[] => {
+    const api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8')) as { url: string; ca: string; tokenFile: string };
+    const out = run('curl', ['-s', '--max-time', '5', '--cacert', api.ca, '-H', `Authorization: Bearer ${readFileSync(api.tokenFile, 'utf8').trim()}`, `${api.url}/sd`], { allowFail: true });
+    try {
+      return (JSON.parse(out) as { labels: { pod: string } }[]).map((g) => g.labels.pod).sort();
+    } catch {
+      return [];
+    }
+  };
+
+  it('each instance registers as a target through the central node\'s unix socket, from inside its namespace', async () => {
+    await until('both pods in /sd', () => sdPods().join() === [PODS.a, PODS.b].sort().join(), 20_000, () => central.log());
+    for (const p of Object.values(PODS)) {
+      expect(readFileSync(join(stateDir, p, 'instance.log'), 'utf8')).toMatch(/"central":"[^"]*\/central\/api\.sock".*"msg":"registered as a scrape target with the central node"/);
+    }
+  });
+
   it('removing the pod file stops the instance and deletes its namespace', async () => {
     const { rmSync, existsSync } = await import('node:fs');
     rmSync(join(podsDir, 'b.yaml'));
     await until('namespace gone', () => !existsSync(`/run/netns/podboot-${PODS.b}`), 20_000, () => central.log());
     expect(existsSync(`/run/netns/podboot-${PODS.a}`)).toBe(true);
+    // Stopped gracefully, it deregistered on its way out.
+    expect(sdPods()).toEqual([PODS.a]);
   });
 });
