@@ -233,6 +233,12 @@ export class CentralApi {
    */
   private async registration(req: IncomingMessage, res: ServerResponse, route: { kind: 'register' } | { kind: 'deregister'; pod: string }, presented: string | undefined): Promise<void> {
     const from = req.socket.remoteAddress ?? 'unix socket';
+    if (!presented) {
+      // Refused before the body is even read.
+      this.limited.warn('register-no-token', { from, pod: route.kind === 'deregister' ? route.pod : undefined, action: route.kind }, 'target registration without a token');
+      res.setHeader('www-authenticate', 'Bearer realm="podboot"');
+      return send(res, 401, { error: "the pod's registration token is required (Authorization: Bearer …)" });
+    }
     let pod = route.kind === 'deregister' ? route.pod : '';
     let value: RegisterBody | undefined;
     let invalid: string | undefined;
@@ -243,11 +249,6 @@ export class CentralApi {
         value = parsed.value;
         pod = value.pod;
       } else invalid = parsed.error;
-    }
-    if (!presented) {
-      this.limited.warn('register-no-token', { from, pod: pod || undefined, action: route.kind }, 'target registration without a token');
-      res.setHeader('www-authenticate', 'Bearer realm="podboot"');
-      return send(res, 401, { error: "the pod's registration token is required (Authorization: Bearer …)" });
     }
     if (invalid !== undefined) return send(res, 400, { error: invalid });
     const byPod = this.o.targets.accepts(pod, presented);
