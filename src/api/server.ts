@@ -53,17 +53,7 @@ export class CentralApi {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ key: this.o.credentials.key, cert: this.o.credentials.cert, minVersion: 'TLSv1.2' }, (req, res) => {
-      this.handle(req, res).catch((err) => {
-        this.o.log.error({ err, url: req.url }, 'central API request failed');
-        if (!res.headersSent) send(res, 500, { error: 'internal error' });
-        else res.destroy();
-      });
-    });
-    // A client that never finishes its TLS handshake or request must not hold a socket for long.
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
-    server.on('tlsClientError', (err) => this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed'));
+    const server = this.tlsServer();
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -80,7 +70,8 @@ export class CentralApi {
     this.o.log.info({ address: this.o.address, port: this.port, socket: this.o.socketPath, selfIssued: this.o.credentials.selfIssued }, 'central API listening');
   }
 
-  private async listenSocket(path: string): Promise<void> {
+  /** The same TLS server for the TCP address and the unix socket. */
+  private tlsServer(): ReturnType<typeof createServer> {
     const server = createServer({ key: this.o.credentials.key, cert: this.o.credentials.cert, minVersion: 'TLSv1.2' }, (req, res) => {
       this.handle(req, res).catch((err) => {
         this.o.log.error({ err, url: req.url }, 'central API request failed');
@@ -88,9 +79,15 @@ export class CentralApi {
         else res.destroy();
       });
     });
+    // A client that never finishes its TLS handshake or request must not hold a socket for long.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.on('tlsClientError', (err) => this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed'));
+    return server;
+  }
+
+  private async listenSocket(path: string): Promise<void> {
+    const server = this.tlsServer();
     // A socket left by a killed node would make listen() fail.
     rmSync(path, { force: true });
     try {
