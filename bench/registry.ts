@@ -4,8 +4,8 @@ import { dhcpPackageEvidence } from './evidence/dhcp-package.js';
 import { verifyBench } from './verify.js';
 import { tftpBench } from './tftp.js';
 import { tftpPackageEvidence } from './evidence/tftp-package.js';
-import { scaleBench } from './scale.js';
 import { labBench } from './lab.js';
+import { scaleBench } from './scale.js';
 import { httpsBench } from './https.js';
 
 // One entry per `npm run bench -- NAME`.
