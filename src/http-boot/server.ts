@@ -159,7 +159,7 @@ export class HttpBootServer {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} not allowed`);
       const ipxe = /^\/ipxe\/([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(url.pathname);
       if (ipxe) return await this.resolved(req, res, `ipxe/${ipxe[1]}.ipxe`, 'text/plain; charset=utf-8');
-      if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodeURIComponent(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
+      if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodePath(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
       throw new HttpError(404, 'not found');
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, 'internal error');
@@ -375,6 +375,15 @@ export class HttpBootServer {
     const text = JSON.stringify(body) + '\n';
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
     res.end(text);
+  }
+}
+
+/** A bad %-escape is the client's mistake (400), not a server error. */
+function decodePath(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new HttpError(400, 'malformed %-escape in the path');
   }
 }
 

@@ -132,6 +132,7 @@ describe('HTTP(S) boot server', () => {
     expect(curl(http('/boot/%2e%2E/pod.db'), { args: ['--path-as-is'] }).status).toBe(400);
     expect(curl(http('/boot/stage1/../../token.key'), { args: ['--path-as-is'] }).status).toBe(400);
     await pod.waitFor(/"path":"\/boot\/%2e%2E\/pod\.db","status":400/, 5000);
+    expect(curl(http('/boot/stage1/%E0%A4%A'), { args: ['--path-as-is'] }).status).toBe(400);
     // The boot tree's own checks still stand behind it (absolute names).
     expect(curl(http('/boot///etc/passwd'), { args: ['--path-as-is'] }).status).toBe(403);
   });
