@@ -358,7 +358,7 @@ export const httpsBench: Bench = {
       server = undefined;
 
       log(
-        `# ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()}, node ${process.version} (OpenSSL ${process.versions.openssl}), ${sh('curl', ['--version']).split('\n')[0]}; ` +
+        `# ${spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()}, node ${process.version} (OpenSSL ${process.versions.openssl}), curl ${/^curl (\S+)/.exec(sh('curl', ['--version']))?.[1] ?? '?'}; ` +
           `${sizeMiB} MiB, ${rounds} rounds, ${clients} concurrent clients; pinned: server on CPU ${SRV_CPU}, curl(s) on CPU ${CLI_CPU}`,
       );
       log(`# negotiated: podboot ${negotiated.podboot}; nginx ${negotiated.nginx}; kTLS: ${existsSync('/proc/net/tls_stat') ? 'yes' : 'no'}`);
