@@ -27,13 +27,12 @@
 // alternate podboot/nginx, then nginx/podboot the next round. No kTLS on this
 // kernel: neither side can sendfile() under TLS (nginx reads and SSL_write()s).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bench } from './bench.js';
-import { median, nsCreate, nsDelete, pinned, sh, spawnLogged, stopProcess, table, waitUntil, PODBOOT_CLI } from './lib.js';
+import { median, nsCreate, nsDelete, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
 
 const NS = 'pbb-https';
 const SRV_CPU = process.env.SRV_CPUS ?? '1';
@@ -75,19 +74,6 @@ function flag(flags: string[], names: string[], dflt: number): number {
 
 const log = (line: string) => process.stdout.write(line + '\n');
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-
-function writeRandomFile(path: string, bytes: number): void {
-  const chunk = Buffer.allocUnsafe(16 << 20);
-  const fd = openSync(path, 'w', 0o644);
-  try {
-    for (let done = 0; done < bytes; done += chunk.length) {
-      randomFillSync(chunk);
-      writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const mac = (i: number) => `52:54:00:77:01:${i.toString(16).padStart(2, '0')}`;
 const clientAddr = (i: number) => `127.77.0.${10 + i}`;

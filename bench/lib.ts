@@ -1,6 +1,7 @@
-// Shared plumbing for benchmarks: namespaces, pinned processes, medians.
+// Shared plumbing for benchmarks: namespaces, pinned processes, medians, test files.
+import { randomFillSync } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): string {
@@ -75,3 +76,17 @@ export function table(rows: (string | number)[][]): string {
 }
 
 export const PODBOOT_CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+
+/** A file of `bytes` random bytes (incompressible test images), written in 16 MiB chunks. */
+export function writeRandomFile(path: string, bytes: number): void {
+  const chunk = Buffer.allocUnsafe(16 << 20);
+  const fd = openSync(path, 'w', 0o644);
+  try {
+    for (let done = 0; done < bytes; done += chunk.length) {
+      randomFillSync(chunk);
+      writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -2,30 +2,16 @@
 // against `openssl dgst -sha256` of the same file (the hash limit) and
 // `openssl cms -verify`, alternating A B C D each round, file in the page cache.
 import { spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench } from './bench.js';
-import { median, table, PODBOOT_CLI } from './lib.js';
+import { median, table, writeRandomFile, PODBOOT_CLI } from './lib.js';
 import { CaDirectory, readPrivateKey, signImage, signerIdentity, verifyImage } from '../src/signing/index.js';
 
 function flag(flags: string[], name: string, dflt: number): number {
   const f = flags.find((x) => x.startsWith(`--${name}=`));
   return f ? Number(f.split('=')[1]) : dflt;
-}
-
-function writeRandomFile(path: string, bytes: number): void {
-  const chunk = Buffer.allocUnsafe(16 << 20);
-  const fd = openSync(path, 'w');
-  try {
-    for (let done = 0; done < bytes; done += chunk.length) {
-      randomFillSync(chunk);
-      writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function timed(argv: string[]): number {
