@@ -3,7 +3,8 @@
 // crash loop, stop) and the last things it reported. Owns nothing of the
 // pod's own state: leases live in the pod's database in its state directory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, fstatSync } from 'node:fs';
+import { exitLogLine } from './exit-line.js';
 import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from './backoff.js';
 import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from './ipc.js';
@@ -115,6 +116,8 @@ export class PodInstanceProcess {
   state: InstanceState = 'stopped';
   private child?: ChildProcess;
   private startedAt?: number;
+  /** Size of the log file when the running child was spawned: its lines come after. */
+  private logFrom = 0;
   private totalRunMs = 0;
   private restarts = 0;
   private streak = 0;
@@ -313,6 +316,7 @@ export class PodInstanceProcess {
 
   private spawnChild(): void {
     const fd = openSync(this.spec.logFile, 'a', 0o640);
+    this.logFrom = fstatSync(fd).size;
     let child: ChildProcess;
     try {
       // The child's stdout and stderr go straight to its log file: the
@@ -419,7 +423,7 @@ export class PodInstanceProcess {
     this.ending = undefined;
     const what = signal ? `killed by ${signal}` : `exit code ${code}`;
     const reason = ending ? `${ending.reason} (${what})` : what;
-    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : lastLine(this.spec.logFile) };
+    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : exitLogLine(this.spec.logFile, this.logFrom) };
     if (ending?.then === 'stop') {
       this.state = 'stopped';
       this.log.info({ reason }, 'pod instance stopped');
@@ -454,23 +458,5 @@ export class PodInstanceProcess {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.nextStartAt = undefined;
-  }
-}
-
-/** The last line of a log file (at most 2 KiB read), for an exit reason. */
-function lastLine(file: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const size = fstatSync(fd).size;
-    const len = Math.min(size, 2048);
-    const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    const lines = buf.toString('utf8').split('\n').filter((l) => l.trim());
-    return lines.at(-1)?.slice(0, 500);
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -70,6 +70,7 @@ none.
     try {
       await instance.start();
     } catch (err) {
+      log.error({ err }, 'pod instance failed to start');
       // Whatever did start (database, worker thread, sockets) would keep the
       // process alive: a supervisor would then wait for a ready that never comes.
       await instance.stop().catch(() => undefined);
