@@ -20,6 +20,11 @@ export interface InstanceChannels {
   readonly metricsSocket: string;
   /** called whenever the operator turns degrade on or off (the install policy hooks in here) */
   onDegrade(cb: (on: boolean, reason?: string) => void): void;
+  /**
+   * Calls cb once, when the DHCP warm-up should run: at once for a pod run by
+   * hand, when the supervisor says so for a supervised one.
+   */
+  onWarmUp(cb: () => void): void;
   /** Waits (at most maxMs) for running TFTP transfers to end, so a stop does not cut a booting server off. */
   drain(maxMs: number): Promise<void>;
   close(): Promise<void>;
@@ -105,8 +110,16 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     if (process.connected) process.send!(m, undefined, undefined, () => undefined);
   };
   let heartbeat: NodeJS.Timeout | undefined;
+  let warmUp: (() => void) | undefined;
+  let warmUpAsked = !process.send;
   const onMessage = (m: unknown) => {
     if (!isParentMessage(m)) return;
+    if (m.type === 'warm-up') {
+      warmUpAsked = true;
+      warmUp?.();
+      warmUp = undefined;
+      return;
+    }
     if (m.on === degraded) return;
     degraded = m.on;
     degradeReason = m.on ? m.reason : undefined;
@@ -134,6 +147,10 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     },
     metricsSocket: socketPath,
     onDegrade: (cb) => void degradeListeners.push(cb),
+    onWarmUp(cb) {
+      if (warmUpAsked) cb();
+      else warmUp = cb;
+    },
     async drain(maxMs) {
       const active = () => tftp()?.active ?? 0;
       if (active() === 0) return;

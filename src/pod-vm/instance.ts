@@ -77,6 +77,8 @@ export type InstanceEvent = { kind: string; message: string; fields?: Record<str
 /** Limits how many instances start at once; a slot is held from spawn until ready or exit. */
 export interface StartGate {
   acquire(): Promise<() => void>;
+  /** resolves once no instance holds or waits for a slot */
+  idle(): Promise<void>;
 }
 
 /**
@@ -86,6 +88,7 @@ export interface StartGate {
 export class StartLimiter implements StartGate {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly max: number) {}
 
@@ -99,18 +102,28 @@ export class StartLimiter implements StartGate {
           done = true;
           this.active--;
           this.waiting.shift()?.();
+          if (this.active === 0) {
+            const waiters = this.idleWaiters;
+            this.idleWaiters = [];
+            for (const w of waiters) w();
+          }
         });
       };
       if (this.active < this.max) grant();
       else this.waiting.push(grant);
     });
   }
+
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
 }
 
 /** CPU % of one core over the last sampling period above which a running instance shows as busy. */
 const BUSY_CPU_PERCENT = 90;
 
-const UNLIMITED: StartGate = { acquire: async () => () => undefined };
+const UNLIMITED: StartGate = { acquire: async () => () => undefined, idle: async () => undefined };
 
 export class PodInstanceProcess {
   state: InstanceState = 'stopped';
@@ -366,6 +379,11 @@ export class PodInstanceProcess {
       this.onEvent({ kind: 'ready', message: `instance ready (pid ${child.pid})`, fields: { listeners: m.status.listeners } });
       // A restarted instance starts undegraded: tell it again what the operator asked.
       if (this.wantDegraded) this.sendDegrade();
+      // Warming up is half of a start's CPU: it waits until every instance
+      // that is starting has started, so a hundred pods all serve sooner.
+      void this.gate.idle().then(() => {
+        if (this.child === child) this.sendToChild({ type: 'warm-up' });
+      });
     }
     if (this.state === 'starting' || this.state === 'running' || this.state === 'degraded') this.state = m.status.degraded ? 'degraded' : 'running';
     const failing = (m.status.probes ?? []).filter((p) => !p.ok).map((p) => p.listener).join(', ');
@@ -389,11 +407,14 @@ export class PodInstanceProcess {
   }
 
   private sendDegrade(): void {
+    this.sendToChild({ type: 'degrade', on: this.wantDegraded, reason: this.degradeReason });
+  }
+
+  private sendToChild(msg: ParentMessage): void {
     const c = this.child;
     if (!c?.connected) return;
-    const msg: ParentMessage = { type: 'degrade', on: this.wantDegraded, reason: this.degradeReason };
     c.send(msg, (err) => {
-      if (err) this.log.warn({ err: err.message }, 'could not send degrade to the instance');
+      if (err) this.log.warn({ err: err.message, message: msg.type }, 'could not send a message to the instance');
     });
   }
 

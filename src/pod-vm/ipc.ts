@@ -27,7 +27,10 @@ export type ChildMessage =
   | { type: 'ready'; pid: number; status: PodSelfStatus; metricsSocket?: string }
   | { type: 'heartbeat'; seq: number; status: PodSelfStatus; metrics: MetricsSnapshot };
 
-export type ParentMessage = { type: 'degrade'; on: boolean; reason?: string };
+export type ParentMessage =
+  | { type: 'degrade'; on: boolean; reason?: string }
+  /** run the DHCP JIT warm-up now: no other instance is waiting to start */
+  | { type: 'warm-up' };
 
 /** Environment the supervisor sets for its children. */
 export const ENV_HEARTBEAT_MS = 'PODBOOT_HEARTBEAT_MS';
@@ -39,5 +42,7 @@ export function isChildMessage(m: unknown): m is ChildMessage {
 }
 
 export function isParentMessage(m: unknown): m is ParentMessage {
-  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'degrade' && typeof (m as { on?: unknown }).on === 'boolean';
+  if (typeof m !== 'object' || m === null) return false;
+  const t = (m as { type?: unknown }).type;
+  return t === 'warm-up' || (t === 'degrade' && typeof (m as { on?: unknown }).on === 'boolean');
 }

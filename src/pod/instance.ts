@@ -45,6 +45,9 @@ export class PodInstance {
   private tftpServer?: TftpServer;
   private httpServer?: HttpBootServer;
   private tokens?: TokenAuthority;
+  private warming?: Promise<void>;
+  /** aborts a warm-up still running when the instance stops */
+  private readonly stopping = new AbortController();
   /** The pod's assigned stage2 copy, read when first asked for (onboarding may come after start). */
   private readonly stage2: Stage2Slot;
   /** the pod's boot tree (bootloaders, stage1 kernel and initrd), served read-only over TFTP */
@@ -66,12 +69,6 @@ export class PodInstance {
   }
 
   async start(): Promise<void> {
-    try {
-      warmUpDhcp(this.config, this.log);
-    } catch (err) {
-      // Only latency is at stake: serve cold rather than not at all.
-      this.log.warn({ err }, 'DHCP warm-up failed; serving without it');
-    }
     this.checkpointer = startCheckpointer(this.db, this.log);
     await this.dhcpServer.start();
     const tls = await ensurePodTls(this.config, this.opts.stateDir, this.opts.tlsSource, this.log);
@@ -103,6 +100,24 @@ export class PodInstance {
   }
 
 
+  /**
+   * Runs the DHCP JIT warm-up (src/dhcp/warmup.ts) while the pod serves. Once:
+   * a second call returns the first one's promise. Never rejects.
+   */
+  warmUp(): Promise<void> {
+    this.warming ??= (async () => {
+      const started = Date.now();
+      try {
+        const exchanges = await warmUpDhcp(this.config, this.log, { signal: this.stopping.signal });
+        this.log.info({ exchanges, ms: Date.now() - started }, 'DHCP warm-up done');
+      } catch (err) {
+        // Only latency is at stake: serve cold rather than not at all.
+        this.log.warn({ err }, 'DHCP warm-up failed; serving without it');
+      }
+    })();
+    return this.warming;
+  }
+
   get tftp(): TftpServer | undefined {
     return this.tftpServer;
   }
@@ -125,6 +140,8 @@ export class PodInstance {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.warming;
     await this.httpServer?.stop();
     await this.tftpServer?.stop();
     await this.dhcpServer.stop();

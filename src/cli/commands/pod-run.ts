@@ -80,6 +80,7 @@ none.
     const channels = await attachInstanceChannels(instance, log, stateDir);
     // The operator's degrade (podboot pods degrade): no new installs, leases and installs under way go on.
     channels.onDegrade((on, reason) => instance.setDegraded(on, reason));
+    channels.onWarmUp(() => void instance.warmUp());
     // A scrape target of the central node on this state root (register.token; docs/operations.md).
     const registrar = await startRegistrar({ pod: pod.name, stateRoot, metricsSocket: channels.metricsSocket, log });
     const signal = await untilSignal();

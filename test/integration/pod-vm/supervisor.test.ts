@@ -8,7 +8,7 @@
 // Each pod's rack is its own namespace wired to the central one.
 import Database from 'better-sqlite3';
 import { request } from 'node:http';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
@@ -148,6 +148,27 @@ describe('central node: one supervised instance per pod', () => {
   afterAll(async () => {
     await lab.cleanup();
   });
+
+  it('instances warm their DHCP code up only once every instance that was starting is serving', async () => {
+    const instanceLog = (pod: string) => {
+      try {
+        return readFileSync(join(stateDir, pod, 'instance.log'), 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const pods = RACKS.slice(0, 3).map((r) => r.pod);
+    await wait('three warm-ups', () => pods.every((p) => instanceLog(p).includes('"msg":"DHCP warm-up done"')));
+    const lastReady = Math.max(...pods.map((p) => Date.parse(central.log().match(new RegExp(`"time":"([^"]+)","node":"central","pod":"${p}","pid":\\d+,"listeners":[^\\n]*"msg":"pod instance ready"`))![1]!)));
+    for (const p of pods) {
+      const done = instanceLog(p).match(/"time":"([^"]+)"[^\n]*"exchanges":(\d+),"ms":(\d+),"msg":"DHCP warm-up done"/);
+      expect(done, p).not.toBeNull();
+      expect(Number(done![2])).toBe(1500);
+      // It began (done − its duration) after the last of the three was ready, not during the starts.
+      expect(Date.parse(done![1]!) - Number(done![3]) + 5, p).toBeGreaterThanOrEqual(lastReady);
+      expect(count(instanceLog(p), /"msg":"DHCP warm-up done"/), p).toBe(1);
+    }
+  }, 30_000);
 
   it('kill -9 of one instance restarts only it; the other pods see no drops; its leases survive', async () => {
     const [a, b, c] = RACKS as [Rack, Rack, Rack];

@@ -171,4 +171,21 @@ describe('instance log rotation', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('is idle only once nobody holds or waits for a slot', async () => {
+    const { StartLimiter } = await import('../../../src/pod-vm/instance.js');
+    const gate = new StartLimiter(1);
+    await gate.idle(); // nothing started: idle at once
+    const r1 = await gate.acquire();
+    const second = gate.acquire();
+    let idle = false;
+    void gate.idle().then(() => (idle = true));
+    r1(); // the slot passes to the second one: still not idle
+    const r2 = await second;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(idle).toBe(false);
+    r2();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(idle).toBe(true);
+  });
 });
