@@ -59,13 +59,6 @@ export function openPodDatabase(stateDir: string, durability: Durability = 'proc
   return db;
 }
 
-/** A throwaway database with the same schema (JIT warm-up, tests that need no file). */
-export function openMemoryDatabase(): Database.Database {
-  const db = new Database(':memory:');
-  migrate(db);
-  return db;
-}
-
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {

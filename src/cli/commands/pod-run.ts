@@ -67,6 +67,9 @@ none.
       tlsSource: { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
       prepareBootTree: stage1Preparer(values.stage1, log),
     });
+    // Run by hand, a pod opens its sockets warm (src/dhcp/warmup.ts); run by
+    // the supervisor, it serves first and warms up when the supervisor says.
+    if (!process.send) await instance.warmUp();
     try {
       await instance.start();
     } catch (err) {

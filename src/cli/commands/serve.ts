@@ -17,6 +17,9 @@ import { CENTRAL_API_SOCKET } from '../../pod-vm/register.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
+// A 2 MiB young generation: V8 lets it grow to 16 MiB per semi-space under
+// the warm-up and never gives it back to an idle process (docs/operations.md, Sizing).
+const DEFAULT_INSTANCE_NODE_OPTIONS = '--max-semi-space-size=2';
 
 export const serveCommand: Command = {
   name: ['serve'],
@@ -51,9 +54,10 @@ touching a network.
                     (podboot pod run --stage1)
   --instance-log-max MiB  rotate a pod's instance.log to instance.log.1 past
                     this size (default 64)
-  --instance-node-options "FLAGS"  Node/V8 flags for every pod instance, e.g.
-                    --max-semi-space-size=1 (less memory per idle instance;
-                    see docs/operations.md, Sizing)
+  --instance-node-options "FLAGS"  Node/V8 flags for every pod instance
+                    (default "${DEFAULT_INSTANCE_NODE_OPTIONS}": a 2 MiB young
+                    generation, ~12 MiB less per idle instance; "" for V8's
+                    own defaults; see docs/operations.md, Sizing)
 
 The API's address, CA root and token file are written to STATE/central/api.json
 for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
@@ -89,7 +93,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       cliScript: CLI_SCRIPT,
       logMaxBytes: Math.round(logMaxMiB * 1024 * 1024),
       podArgs: ['--ca', ca.dir, ...(values.stage1 ? ['--stage1', values.stage1] : [])],
-      nodeOptions: values['instance-node-options']?.split(/\s+/).filter(Boolean),
+      nodeOptions: (values['instance-node-options'] ?? DEFAULT_INSTANCE_NODE_OPTIONS).split(/\s+/).filter(Boolean),
       registerToken: regKey ? (pod) => registrationToken(regKey, pod) : undefined,
       log,
     });
