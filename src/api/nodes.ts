@@ -6,22 +6,69 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPodDatabase } from '../store/database.js';
-import { SqliteNodeStateStore } from '../store/sqlite-store.js';
+import { SqliteLeaseStore, SqliteNodeStateStore } from '../store/sqlite-store.js';
+import { formatIPv4 } from '../net/ipv4.js';
 import type { NodeEvent, NodeRecord } from '../store/types.js';
+import { INSTALL_STATES } from '../install/state.js';
 
-function withStore<T>(stateRoot: string, pod: string, fn: (s: SqliteNodeStateStore) => T): T | undefined {
+function withStore<T>(stateRoot: string, pod: string, fn: (s: SqliteNodeStateStore, leases: SqliteLeaseStore) => T): T | undefined {
   const dir = join(stateRoot, pod);
   if (!existsSync(join(dir, 'pod.db'))) return undefined;
   const db = openPodDatabase(dir);
   try {
-    return fn(new SqliteNodeStateStore(db));
+    return fn(new SqliteNodeStateStore(db), new SqliteLeaseStore(db));
   } finally {
     db.close();
   }
 }
 
-export function podNodes(stateRoot: string, pod: string): NodeRecord[] {
-  return withStore(stateRoot, pod, (s) => s.nodes()) ?? [];
+/**
+ * A server as listed: with the address it holds a lease on (the install
+ * state lives apart from the leases), and when it failed, the last step it
+ * reached, so its progress can be drawn up to where it broke.
+ */
+export type ListedNode = NodeRecord & { ip?: string; failedAfter?: string };
+
+export function podNodes(stateRoot: string, pod: string): ListedNode[] {
+  return (
+    withStore(stateRoot, pod, (s, leases) => {
+      const now = Math.floor(Date.now() / 1000);
+      const ipOf = new Map(leases.loadAll().filter((l) => l.state === 'bound' && l.ends > now).map((l) => [l.mac, formatIPv4(l.address)]));
+      return s.nodes().map((n): ListedNode => {
+        const ip = ipOf.get(n.mac);
+        return { ...n, ...(ip ? { ip } : {}), ...(n.state === 'failed' ? { failedAfter: stepBeforeFailure(s.events(n.mac, 50)) } : {}) };
+      });
+    }) ?? []
+  );
+}
+
+const STEPS: ReadonlySet<string> = new Set(INSTALL_STATES.filter((st) => st !== 'failed'));
+
+/** events come newest first; the first state change that is not the failure itself (or undefined: none within reach) */
+function stepBeforeFailure(events: NodeEvent[]): string | undefined {
+  let seenFailure = false;
+  for (const e of events) {
+    if (e.kind === 'failed') seenFailure = true;
+    else if (seenFailure && STEPS.has(e.kind)) return e.kind;
+  }
+  return undefined;
+}
+
+export interface PodNodeCounts {
+  pod: string;
+  total: number;
+  /** servers by install state; states nobody is in are left out */
+  states: Record<string, number>;
+}
+
+/** How many servers each pod has in each install state: the overview of every pod without listing every server. */
+export function podNodeCounts(stateRoot: string, pods: readonly string[]): PodNodeCounts[] {
+  return pods.map((pod) => {
+    const states: Record<string, number> = {};
+    const nodes = withStore(stateRoot, pod, (s) => s.nodes()) ?? [];
+    for (const n of nodes) states[n.state] = (states[n.state] ?? 0) + 1;
+    return { pod, total: nodes.length, states };
+  });
 }
 
 export function podNode(stateRoot: string, pod: string, mac: string): { node?: NodeRecord; events: NodeEvent[] } {

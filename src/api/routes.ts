@@ -4,6 +4,7 @@ import type { PodAction } from '../pod-vm/supervisor.js';
 
 export type Route =
   | { kind: 'health' }
+  | { kind: 'ui'; asset: UiAsset }
   | { kind: 'metrics' }
   | { kind: 'pod-metrics'; pod: string }
   | { kind: 'sd' }
@@ -18,10 +19,22 @@ export type Route =
   | { kind: 'action'; pod: string; action: PodAction }
   | { kind: 'rolling-restart' }
   | { kind: 'nodes'; pod: string }
+  | { kind: 'nodes-summary' }
   | { kind: 'node'; pod: string; mac: string }
   | { kind: 'reinstall'; pod: string; mac: string }
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' };
+
+/** The operator page's files (ui/ in the package); they hold no data, so no token. */
+export type UiAsset = 'index.html' | 'app.js' | 'app.css' | 'icon.svg';
+const UI_PATHS: ReadonlyMap<string, UiAsset> = new Map([
+  ['/', 'index.html'],
+  ['/ui', 'index.html'],
+  ['/ui/index.html', 'index.html'],
+  ['/ui/app.js', 'app.js'],
+  ['/ui/app.css', 'app.css'],
+  ['/ui/icon.svg', 'icon.svg'],
+]);
 
 const ACTIONS: readonly PodAction[] = ['start', 'stop', 'restart', 'degrade', 'undegrade'];
 const POD = '([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)';
@@ -32,6 +45,8 @@ export function matchRoute(method: string, url: string): Route {
   const get = (r: Route): Route => (method === 'GET' || method === 'HEAD' ? r : { kind: 'method-not-allowed', allow: 'GET' });
   let m: RegExpMatchArray | null;
   if (path === '/healthz') return get({ kind: 'health' });
+  const asset = UI_PATHS.get(path);
+  if (asset) return get({ kind: 'ui', asset });
   if (path === '/metrics') return get({ kind: 'metrics' });
   if (path === '/sd' || path === '/api/v1/sd') return get({ kind: 'sd' });
   if (path === '/api/v1/targets') {
@@ -51,6 +66,7 @@ export function matchRoute(method: string, url: string): Route {
     };
     return get({ kind: 'events', after: num('after', 0), pod: u.searchParams.get('pod') ?? undefined, limit: Math.min(num('limit', 500), 2000) });
   }
+  if (path === '/api/v1/nodes/summary') return get({ kind: 'nodes-summary' });
   const MAC = '((?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2})';
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes$`)))) return get({ kind: 'nodes', pod: m[1]! });
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}$`)))) return get({ kind: 'node', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') });

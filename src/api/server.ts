@@ -1,7 +1,8 @@
 // The central node's HTTPS server: the operator REST API (pods, instances,
 // events, actions), the aggregated /metrics, each pod's metrics and the
-// Prometheus HTTP service-discovery list. Every path but /healthz needs the
-// operator token as a bearer token.
+// Prometheus HTTP service-discovery list, and the operator page. Every path
+// but /healthz and the page's own files needs the operator token as a bearer
+// token.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +14,8 @@ import { supervisorFamilies } from '../metrics/supervisor-metrics.js';
 import type { Supervisor } from '../pod-vm/supervisor.js';
 import { tokenMatches, type ServerCredentials } from './credentials.js';
 import { matchRoute } from './routes.js';
-import { podNode, podNodes, reinstallNode } from './nodes.js';
+import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
+import { sendUiAsset } from './ui.js';
 import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
 import { rmSync } from 'node:fs';
 
@@ -119,6 +121,7 @@ export class CentralApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const route = matchRoute(req.method ?? 'GET', req.url ?? '/');
     if (route.kind === 'health') return send(res, 200, { ok: true });
+    if (route.kind === 'ui') return sendUiAsset(res, route.asset, req.method === 'HEAD');
     const auth = req.headers.authorization;
     const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
     if (route.kind === 'register' || route.kind === 'deregister') return this.registration(req, res, route, presented);
@@ -195,6 +198,8 @@ export class CentralApi {
       case 'nodes':
         if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
         return send(res, 200, { nodes: podNodes(this.o.stateRoot, route.pod) });
+      case 'nodes-summary':
+        return send(res, 200, { pods: podNodeCounts(this.o.stateRoot, sup.status().map((s) => s.pod)) });
       case 'node': {
         if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
         const n = podNode(this.o.stateRoot, route.pod, route.mac);
@@ -269,7 +274,8 @@ export class CentralApi {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  // Every answer but /healthz is behind the token: no browser or proxy may keep a copy.
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(text);
 }
 

@@ -1,0 +1,397 @@
+// The operator page (P2) in a real browser: Debian's Chromium, driven by
+// playwright-core, loads the page from a real central node with three pods
+// over HTTPS, trusting the node's own CA (an NSS database in the browser's
+// HOME, as an operator's browser would after importing root.pem; no
+// certificate check is switched off). The node runs in a network namespace
+// of its own; the browser reaches it through a plain TCP relay to the node's
+// unix socket (STATE/central/api.sock, the same TLS server), so TLS is still
+// end to end between Chromium and the node.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { stringify } from 'yaml';
+import type { InstanceStatus } from '../../../src/pod-vm/instance.js';
+import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+
+const PODS = ['rack-a', 'rack-b', 'rack-c'];
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** the server that really talks DHCP to rack-a, through rack-a's relay address */
+const MAC = '52:54:00:0b:00:01';
+/** a second one that reports a failed install over the pod's HTTPS API */
+const MAC_FAILED = '52:54:00:0b:00:02';
+
+/** pod i: listens on 10.99.0.(i+1), its rack behind the relay 10.(41+i).0.1 */
+function podYaml(name: string, i: number): string {
+  const rack = `10.${41 + i}`;
+  const spec = { listen: { address: `10.99.0.${i + 1}` }, relays: [`${rack}.0.1`], subnets: [{ cidr: `${rack}.0.0/16`, gateway: `${rack}.0.1`, pool: `${rack}.1.0-${rack}.1.250` }] };
+  return stringify({ apiVersion: 'podboot/v1', kind: 'Pod', metadata: { name }, spec });
+}
+
+/** what the in-page callbacks touch of an element (the test is compiled without the DOM library) */
+interface El {
+  dataset: Record<string, string | undefined>;
+  className: string;
+  textContent: string | null;
+  querySelector(selector: string): El | null;
+}
+
+describe('the operator page in Chromium', () => {
+  const lab = new Lab('pbui');
+  const podsDir = join(lab.dir, 'pods');
+  const stateDir = join(lab.dir, 'state');
+  let central: Daemon;
+  let api: { url: string; ca: string; tokenFile: string };
+  let relay: Server;
+  let base: string;
+  let context: BrowserContext;
+  let page: Page;
+  /** console errors and CSP violations, by the phase they happened in */
+  const problems: { phase: string; text: string }[] = [];
+  let phase = 'load';
+
+  const token = () => readFileSync(api.tokenFile, 'utf8').trim();
+
+  /** a request to the node as a non-browser client, trusting the same CA */
+  const fetchNode = (path: string, opts: { token?: string; method?: string } = {}) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+      const u = new URL(path, base);
+      const req = request(
+        { host: u.hostname, port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', ca: readFileSync(api.ca), headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {} },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  const instances = async (): Promise<InstanceStatus[]> => JSON.parse((await fetchNode('/api/v1/instances', { token: token() })).body).instances;
+  const apiPid = async (pod: string) => (await instances()).find((i) => i.pod === pod)?.pid;
+
+  /** the pod rows as the page shows them, top to bottom */
+  const rows = (col: string) =>
+    page.$$eval(
+      'table#pods > tbody > tr.pod',
+      (trs, c) =>
+        trs.map((tr) => {
+          const cell = (tr as unknown as El).querySelector(`[data-col="${c}"]`);
+          return { pod: (tr as unknown as El).dataset.pod!, value: cell?.dataset.value === undefined ? undefined : Number(cell.dataset.value), text: cell?.textContent ?? '' };
+        }),
+      col,
+    );
+  const ariaSort = (key: string) => page.getAttribute(`#pods thead th[data-key="${key}"]`, 'aria-sort');
+  const clickSort = (key: string) => page.click(`#pods thead th[data-key="${key}"] button`);
+  /** resolves after the page's next completed refresh */
+  const nextRefresh = async () => {
+    const before = await page.getAttribute('#updated', 'data-refreshed');
+    // Polled from here: the page's CSP forbids the eval behind a string waitForFunction.
+    await expect.poll(() => page.getAttribute('#updated', 'data-refreshed'), { timeout: 15_000, interval: 250 }).not.toBe(before);
+  };
+
+  beforeAll(async () => {
+    requireBuild();
+    lab.addNs('c');
+    for (let i = 0; i < PODS.length; i++) {
+      lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
+      lab.ip('c', 'addr', 'add', `10.${41 + i}.0.1/32`, 'dev', 'lo');
+    }
+    mkdirSync(podsDir);
+    PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
+    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
+    await central.waitFor(/central API listening/, 30_000);
+    const ready = () => PODS.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
+    await vi.waitFor(() => expect(ready()).toEqual(PODS), { timeout: 45_000, interval: 250 });
+    api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
+
+    // Bytes only: the TLS session is Chromium's with the node.
+    const socket = join(stateDir, 'central', 'api.sock');
+    relay = createServer((c) => {
+      const up = connect(socket);
+      c.pipe(up).pipe(c);
+      const close = () => {
+        c.destroy();
+        up.destroy();
+      };
+      c.on('error', close);
+      up.on('error', close);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    base = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+
+    // Chromium on Linux takes locally trusted roots from the NSS database in $HOME/.pki/nssdb.
+    const home = join(lab.dir, 'home');
+    const nssdb = join(home, '.pki', 'nssdb');
+    mkdirSync(nssdb, { recursive: true });
+    execFileSync('certutil', ['-N', '-d', `sql:${nssdb}`, '--empty-password']);
+    execFileSync('certutil', ['-A', '-d', `sql:${nssdb}`, '-n', 'podboot test root', '-t', 'C,,', '-i', api.ca]);
+    context = await chromium.launchPersistentContext(join(lab.dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      env: { ...process.env, HOME: home },
+      viewport: { width: 1500, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push({ phase, text: `console ${m.type()}: ${m.text()}` });
+    });
+    page.on('pageerror', (e) => problems.push({ phase, text: `page error: ${e.message}` }));
+    // Runs in the page before its own script (injected by the browser, so the page's CSP does not apply to it).
+    await page.addInitScript("document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))");
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    await new Promise((r) => (relay ? relay.close(r) : r(undefined)));
+    await lab.cleanup();
+  });
+
+  it('serves the page without a token, with strict headers; the data only with the token', async () => {
+    const html = await fetchNode('/');
+    expect(html.status).toBe(200);
+    expect(html.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(html.headers['content-security-policy']).toMatch(/^default-src 'self'(;|$)/);
+    expect(html.headers['x-content-type-options']).toBe('nosniff');
+    expect(html.body).toMatch(/<script type="module" src="\/ui\/app.js"><\/script>/);
+    // No inline script or style anywhere: the CSP would block it.
+    expect(html.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
+    for (const [path, type] of [['/ui/app.js', 'text/javascript; charset=utf-8'], ['/ui/app.css', 'text/css; charset=utf-8'], ['/ui/icon.svg', 'image/svg+xml']]) {
+      const r = await fetchNode(path!);
+      expect(r.status, path).toBe(200);
+      expect(r.headers['content-type']).toBe(type);
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+    }
+    expect((await fetchNode('/api/v1/instances')).status).toBe(401);
+    const data = await fetchNode('/api/v1/instances', { token: token() });
+    expect(data.status).toBe(200);
+    expect(data.headers['cache-control']).toBe('no-store');
+    expect((await fetchNode('/ui/other.js')).status).toBe(401);
+  });
+
+  it('is refused by a browser that does not trust the node\'s CA', async () => {
+    const bare = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, env: { ...process.env, HOME: join(lab.dir, 'empty-home') } });
+    try {
+      const p = await bare.newPage();
+      await expect(p.goto(`${base}/`)).rejects.toThrow(/ERR_CERT_AUTHORITY_INVALID/);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('a wrong token shows a clear error and no data', async () => {
+    phase = 'wrong-token';
+    const res = await page.goto(`${base}/`);
+    // Loaded over HTTPS from the node's own certificate, trusted through its CA.
+    const tls = await res!.securityDetails();
+    expect(tls?.protocol).toMatch(/^TLS 1\.[23]$/);
+    expect(tls?.issuer).toMatch(/podboot/i);
+    await page.waitForSelector('#login:not([hidden])');
+    expect(await page.isHidden('#board')).toBe(true);
+    await page.fill('#token', 'this-is-not-the-operator-token');
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).toMatch(/did not accept this token \(HTTP 403\)/);
+    expect(await page.isHidden('#board')).toBe(true);
+    expect(await page.$$('table#pods > tbody > tr')).toHaveLength(0);
+    expect(await page.evaluate("sessionStorage.getItem('podboot.token')")).toBeNull();
+    expect(page.url()).toBe(`${base}/`);
+    phase = 'page';
+  });
+
+  it('with the operator token, a row per pod with its real PID, CPU and memory; the token stays out of the URL', async () => {
+    await page.fill('#token', token());
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#board:not([hidden])');
+    await expect.poll(async () => (await rows('pid')).length, { timeout: 10_000 }).toBe(PODS.length);
+    expect(await page.isHidden('#error')).toBe(true);
+    expect(page.url()).toBe(`${base}/`);
+    expect(page.url()).not.toContain(token());
+    expect(await page.evaluate("sessionStorage.getItem('podboot.token')")).toBe(token());
+    expect(await page.textContent('#summary')).toMatch(/^3 pods: 3 running, 0 degraded, 0 crashed · 0 servers: 0 installing, 0 installed, 0 failed$/);
+
+    const shown = await rows('pid');
+    const fromApi = await instances();
+    expect(shown.map((r) => r.pod)).toEqual(PODS);
+    for (const r of shown) {
+      const pid = fromApi.find((i) => i.pod === r.pod)!.pid!;
+      expect(r.value, r.pod).toBe(pid);
+      expect(r.text).toBe(String(pid));
+      // The process behind it is that pod's instance.
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['pod', 'run', join(stateDir, r.pod, 'pod.yaml')]));
+    }
+    // Memory as the kernel counts it for that process (sampled every 5 s, so within a margin).
+    for (const r of await rows('rss')) {
+      const pid = fromApi.find((i) => i.pod === r.pod)!.pid!;
+      const vmRss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+      expect(r.value! / vmRss, r.pod).toBeGreaterThan(0.7);
+      expect(r.value! / vmRss, r.pod).toBeLessThan(1.3);
+      expect(r.text).toBe(`${(r.value! / 1048576).toFixed(1)} MiB`);
+    }
+    for (const r of await rows('cpu')) expect(r.value, r.pod).toBeGreaterThanOrEqual(0);
+    for (const r of await rows('state')) expect(r.text).toBe('running');
+  });
+
+  it('sorts by PID, CPU and memory in the order the figures imply; a second click reverses; a refresh keeps the order', async () => {
+    const byValue = (list: { pod: string; value?: number }[], dir: 1 | -1) =>
+      [...list].sort((a, b) => (a.value! - b.value!) * dir || a.pod.localeCompare(b.pod)).map((r) => r.pod);
+    for (const key of ['pid', 'cpu', 'rss']) {
+      await clickSort(key);
+      expect(await ariaSort(key), key).toBe('ascending');
+      expect(await ariaSort('name')).toBe('none');
+      let shown = await rows(key);
+      expect(shown.every((r) => typeof r.value === 'number'), key).toBe(true);
+      expect(shown.map((r) => r.pod), key).toEqual(byValue(shown, 1));
+      await clickSort(key);
+      expect(await ariaSort(key), key).toBe('descending');
+      shown = await rows(key);
+      expect(shown.map((r) => r.pod), key).toEqual(byValue(shown, -1));
+    }
+    // PIDs do not move between samples: the order is the API's.
+    await clickSort('pid');
+    await clickSort('pid');
+    expect(await ariaSort('pid')).toBe('descending');
+    const pidOrder = (await instances()).sort((a, b) => b.pid! - a.pid!).map((i) => i.pod);
+    expect((await rows('pid')).map((r) => r.pod)).toEqual(pidOrder);
+    await nextRefresh();
+    expect(await ariaSort('pid')).toBe('descending');
+    expect((await rows('pid')).map((r) => r.pod)).toEqual(pidOrder);
+
+    await clickSort('name');
+    expect((await rows('pid')).map((r) => r.pod)).toEqual(PODS);
+    await clickSort('name');
+    expect(await ariaSort('name')).toBe('descending');
+    expect((await rows('pid')).map((r) => r.pod)).toEqual([...PODS].reverse());
+    await clickSort('name');
+  });
+
+  it('the filter box narrows the table', async () => {
+    const all = (await rows('pid')).map((r) => r.pod);
+    await page.fill('#filter', 'rack-b');
+    expect((await rows('pid')).map((r) => r.pod)).toEqual(['rack-b']);
+    expect(await page.textContent('#shown')).toBe('1 of 3 pods');
+    await page.fill('#filter', '');
+    expect((await rows('pid')).map((r) => r.pod)).toEqual(all);
+  });
+
+  it('shows a server\'s install progress after a real DHCP exchange, and a failed install in red with its reason', async () => {
+    // A PXE client behind rack-a's relay: DISCOVER, OFFER, REQUEST, ACK with a boot file.
+    const out = lab.exec('c', process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', '10.99.0.1:67', '--relay', '10.41.0.1:67', '--mac', MAC, '--arch', '0', '--timeout', '5000']);
+    const ack = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; yiaddr: string }).find((p) => p.type === 'ACK');
+    expect(ack?.yiaddr).toMatch(/^10\.41\.1\.\d+$/);
+
+    // A second server gets as far as stage1, then reports a bad signature over the pod's HTTPS API with its own token.
+    lab.exec('c', process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', '10.99.0.1:67', '--relay', '10.41.0.1:67', '--mac', MAC_FAILED, '--arch', '0', '--timeout', '5000']);
+    const script = lab.exec('c', 'curl', ['-sf', '--max-time', '10', `http://10.99.0.1/ipxe/${MAC_FAILED.replace(/:/g, '-')}.ipxe`]);
+    const installToken = /podboot\.token=(\S+)/.exec(script)?.[1];
+    expect(installToken, script).toBeTruthy();
+    const report = (body: string) =>
+      lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--cacert', api.ca, '-H', `Authorization: Bearer ${installToken}`, '-H', 'content-type: application/json', '-d', body, 'https://10.99.0.1/v1/events']);
+    expect(JSON.parse(report('{"state":"stage1"}')).state).toBe('stage1');
+    expect(JSON.parse(report('{"state":"failed","reason":"signature","detail":"stage2 signature does not verify"}')).state).toBe('failed');
+
+    await expect.poll(() => page.textContent('#summary'), { timeout: 15_000, interval: 250 }).toMatch(/2 servers: 1 installing, 0 installed, 1 failed$/);
+    expect(await page.textContent('tr[data-pod="rack-a"] [data-col="servers"]')).toBe('1 installing1 failed');
+
+    await page.click('tr[data-pod="rack-a"] button.expand');
+    expect(await page.getAttribute('tr[data-pod="rack-a"] button.expand', 'aria-expanded')).toBe('true');
+    const server = `tr[data-detail="rack-a"] tr[data-mac="${MAC}"]`;
+    await page.waitForSelector(server);
+    const nodes = JSON.parse((await fetchNode('/api/v1/pods/rack-a/nodes', { token: token() })).body).nodes as { mac: string; state: string; ip?: string; attempt: number }[];
+    const node = nodes.find((n) => n.mac === MAC)!;
+    expect(node).toMatchObject({ state: 'pxe', ip: ack!.yiaddr, attempt: 1 });
+    expect(await page.textContent(`${server} [data-col="ip"]`)).toBe(ack!.yiaddr);
+    expect(await page.textContent(`${server} [data-col="state"]`)).toBe('pxe');
+    expect(await page.textContent(`${server} [data-col="attempt"]`)).toBe('1');
+    const steps = () => page.$$eval(`${server} ol.steps li`, (lis) => lis.map((li) => `${(li as unknown as El).dataset.step}:${(li as unknown as El).className}`));
+    expect(await steps()).toEqual(['discovered:done', 'pxe:current', 'stage1:todo', 'stage2-fetched:todo', 'verified:todo', 'installing:todo', 'installed:todo']);
+
+    const failed = `tr[data-detail="rack-a"] tr[data-mac="${MAC_FAILED}"]`;
+    expect(await page.textContent(`${failed} [data-col="state"]`)).toBe('failed (signature)');
+    expect(await page.$$eval(`${failed} ol.steps li`, (lis) => lis.map((li) => (li as unknown as El).className))).toEqual(['done', 'done', 'done', 'failed', 'todo', 'todo', 'todo']);
+    expect(await page.getAttribute(`${failed} ol.steps`, 'aria-label')).toBe('install progress: failed after stage1 (signature)');
+    const red = await page.$eval(`${failed} ol.steps li.failed`, (li) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(li).backgroundColor);
+    expect(red).toBe('rgb(207, 34, 46)');
+
+    // Auto-refresh keeps the pod open (and the sort).
+    await nextRefresh();
+    await nextRefresh();
+    expect(await page.getAttribute('tr[data-pod="rack-a"] button.expand', 'aria-expanded')).toBe('true');
+    expect(await page.isVisible(server)).toBe(true);
+    if (process.env.PODBOOT_UI_SCREENSHOT) await page.screenshot({ path: process.env.PODBOOT_UI_SCREENSHOT, fullPage: true });
+  });
+
+  it('the reinstall button starts a new install attempt, after confirmation', async () => {
+    const failed = `tr[data-detail="rack-a"] tr[data-mac="${MAC_FAILED}"]`;
+    await page.click(`${failed} button[data-action="reinstall"]`);
+    await page.waitForSelector('#confirm[open]');
+    expect(await page.textContent('#confirm-text')).toMatch(/attempt 2/);
+    await page.fill('#confirm-reason', 'reflashed the BMC');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.textContent(`${failed} [data-col="attempt"]`), { timeout: 10_000 }).toBe('2');
+    expect(await page.textContent(`${failed} [data-col="state"]`)).toBe('discovered');
+    const one = JSON.parse((await fetchNode(`/api/v1/pods/rack-a/nodes/${MAC_FAILED}`, { token: token() })).body) as { node: { attempt: number }; events: { kind: string; detail: string }[] };
+    expect(one.node.attempt).toBe(2);
+    expect(one.events.map((e) => `${e.kind} ${e.detail}`).join('\n')).toMatch(/reinstall by operator via the central API \(reflashed the BMC\)/);
+  });
+
+  it('the restart button really restarts the instance (a new PID); cancel does nothing', async () => {
+    const before = (await apiPid('rack-b'))!;
+    const beforeC = (await apiPid('rack-c'))!;
+    await page.click('tr[data-pod="rack-c"] button[data-action="restart"]');
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-cancel');
+    expect(await page.isHidden('#confirm')).toBe(true);
+
+    await page.click('tr[data-pod="rack-b"] button[data-action="restart"]');
+    await page.waitForSelector('#confirm[open]');
+    expect(await page.textContent('#confirm-text')).toContain(`PID ${before}`);
+    await page.click('#confirm-ok');
+    const shownPid = async () => (await rows('pid')).find((x) => x.pod === 'rack-b')?.value;
+    await expect.poll(async () => (await shownPid()) ?? before, { timeout: 30_000, interval: 250 }).not.toBe(before);
+    const after = await shownPid();
+    expect(await apiPid('rack-b')).toBe(after);
+    expect(existsSync(`/proc/${before}`) && readFileSync(`/proc/${before}/cmdline`, 'utf8').includes('rack-b')).toBe(false);
+    await expect.poll(() => page.textContent('tr[data-pod="rack-b"] [data-col="state"]'), { timeout: 30_000, interval: 250 }).toBe('running');
+    expect(await apiPid('rack-c')).toBe(beforeC);
+    const events = JSON.parse((await fetchNode('/api/v1/events', { token: token() })).body).events as { pod?: string; kind: string; message: string }[];
+    expect(events.filter((e) => e.kind === 'action').map((e) => `${e.pod} ${e.message}`)).toEqual([expect.stringMatching(/^rack-b operator: restart/)]);
+    await expect.poll(() => page.textContent('#events'), { timeout: 10_000 }).toContain('rack-b action');
+  });
+
+  it('degrade asks for a reason and the pod shows degraded; resume undoes it', async () => {
+    await page.click('tr[data-pod="rack-c"] button[data-action="degrade"]');
+    await page.waitForSelector('#confirm[open]');
+    await page.fill('#confirm-reason', 'switch swap in row 4');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.textContent('tr[data-pod="rack-c"] [data-col="state"]'), { timeout: 20_000, interval: 250 }).toBe('degraded');
+    expect((await instances()).find((i) => i.pod === 'rack-c')).toMatchObject({ degraded: true, degradeReason: 'switch swap in row 4' });
+    expect(await page.textContent('#summary')).toMatch(/1 degraded/);
+    await page.click('tr[data-pod="rack-c"] button[data-action="undegrade"]');
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.textContent('tr[data-pod="rack-c"] [data-col="state"]'), { timeout: 20_000, interval: 250 }).toBe('running');
+    expect((await instances()).find((i) => i.pod === 'rack-c')?.degraded).toBe(false);
+  });
+
+  it('no console errors and no CSP violations; the CSP does block inline script', async () => {
+    // The wrong token's 403 is the only thing Chromium may report, as a failed load.
+    expect(problems.filter((p) => p.phase === 'wrong-token').every((p) => /Failed to load resource: the server responded with a status of 403/.test(p.text))).toBe(true);
+    expect(problems.filter((p) => p.phase !== 'wrong-token')).toEqual([]);
+    phase = 'control';
+    const ran = await page.evaluate("{ const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; document.body.append(s); window.inlineRan === true }");
+    expect(ran).toBe(false);
+    await expect.poll(() => problems.filter((p) => p.phase === 'control').map((p) => p.text), { timeout: 5000 }).toEqual(
+      // Chromium's own report, and the page's securitypolicyviolation event.
+      expect.arrayContaining([expect.stringMatching(/^console error: Executing inline script violates the following Content Security Policy directive 'default-src 'self''/), 'console error: CSP violation: script-src-elem inline']),
+    );
+    // Nothing the page holds leaked into the node's log.
+    expect(central.log()).not.toContain(token());
+  });
+});
