@@ -2,10 +2,11 @@
 // from its serial console and its pod's record, report (table, JUnit,
 // timeline) and power them off again. A VM counts as done only when its
 // console printed booted-from-disk AND its pod recorded it.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
+import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { allVms, makePlan, type VmPlan } from './plan.js';
 import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, statusText, tableLines, timeline, type Timeline, type VmProgress } from './report.js';
 import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type LabState, type RecordedProcess } from './sys.js';
@@ -60,14 +61,33 @@ class PodRecords {
   }
 }
 
-function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm'): string[] {
+/** A VM's NVRAM file, relative to DIR (recorded in the state file as the lab's). */
+export function varsFile(vm: VmPlan): string {
+  return join('vms', `${vm.name}.vars.fd`);
+}
+
+export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVars?: string): string[] {
+  const common = ['-machine', `pc,accel=${accel}`, '-m', '512', '-smp', '1', '-nographic', '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`];
+  const drive = ['-drive', `file=${disk},format=raw,if=virtio`];
+  if (uefiVars === undefined) {
+    return [
+      ...common,
+      // network first; once installed the pod offers no boot file and SeaBIOS falls through to the disk
+      '-boot', 'order=nc',
+      '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
+      ...drive,
+    ];
+  }
   return [
-    '-machine', `pc,accel=${accel}`, '-m', '512', '-smp', '1', '-nographic',
-    // network first; once installed the pod offers no boot file and SeaBIOS falls through to the disk
-    '-boot', 'order=nc',
-    '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
-    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
-    '-drive', `file=${disk},format=raw,if=virtio`,
+    ...common,
+    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    '-drive', `if=pflash,format=raw,unit=1,file=${uefiVars}`,
+    // No option ROM: OVMF's own virtio-net driver and UEFI PXE client do the network boot (DHCP option 93 = 7), as a
+    // rack server's firmware would; QEMU's iPXE ROM would answer for it as iPXE instead.
+    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`,
+    // No bootindex: with one, OVMF rewrites BootOrder from QEMU's list at every boot and drops the entries the
+    // stage1 agent sets; without, BootOrder lives in the VM's NVRAM like a server's.
+    ...drive,
   ];
 }
 
@@ -126,7 +146,18 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
       ipn(rack.torNs, 'link', 'set', vm.tap, 'up');
       const consoleFile = join(vmDir, `${vm.name}.console.log`);
       writeFileSync(consoleFile, '');
-      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg'), consoleFile, `qemu-${vm.name}`);
+      let vars: string | undefined;
+      if (state.options.firmware === 'uefi') {
+        // a fresh NVRAM per power-on: each run starts from the firmware's defaults, as a new server does
+        const rel = varsFile(vm);
+        if (!state.files.includes(rel)) {
+          state.files.push(rel);
+          save();
+        }
+        vars = join(state.dir, rel);
+        copyFileSync(OVMF_VARS, vars);
+      }
+      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg', vars), consoleFile, `qemu-${vm.name}`);
       state.processes.push(proc);
       save();
       started.set(vm.name, { proc, at: Date.now(), console: consoleFile });

@@ -2,6 +2,7 @@
 // the exact apt-get line for what is missing. Pure decisions (which package
 // provides what, the install line) apart from the probing.
 import { existsSync } from 'node:fs';
+import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { run, which } from './sys.js';
 
 /** binary → the Debian package that provides it */
@@ -57,6 +58,10 @@ export function runChecks(): Check[] {
     const p = `${IPXE_ROM_DIR}/${rom}`;
     const ok = existsSync(p);
     checks.push({ what: rom, ok, detail: ok ? p : `${p} missing: QEMU's NIC has no PXE ROM`, pkg: 'ipxe-qemu' });
+  }
+  for (const f of [OVMF_CODE, OVMF_VARS]) {
+    const ok = existsSync(f);
+    checks.push({ what: f.slice(f.lastIndexOf('/') + 1), ok, detail: ok ? `${f} (--firmware uefi)` : `${f} missing: no UEFI firmware for --firmware uefi`, pkg: 'ovmf' });
   }
   // stage1 and the lab stage2 are built from packages fetched with apt-get download (nothing installed)
   const uri = which('apt-get') ? run('apt-get', ['download', '--print-uris', 'busybox-static'], { allowFail: true, timeoutMs: 60_000 }) : '';

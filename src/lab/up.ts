@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { installStage1 } from '../images/stage1.js';
 import { packageRoot } from '../package-root.js';
+import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { makePlan, podYaml, type LabOptions, type LabPlan, type RackPlan } from './plan.js';
 import { CommandError, ipn, ns, run, spawnDetached, statePath, waitForLog, writeState, type LabState, type RecordedProcess } from './sys.js';
 
@@ -69,9 +70,8 @@ const OFFLOADS_OFF = ['tx', 'off', 'tso', 'off', 'gso', 'off', 'sg', 'off', 'gro
 export async function labUp(o: UpOptions): Promise<LabState> {
   const out = o.out ?? ((l: string) => process.stdout.write(l + '\n'));
   if (o.lab.firmware === 'uefi') {
-    throw new CommandError(
-      '--firmware uefi is not supported yet: the lab stage2 disk image boots through an MBR and syslinux (BIOS only), so an OVMF VM could install but never boot from its disk; use --firmware bios (docs/lab.md)',
-    );
+    const missing = [OVMF_CODE, OVMF_VARS].filter((f) => !existsSync(f));
+    if (missing.length) throw new CommandError(`--firmware uefi needs OVMF: ${missing.join(', ')} missing (apt-get install ovmf; podboot lab doctor)`);
   }
   if (process.getuid?.() !== 0) throw new CommandError('podboot lab needs root (network namespaces, taps); run podboot lab doctor');
   const createdDir = !existsSync(o.dir);

@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { loadPodFile } from '../../../src/config/load.js';
 import { OptionError, allNamespaces, checkTamper, labPrefix, makePlan, parseDuration, parseLabOptions, parseLoss, podYaml } from '../../../src/lab/plan.js';
 import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, recordPhase, tableLines, timeline } from '../../../src/lab/report.js';
-import { installLine, type Check } from '../../../src/lab/doctor.js';
+import { installLine, runChecks, type Check } from '../../../src/lab/doctor.js';
+import { qemuArgs, varsFile } from '../../../src/lab/boot.js';
+import { OVMF_CODE } from '../../../src/lab/firmware.js';
 
 describe('lab options', () => {
   it('durations, losses, counts', () => {
@@ -159,5 +161,33 @@ describe('lab doctor', () => {
     ];
     expect(installLine(checks)).toBe('apt-get install -y --no-install-recommends iproute2 isc-dhcp-relay');
     expect(installLine(checks.filter((c) => c.ok || c.info))).toBeUndefined();
+  });
+});
+
+describe('lab VM firmware', () => {
+  const vm = makePlan('/tmp/fw-lab', { racks: 1, nodesPerRack: 1 }).racks[0]!.vms[0]!;
+  const pairs = (args: string[]) => args.flatMap((a, i) => (a.startsWith('-') ? [`${a} ${args[i + 1] ?? ''}`] : []));
+
+  it('BIOS: SeaBIOS with the NIC option ROM (iPXE), network then disk, no pflash', () => {
+    const args = pairs(qemuArgs(vm, '/d.img', 'tcg'));
+    expect(args).toContain('-boot order=nc');
+    expect(args).toContain(`-device virtio-net-pci,netdev=n0,mac=${vm.mac}`);
+    expect(args.join('\n')).not.toMatch(/pflash|romfile/);
+  });
+
+  it("UEFI: OVMF's code read-only, the VM's own NVRAM writable, no option ROM, no bootindex", () => {
+    const args = pairs(qemuArgs(vm, '/d.img', 'tcg', '/lab/vms/r1-vm1.vars.fd'));
+    expect(args).toContain(`-drive if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+    expect(args).toContain('-drive if=pflash,format=raw,unit=1,file=/lab/vms/r1-vm1.vars.fd');
+    expect(args).toContain(`-device virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`);
+    expect(args).toContain('-drive file=/d.img,format=raw,if=virtio');
+    expect(args.join('\n')).not.toMatch(/bootindex|-boot /);
+    expect(varsFile(vm)).toBe('vms/r1-vm1.vars.fd');
+  });
+
+  it('doctor checks the OVMF files and names the ovmf package', () => {
+    const ovmf = runChecks().filter((c) => c.pkg === 'ovmf');
+    expect(ovmf.map((c) => c.what).sort()).toEqual(['OVMF_CODE_4M.fd', 'OVMF_VARS_4M.fd']);
+    expect(ovmf.every((c) => !c.info)).toBe(true);
   });
 });
