@@ -124,6 +124,8 @@ describe('the operator page in Chromium', () => {
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     base = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+    // CPU % needs two /proc samples (5 s apart): until then the page has nothing to sort by.
+    await vi.waitFor(async () => expect((await instances()).filter((i) => i.cpuPercent !== undefined && i.rssBytes !== undefined).map((i) => i.pod)).toEqual(PODS), { timeout: 30_000, interval: 500 });
 
     // Chromium on Linux takes locally trusted roots from the NSS database in $HOME/.pki/nssdb.
     const home = join(lab.dir, 'home');
