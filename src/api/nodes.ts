@@ -3,7 +3,7 @@
 // instance, as `podboot nodes` does. SQLite in WAL mode takes a second
 // process, and the instance reads install state from the database on every
 // request, so a reinstall takes effect at the server's next boot.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPodDatabase } from '../store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../store/sqlite-store.js';
@@ -61,13 +61,37 @@ export interface PodNodeCounts {
   states: Record<string, number>;
 }
 
+const counted = new Map<string, { version: string; counts: PodNodeCounts }>();
+
+/**
+ * The database files' sizes and times: any commit of the instance changes the
+ * WAL, a checkpoint the main file. Opening a database costs about 1 ms of the
+ * node's event loop, so counting a hundred pods at every refresh of an open
+ * page would stall the supervisor; unchanged pods are not opened again.
+ */
+function dbVersion(dir: string): string | undefined {
+  const main = statSync(join(dir, 'pod.db'), { throwIfNoEntry: false });
+  if (!main) return undefined;
+  const wal = statSync(join(dir, 'pod.db-wal'), { throwIfNoEntry: false });
+  return `${main.mtimeMs}:${main.size}:${wal?.mtimeMs}:${wal?.size}`;
+}
+
 /** How many servers each pod has in each install state: the overview of every pod without listing every server. */
 export function podNodeCounts(stateRoot: string, pods: readonly string[]): PodNodeCounts[] {
   return pods.map((pod) => {
+    const dir = join(stateRoot, pod);
+    const version = dbVersion(dir);
+    const key = `${stateRoot}\0${pod}`;
+    const cached = counted.get(key);
+    if (version !== undefined && cached?.version === version) return cached.counts;
     const states: Record<string, number> = {};
     const nodes = withStore(stateRoot, pod, (s) => s.nodes()) ?? [];
     for (const n of nodes) states[n.state] = (states[n.state] ?? 0) + 1;
-    return { pod, total: nodes.length, states };
+    const counts = { pod, total: nodes.length, states };
+    // Kept only if nothing was committed while it was read; otherwise counted again next time.
+    if (version !== undefined && dbVersion(dir) === version) counted.set(key, { version, counts });
+    else counted.delete(key);
+    return counts;
   });
 }
 

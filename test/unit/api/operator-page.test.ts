@@ -81,4 +81,21 @@ describe('servers as the page lists them', () => {
       { pod: 'rack-empty', total: 0, states: {} },
     ]);
   });
+
+  it('counts again once the pod commits a change, not before', () => {
+    // The instance keeps its database open: its commits stay in the WAL.
+    const live = openPodDatabase(join(root, pod));
+    try {
+      const store = new SqliteNodeStateStore(live);
+      expect(podNodeCounts(root, [pod])[0]!.states).toEqual({ pxe: 1, failed: 1, installed: 1 });
+      const first = podNodeCounts(root, [pod])[0];
+      expect(podNodeCounts(root, [pod])[0]).toBe(first);
+      store.setInstallState('52:54:00:00:00:01', 'stage1', now);
+      expect(podNodeCounts(root, [pod])[0]!.states).toEqual({ stage1: 1, failed: 1, installed: 1 });
+      store.setInstallState('52:54:00:00:00:04', 'discovered', now);
+      expect(podNodeCounts(root, [pod])[0]).toEqual({ pod, total: 4, states: { stage1: 1, failed: 1, installed: 1, discovered: 1 } });
+    } finally {
+      live.close();
+    }
+  });
 });
