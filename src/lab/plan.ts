@@ -178,6 +178,8 @@ export function parseLabOptions(raw: RawLabOptions): LabOptions {
   if (firmware !== 'bios' && firmware !== 'uefi') throw new OptionError(`--firmware must be bios or uefi, not ${firmware}`);
   const stage1 = raw.stage1 ?? 'ipxe-http';
   if (stage1 !== 'ipxe-http' && stage1 !== 'tftp') throw new OptionError(`--stage1 must be ipxe-http or tftp, not ${stage1}`);
+  // the tftp path hands out pxelinux.0, a BIOS program: under UEFI iPXE could fetch it but not run it
+  if (firmware === 'uefi' && stage1 === 'tftp') throw new OptionError('--stage1 tftp is BIOS only (pxelinux); with --firmware uefi stage1 comes over iPXE-HTTP');
   const o: LabOptions = {
     racks,
     nodesPerRack: raw['nodes-per-rack'] === undefined ? DEFAULT_OPTIONS.nodesPerRack : parseCount(raw['nodes-per-rack'], '--nodes-per-rack', MAX_NODES_PER_RACK),

@@ -34,6 +34,8 @@ describe('lab options', () => {
     expect(() => parseLabOptions({ racks: '201' })).toThrow(OptionError);
     expect(() => parseLabOptions({ 'nodes-per-rack': '1.5' })).toThrow(OptionError);
     expect(() => parseLabOptions({ firmware: 'coreboot' })).toThrow(/bios or uefi/);
+    expect(parseLabOptions({ firmware: 'uefi' })).toMatchObject({ firmware: 'uefi', stage1: 'ipxe-http' });
+    expect(() => parseLabOptions({ firmware: 'uefi', stage1: 'tftp' })).toThrow(/BIOS only/);
     expect(() => parseLabOptions({ racks: '2', tamper: 'rack-3' })).toThrow(/rack-1\.\.rack-2/);
     expect(checkTamper('rack-1', 1)).toBe('rack-1');
     expect(() => checkTamper('rack-x', 2)).toThrow(OptionError);
