@@ -362,6 +362,14 @@ describe('the operator page in Chromium', () => {
     expect(existsSync(`/proc/${before}`) && readFileSync(`/proc/${before}/cmdline`, 'utf8').includes('rack-b')).toBe(false);
     await expect.poll(() => page.textContent('tr[data-pod="rack-b"] [data-col="state"]'), { timeout: 30_000, interval: 250 }).toBe('running');
     expect(await apiPid('rack-c')).toBe(beforeC);
+    // Seconds since its new start against the others' tens of seconds: uptime sorts as a number (as text, "7" would follow "42").
+    await expect.poll(async () => (await rows('uptime')).find((r) => r.pod === 'rack-b')?.value, { timeout: 15_000, interval: 250 }).toBeDefined();
+    await clickSort('uptime');
+    const uptimes = await rows('uptime');
+    expect(uptimes[0]!.pod).toBe('rack-b');
+    expect(uptimes.map((r) => r.value)).toEqual(uptimes.map((r) => r.value).sort((a, b) => a! - b!));
+    await clickSort('name');
+    expect(await ariaSort('name')).toBe('ascending');
     const events = JSON.parse((await fetchNode('/api/v1/events', { token: token() })).body).events as { pod?: string; kind: string; message: string }[];
     expect(events.filter((e) => e.kind === 'action').map((e) => `${e.pod} ${e.message}`)).toEqual([expect.stringMatching(/^rack-b operator: restart/)]);
     await expect.poll(() => page.textContent('#events'), { timeout: 10_000 }).toContain('rack-b action');
@@ -380,6 +388,20 @@ describe('the operator page in Chromium', () => {
     await page.click('#confirm-ok');
     await expect.poll(() => page.textContent('tr[data-pod="rack-c"] [data-col="state"]'), { timeout: 20_000, interval: 250 }).toBe('running');
     expect((await instances()).find((i) => i.pod === 'rack-c')?.degraded).toBe(false);
+  });
+
+  it('a token that stops working while the page is open: the data goes, the page asks again', async () => {
+    phase = 'wrong-token';
+    await page.evaluate("sessionStorage.setItem('podboot.token', 'a-token-the-node-never-issued')");
+    await page.reload();
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).toMatch(/no longer accepts this token \(HTTP 403\)/);
+    expect(await page.isHidden('#board')).toBe(true);
+    expect(await page.isVisible('#login')).toBe(true);
+    expect(await page.$$('table#pods > tbody > tr')).toHaveLength(0);
+    expect(await page.textContent('#summary')).toBe('');
+    expect(await page.evaluate("sessionStorage.getItem('podboot.token')")).toBeNull();
+    phase = 'page';
   });
 
   it('no console errors and no CSP violations; the CSP does block inline script', async () => {
