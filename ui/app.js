@@ -65,10 +65,14 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
-function showError(text) {
+/** what the banner is about: a refresh that works again only clears its own kind ('network'), not a failed action */
+let errorKind = '';
+
+function showError(text, kind = '') {
   const box = $('error');
   box.textContent = text;
   box.hidden = !text;
+  errorKind = text ? kind : '';
 }
 
 // ---- formatting ----------------------------------------------------------
@@ -201,15 +205,15 @@ function podRows(i) {
 }
 
 function podActions(i) {
-  const b = (action, label, confirmText, needsReason) =>
-    el('button', { type: 'button', dataset: { action, focus: `${action}:${i.pod}` }, onclick: () => podAction(i.pod, action, label, confirmText, needsReason), text: label });
+  const b = (action, label, confirmText) =>
+    el('button', { type: 'button', dataset: { action, focus: `${action}:${i.pod}` }, onclick: () => podAction(i.pod, action, label, confirmText), text: label });
   const stopped = i.state === 'stopped' || i.state === 'stopping';
   return [
     stopped ? b('start', 'Start', `Start pod ${i.pod}'s instance.`) : b('restart', 'Restart', `Restart pod ${i.pod}'s instance (PID ${i.pid ?? '–'}): stopped gracefully, then started again; its leases are kept.`),
     stopped ? null : b('stop', 'Stop', `Stop pod ${i.pod}'s instance. It stays stopped until started again: its racks get no DHCP answer meanwhile.`),
     i.degraded
       ? b('undegrade', 'Resume', `Resume new installs in pod ${i.pod}.`)
-      : b('degrade', 'Degrade', `Degrade pod ${i.pod}: no new installs start, leases are still served.`, true),
+      : b('degrade', 'Degrade', `Degrade pod ${i.pod}: no new installs start, leases are still served.`),
   ].filter(Boolean);
 }
 
@@ -333,8 +337,28 @@ function renderEvents() {
 
 // ---- data ----------------------------------------------------------------
 
-async function refresh() {
+let inFlight;
+let again = false;
+
+/** One refresh at a time: the timer, an opened pod and an action may all ask at once, and two would read the same events twice. */
+function refresh() {
+  if (inFlight) {
+    again = true;
+    return inFlight;
+  }
+  inFlight = load().finally(() => {
+    inFlight = undefined;
+    if (again) {
+      again = false;
+      void refresh();
+    }
+  });
+  return inFlight;
+}
+
+async function load() {
   clearTimeout(timer);
+  const asked = token;
   try {
     const [inst, pods, summary, news] = await Promise.all([
       api('/api/v1/instances'),
@@ -345,23 +369,27 @@ async function refresh() {
     const known = new Set(inst.instances.map((i) => i.pod));
     const open = [...view.expanded].filter((p) => known.has(p));
     const lists = await Promise.all(open.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes])));
+    // Signed out (or in with another token) meanwhile: these answers belong to no one on screen.
+    if (token !== asked) return;
     data = { instances: inst.instances, refused: pods.refused, counts: new Map(summary.pods.map((c) => [c.pod, c])), nodes: new Map(lists) };
     for (const e of news.events) {
+      if (e.seq <= lastEventSeq) continue;
       events.push(e);
-      lastEventSeq = Math.max(lastEventSeq, e.seq);
+      lastEventSeq = e.seq;
     }
     events.splice(0, Math.max(0, events.length - MAX_EVENTS));
-    showError('');
+    if (errorKind === 'network') showError('');
     $('updated').textContent = `updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
     $('updated').classList.remove('stale');
     $('updated').dataset.refreshed = String(Date.now());
     render();
   } catch (err) {
+    if (token !== asked) return;
     if (err instanceof AuthError) return signOut(`The central node no longer accepts this token (${err.message}). Paste the operator token again.`);
     // Keep what is on screen, but say it is old.
     $('updated').classList.add('stale');
     $('updated').textContent = `not updated since ${$('updated').dataset.refreshed ? new Date(Number($('updated').dataset.refreshed)).toLocaleTimeString(undefined, { hour12: false }) : 'load'}`;
-    showError(`Could not reach the central node: ${err.message}`);
+    showError(`Could not reach the central node: ${err.message}`, 'network');
   }
   if (token && document.visibilityState !== 'hidden') timer = setTimeout(refresh, REFRESH_MS);
 }
@@ -375,43 +403,40 @@ function toggle(pod) {
 }
 
 /** Asks before an operator action; resolves with the reason typed, or null when cancelled. */
-function confirmWith(title, text, okLabel, withReason) {
+function confirmWith(title, text, okLabel) {
   const dialog = $('confirm');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = okLabel;
   $('confirm-reason').value = '';
-  $('confirm-reason-row').hidden = !withReason;
   dialog.returnValue = '';
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' ? $('confirm-reason').value.trim() : null), { once: true });
     dialog.showModal();
-    $(withReason ? 'confirm-reason' : 'confirm-cancel').focus();
+    $('confirm-reason').focus();
   });
 }
 
 async function act(what, path, body) {
-  let failure = '';
+  if (errorKind === 'action') showError('');
   try {
     await api(path, { method: 'POST', body });
   } catch (err) {
     if (err instanceof AuthError) return signOut(`The central node no longer accepts this token (${err.message}). Paste the operator token again.`);
-    failure = `${what} failed: ${err.message}`;
+    showError(`${what} failed: ${err.message}`, 'action');
   }
   await refresh();
-  // After the refresh, which clears the banner when it succeeds.
-  if (failure) showError(failure);
 }
 
-async function podAction(pod, action, label, text, withReason) {
-  const reason = await confirmWith(`${label} ${pod}?`, text, label, withReason);
+async function podAction(pod, action, label, text) {
+  const reason = await confirmWith(`${label} ${pod}?`, text, label);
   if (reason === null) return;
   await act(`${label} ${pod}`, `/api/v1/pods/${encodeURIComponent(pod)}/${action}`, reason ? { reason } : undefined);
 }
 
 async function reinstall(pod, n) {
   const text = `Server ${n.mac} (${n.state}, attempt ${n.attempt}) will PXE-install again at its next network boot: attempt ${n.attempt + 1}; the tokens of earlier attempts stop working.`;
-  const reason = await confirmWith(`Reinstall ${n.mac}?`, text, 'Reinstall', true);
+  const reason = await confirmWith(`Reinstall ${n.mac}?`, text, 'Reinstall');
   if (reason === null) return;
   await act(`Reinstall ${n.mac}`, `/api/v1/pods/${encodeURIComponent(pod)}/nodes/${n.mac.replace(/:/g, '-')}/reinstall`, reason ? { reason } : undefined);
 }
