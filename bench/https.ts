@@ -27,12 +27,12 @@
 // alternate podboot/nginx, then nginx/podboot the next round. No kTLS on this
 // kernel: neither side can sendfile() under TLS (nginx reads and SSL_write()s).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bench } from './bench.js';
-import { median, nsCreate, nsDelete, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
+import { median, nsCreate, nsDelete, onboardSignedStage2, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
 
 const NS = 'pbb-https';
 const SRV_CPU = process.env.SRV_CPUS ?? '1';
@@ -229,11 +229,6 @@ export const httpsBench: Bench = {
     let server: ChildProcess | undefined;
     const tokens: string[] = [];
 
-    const podboot = (...args: string[]) => {
-      const r = spawnSync(process.execPath, [PODBOOT_CLI, ...args], { encoding: 'utf8', cwd: work });
-      if (r.status !== 0) throw new Error(`podboot ${args.join(' ')}: ${r.stdout}${r.stderr}`);
-    };
-
     const start = async (which: Server, cpu: string | undefined): Promise<ChildProcess> => {
       let p: ChildProcess;
       if (which === 'podboot') {
@@ -309,14 +304,7 @@ export const httpsBench: Bench = {
       log(`writing ${sizeMiB} MiB of random data to ${file}`);
       writeRandomFile(file, bytes);
       chmodSync(www, 0o755);
-      podboot('ca', 'init', '--out', ca, '--org', 'podboot bench');
-      podboot('ca', 'issue-signer', 'ci', '--ca', ca);
-      podboot('sign', file, '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0');
-      // What `podboot images onboard` leaves in the pod's state; hard links, so one inode and one page-cache copy.
-      const images = join(podState, 'images', 'stage2-lab@1.0');
-      mkdirSync(images, { recursive: true });
-      linkSync(file, join(images, 'image'));
-      for (const [from, to] of [['.p7s', 'image.p7s'], ['.manifest.json', 'manifest.json'], ['.manifest.json.p7s', 'manifest.json.p7s']] as const) linkSync(`${file}${from}`, join(images, to));
+      onboardSignedStage2(PODBOOT_CLI, work, ca, podState, file);
       writeFileSync(join(work, 'pod.yaml'), podYaml(clients));
 
       // The pod issues its certificate at its first start; nginx then uses the same pair.

@@ -1,7 +1,8 @@
 // Shared plumbing for benchmarks: namespaces, pinned processes, medians, test files.
 import { randomFillSync } from 'node:crypto';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, linkSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): string {
@@ -89,4 +90,23 @@ export function writeRandomFile(path: string, bytes: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A bench CA (`ca init` into caDir, signer `ci`), `file` signed as
+ * stage2-lab 1.0 and laid into the pod's state as `podboot images onboard`
+ * leaves it, by hard links: one inode, one page-cache copy for every server.
+ */
+export function onboardSignedStage2(cli: string, cwd: string, caDir: string, podState: string, file: string): void {
+  const podboot = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd });
+    if (r.status !== 0) throw new Error(`podboot ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  };
+  podboot('ca', 'init', '--out', caDir, '--org', 'podboot bench');
+  podboot('ca', 'issue-signer', 'ci', '--ca', caDir);
+  podboot('sign', file, '--cert', `${caDir}/signers/ci.chain.pem`, '--key', `${caDir}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0');
+  const images = join(podState, 'images', 'stage2-lab@1.0');
+  mkdirSync(images, { recursive: true });
+  linkSync(file, join(images, 'image'));
+  for (const [from, to] of [['.p7s', 'image.p7s'], ['.manifest.json', 'manifest.json'], ['.manifest.json.p7s', 'manifest.json.p7s']] as const) linkSync(`${file}${from}`, join(images, to));
 }

@@ -7,6 +7,7 @@ import { tftpPackageEvidence } from './evidence/tftp-package.js';
 import { labBench } from './lab.js';
 import { scaleBench } from './scale.js';
 import { httpsBench } from './https.js';
+import { stormBench } from './storm.js';
 
 // One entry per `npm run bench -- NAME`.
 export const benches: Bench[] = [
@@ -17,5 +18,6 @@ export const benches: Bench[] = [
   tftpPackageEvidence,
   scaleBench,
   httpsBench,
+  stormBench,
   labBench,
 ];

@@ -1,0 +1,165 @@
+// Boot storm (TARGETS.md: 200 simulated servers through DHCP → TFTP → HTTPS
+// on one pod, 0 failures, time reported): a whole rack powered on at once.
+// One pod (`podboot pod run`, the built stage1 laid into its boot tree, a
+// signed random stage2 onboarded) in a namespace of its own; the simulated
+// rack (bench/storm-client.ts) relays its DHCP from 10.89.0.1 and speaks
+// from the addresses it leases (10.89.0.0/16 is local on lo). Pod pinned to
+// CPU 1, the rack to CPU 0. No peer: no anchor server walks this whole chain.
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Bench } from './bench.js';
+import { median, nsCreate, nsDelete, onboardSignedStage2, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
+import { PHASES, type ServerResult, type StormConfig } from './storm-client.js';
+
+const NS = 'pbb-storm';
+const POD = 'storm';
+const POD_ADDR = '10.88.0.1';
+const RELAY = '10.89.0.1';
+const PORTS = { dhcp: 67, tftp: 69, http: 8080, https: 443 };
+const STAGE1 = new URL('../../.cache/stage1', import.meta.url).pathname;
+const CLIENT = new URL('./storm-client.js', import.meta.url).pathname;
+
+function flag(flags: string[], name: string, dflt: number): number {
+  const f = flags.find((x) => x.startsWith(`--${name}=`));
+  return f ? Number(f.split('=')[1]) : dflt;
+}
+
+function podYaml(): string {
+  return `apiVersion: podboot/v1
+kind: Pod
+metadata: { name: ${POD} }
+spec:
+  listen: { address: ${POD_ADDR}, dhcpPort: ${PORTS.dhcp}, tftpPort: ${PORTS.tftp}, httpPort: ${PORTS.http}, httpsPort: ${PORTS.https} }
+  relays: [${RELAY}]
+  subnets:
+    - { cidr: 10.89.0.0/16, gateway: ${RELAY}, pool: 10.89.1.0-10.89.3.254, leaseTime: 1h }
+  unknownNodes: provision
+  boot: { stage1: http }
+  stage2: { image: stage2-lab, version: "1.0" }
+`;
+}
+
+/** user+system CPU seconds of one process */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function runClient(cfg: StormConfig, cpu: string): Promise<{ wallMs: number; results: ServerResult[] }> {
+  return new Promise((resolve, reject) => {
+    const argv = pinned(cpu, ['ip', 'netns', 'exec', NS, process.execPath, CLIENT, JSON.stringify(cfg)]);
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (process.env.STORM_TRACE) process.stderr.write(d);
+    });
+    // The client bounds itself (deadlineMs); this only catches a hung process.
+    const t = setTimeout(() => p.kill('SIGKILL'), cfg.deadlineMs + 30_000);
+    p.on('error', reject);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      try {
+        const r = JSON.parse(out.trim().split('\n').at(-1) ?? '') as { wallMs: number; results: ServerResult[]; error?: string };
+        if (r.error) return reject(new Error(`storm client: ${r.error}`));
+        resolve(r);
+      } catch {
+        reject(new Error(`storm client exited ${code}: ${err.slice(-2000)}${out.slice(-500)}`));
+      }
+    });
+  });
+}
+
+export const stormBench: Bench = {
+  name: 'storm',
+  summary: 'boot storm: N simulated servers (default 200) at once through relayed DHCP → TFTP → HTTP → HTTPS stage2 → installed on one pod (--servers=N --spread=ms --stage2-mib=N --rounds=N)',
+  async run(flags) {
+    const servers = Math.min(250, Math.max(1, flag(flags, 'servers', 200)));
+    const spreadMs = flag(flags, 'spread', 1000);
+    const stage2MiB = flag(flags, 'stage2-mib', flags.includes('--quick') ? 8 : 32);
+    const rounds = Math.max(1, flag(flags, 'rounds', flags.includes('--quick') ? 1 : 3));
+    if (!existsSync(join(STAGE1, 'stage1', 'initrd.img'))) {
+      process.stdout.write(`# building stage1 into ${STAGE1} (cached by npm test's global setup)\n`);
+      sh(process.execPath, [PODBOOT_CLI, 'images', 'build-stage1', '--out', STAGE1], { timeoutMs: 900_000 });
+    }
+    const work = mkdtempSync(join(tmpdir(), 'pbb-storm-'));
+    chmodSync(work, 0o755);
+    const file = join(work, 'stage2.img');
+    writeRandomFile(file, stage2MiB * 1024 * 1024);
+    process.stdout.write(`# ${servers} servers within ${spreadMs} ms, stage2 ${stage2MiB} MiB, ${rounds} rounds; pod on CPU 1, rack on CPU 0; node ${process.version}; logs in ${work}\n`);
+    const rows: (string | number)[][] = [];
+    let failedTotal = 0;
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        nsCreate(NS);
+        const state = join(work, `state-${round}`);
+        const ca = join(work, `ca-${round}`);
+        const podState = join(state, POD);
+        try {
+          sh('ip', ['-n', NS, 'addr', 'add', `${POD_ADDR}/32`, 'dev', 'lo']);
+          sh('ip', ['-n', NS, 'addr', 'add', `${RELAY}/16`, 'dev', 'lo']);
+          onboardSignedStage2(PODBOOT_CLI, work, ca, podState, file);
+          writeFileSync(join(work, 'pod.yaml'), podYaml());
+          const logFile = join(work, `pod-${round}.log`);
+          const pod = spawnLogged(pinned('1', ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', join(work, 'pod.yaml'), '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, { PODBOOT_LOG_LEVEL: 'warn' });
+          try {
+            await waitUntil(() => sh('ip', ['netns', 'exec', NS, 'ss', '-Hltn', `sport = :${PORTS.https}`]).trim() !== '' || pod.exitCode !== null, 60_000, 'the pod to listen');
+            if (pod.exitCode !== null) throw new Error(`pod exited at start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+            const cpu0 = cpuSeconds(pod.pid);
+            const cfg: StormConfig = { servers, spreadMs, pod: POD_ADDR, dhcpPort: PORTS.dhcp, tftpPort: PORTS.tftp, httpsPort: PORTS.https, relay: RELAY, ca: join(podState, 'tls', 'root.pem'), macPrefix: '52:54:00:89:00', deadlineMs: 600_000 };
+            const { wallMs, results } = await runClient(cfg, '0');
+            const podCpu = cpuSeconds(pod.pid) - cpu0;
+            const failed = results.filter((r) => !r.ok);
+            failedTotal += failed.length;
+            for (const f of failed.slice(0, 5)) process.stdout.write(`  round ${round}: ${f.mac} failed at ${f.failedAt}: ${f.error}\n`);
+            const errors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+            if (errors.length) process.stdout.write(`  round ${round}: the pod logged ${errors.length} error(s), first: ${errors[0]!.slice(0, 300)}\n`);
+            await stopProcess(pod);
+            // The pod's own record: every server installed, one row each.
+            const db = new Database(join(podState, 'pod.db'), { readonly: true });
+            const installed = (db.prepare("SELECT count(*) AS n FROM nodes WHERE state = 'installed'").get() as { n: number }).n;
+            db.close();
+            const ok = results.filter((r) => r.ok);
+            const phase = (p: (typeof PHASES)[number]) => ok.map((r) => r.phases[p] ?? NaN);
+            const total = ok.map((r) => Object.values(r.phases).reduce((a, b) => a + b, 0));
+            const bytes = results.reduce((a, r) => a + r.bytes, 0);
+            const retries = results.reduce((a, r) => a + r.dhcpRetries, 0);
+            rows.push([
+              round,
+              `${ok.length}/${servers}`,
+              installed,
+              (wallMs / 1000).toFixed(1),
+              `${(median(total) / 1000).toFixed(1)} / ${(percentile(total, 90) / 1000).toFixed(1)} / ${(Math.max(...total) / 1000).toFixed(1)}`,
+              ...PHASES.map((p) => `${(median(phase(p)) / 1000).toFixed(2)} / ${(percentile(phase(p), 90) / 1000).toFixed(2)}`),
+              retries,
+              (bytes / 1e9).toFixed(2),
+              podCpu.toFixed(1),
+            ]);
+            process.stdout.write(`  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`);
+          } finally {
+            await stopProcess(pod);
+          }
+        } finally {
+          nsDelete(NS);
+        }
+      }
+    } finally {
+      if (!flags.includes('--keep')) rmSync(work, { recursive: true, force: true });
+    }
+    process.stdout.write(
+      '\n' +
+        table([['round', 'ok', 'installed (pod DB)', 'wall s', 'per server s p50 / p90 / max', ...PHASES.map((p) => `${p} s p50 / p90`), 'DHCP retries', 'GB', 'pod CPU s'], ...rows]) +
+        '\n',
+    );
+    process.stdout.write(`SUMMARY storm: ${servers} servers × ${rounds} rounds, ${failedTotal} failures, wall ${rows.map((r) => r[3]).join(' · ')} s ${failedTotal === 0 ? 'PASS' : 'FAIL'}\n`);
+  },
+};
