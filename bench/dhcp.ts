@@ -2,12 +2,12 @@
 // podboot and against Kea memfile with persist on, same topology, same
 // steps, alternating server by server. Every podboot lease is committed to
 // SQLite before its ACK; Kea appends to its CSV before its ACK.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Bench } from './bench.js';
-import { median, nsCreate, nsDelete, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, PODBOOT_CLI } from './lib.js';
+import { cpuSeconds, median, nsCreate, nsDelete, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, PODBOOT_CLI } from './lib.js';
 
 const SNS = 'pbb-dsrv';
 const CNS = 'pbb-dcli';
@@ -31,15 +31,6 @@ interface Step {
   p99ms: number;
   /** server CPU over the step, % of one core */
   cpu: number;
-}
-
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 function setupNet(): void {

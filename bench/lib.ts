@@ -1,7 +1,7 @@
 // Shared plumbing for benchmarks: namespaces, pinned processes, medians, test files.
 import { randomFillSync } from 'node:crypto';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, linkSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -109,4 +109,14 @@ export function onboardSignedStage2(cli: string, cwd: string, caDir: string, pod
   mkdirSync(images, { recursive: true });
   linkSync(file, join(images, 'image'));
   for (const [from, to] of [['.p7s', 'image.p7s'], ['.manifest.json', 'manifest.json'], ['.manifest.json.p7s', 'manifest.json.p7s']] as const) linkSync(`${file}${from}`, join(images, to));
+}
+
+/** user+system CPU seconds of one process (USER_HZ is 100 on Linux); NaN once it is gone */
+export function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bench } from './bench.js';
-import { median, nsCreate, nsDelete, percentile, PODBOOT_CLI, sh, spawnLogged, stopProcess, table, waitUntil } from './lib.js';
+import { cpuSeconds, median, nsCreate, nsDelete, percentile, PODBOOT_CLI, sh, spawnLogged, stopProcess, table, waitUntil } from './lib.js';
 
 const NS = 'pbb-scale';
 const GiB = 1024 ** 3;
@@ -56,16 +56,6 @@ interface Step {
   cpuSecPerInstance: number;
 }
 
-function cpuTicks(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return NaN;
-  }
-}
-
 async function runStep(n: number, dir: string, idleSec: number, scrapes: number, nodeOptions: string | undefined): Promise<Step> {
   const podsDir = join(dir, `pods-${n}`);
   const state = join(dir, `state-${n}`);
@@ -101,8 +91,7 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
     const rss = pids.map((p) => kib(`/proc/${p}/status`, 'VmRSS'));
     const pss = pids.map((p) => kib(`/proc/${p}/smaps_rollup`, 'Pss'));
     const availAfter = kib('/proc/meminfo', 'MemAvailable');
-    // USER_HZ is 100 on Linux.
-    const cpuSecPerInstance = pids.reduce((a, p) => a + cpuTicks(p), 0) / 100 / pids.length;
+    const cpuSecPerInstance = pids.reduce((a, p) => a + cpuSeconds(p), 0) / pids.length;
     const supervisorRss = kib(`/proc/${proc.pid}/status`, 'VmRSS');
     const api = JSON.parse(readFileSync(join(state, 'central', 'api.json'), 'utf8')) as { url: string; ca: string; tokenFile: string };
     const token = readFileSync(api.tokenFile, 'utf8').trim();

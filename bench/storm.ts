@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Bench } from './bench.js';
-import { median, nsCreate, nsDelete, onboardSignedStage2, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
+import { cpuSeconds, median, nsCreate, nsDelete, onboardSignedStage2, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
 import { PHASES, type ServerResult, type StormConfig } from './storm-client.js';
 
 const NS = 'pbb-storm';
@@ -40,16 +40,6 @@ spec:
   boot: { stage1: http }
   stage2: { image: stage2-lab, version: "1.0" }
 `;
-}
-
-/** user+system CPU seconds of one process */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 function runClient(cfg: StormConfig, cpu: string): Promise<{ wallMs: number; results: ServerResult[] }> {
