@@ -115,6 +115,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
       await mkdir(join(stateRoot, 'central'), { recursive: true });
       await writeFile(join(stateRoot, 'central', 'api.json'), JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n');
+      // Where an operator points a browser (docs/web-page.md); the token is in tokenFile, never in a log.
+      log.info({ url: `https://${host}:${central.port}/`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, 'operator page');
     }
     await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');

@@ -175,6 +175,9 @@ describe('the operator page in Chromium', () => {
     expect(data.status).toBe(200);
     expect(data.headers['cache-control']).toBe('no-store');
     expect((await fetchNode('/ui/other.js')).status).toBe(401);
+    // The node says where the page is, and where its CA and token are, not the token itself.
+    const line = central.log().split('\n').find((l) => l.includes('"msg":"operator page"'));
+    expect(JSON.parse(line!)).toMatchObject({ node: 'central', url: `${api.url}/`, ca: api.ca, tokenFile: api.tokenFile });
   });
 
   it('is refused by a browser that does not trust the node\'s CA', async () => {
