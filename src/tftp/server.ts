@@ -57,6 +57,8 @@ export interface TftpCounters extends SessionStats {
   rrq: number;
   wrq: number;
   completed: number;
+  /** transfers a client ended after reading tsize from the OACK (not failures) */
+  sizeProbes: number;
   active: number;
   errors: Record<TftpErrorKind, number>;
 }
@@ -80,7 +82,7 @@ function newCounters(): TftpCounters {
     'aborted',
   ] as TftpErrorKind[])
     errors[k] = 0;
-  return { rrq: 0, wrq: 0, completed: 0, active: 0, bytesSent: 0, retransmittedBlocks: 0, duplicateAcks: 0, errors };
+  return { rrq: 0, wrq: 0, completed: 0, sizeProbes: 0, active: 0, bytesSent: 0, retransmittedBlocks: 0, duplicateAcks: 0, errors };
 }
 
 const OUTCOME_KIND: Record<FailureKind, TftpErrorKind> = {
@@ -246,11 +248,11 @@ export class TftpServer {
     this.log.debug({ client, file, mac, mode: req.mode, options: req.options, ignored: req.ignored, params }, 'tftp read accepted');
     slot.transfer = this.runner.start({ address: this.opts.address, client: info, params, maxRetries: this.opts.maxRetries }, source, {
       onProgress: () => (slot.progressed = true),
-      onEnd: (result) => this.finished(client, slot, { client, file, mac, size: params.size, blksize: params.blksize, windowsize: params.windowsize }, result),
+      onEnd: (result) => this.finished(client, slot, { client, file, mac, size: params.size, blksize: params.blksize, windowsize: params.windowsize }, result, req.options.tsize !== undefined),
     });
   }
 
-  private finished(client: string, slot: Slot, fields: Record<string, unknown>, r: TransferResult): void {
+  private finished(client: string, slot: Slot, fields: Record<string, unknown>, r: TransferResult, askedSize: boolean): void {
     this.release(client, slot);
     const c = this.counters;
     c.bytesSent += r.stats.bytesSent;
@@ -259,6 +261,15 @@ export class TftpServer {
     if (r.outcome.ok) {
       c.completed++;
       this.log.info({ ...fields, ms: r.ms, retransmittedBlocks: r.stats.retransmittedBlocks }, 'tftp transfer complete');
+      return;
+    }
+    // UEFI firmware (OVMF, and PXE ROMs that do the same) asks for tsize,
+    // reads the size from the OACK and ends with an ERROR before the first
+    // block, then asks again for real (RFC 2349): every UEFI boot does it, so
+    // it is counted and logged apart from failures.
+    if (r.outcome.kind === 'client-error' && askedSize && r.blocksAcked === 0) {
+      c.sizeProbes++;
+      this.log.info({ ...fields, ms: r.ms, detail: r.outcome.detail }, 'tftp size probe: the client read the size and ended the transfer');
       return;
     }
     c.errors[OUTCOME_KIND[r.outcome.kind]]++;

@@ -149,6 +149,35 @@ describe('TFTP confinement and refusals', () => {
     }
   });
 
+  it('counts a client that reads tsize from the OACK and ends with an ERROR as a size probe, not a failure', async () => {
+    await until(() => tftp.server.counters.active === 0);
+    const before = { probes: tftp.server.counters.sizeProbes, clientError: tftp.server.counters.errors.clientError };
+    const probe = async (options: Record<string, number>): Promise<Record<string, string> | undefined> => {
+      const s = dgram.createSocket('udp4');
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+      try {
+        const got = new Promise<{ msg: Buffer; port: number }>((r) => s.once('message', (msg, ri) => r({ msg, port: ri.port })));
+        s.send(encodeRequest({ op: 'rrq', filename: 'stage1/vmlinuz', options }), tftp.port, '127.0.0.1');
+        const { msg, port } = await got;
+        const d = decodePacket(msg);
+        // As OVMF: "option negotiation" error 8 in place of ACK 0.
+        s.send(encodeError(8, 'User aborted the transfer'), port, '127.0.0.1');
+        await new Promise((r) => setTimeout(r, 50));
+        return d.ok && d.packet.op === 'oack' ? d.packet.options : undefined;
+      } finally {
+        s.close();
+      }
+    };
+    expect(await probe({ tsize: 0, blksize: 1468 })).toMatchObject({ tsize: String(KERNEL.length) });
+    await until(() => tftp.server.counters.sizeProbes === before.probes + 1);
+    expect(tftp.server.counters.errors.clientError).toBe(before.clientError);
+    expect(tftp.lines.filter((l) => l.msg === 'tftp size probe: the client read the size and ended the transfer').at(-1)).toMatchObject({ level: 'info', file: 'stage1/vmlinuz', size: KERNEL.length });
+    // Without tsize asked, the same ERROR is a client's failure.
+    await probe({ blksize: 1468 });
+    await until(() => tftp.server.counters.errors.clientError === before.clientError + 1);
+    expect(tftp.server.counters.sizeProbes).toBe(before.probes + 1);
+  });
+
   it('ends a transfer at once when the client\'s port goes away (ICMP port unreachable)', async () => {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
