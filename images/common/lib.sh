@@ -58,6 +58,53 @@ load_modules() {
 	done </lib/modules/load-order
 }
 
+# load_module NAME: insmod a module packed for loading on demand (not in
+# load-order) and, first, the dependencies load-order lacks, as the build
+# listed them in NAME.order. Stops at the first failure (said). Modules are
+# in ${PODBOOT_MODULES:-/lib/modules} (tests point it elsewhere).
+load_module() {
+	_dir=${PODBOOT_MODULES:-/lib/modules}
+	[ -f "$_dir/$1.order" ] || { say "module $1: not in this image"; return 1; }
+	while read -r _m; do
+		[ -n "$_m" ] || continue
+		_err=$(insmod "$_dir/$_m.ko" 2>&1) || { say "module $_m: $_err"; return 1; }
+	done <"$_dir/$1.order"
+}
+
+# efivars_up [EFI_DIR]: make the EFI variables reachable (efibootmgr, and a
+# kickstart installing a boot loader) when the kernel was started by UEFI
+# firmware, i.e. EFI_DIR (default /sys/firmware/efi) exists. Debian's kernel
+# has efivarfs as a module; under BIOS its insmod fails (No such device), so
+# it is loaded here and not from load-order.
+# Returns 0 mounted, 1 UEFI but failed (said why), 2 not UEFI (nothing done).
+efivars_up() {
+	_efi=${1:-/sys/firmware/efi}
+	[ -d "$_efi" ] || return 2
+	load_module efivarfs || return 1
+	_err=$(mount -t efivarfs efivarfs "$_efi/efivars" 2>&1) || { say "efivarfs: mount: $_err"; return 1; }
+}
+
+# Once a server is installed it must not network-boot again: remove the
+# firmware's network boot entries (PXE and HTTP boot, IPv4 and IPv6), then
+# print the boot order left. Entries are said by number only: a name such as
+# "UEFI PXEv4 …" on the console would read like a network boot attempt.
+# Needs efivars_up first.
+drop_network_boot_entries() {
+	_list=$(efibootmgr 2>&1) || { say "network boot entries left in place: efibootmgr: $(echo "$_list" | head -n 1)"; return 1; }
+	_rc=0
+	# entries as "Boot0003* UEFI PXEv4 (MAC:5254009B0101)"; the "*" marks an active one
+	for _n in $(echo "$_list" | sed -n 's/^Boot\([0-9A-Fa-f]\{4\}\)\*\{0,1\} .*\(PXE\|Network\|IPv4\|IPv6\|HTTP\).*/\1/p'); do
+		if _err=$(efibootmgr -q -b "$_n" -B 2>&1); then
+			say "removed network boot entry Boot$_n"
+		else
+			say "could not remove network boot entry Boot$_n: $_err"
+			_rc=1
+		fi
+	done
+	say "boot order: $(efibootmgr 2>&1 | sed -n 's/^BootOrder: //p')"
+	return $_rc
+}
+
 # normalize a MAC (dashes or colons, any case) to lower-case colon form
 mac_colons() {
 	echo "$1" | tr 'A-F-' 'a-f:'

@@ -12,6 +12,13 @@ import { moduleDepends, moduleKey, parseModulesBuiltin, resolveLoadOrder } from 
 
 /** Modules stage1 needs: virtio-net and e1000 NICs, virtio and AHCI/IDE disks. */
 export const STAGE_MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'virtio_blk', 'ahci', 'ata_piix', 'sd_mod'];
+/**
+ * Modules stage1 packs but does not put in load-order: init loads them only
+ * where they apply. efivarfs (EFI variables, for efibootmgr) fails with
+ * "No such device" on BIOS firmware, so loading it always would print a
+ * failed-module line on every BIOS boot.
+ */
+export const STAGE1_ON_DEMAND_MODULES = ['efivarfs'];
 export const HOST_PROGRAMS = ['/usr/bin/curl', '/usr/bin/openssl'];
 /** stage1 also turns network boot off in UEFI firmware once a server is installed */
 export const STAGE1_HOST_PROGRAMS = [...HOST_PROGRAMS, '/usr/bin/efibootmgr'];
@@ -57,11 +64,13 @@ export interface ModuleFile {
 }
 
 /**
- * The wanted modules and their dependencies, in load order. Bookworm's
- * modules are plain .ko (busybox insmod loads them as they are); compressed
- * ones are refused with a clear message rather than shipped unloadable.
+ * A kernel's modules, indexed once, and a function returning the wanted ones
+ * with their dependencies in load order (callable more than once, for the
+ * modules loaded at boot and those loaded on demand). Bookworm's modules are
+ * plain .ko (busybox insmod loads them as they are); compressed ones are
+ * refused with a clear message rather than shipped unloadable.
  */
-export function collectModules(kernel: KernelTree, wanted: string[]): ModuleFile[] {
+export function moduleCollector(kernel: KernelTree): (wanted: string[]) => ModuleFile[] {
   const files = new Map<string, string>();
   walkModules(join(kernel.modulesDir, 'kernel'), files);
   const builtinFile = join(kernel.modulesDir, 'modules.builtin');
@@ -75,11 +84,13 @@ export function collectModules(kernel: KernelTree, wanted: string[]): ModuleFile
     if (!d) data.set(key, (d = readFileSync(path)));
     return d;
   };
-  const order = resolveLoadOrder(wanted, (key) => {
-    const d = load(key);
-    return d ? moduleDepends(d) : undefined;
-  }, builtin);
-  return order.map((key) => ({ key, data: data.get(key)! }));
+  return (wanted) => {
+    const order = resolveLoadOrder(wanted, (key) => {
+      const d = load(key);
+      return d ? moduleDepends(d) : undefined;
+    }, builtin);
+    return order.map((key) => ({ key, data: data.get(key)! }));
+  };
 }
 
 /** `busybox --list-full` of the (static, host-runnable) busybox: "bin/sh", "usr/bin/wget", … */
@@ -94,6 +105,8 @@ export interface RootfsInputs {
   busybox: string;
   kernel: KernelTree;
   modules: string[];
+  /** packed with a NAME.order file (its dependencies load-order lacks, then itself) for lib.sh's load_module, not loaded at boot */
+  onDemandModules?: string[];
   hostPrograms: string[];
   /** scripts and config: path inside the image → content */
   files: { path: string; data: Buffer; mode: number }[];
@@ -102,6 +115,8 @@ export interface RootfsInputs {
 export interface Rootfs {
   entries: CpioEntry[];
   moduleOrder: string[];
+  /** packed, not in load-order: the on-demand modules and the dependencies load-order lacks */
+  onDemandModules: string[];
   /** digest of every input byte: equal digests, equal images */
   inputsDigest: string;
 }
@@ -138,12 +153,24 @@ export function busyboxRootfs(inputs: RootfsInputs): Rootfs {
     if (applet === 'bin/busybox') continue;
     add({ type: 'symlink', name: applet, target: '/bin/busybox' });
   }
-  const modules = collectModules(inputs.kernel, inputs.modules);
-  for (const m of modules) add({ type: 'file', name: `lib/modules/${m.key}.ko`, data: m.data, mode: 0o644 });
-  add({ type: 'file', name: 'lib/modules/load-order', data: Buffer.from(modules.map((m) => m.key).join('\n') + '\n'), mode: 0o644 });
+  const collect = moduleCollector(inputs.kernel);
+  const modules = collect(inputs.modules);
+  const atBoot = new Set(modules.map((m) => m.key));
+  const packModules = (list: ModuleFile[], orderFile: string) => {
+    for (const m of list) add({ type: 'file', name: `lib/modules/${m.key}.ko`, data: m.data, mode: 0o644 });
+    add({ type: 'file', name: `lib/modules/${orderFile}`, data: Buffer.from(list.map((m) => m.key + '\n').join('')), mode: 0o644 });
+  };
+  packModules(modules, 'load-order');
+  const onDemand: string[] = [];
+  for (const name of inputs.onDemandModules ?? []) {
+    // A dependency init already loaded would fail a second insmod ("File exists"): leave it out.
+    const own = collect([name]).filter((m) => !atBoot.has(m.key));
+    packModules(own, `${moduleKey(name)}.order`);
+    onDemand.push(...own.map((m) => m.key));
+  }
   add({ type: 'file', name: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644 });
   add({ type: 'file', name: 'etc/group', data: Buffer.from('root:x:0:\n'), mode: 0o644 });
-  return { entries, moduleOrder: modules.map((m) => m.key), inputsDigest: hash.digest('hex') };
+  return { entries, moduleOrder: modules.map((m) => m.key), onDemandModules: onDemand, inputsDigest: hash.digest('hex') };
 }
 
 /** A script or config file from images/ in the package. */

@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path';
 import { buildInitramfs, type CpioEntry } from './cpio.js';
 import { candidates, DebCache, debFileName, parseDebFileName, resolveKernelPackage, type DebInfo, type Progress } from './debs.js';
 import { hostProgramStamp } from './host-bins.js';
-import { busyboxRootfs, findKernel, imageFile, STAGE1_HOST_PROGRAMS, STAGE_MODULES } from './rootfs.js';
+import { busyboxRootfs, findKernel, imageFile, STAGE1_HOST_PROGRAMS, STAGE1_ON_DEMAND_MODULES, STAGE_MODULES } from './rootfs.js';
 
 /** Bumped when the layout of the outputs changes, so caches built by older code are rebuilt. */
-const BUILDER_VERSION = 'stage1/2';
+const BUILDER_VERSION = 'stage1/3';
 
 /** Files a pod's boot tree gets from a stage1 build, relative to both directories. */
 export const STAGE1_BOOT_FILES = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi', 'pxelinux.0', 'ldlinux.c32', 'stage1/vmlinuz'] as const;
@@ -149,7 +149,7 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
     'stage1/vmlinuz': kernel.vmlinuz,
   };
   const scripts = stage1Scripts();
-  const key = buildKey(BUILDER_VERSION, debs, scripts);
+  const key = buildKey(BUILDER_VERSION, debs, scripts, [`on-demand=${STAGE1_ON_DEMAND_MODULES.join(',')}`]);
   const outputs = [...STAGE1_BOOT_FILES, STAGE1_INITRD];
   const upToDate = !opts.force && stamp?.key === key && outputs.every((f) => existsSync(join(opts.outDir, f)));
 
@@ -159,7 +159,14 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
     modules = readFileSync(join(opts.outDir, 'stage1', 'modules'), 'utf8').split('\n').filter(Boolean);
   } else {
     progress(`collect initramfs (busybox, ${STAGE1_HOST_PROGRAMS.join(', ')}, modules)`);
-    const rootfs = busyboxRootfs({ busybox, kernel, modules: STAGE_MODULES, hostPrograms: STAGE1_HOST_PROGRAMS, files: scripts });
+    const rootfs = busyboxRootfs({
+      busybox,
+      kernel,
+      modules: STAGE_MODULES,
+      onDemandModules: STAGE1_ON_DEMAND_MODULES,
+      hostPrograms: STAGE1_HOST_PROGRAMS,
+      files: scripts,
+    });
     modules = rootfs.moduleOrder;
     mkdirSync(join(opts.outDir, 'stage1'), { recursive: true });
     for (const [name, src] of Object.entries(sources)) {
@@ -167,7 +174,7 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
       copyFileSync(src, tmp);
       renameSync(tmp, join(opts.outDir, name));
     }
-    progress(`initramfs: ${rootfs.entries.length} entries, modules ${modules.join(' ')}`);
+    progress(`initramfs: ${rootfs.entries.length} entries, modules ${modules.join(' ')}; on demand ${rootfs.onDemandModules.join(' ')}`);
     writeAtomic(join(opts.outDir, STAGE1_INITRD), buildInitramfs(rootfs.entries));
     writeAtomic(join(opts.outDir, 'stage1', 'modules'), modules.join('\n') + '\n');
   }

@@ -49,6 +49,9 @@ describe('podboot lab --firmware uefi: 1 rack × 1 VM under OVMF', () => {
     expect(before).toMatch(/ipxe\/52-54-00-9b-01-01\.ipxe/);
     expect(before).toMatch(/podboot-stage1: verified lab-stage2 1\.0/);
     expect(before.match(/Start PXE over IPv4/g)).toHaveLength(1);
+    // once installed, stage1 (efivarfs loaded and mounted) removed the very PXE entry OVMF had started
+    expect(text).not.toMatch(/EFI variables are not supported/);
+    expect(after).toContain(`podboot-stage1: removed network boot entry Boot${/BdsDxe: starting Boot([0-9A-F]{4}) "UEFI PXEv4/.exec(before)![1]}\n`);
     // after the install: the disk (the virtio block device) boots, the network is never tried again
     expect(after).toMatch(/BdsDxe: starting Boot[0-9A-F]{4} "UEFI Misc Device" from PciRoot\(0x0\)\/Pci\(0x4,0x0\)/);
     expect(after).not.toMatch(/Start PXE|PXEv4|iPXE/);

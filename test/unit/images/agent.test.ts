@@ -4,7 +4,7 @@
 // refresh), with certificates and signatures made by podboot itself. Each
 // failure mode must be reported with its reason and must never run the
 // kickstart (the only thing that would touch a disk).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeInitramfs } from '../../../src/images/cpio.js';
+import { STAGE1_DIR } from '../../global-setup.js';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -185,7 +187,10 @@ function reset(s: Stage2, ks: string): void {
 
 const states = () => events.map((e) => (e.body as { state: string }).state);
 
-for (const shell of shells())
+// made once: shells() links busybox's applets into one directory
+const SHELLS = shells();
+
+for (const shell of SHELLS)
 describe(`stage1 agent against the pod API (${shell.name})`, () => {
   const tag = shell.name.replace(/\W+/g, '-');
   it('verifies, runs the kickstart with the verified image, reports every state in order', async () => {
@@ -365,5 +370,92 @@ describe(`stage1 agent against the pod API (${shell.name})`, () => {
       err = (e as { stdout: string }).stdout;
     }
     expect(err).toMatch(/^manifest: lab 2\.1 is not for pod rack-zz/);
+  });
+});
+
+// Stage1's init, after its modules: efivars_up loads efivarfs (packed, not in
+// load-order) and mounts it only when the kernel shows /sys/firmware/efi;
+// after the install drop_network_boot_entries removes the firmware's network
+// boot entries with efibootmgr. insmod, mount and efibootmgr are shell
+// functions that log their calls (a function wins over a busybox applet, a
+// PATH entry does not); efibootmgr keeps its entries in a file.
+const FAKES = String.raw`
+insmod() {
+	echo "insmod $*" >>"$LOG"
+	[ -z "$INSMOD_FAILS" ] || { echo "insmod: can't insert '$1': $INSMOD_FAILS" >&2; return 1; }
+}
+mount() { echo "mount $*" >>"$LOG"; }
+efibootmgr() {
+	if [ $# -gt 0 ]; then
+		echo "efibootmgr $*" >>"$LOG"
+		sed -i "/^Boot$3/d" "$VARS"
+		return 0
+	fi
+	[ -f "$VARS" ] || { echo 'EFI variables are not supported on this system.' >&2; return 2; }
+	echo "BootCurrent: 0003"
+	echo "BootOrder: $(sed -n 's/^Boot\([0-9A-F]\{4\}\).*/\1/p' "$VARS" | tr '\n' , | sed 's/,$//')"
+	cat "$VARS"
+}
+`;
+
+const OVMF_ENTRIES = `Boot0000* UiApp
+Boot0001* UEFI QEMU DVD-ROM QM00003 
+Boot0002* UEFI Misc Device
+Boot0003* UEFI PXEv4 (MAC:5254009B0101)
+Boot0004* UEFI PXEv6 (MAC:5254009B0101)
+Boot0005* UEFI HTTPv4 (MAC:5254009B0101)
+Boot0006  EFI Internal Shell
+`;
+
+for (const shell of SHELLS)
+describe(`stage1 init's UEFI steps in lib.sh (${shell.name})`, () => {
+  const tag = shell.name.replace(/\W+/g, '-');
+  let n = 0;
+  /** runs STEPS after sourcing lib.sh and the fakes in a fresh directory holding the built initrd's efivarfs.order */
+  function run(steps: string, setup: (dir: string) => void = () => undefined, env: Record<string, string> = {}) {
+    const dir = join(tmp, `efi-${tag}-${++n}`);
+    mkdirSync(join(dir, 'modules'), { recursive: true });
+    const files = decodeInitramfs(readFileSync(join(STAGE1_DIR, 'stage1', 'initrd.img')));
+    writeFileSync(join(dir, 'modules', 'efivarfs.order'), files.get('lib/modules/efivarfs.order')!.data);
+    writeFileSync(join(dir, 'modules', 'efivarfs.ko'), '');
+    writeFileSync(join(dir, 'log'), '');
+    setup(dir);
+    const r = spawnSync(shell.sh, ['-c', `. "$PODBOOT_LIB/lib.sh"\n${FAKES}\n${steps}`], {
+      encoding: 'utf8',
+      env: { PATH: shell.path, PODBOOT_PREFIX: 'podboot-stage1', PODBOOT_LIB: join(tmp, 'lib'), PODBOOT_MODULES: join(dir, 'modules'), LOG: join(dir, 'log'), VARS: join(dir, 'vars'), D: dir, ...env },
+    });
+    return { dir, out: r.stdout + r.stderr, calls: readFileSync(join(dir, 'log'), 'utf8').split('\n').filter(Boolean) };
+  }
+
+  it('UEFI (/sys/firmware/efi present): insmods efivarfs, then mounts it on efivars', () => {
+    const { dir, out, calls } = run('efivars_up "$D/efi"; echo "rc=$?"', (d) => mkdirSync(join(d, 'efi', 'efivars'), { recursive: true }));
+    expect(out).toBe('rc=0\n');
+    expect(calls).toEqual([`insmod ${dir}/modules/efivarfs.ko`, `mount -t efivarfs efivarfs ${dir}/efi/efivars`]);
+  });
+
+  it('BIOS (no /sys/firmware/efi): loads and mounts nothing, prints nothing', () => {
+    const { out, calls } = run('efivars_up "$D/efi"; echo "rc=$?"');
+    expect(out).toBe('rc=2\n');
+    expect(calls).toEqual([]);
+  });
+
+  it('a failing insmod is said and nothing is mounted', () => {
+    const { out, calls } = run('efivars_up "$D/efi"; echo "rc=$?"', (d) => mkdirSync(join(d, 'efi', 'efivars'), { recursive: true }), { INSMOD_FAILS: 'No such device' });
+    expect(out).toMatch(/^podboot-stage1: module efivarfs: insmod: can't insert '.*efivarfs\.ko': No such device\nrc=1\n$/);
+    expect(calls.filter((c) => c.startsWith('mount'))).toEqual([]);
+  });
+
+  it('removes the PXE and HTTP boot entries, keeps the disk and the rest, prints the order left', () => {
+    const { out, calls } = run('drop_network_boot_entries; echo "rc=$?"', (d) => writeFileSync(join(d, 'vars'), OVMF_ENTRIES));
+    expect(calls).toEqual(['efibootmgr -q -b 0003 -B', 'efibootmgr -q -b 0004 -B', 'efibootmgr -q -b 0005 -B']);
+    expect(out).toContain('podboot-stage1: removed network boot entry Boot0003\n');
+    expect(out).toContain('podboot-stage1: removed network boot entry Boot0005\n');
+    expect(out).toMatch(/podboot-stage1: boot order: 0000,0001,0002,0006\nrc=0\n$/);
+  });
+
+  it('without EFI variables efibootmgr fails: said once, nothing removed', () => {
+    const { out, calls } = run('drop_network_boot_entries; echo "rc=$?"');
+    expect(out).toBe('podboot-stage1: network boot entries left in place: efibootmgr: EFI variables are not supported on this system.\nrc=1\n');
+    expect(calls).toEqual([]);
   });
 });

@@ -11,11 +11,19 @@ import { fixFat16RootTimes, FIXED_DOS_DATE } from '../../../src/images/fat.js';
 import { parseLdd } from '../../../src/images/host-bins.js';
 import { renderNodeConfig } from '../../../src/images/lab-stage2.js';
 import { moduleDepends, moduleKey, parseModulesBuiltin, readModinfo, resolveLoadOrder } from '../../../src/images/modules.js';
+import { busyboxRootfs, findKernel } from '../../../src/images/rootfs.js';
 import { buildStage1, installStage1, STAGE1_BOOT_FILES } from '../../../src/images/stage1.js';
 import { CACHE_DIR, STAGE1_DIR } from '../../global-setup.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'images-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** An unpacked .deb the global setup's build left in the cache, by package name prefix; undefined without one. */
+function unpacked(prefix: string): string | undefined {
+  const x = join(CACHE_DIR, 'debs', 'x');
+  const dir = existsSync(x) ? readdirSync(x).find((d) => d.startsWith(prefix)) : undefined;
+  return dir && join(x, dir);
+}
 
 describe('module load order', () => {
   const deps: Record<string, string[]> = {
@@ -47,11 +55,27 @@ describe('module load order', () => {
     expect(moduleKey('x.ko.xz')).toBe('x');
     expect([...parseModulesBuiltin('kernel/drivers/ata/ata_generic.ko\nkernel/lib/crc-t10dif.ko\n')]).toEqual(['ata_generic', 'crc_t10dif']);
   });
+  it('an on-demand module is packed with the dependencies load-order lacks, not added to load-order', () => {
+    const kernel = unpacked('linux-image-');
+    const busybox = unpacked('busybox-static_');
+    if (!kernel || !busybox) return; // global setup builds stage1 first; without it there is no kernel to read
+    // sr_mod needs cdrom (not loaded at boot) and scsi_mod (loaded at boot, via sd_mod)
+    const r = busyboxRootfs({ busybox: join(busybox, 'bin/busybox'), kernel: findKernel(kernel), modules: ['sd_mod'], onDemandModules: ['sr_mod'], hostPrograms: [], files: [] });
+    const file = (name: string) => r.entries.find((e) => e.name === name);
+    const text = (name: string) => {
+      const e = file(name);
+      return e?.type === 'file' ? e.data.toString() : undefined;
+    };
+    expect(r.onDemandModules).toEqual(['cdrom', 'sr_mod']);
+    expect(text('lib/modules/sr_mod.order')).toBe('cdrom\nsr_mod\n');
+    expect(text('lib/modules/load-order')!.split('\n')).toContain('scsi_mod');
+    expect(text('lib/modules/load-order')!.split('\n')).not.toContain('sr_mod');
+    for (const m of ['cdrom', 'sr_mod', 'scsi_mod']) expect(file(`lib/modules/${m}.ko`), m).toBeDefined();
+  });
   it('reads depends= from a real Debian module (.modinfo section)', () => {
-    const x = join(CACHE_DIR, 'debs', 'x');
-    const kdir = existsSync(x) ? readdirSync(x).find((d) => d.startsWith('linux-image-')) : undefined;
-    if (!kdir) return; // global setup builds stage1 first; without it there is no kernel to read
-    const mods = join(x, kdir, 'lib', 'modules');
+    const kernel = unpacked('linux-image-');
+    if (!kernel) return; // global setup builds stage1 first; without it there is no kernel to read
+    const mods = join(kernel, 'lib', 'modules');
     const ver = readdirSync(mods)[0]!;
     const vnet = readFileSync(join(mods, ver, 'kernel/drivers/net/virtio_net.ko'));
     expect(moduleDepends(vnet).sort()).toEqual(['net_failover', 'virtio', 'virtio_ring']);
@@ -118,6 +142,14 @@ describe('the stage1 build (global setup)', () => {
     for (const m of order) expect(files.get(`lib/modules/${m}.ko`)!.data.readUInt32BE(0)).toBe(0x7f454c46);
     // the init is executable
     expect(files.get('init')!.mode & 0o111).not.toBe(0);
+  });
+
+  it('initrd: efivarfs.ko is packed for init to load under UEFI, not loaded at boot (it fails under BIOS)', () => {
+    const files = decodeInitramfs(readFileSync(join(STAGE1_DIR, 'stage1', 'initrd.img')));
+    expect(readModinfo(files.get('lib/modules/efivarfs.ko')!.data).get('name')).toEqual(['efivarfs']);
+    expect(files.get('lib/modules/load-order')!.data.toString().split('\n')).not.toContain('efivarfs');
+    // bookworm's efivarfs depends on nothing: its own list is just itself
+    expect(files.get('lib/modules/efivarfs.order')!.data.toString()).toBe('efivarfs\n');
   });
 
   it('rebuilding from the same inputs gives the same bytes; an unchanged build is skipped', async () => {
