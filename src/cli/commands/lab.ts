@@ -62,9 +62,10 @@ Returns once every pod serves; everything made is recorded in DIR/lab-state.json
   --nodes-per-rack M VMs per rack, default 1
   --wan-rtt T        round trip added between central and each rack (50ms, 0.1s), default 0
   --wan-loss P       frames lost per direction (1%, 0.01), default 0
-  --firmware F       bios (SeaBIOS + iPXE ROM); uefi is refused for now (docs/lab.md)
+  --firmware F       bios (SeaBIOS + QEMU's iPXE ROM, default) or uefi (OVMF and
+                     its own PXE client, an NVRAM copy per VM; docs/lab.md, UEFI)
   --stage1 PATH      ipxe-http (iPXE fetches stage1 over HTTP, default) or tftp
-                     (pxelinux, kernel and initrd over TFTP)
+                     (pxelinux, kernel and initrd over TFTP; BIOS only)
   --tamper RACK      flip one byte of that rack's stage2 copy (rack-1 or 1)
   --seed N           seed of the user-space WAN link's losses, default 1
   --cache DIR        stage1 / stage2 build cache (default .cache in the package)
