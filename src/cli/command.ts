@@ -5,9 +5,8 @@ export const EXIT_FAILURE = 1;
 /** the command line itself was wrong (unknown subcommand, missing argument) */
 export const EXIT_USAGE = 2;
 
+/** A subcommand; the words that select it are in the registry (src/cli/registry.ts). */
 export interface Command {
-  /** words that select the command, e.g. ['pod', 'run'] */
-  name: string[];
   summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-import { commands } from './registry.js';
-import { EXIT_USAGE, EXIT_FAILURE, UsageError, type Command } from './command.js';
+import { commands, type CommandEntry } from './registry.js';
+import { EXIT_USAGE, EXIT_FAILURE, UsageError } from './command.js';
 
-function overview(): string {
-  const width = Math.max(...commands.map((c) => c.name.join(' ').length));
-  const lines = commands.map((c) => `  ${c.name.join(' ').padEnd(width)}  ${c.summary}`);
+async function overview(): Promise<string> {
+  // Only the overview needs every command's summary, so only it loads them all.
+  const loaded = await Promise.all(commands.map(async (c) => ({ name: c.name.join(' '), summary: (await c.load()).summary })));
+  const width = Math.max(...loaded.map((c) => c.name.length));
+  const lines = loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
   return [
     'podboot: bare-metal provisioning appliance',
     '',
@@ -18,40 +20,42 @@ function overview(): string {
 }
 
 /** The longest registered name that prefixes argv wins: `pod run` before `pod`. */
-function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  let best: Command | undefined;
+function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | undefined {
+  let best: CommandEntry | undefined;
   for (const c of commands) {
     if (c.name.every((w, i) => argv[i] === w) && (!best || c.name.length > best.name.length)) best = c;
   }
-  return best ? { cmd: best, rest: argv.slice(best.name.length) } : undefined;
+  return best ? { entry: best, rest: argv.slice(best.name.length) } : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write(overview() + '\n');
+    process.stdout.write((await overview()) + '\n');
     return argv.length === 0 ? EXIT_USAGE : 0;
   }
   const found = findCommand(argv);
   if (!found) {
-    process.stderr.write(`podboot: unknown command '${argv.join(' ')}'\n\n${overview()}\n`);
+    process.stderr.write(`podboot: unknown command '${argv.join(' ')}'\n\n${await overview()}\n`);
     return EXIT_USAGE;
   }
+  const cmd = await found.entry.load();
+  const name = found.entry.name.join(' ');
   if (found.rest.includes('--help') || found.rest.includes('-h')) {
-    process.stdout.write(`${found.cmd.usage}\n`);
+    process.stdout.write(`${cmd.usage}\n`);
     return 0;
   }
   try {
-    return await found.cmd.run(found.rest);
+    return await cmd.run(found.rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err.message}\n\n${found.cmd.usage}\n`);
+      process.stderr.write(`podboot ${name}: ${err.message}\n\n${cmd.usage}\n`);
       return EXIT_USAGE;
     }
     if (err instanceof Error && (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err.message}\n\n${found.cmd.usage}\n`);
+      process.stderr.write(`podboot ${name}: ${err.message}\n\n${cmd.usage}\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`podboot ${found.cmd.name.join(' ')}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`podboot ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_FAILURE;
   }
 }

@@ -1,53 +1,52 @@
 import type { Command } from './command.js';
-import { validateCommand } from './commands/validate.js';
-import { podRunCommand } from './commands/pod-run.js';
-import { serveCommand } from './commands/serve.js';
-import { eventsCommand, podsDegradeCommand, podsListCommand, podsRestartCommand, podsStartCommand, podsStatusCommand, podsStopCommand, podsUndegradeCommand, podsRollingRestartCommand } from './commands/pods.js';
-import { dhcpProbeCommand } from './commands/dhcp-probe.js';
-import { tftpServeCommand } from './commands/tftp-serve.js';
-import { caInitCommand, caIssueServerCommand, caIssueSignerCommand, caRevokeCommand } from './commands/ca.js';
-import { signCommand } from './commands/sign.js';
-import { nodesListCommand, nodesReinstallCommand, nodesShowCommand } from './commands/nodes.js';
-import { verifyCommand } from './commands/verify.js';
-import { imagesBuildLabStage2Command, imagesBuildStage1Command } from './commands/images-build.js';
-import { labBootCommand, labCommand, labDoctorCommand, labDownCommand, labUpCommand } from './commands/lab.js';
-import { imagesListCommand, imagesOnboardCommand, imagesPullCommand, imagesRemoveCommand, imagesShowCommand } from './commands/images.js';
+
+/**
+ * The routing table of the CLI: the words that select a command, and where
+ * its code is. A command's module is loaded only when it runs (or for
+ * `--help`): a pod instance started by the supervisor (`pod run`) then loads
+ * no lab, image-building or API client code, ~50 ms of CPU per start.
+ */
+export interface CommandEntry {
+  /** words that select the command, e.g. ['pod', 'run'] */
+  name: string[];
+  load(): Promise<Command>;
+}
 
 // Every subcommand, in the order `podboot --help` lists them.
-export const commands: Command[] = [
-  serveCommand,
-  podRunCommand,
-  podsListCommand,
-  podsStatusCommand,
-  podsStartCommand,
-  podsStopCommand,
-  podsRestartCommand,
-  podsDegradeCommand,
-  podsUndegradeCommand,
-  podsRollingRestartCommand,
-  eventsCommand,
-  validateCommand,
-  nodesListCommand,
-  nodesShowCommand,
-  nodesReinstallCommand,
-  dhcpProbeCommand,
-  tftpServeCommand,
-  caInitCommand,
-  caIssueSignerCommand,
-  caIssueServerCommand,
-  caRevokeCommand,
-  signCommand,
-  verifyCommand,
-  imagesPullCommand,
-  imagesListCommand,
-  imagesShowCommand,
-  imagesRemoveCommand,
-  imagesOnboardCommand,
-  imagesBuildStage1Command,
-  imagesBuildLabStage2Command,
-  labCommand,
-  labUpCommand,
-  labBootCommand,
-  labDownCommand,
-  labDoctorCommand,
+export const commands: CommandEntry[] = [
+  { name: ['serve'], load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: ['pod', 'run'], load: async () => (await import('./commands/pod-run.js')).podRunCommand },
+  { name: ['pods', 'list'], load: async () => (await import('./commands/pods.js')).podsListCommand },
+  { name: ['pods', 'status'], load: async () => (await import('./commands/pods.js')).podsStatusCommand },
+  { name: ['pods', 'start'], load: async () => (await import('./commands/pods.js')).podsStartCommand },
+  { name: ['pods', 'stop'], load: async () => (await import('./commands/pods.js')).podsStopCommand },
+  { name: ['pods', 'restart'], load: async () => (await import('./commands/pods.js')).podsRestartCommand },
+  { name: ['pods', 'degrade'], load: async () => (await import('./commands/pods.js')).podsDegradeCommand },
+  { name: ['pods', 'undegrade'], load: async () => (await import('./commands/pods.js')).podsUndegradeCommand },
+  { name: ['pods', 'rolling-restart'], load: async () => (await import('./commands/pods.js')).podsRollingRestartCommand },
+  { name: ['events'], load: async () => (await import('./commands/pods.js')).eventsCommand },
+  { name: ['validate'], load: async () => (await import('./commands/validate.js')).validateCommand },
+  { name: ['nodes', 'list'], load: async () => (await import('./commands/nodes.js')).nodesListCommand },
+  { name: ['nodes', 'show'], load: async () => (await import('./commands/nodes.js')).nodesShowCommand },
+  { name: ['nodes', 'reinstall'], load: async () => (await import('./commands/nodes.js')).nodesReinstallCommand },
+  { name: ['dhcp', 'probe'], load: async () => (await import('./commands/dhcp-probe.js')).dhcpProbeCommand },
+  { name: ['tftp', 'serve'], load: async () => (await import('./commands/tftp-serve.js')).tftpServeCommand },
+  { name: ['ca', 'init'], load: async () => (await import('./commands/ca.js')).caInitCommand },
+  { name: ['ca', 'issue-signer'], load: async () => (await import('./commands/ca.js')).caIssueSignerCommand },
+  { name: ['ca', 'issue-server'], load: async () => (await import('./commands/ca.js')).caIssueServerCommand },
+  { name: ['ca', 'revoke'], load: async () => (await import('./commands/ca.js')).caRevokeCommand },
+  { name: ['sign'], load: async () => (await import('./commands/sign.js')).signCommand },
+  { name: ['verify'], load: async () => (await import('./commands/verify.js')).verifyCommand },
+  { name: ['images', 'pull'], load: async () => (await import('./commands/images.js')).imagesPullCommand },
+  { name: ['images', 'list'], load: async () => (await import('./commands/images.js')).imagesListCommand },
+  { name: ['images', 'show'], load: async () => (await import('./commands/images.js')).imagesShowCommand },
+  { name: ['images', 'remove'], load: async () => (await import('./commands/images.js')).imagesRemoveCommand },
+  { name: ['images', 'onboard'], load: async () => (await import('./commands/images.js')).imagesOnboardCommand },
+  { name: ['images', 'build-stage1'], load: async () => (await import('./commands/images-build.js')).imagesBuildStage1Command },
+  { name: ['images', 'build-lab-stage2'], load: async () => (await import('./commands/images-build.js')).imagesBuildLabStage2Command },
+  { name: ['lab'], load: async () => (await import('./commands/lab.js')).labCommand },
+  { name: ['lab', 'up'], load: async () => (await import('./commands/lab.js')).labUpCommand },
+  { name: ['lab', 'boot'], load: async () => (await import('./commands/lab.js')).labBootCommand },
+  { name: ['lab', 'down'], load: async () => (await import('./commands/lab.js')).labDownCommand },
+  { name: ['lab', 'doctor'], load: async () => (await import('./commands/lab.js')).labDoctorCommand },
 ];

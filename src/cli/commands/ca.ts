@@ -18,7 +18,6 @@ function printIssued(what: string, f: IssuedFiles): void {
 }
 
 export const caInitCommand: Command = {
-  name: ['ca', 'init'],
   summary: 'create a root CA, a signing CA and their CRLs',
   usage: `usage: podboot ca init --out DIR [--org NAME] [--root-days N] [--ca-days N] [--crl-days N]
 
@@ -56,7 +55,6 @@ to revoke the signing CA).
 };
 
 export const caIssueSignerCommand: Command = {
-  name: ['ca', 'issue-signer'],
   summary: 'issue a code-signing certificate for a CI/CD pipeline',
   usage: `usage: podboot ca issue-signer NAME --ca DIR [--days N]
 
@@ -75,7 +73,6 @@ podboot sign --cert.
 };
 
 export const caIssueServerCommand: Command = {
-  name: ['ca', 'issue-server'],
   summary: "issue a TLS server certificate for a pod instance's HTTPS server",
   usage: `usage: podboot ca issue-server POD --ca DIR [--ip ADDR]... [--dns NAME]... [--days N]
 
@@ -101,7 +98,6 @@ POD.chain.pem (certificate + signing CA) for the pod's HTTPS server.
 };
 
 export const caRevokeCommand: Command = {
-  name: ['ca', 'revoke'],
   summary: 'revoke a certificate by serial and re-issue the CRL',
   usage: `usage: podboot ca revoke SERIAL --ca DIR [--reason REASON]
        podboot ca revoke --refresh --ca DIR

@@ -14,7 +14,6 @@ function hostPort(text: string, defaultPort: number, what: string): { address: s
 }
 
 export const dhcpProbeCommand: Command = {
-  name: ['dhcp', 'probe'],
   summary: 'send one DHCP exchange (as a relay or a rack client) and print the replies',
   usage: `usage: podboot dhcp probe --mac MAC (--relay ADDR[:PORT] --server ADDR[:PORT] | --broadcast)
                           [--arch N] [--user-class TEXT] [--vendor-class TEXT] [--discover-only]

@@ -7,7 +7,6 @@ import { buildLabStage2 } from '../../images/lab-stage2.js';
 const progress = (line: string) => process.stdout.write(`${line}\n`);
 
 export const imagesBuildStage1Command: Command = {
-  name: ['images', 'build-stage1'],
   summary: 'build stage1 (bootloaders, kernel, initrd) from Debian packages',
   usage: `usage: podboot images build-stage1 [--out DIR] [--cache DIR] [--force]
 
@@ -40,7 +39,6 @@ inputs did not change; downloads already in the cache are not repeated.
 };
 
 export const imagesBuildLabStage2Command: Command = {
-  name: ['images', 'build-lab-stage2'],
   summary: 'build the lab stage2: a small bootable raw disk image (busybox OS) for tests',
   usage: `usage: podboot images build-lab-stage2 [--out FILE] [--cache DIR] [--root-ca PEM] [--force]
 

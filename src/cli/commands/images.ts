@@ -44,7 +44,6 @@ function describe(e: CatalogEntry, blobPath: (hex: string) => string): string {
 }
 
 export const imagesPullCommand: Command = {
-  name: ['images', 'pull'],
   summary: 'fetch a signed image over HTTPS, verify it, add it to the catalog',
   usage: `usage: podboot images pull URL --ca ROOT.pem [--tls-ca CA.pem] [--crl FILE]... [--catalog DIR]
 
@@ -101,7 +100,6 @@ ${CATALOG_HELP}`,
 };
 
 export const imagesListCommand: Command = {
-  name: ['images', 'list'],
   summary: 'list the images in the catalog',
   usage: `usage: podboot images list [--catalog DIR] [--json]
 
@@ -127,7 +125,6 @@ ${CATALOG_HELP}`,
 };
 
 export const imagesShowCommand: Command = {
-  name: ['images', 'show'],
   summary: 'show an image in the catalog',
   usage: `usage: podboot images show NAME[@VERSION] [--catalog DIR]
 
@@ -153,7 +150,6 @@ ${CATALOG_HELP}`,
 };
 
 export const imagesRemoveCommand: Command = {
-  name: ['images', 'remove'],
   summary: 'remove an image from the catalog',
   usage: `usage: podboot images remove NAME@VERSION [--catalog DIR]
 
@@ -192,7 +188,6 @@ async function placeFile(from: string, to: string): Promise<void> {
 }
 
 export const imagesOnboardCommand: Command = {
-  name: ['images', 'onboard'],
   summary: "hand each pod the verified stage2 image its pod file names, and nothing else",
   usage: `usage: podboot images onboard --pods DIR --ca ROOT.pem [--crl FILE]... [--catalog DIR] [--state DIR]
 

@@ -26,7 +26,6 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
 }
 
 export const labCommand: Command = {
-  name: ['lab'],
   summary: 'QEMU lab rig: racks behind a WAN PXE-install through the central node (up, boot, down, doctor)',
   usage: `usage: podboot lab up|boot|down|doctor [options]   (podboot lab <sub> --help)
 
@@ -43,7 +42,6 @@ See docs/lab.md.`,
 };
 
 export const labUpCommand: Command = {
-  name: ['lab', 'up'],
   summary: 'build a lab rig: central node, WAN (delay/loss), racks with dhcrelay',
   usage: `usage: podboot lab up [--racks N] [--nodes-per-rack M] [--wan-rtt 50ms] [--wan-loss 1%]
                      [--firmware bios|uefi] [--stage1 ipxe-http|tftp] [--tamper RACK] [--dir DIR]
@@ -98,7 +96,6 @@ ${DIR_HELP}`,
 };
 
 export const labBootCommand: Command = {
-  name: ['lab', 'boot'],
   summary: "power a lab's VMs on and follow them to booted-from-disk (JUnit, timeline)",
   usage: `usage: podboot lab boot [--dir DIR] [--timeout 600] [--junit FILE] [--timeline FILE] [--tamper RACK]
                        [--keep-running] [--accel tcg|kvm]
@@ -148,7 +145,6 @@ ${DIR_HELP}`,
 };
 
 export const labDownCommand: Command = {
-  name: ['lab', 'down'],
   summary: 'remove every namespace, process, tap and file a lab made (also after a crash)',
   usage: `usage: podboot lab down [--dir DIR]
 
@@ -174,7 +170,6 @@ ${DIR_HELP}`,
 };
 
 export const labDoctorCommand: Command = {
-  name: ['lab', 'doctor'],
   summary: 'check this machine for what podboot lab needs; prints the apt-get line',
   usage: `usage: podboot lab doctor
 

@@ -61,7 +61,6 @@ function eventLine(e: NodeEvent): string {
 }
 
 export const nodesListCommand: Command = {
-  name: ['nodes', 'list'],
   summary: "servers a pod has seen, with their install state",
   usage: `usage: podboot nodes list --pod NAME [--state DIR] [--json]
 
@@ -82,7 +81,6 @@ ${HELP}`,
 };
 
 export const nodesShowCommand: Command = {
-  name: ['nodes', 'show'],
   summary: 'one server: install state and its latest events',
   usage: `usage: podboot nodes show MAC --pod NAME [--state DIR] [--json]
 
@@ -107,7 +105,6 @@ ${HELP}`,
 };
 
 export const nodesReinstallCommand: Command = {
-  name: ['nodes', 'reinstall'],
   summary: 'let an installed server PXE-install again at its next boot',
   usage: `usage: podboot nodes reinstall MAC --pod NAME [--state DIR]
 

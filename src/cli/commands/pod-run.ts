@@ -26,7 +26,6 @@ export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir:
 const DRAIN_MS = Number(process.env.PODBOOT_DRAIN_MS ?? 5000);
 
 export const podRunCommand: Command = {
-  name: ['pod', 'run'],
   summary: 'run one pod instance in the foreground (logs to stdout)',
   usage: `usage: podboot pod run <pod.yaml> [--state DIR] [--ca DIR] [--stage1 DIR] [--durability process|power]
 

@@ -43,7 +43,6 @@ interface Instance {
 }
 
 export const podsListCommand: Command = {
-  name: ['pods', 'list'],
   summary: 'list the central node\'s pods: state, pid, CPU, memory, restarts (and refused files)',
   usage: `usage: podboot pods list [--sort name|pid|cpu|rss] [--state DIR | --url … --ca … --token-file …] [--json]
 
@@ -80,7 +79,6 @@ ${CONNECT}
 };
 
 export const podsStatusCommand: Command = {
-  name: ['pods', 'status'],
   summary: 'one pod instance in full (P1): state, /proc figures, restarts, last exit, degrade',
   usage: `usage: podboot pods status POD [--state DIR | --url … --ca … --token-file …]
 
@@ -99,7 +97,6 @@ ${CONNECT}`,
 
 function actionCommand(action: 'start' | 'stop' | 'restart' | 'degrade' | 'undegrade', summary: string): Command {
   return {
-    name: ['pods', action],
     summary,
     usage: `usage: podboot pods ${action} POD [--reason TEXT] [--state DIR | --url … --ca … --token-file …]
 
@@ -125,7 +122,6 @@ export const podsDegradeCommand = actionCommand('degrade', 'stop new installs on
 export const podsUndegradeCommand = actionCommand('undegrade', 'allow new installs on a degraded pod again');
 
 export const eventsCommand: Command = {
-  name: ['events'],
   summary: 'the central node\'s events: pods added, refused, crashed, restarted, operator actions',
   usage: `usage: podboot events [--pod POD] [--after SEQ] [--state DIR | --url … --ca … --token-file …] [--json]
 
@@ -148,7 +144,6 @@ ${CONNECT}
 };
 
 export const podsRollingRestartCommand: Command = {
-  name: ['pods', 'rolling-restart'],
   summary: 'restart every pod instance onto the build now installed, one at a time, each after the last is ready',
   usage: `usage: podboot pods rolling-restart [--state DIR | --url … --ca … --token-file …]
 

@@ -22,7 +22,6 @@ const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
 const DEFAULT_INSTANCE_NODE_OPTIONS = '--max-semi-space-size=2';
 
 export const serveCommand: Command = {
-  name: ['serve'],
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]

@@ -16,7 +16,6 @@ export function parseNotAfter(v: string, now: Date): Date {
 }
 
 export const signCommand: Command = {
-  name: ['sign'],
   summary: 'sign an image: IMAGE.p7s and a signed manifest',
   usage: `usage: podboot sign IMAGE --cert CHAIN.pem --key KEY --version V [--name N]
                     [--not-after DATE|Nd] [--pods a,b] [--keyid]

@@ -18,7 +18,6 @@ function intOption(value: string | undefined, name: string, min: number, max: nu
 }
 
 export const tftpServeCommand: Command = {
-  name: ['tftp', 'serve'],
   summary: 'serve one directory read-only over TFTP (no pod, no generated configs)',
   usage: `usage: podboot tftp serve --root DIR [--address ADDR] [--port PORT] [--name NAME]
                           [--max-blksize N] [--max-windowsize N] [--max-transfers N] [--workers N]

@@ -4,7 +4,6 @@ import { loadPodPaths } from '../../config/load.js';
 import { formatProblem } from '../../config/types.js';
 
 export const validateCommand: Command = {
-  name: ['validate'],
   summary: 'check pod files; one file:line:col line per problem',
   usage: `usage: podboot validate <file|dir>...
 

@@ -22,7 +22,6 @@ function report(v: VerifiedImage): string {
 }
 
 export const verifyCommand: Command = {
-  name: ['verify'],
   summary: 'verify a signed image (chain, purpose, validity, revocation, digest, manifest)',
   usage: `usage: podboot verify IMAGE --ca ROOT.pem [--sig FILE] [--manifest FILE] [--manifest-sig FILE]
                       [--crl FILE]... [--pod NAME] [--at TIME] [--json]
