@@ -110,24 +110,29 @@ export function encodeSubOptions(subs: Iterable<[number, Buffer]>): Buffer {
   return Buffer.concat(parts);
 }
 
+// Option values are small and written in full: from Node's pooled slab
+// (allocUnsafe) rather than one zeroed ArrayBuffer each (alloc), which was
+// most of what a reply allocated.
 export function u8(n: number): Buffer {
-  return Buffer.from([n & 255]);
+  const b = Buffer.allocUnsafe(1);
+  b[0] = n & 255;
+  return b;
 }
 
 export function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
+  const b = Buffer.allocUnsafe(2);
   b.writeUInt16BE(n, 0);
   return b;
 }
 
 export function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
+  const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(n >>> 0, 0);
   return b;
 }
 
 export function ipList(addrs: readonly number[]): Buffer {
-  const b = Buffer.alloc(addrs.length * 4);
+  const b = Buffer.allocUnsafe(addrs.length * 4);
   addrs.forEach((a, i) => b.writeUInt32BE(a >>> 0, i * 4));
   return b;
 }

@@ -62,6 +62,16 @@ describe('DHCP codec', () => {
     expect(codes).toEqual([53, 54, 1, 55, 82]);
   });
 
+  it('orders any set of options, whatever order they were set in', () => {
+    const p = requestPacket({ type: MessageType.OFFER, mac: '52:54:00:00:00:03' });
+    p.options.clear();
+    for (const code of [250, 82, 67, 66, 54, 51, 43, 6, 3, 53, 1]) p.options.set(code, Buffer.from([code]));
+    const bytes = encodePacket(p);
+    const codes: number[] = [];
+    for (let i = 240; bytes[i] !== 255; i += 2 + bytes[i + 1]!) codes.push(bytes[i]!);
+    expect(codes).toEqual([53, 54, 1, 3, 6, 43, 51, 66, 67, 250, 82]);
+  });
+
   it('splits options longer than 255 bytes and joins them again (RFC 3396)', () => {
     const long = Buffer.alloc(600, 7);
     long[0] = 1;
