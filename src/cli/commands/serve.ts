@@ -23,7 +23,7 @@ const DEFAULT_INSTANCE_NODE_OPTIONS = '--max-semi-space-size=2';
 
 export const serveCommand: Command = {
   summary: 'run the central node: one supervised instance per pod file in a directory',
-  usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--ca DIR] [--token-file FILE]
+  usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--api-name NAME,…] [--ca DIR] [--token-file FILE]
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
@@ -43,6 +43,9 @@ touching a network.
   --api ADDR:PORT   the central HTTPS API, /metrics and the Prometheus
                     service-discovery list (default 127.0.0.1:9443; port 0 picks
                     one; 'off' runs no API)
+  --api-name NAME,… DNS names the API's certificate carries besides localhost
+                    and its address, for operators who reach the node (and its
+                    web page) by name
   --ca DIR          CA directory (podboot ca init) that issues the TLS
                     certificates of the API and of every pod's HTTPS server;
                     without it the node creates a local CA in STATE/ca on first
@@ -63,7 +66,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, 'api-name': { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -79,6 +82,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const logMaxMiB = Number(values['instance-log-max'] ?? 64);
     if (!(logMaxMiB > 0)) throw new UsageError(`--instance-log-max must be a positive number of MiB, not ${values['instance-log-max']}`);
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
+    const dns = ['localhost', ...(values['api-name'] ?? '').split(',').map((n) => n.trim()).filter(Boolean)];
+    for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
     const log = createLogger({ node: 'central' });
     // Made before any pod starts: instances started together would race to create it.
     const { ca, selfIssued } = await nodeCa(stateRoot, values.ca, log);
@@ -101,7 +106,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     if (api && regKey) {
       const tokenFile = values['token-file'] ?? join(stateRoot, 'central', 'operator.token');
       const token = await operatorToken(tokenFile, !values['token-file']);
-      const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], log });
+      const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], dns, log });
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
       const targets = new TargetRegistry(regKey);
       central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });

@@ -66,7 +66,7 @@ describe('central node API and a real Prometheus', () => {
     mkdirSync(podsDir);
     PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
     // The instances inherit the heartbeat period of their registration.
-    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) });
+    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0', '--api-name', 'central.rack.example,podboot'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) });
     await central.waitFor(/central API listening/, 30_000);
     await until('pods ready', () => PODS.every((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"`).test(central.log())), 30_000, () => central.log());
     api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
@@ -87,6 +87,11 @@ describe('central node API and a real Prometheus', () => {
     expect(curl('--cacert', api.ca, '--tls-max', '1.2', '-o', '/dev/null', '-w', '%{http_code}', `${api.url}/healthz`)).toBe('200');
     expect(curl('--cacert', api.ca, `${api.url}/healthz`)).toBe('{"ok":true}');
     expect(central.log()).toMatch(/central API certificate is self-issued/);
+    // The names an operator reaches the node by are in its certificate, and a client checks them.
+    const leaf = lab.exec('c', 'sh', ['-c', `openssl s_client -connect ${host} -servername central.rack.example -verify_hostname central.rack.example -CAfile ${api.ca} </dev/null 2>&1`]);
+    expect(leaf).toMatch(/Verify return code: 0 \(ok\)/);
+    const wrong = lab.exec('c', 'sh', ['-c', `openssl s_client -connect ${host} -verify_hostname other.example -CAfile ${api.ca} </dev/null 2>&1`]);
+    expect(wrong).toMatch(/Verify return code: 62 \(hostname mismatch\)/);
   });
 
   it('each pod registers itself over TLS with its own token; /sd lists the registrations', async () => {
