@@ -42,7 +42,7 @@ spec:
 `;
 }
 
-function runClient(cfg: StormConfig, cpu: string): Promise<{ wallMs: number; results: ServerResult[] }> {
+function runClient(cfg: StormConfig, cpu: string | undefined): Promise<{ wallMs: number; results: ServerResult[] }> {
   return new Promise((resolve, reject) => {
     const argv = pinned(cpu, ['ip', 'netns', 'exec', NS, process.execPath, CLIENT, JSON.stringify(cfg)]);
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,6 +69,64 @@ function runClient(cfg: StormConfig, cpu: string): Promise<{ wallMs: number; res
   });
 }
 
+export interface StormRound {
+  wallMs: number;
+  results: ServerResult[];
+  /** servers the pod's own database has as installed afterwards */
+  installed: number;
+  /** CPU seconds the pod used during the storm */
+  podCpu: number;
+  /** error lines from the pod's log */
+  podErrors: string[];
+}
+
+/**
+ * One storm against a fresh pod: namespace, CA, the signed stage2 onboarded,
+ * `pod run` with the built stage1, the simulated rack; everything removed
+ * afterwards. Also used by test/integration/pod/storm.test.ts.
+ */
+export async function stormRound(o: { work: string; name: string; servers: number; spreadMs: number; stage2: string; pin?: { pod: string; rack: string } }): Promise<StormRound> {
+  nsCreate(NS);
+  const state = join(o.work, `state-${o.name}`);
+  const ca = join(o.work, `ca-${o.name}`);
+  const podState = join(state, POD);
+  const podFile = join(o.work, `pod-${o.name}.yaml`);
+  const logFile = join(o.work, `pod-${o.name}.log`);
+  try {
+    sh('ip', ['-n', NS, 'addr', 'add', `${POD_ADDR}/32`, 'dev', 'lo']);
+    sh('ip', ['-n', NS, 'addr', 'add', `${RELAY}/16`, 'dev', 'lo']);
+    onboardSignedStage2(PODBOOT_CLI, o.work, ca, podState, o.stage2);
+    writeFileSync(podFile, podYaml());
+    const pod = spawnLogged(pinned(o.pin?.pod, ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', podFile, '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, { PODBOOT_LOG_LEVEL: 'warn' });
+    try {
+      await waitUntil(() => sh('ip', ['netns', 'exec', NS, 'ss', '-Hltn', `sport = :${PORTS.https}`]).trim() !== '' || pod.exitCode !== null, 60_000, 'the pod to listen');
+      if (pod.exitCode !== null) throw new Error(`pod exited at start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+      const cpu0 = cpuSeconds(pod.pid);
+      const cfg: StormConfig = { servers: o.servers, spreadMs: o.spreadMs, pod: POD_ADDR, dhcpPort: PORTS.dhcp, tftpPort: PORTS.tftp, httpsPort: PORTS.https, relay: RELAY, ca: join(podState, 'tls', 'root.pem'), macPrefix: '52:54:00:89:00', deadlineMs: 600_000 };
+      const { wallMs, results } = await runClient(cfg, o.pin?.rack);
+      const podCpu = cpuSeconds(pod.pid) - cpu0;
+      await stopProcess(pod);
+      const podErrors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+      // The pod's own record: every server installed, one row each.
+      const db = new Database(join(podState, 'pod.db'), { readonly: true });
+      const installed = (db.prepare("SELECT count(*) AS n FROM nodes WHERE state = 'installed'").get() as { n: number }).n;
+      db.close();
+      return { wallMs, results, installed, podCpu, podErrors };
+    } finally {
+      await stopProcess(pod);
+    }
+  } finally {
+    nsDelete(NS);
+  }
+}
+
+/** Builds stage1 into .cache/stage1 unless it is there (npm test's global setup keeps it). */
+export function ensureStage1(): void {
+  if (existsSync(join(STAGE1, 'stage1', 'initrd.img'))) return;
+  process.stdout.write(`# building stage1 into ${STAGE1}\n`);
+  sh(process.execPath, [PODBOOT_CLI, 'images', 'build-stage1', '--out', STAGE1], { timeoutMs: 900_000 });
+}
+
 export const stormBench: Bench = {
   name: 'storm',
   summary: 'boot storm: N simulated servers (default 200) at once through relayed DHCP → TFTP → HTTP → HTTPS stage2 → installed on one pod (--servers=N --spread=ms --stage2-mib=N --rounds=N)',
@@ -77,10 +135,7 @@ export const stormBench: Bench = {
     const spreadMs = flag(flags, 'spread', 1000);
     const stage2MiB = flag(flags, 'stage2-mib', flags.includes('--quick') ? 8 : 32);
     const rounds = Math.max(1, flag(flags, 'rounds', flags.includes('--quick') ? 1 : 3));
-    if (!existsSync(join(STAGE1, 'stage1', 'initrd.img'))) {
-      process.stdout.write(`# building stage1 into ${STAGE1} (cached by npm test's global setup)\n`);
-      sh(process.execPath, [PODBOOT_CLI, 'images', 'build-stage1', '--out', STAGE1], { timeoutMs: 900_000 });
-    }
+    ensureStage1();
     const work = mkdtempSync(join(tmpdir(), 'pbb-storm-'));
     chmodSync(work, 0o755);
     const file = join(work, 'stage2.img');
@@ -90,57 +145,29 @@ export const stormBench: Bench = {
     let failedTotal = 0;
     try {
       for (let round = 1; round <= rounds; round++) {
-        nsCreate(NS);
-        const state = join(work, `state-${round}`);
-        const ca = join(work, `ca-${round}`);
-        const podState = join(state, POD);
-        try {
-          sh('ip', ['-n', NS, 'addr', 'add', `${POD_ADDR}/32`, 'dev', 'lo']);
-          sh('ip', ['-n', NS, 'addr', 'add', `${RELAY}/16`, 'dev', 'lo']);
-          onboardSignedStage2(PODBOOT_CLI, work, ca, podState, file);
-          writeFileSync(join(work, 'pod.yaml'), podYaml());
-          const logFile = join(work, `pod-${round}.log`);
-          const pod = spawnLogged(pinned('1', ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', join(work, 'pod.yaml'), '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, { PODBOOT_LOG_LEVEL: 'warn' });
-          try {
-            await waitUntil(() => sh('ip', ['netns', 'exec', NS, 'ss', '-Hltn', `sport = :${PORTS.https}`]).trim() !== '' || pod.exitCode !== null, 60_000, 'the pod to listen');
-            if (pod.exitCode !== null) throw new Error(`pod exited at start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-            const cpu0 = cpuSeconds(pod.pid);
-            const cfg: StormConfig = { servers, spreadMs, pod: POD_ADDR, dhcpPort: PORTS.dhcp, tftpPort: PORTS.tftp, httpsPort: PORTS.https, relay: RELAY, ca: join(podState, 'tls', 'root.pem'), macPrefix: '52:54:00:89:00', deadlineMs: 600_000 };
-            const { wallMs, results } = await runClient(cfg, '0');
-            const podCpu = cpuSeconds(pod.pid) - cpu0;
-            const failed = results.filter((r) => !r.ok);
-            failedTotal += failed.length;
-            for (const f of failed.slice(0, 5)) process.stdout.write(`  round ${round}: ${f.mac} failed at ${f.failedAt}: ${f.error}\n`);
-            const errors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
-            if (errors.length) process.stdout.write(`  round ${round}: the pod logged ${errors.length} error(s), first: ${errors[0]!.slice(0, 300)}\n`);
-            await stopProcess(pod);
-            // The pod's own record: every server installed, one row each.
-            const db = new Database(join(podState, 'pod.db'), { readonly: true });
-            const installed = (db.prepare("SELECT count(*) AS n FROM nodes WHERE state = 'installed'").get() as { n: number }).n;
-            db.close();
-            const ok = results.filter((r) => r.ok);
-            const phase = (p: (typeof PHASES)[number]) => ok.map((r) => r.phases[p] ?? NaN);
-            const total = ok.map((r) => Object.values(r.phases).reduce((a, b) => a + b, 0));
-            const bytes = results.reduce((a, r) => a + r.bytes, 0);
-            const retries = results.reduce((a, r) => a + r.dhcpRetries, 0);
-            rows.push([
-              round,
-              `${ok.length}/${servers}`,
-              installed,
-              (wallMs / 1000).toFixed(1),
-              `${(median(total) / 1000).toFixed(1)} / ${(percentile(total, 90) / 1000).toFixed(1)} / ${(Math.max(...total) / 1000).toFixed(1)}`,
-              ...PHASES.map((p) => `${(median(phase(p)) / 1000).toFixed(2)} / ${(percentile(phase(p), 90) / 1000).toFixed(2)}`),
-              retries,
-              (bytes / 1e9).toFixed(2),
-              podCpu.toFixed(1),
-            ]);
-            process.stdout.write(`  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`);
-          } finally {
-            await stopProcess(pod);
-          }
-        } finally {
-          nsDelete(NS);
-        }
+        const r = await stormRound({ work, name: `round-${round}`, servers, spreadMs, stage2: file, pin: { pod: '1', rack: '0' } });
+        const { wallMs, results, installed, podCpu } = r;
+        const failed = results.filter((x) => !x.ok);
+        failedTotal += failed.length;
+        for (const f of failed.slice(0, 5)) process.stdout.write(`  round ${round}: ${f.mac} failed at ${f.failedAt}: ${f.error}\n`);
+        if (r.podErrors.length) process.stdout.write(`  round ${round}: the pod logged ${r.podErrors.length} error(s), first: ${r.podErrors[0]!.slice(0, 300)}\n`);
+        const ok = results.filter((x) => x.ok);
+        const phase = (p: (typeof PHASES)[number]) => ok.map((x) => x.phases[p] ?? NaN);
+        const total = ok.map((x) => Object.values(x.phases).reduce((acc, v) => acc + v, 0));
+        const bytes = results.reduce((acc, x) => acc + x.bytes, 0);
+        const retries = results.reduce((acc, x) => acc + x.dhcpRetries, 0);
+        rows.push([
+          round,
+          `${ok.length}/${servers}`,
+          installed,
+          (wallMs / 1000).toFixed(1),
+          `${(median(total) / 1000).toFixed(1)} / ${(percentile(total, 90) / 1000).toFixed(1)} / ${(Math.max(...total) / 1000).toFixed(1)}`,
+          ...PHASES.map((p) => `${(median(phase(p)) / 1000).toFixed(2)} / ${(percentile(phase(p), 90) / 1000).toFixed(2)}`),
+          retries,
+          (bytes / 1e9).toFixed(2),
+          podCpu.toFixed(1),
+        ]);
+        process.stdout.write(`  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`);
       }
     } finally {
       if (!flags.includes('--keep')) rmSync(work, { recursive: true, force: true });
