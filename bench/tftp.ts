@@ -11,6 +11,11 @@
 //    are capped and their full time projected from the bytes received, as
 //    ../shared/bench/tftp_wan.sh does.
 //
+// Flags: --quick (1 round, 20 clients, shorter WAN caps), --rounds=N,
+// --lockstep (only the single-client curl cases: the per-packet path),
+// --no-wan, --no-dnsmasq. TFTP_BENCH_CLI=path/to/main.js runs another build
+// of podboot as the podboot side (A/B of two builds against the same peer).
+//
 // The peers are started by the shared peer scripts themselves
 // (../shared/bench/lib.sh + tftp_common.sh, function tftp_start_server), and
 // the test files are theirs (tftp_make_files), so both sides serve the same
@@ -116,7 +121,7 @@ async function startServer(server: Server, ns: string, ip: string): Promise<Chil
   const proc =
     server === 'podboot'
       ? spawnLogged(
-          pinned(SRV_CPU, ['ip', 'netns', 'exec', ns, process.execPath, PODBOOT_CLI, 'tftp', 'serve', '--root', TFTP_ROOT, '--address', ip, '--port', '69', '--name', 'bench']),
+          pinned(SRV_CPU, ['ip', 'netns', 'exec', ns, process.execPath, process.env.TFTP_BENCH_CLI ?? PODBOOT_CLI, 'tftp', 'serve', '--root', TFTP_ROOT, '--address', ip, '--port', '69', '--name', 'bench']),
           join(work, 'podboot.log'),
           { PODBOOT_LOG_LEVEL: 'warn' },
         )
@@ -161,7 +166,10 @@ export const tftpBench: Bench = {
   summary: 'TFTP: podboot vs tftpd-hpa and dnsmasq (loopback 64 MiB, 100 × 8 MiB), and windowsize 1 vs 16 across 50 ms RTT',
   async run(flags) {
     const quick = flags.includes('--quick');
-    const rounds = quick ? 1 : 3;
+    // --lockstep: only the single-client curl cases, for A/B runs of the per-packet path.
+    const lockstep = flags.includes('--lockstep');
+    const roundsFlag = flags.find((f) => f.startsWith('--rounds='));
+    const rounds = roundsFlag ? Math.max(1, Number(roundsFlag.slice('--rounds='.length)) || 1) : quick ? 1 : 3;
     const concurrency = quick ? 20 : 100;
     const wanCapMs = quick ? 10_000 : 20_000;
     const servers: Server[] = flags.includes('--no-dnsmasq') ? ['podboot', 'hpa'] : ['podboot', 'hpa', 'dnsmasq'];
@@ -190,6 +198,7 @@ export const tftpBench: Bench = {
               (single[server][bs] ??= []).push(f);
               log(`round ${round} ${server.padEnd(7)} 64 MiB @${bs}: ${fmt(f.seconds, 2)} s ${fmt(mbps(f))} MB/s ${f.ok ? 'OK' : 'FAIL'}`);
             }
+            if (lockstep) continue;
             // What a windowsize client (UEFI, atftp) gets: the peers ignore the option and stay lock-step.
             const w = await atftpFetch(LNS, '127.0.0.1', f64, 1468, 16, join(DL, 'one.bin'), 120_000, CLI_CPU);
             (single[server][WINDOWED] ??= []).push(w);
@@ -218,7 +227,7 @@ export const tftpBench: Bench = {
     const wan: Record<string, Fetch[]> = {};
     let bridge: ChildProcess | undefined;
     try {
-      if (flags.includes('--no-wan')) throw new SkipWan();
+      if (flags.includes('--no-wan') || lockstep) throw new SkipWan();
       bridge = await wanNet(wanWork);
       const rtt = sh('ip', ['netns', 'exec', WCLI, 'ping', '-c', '3', '-i', '0.2', '-W', '2', WAN_SRV_IP], { allowFail: true }).match(/= [\d.]+\/([\d.]+)\//)?.[1] ?? 'n/a';
       log(`# WAN: ping RTT avg ${rtt} ms, MTU 1500, 8 MiB, atftp blksize 1468; lock-step runs capped at ${wanCapMs / 1000} s and projected`);

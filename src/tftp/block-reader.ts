@@ -2,8 +2,8 @@
 //
 // A chunk holds many consecutive blocks laid out as ready-to-send packets
 // (4-byte header + payload per slot), filled by one positional vectored read,
-// so sending a block is a subarray and one send call. The next chunk is read
-// while the current one is being sent. A chunk's buffer is reused only when
+// so sending a block is one send call of a view made when the chunk was set
+// up. The next chunk is read while the current one is being sent. A chunk's buffer is reused only when
 // the socket has no send queued: a send the kernel could not take at once
 // waits in libuv holding a view of the buffer, which must not change.
 import { writeDataHeader } from './codec.js';
@@ -20,32 +20,32 @@ export class Chunk {
   ready = false;
   /** no longer current or next */
   dropped = false;
+  /** ready-to-send packet of each slot, made once here so sending a block allocates nothing */
+  private readonly packets: Buffer[] = [];
+  /** payload part of each slot, for the vectored read */
+  readonly targets: Buffer[] = [];
 
   constructor(
     readonly first: number,
     readonly count: number,
     readonly buf: Buffer,
-    private readonly slot: number,
-    private readonly blockLength: (block: number) => number,
-  ) {}
+    slot: number,
+    blockLength: (block: number) => number,
+  ) {
+    for (let i = 0; i < count; i++) {
+      const at = i * slot;
+      const end = at + 4 + blockLength(first + i);
+      this.packets.push(buf.subarray(at, end));
+      this.targets.push(buf.subarray(at + 4, end));
+    }
+  }
 
   has(block: number): boolean {
     return block >= this.first && block < this.first + this.count;
   }
 
   packet(block: number): Buffer {
-    const at = (block - this.first) * this.slot;
-    return this.buf.subarray(at, at + 4 + this.blockLength(block));
-  }
-
-  /** Payload views of each slot, for the vectored read. */
-  targets(): Buffer[] {
-    const out: Buffer[] = [];
-    for (let i = 0; i < this.count; i++) {
-      const at = i * this.slot + 4;
-      out.push(this.buf.subarray(at, at + this.blockLength(this.first + i)));
-    }
-    return out;
+    return this.packets[block - this.first]!;
   }
 }
 
@@ -81,7 +81,7 @@ export class BlockReader {
   /**
    * The chunk holding `block`, ready to send from; undefined while it is
    * being read (onReady follows). Taking a block from the next chunk makes
-   * it current and starts reading the one after.
+   * it current; readAhead() then starts reading the one after.
    */
   chunkFor(block: number): Chunk | undefined {
     if (this.current?.has(block)) return this.current.ready ? this.current : undefined;
@@ -96,8 +96,20 @@ export class BlockReader {
       this.next = undefined;
       this.current = this.load(block);
     }
-    this.prefetch();
     return this.current.ready ? this.current : undefined;
+  }
+
+  /**
+   * Starts reading the chunk after the current one, if not yet under way.
+   * Called after the blocks at hand went out: setting up a read (headers,
+   * views, the threadpool request) then costs no time between an ACK and
+   * the DATA it lets go.
+   */
+  readAhead(): void {
+    const c = this.current;
+    if (this.closed || !c || this.next) return;
+    const after = c.first + c.count;
+    if (after <= this.opts.totalBlocks) this.next = this.load(after);
   }
 
   close(): void {
@@ -107,12 +119,6 @@ export class BlockReader {
     this.current = this.next = undefined;
   }
 
-  private prefetch(): void {
-    const c = this.current!;
-    const after = c.first + c.count;
-    if (!this.next && after <= this.opts.totalBlocks) this.next = this.load(after);
-  }
-
   private load(first: number): Chunk {
     const count = Math.min(this.chunkBlocks, this.opts.totalBlocks - first + 1);
     const bytes = count * this.slot;
@@ -120,7 +126,7 @@ export class BlockReader {
     const buf = reuse >= 0 ? this.free.splice(reuse, 1)[0]! : Buffer.allocUnsafe(bytes);
     const chunk = new Chunk(first, count, buf, this.slot, this.opts.blockLength);
     for (let i = 0; i < count; i++) writeDataHeader(buf, i * this.slot, first + i);
-    const targets = chunk.targets();
+    const targets = chunk.targets;
     const expected = targets.reduce((n, t) => n + t.length, 0);
     this.source.read((first - 1) * this.opts.blksize, targets).then(
       (n) => {

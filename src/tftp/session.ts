@@ -116,8 +116,9 @@ export class TransferSession {
         if (step.retransmit) this.stats.retransmittedBlocks += step.to - step.from + 1;
         this.next = step.from;
         this.until = step.to;
-        this.arm(step.timeoutMs);
+        // The DATA first: the client waits for it, the timer's deadline can wait a few microseconds.
         this.pump();
+        this.arm(step.timeoutMs);
         return;
       case 'ignore':
         if (step.why === 'duplicate-ack') this.stats.duplicateAcks++;
@@ -140,12 +141,13 @@ export class TransferSession {
         continue;
       }
       const chunk = this.reader.chunkFor(this.next);
-      if (!chunk) return;
+      if (!chunk) break;
       const packet = chunk.packet(this.next);
       this.socket.send(packet);
       this.stats.bytesSent += packet.length - 4;
       this.next++;
     }
+    if (!this.ended) this.reader.readAhead();
   }
 
   // One timer per transfer, pushed forward by moving a deadline instead of
