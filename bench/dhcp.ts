@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Bench } from './bench.js';
+import { DEFAULT_INSTANCE_NODE_OPTIONS } from '../src/pod-vm/node-options.js';
 import { cpuSeconds, median, nsCreate, nsDelete, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, PODBOOT_CLI } from './lib.js';
 
 const SNS = 'pbb-dsrv';
@@ -87,7 +88,8 @@ async function startServer(server: Server, dir: string): Promise<ChildProcess> {
   if (server === 'podboot') {
     writeFileSync(join(dir, 'pod.yaml'), podYaml());
     proc = spawnLogged(
-      pinned(SRV_CPU, ['ip', 'netns', 'exec', SNS, process.execPath, PODBOOT_CLI, 'pod', 'run', join(dir, 'pod.yaml'), '--state', join(dir, 'state')]),
+      // With the V8 flags `podboot serve` gives its instances: what ships.
+      pinned(SRV_CPU, ['ip', 'netns', 'exec', SNS, process.execPath, ...DEFAULT_INSTANCE_NODE_OPTIONS.split(' '), PODBOOT_CLI, 'pod', 'run', join(dir, 'pod.yaml'), '--state', join(dir, 'state')]),
       join(dir, 'podboot.log'),
       { PODBOOT_LOG_LEVEL: 'warn' },
     );
@@ -188,7 +190,7 @@ export const dhcpBench: Bench = {
         : [2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000];
     const dir = mkdtempSync(join(tmpdir(), 'pbb-dhcp-'));
     mkdirSync(RESULTS, { recursive: true });
-    const versions = `kea-dhcp4 ${sh('kea-dhcp4', ['-v'], { allowFail: true }).trim()}, perfdhcp ${sh('perfdhcp', ['-v'], { allowFail: true }).split('\n')[0]?.trim()}, node ${process.version}`;
+    const versions = `kea-dhcp4 ${sh('kea-dhcp4', ['-v'], { allowFail: true }).trim()}, perfdhcp ${sh('perfdhcp', ['-v'], { allowFail: true }).split('\n')[0]?.trim()}, node ${process.version} (pod: ${DEFAULT_INSTANCE_NODE_OPTIONS})`;
     process.stdout.write(`# ${versions}; perfdhcp output in ${RESULTS}; server pinned to CPU ${SRV_CPU}, perfdhcp to CPU ${CLI_CPU}; ${period}s steps; ${rounds} rounds\n`);
     const best: Record<Server, number[]> = { podboot: [], kea: [] };
     const lat: Record<Server, Step[]> = { podboot: [], kea: [] };

@@ -14,12 +14,10 @@ import { centralCredentials, nodeCa, operatorToken } from '../../api/credentials
 import { CentralApi } from '../../api/server.js';
 import { registerKey, registrationToken, TargetRegistry } from '../../api/targets.js';
 import { CENTRAL_API_SOCKET } from '../../pod-vm/register.js';
+import { DEFAULT_INSTANCE_NODE_OPTIONS } from '../../pod-vm/node-options.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
-// A 2 MiB young generation: V8 lets it grow to 16 MiB per semi-space under
-// the warm-up and never gives it back to an idle process (docs/operations.md, Sizing).
-const DEFAULT_INSTANCE_NODE_OPTIONS = '--max-semi-space-size=2';
 
 export const serveCommand: Command = {
   summary: 'run the central node: one supervised instance per pod file in a directory',
