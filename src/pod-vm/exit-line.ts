@@ -9,6 +9,8 @@ export function exitLogLine(file: string, from: number): string | undefined {
   try {
     fd = openSync(file, 'r');
     const size = fstatSync(fd).size;
+    // Rotated (copied and truncated) since the child started: all of it is this run's.
+    if (size < from) from = 0;
     const len = Math.min(size - from, 8192);
     if (len <= 0) return undefined;
     const buf = Buffer.alloc(len);

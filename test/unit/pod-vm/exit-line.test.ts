@@ -35,6 +35,11 @@ describe('exitLogLine: the line that says why an instance exited', () => {
     expect(exitLogLine(file, Buffer.byteLength(readAll()))).toBeUndefined();
   });
 
+  it('a log rotated (truncated) since the run began is read from its start', () => {
+    writeFileSync(file, error('bind EADDRINUSE') + '\n');
+    expect(exitLogLine(file, 1_000_000)).toContain('EADDRINUSE');
+  });
+
   it('does not take the cut-off head of a long tail for a stderr line', () => {
     writeFileSync(file, info('x'.repeat(20_000)) + '\n' + info('last') + '\n');
     expect(exitLogLine(file, 0)).toBe(info('last'));
