@@ -3,9 +3,10 @@
 // A chunk holds many consecutive blocks laid out as ready-to-send packets
 // (4-byte header + payload per slot), filled by one positional vectored read,
 // so sending a block is one send call of a view made when the chunk was set
-// up. The next chunk is read while the current one is being sent. A chunk's buffer is reused only when
-// the socket has no send queued: a send the kernel could not take at once
-// waits in libuv holding a view of the buffer, which must not change.
+// up. The next chunk is read while the current one is being sent. A chunk's
+// buffer is reused only when the socket has no send queued: a send the kernel
+// could not take at once waits in libuv holding a view of the buffer, which
+// must not change.
 import { writeDataHeader } from './codec.js';
 import type { FileSource } from './file-source.js';
 

@@ -118,7 +118,7 @@ export class TransferSession {
         this.until = step.to;
         // The DATA first: the client waits for it, the timer's deadline can wait a few microseconds.
         this.pump();
-        this.arm(step.timeoutMs);
+        if (!this.ended) this.arm(step.timeoutMs);
         return;
       case 'ignore':
         if (step.why === 'duplicate-ack') this.stats.duplicateAcks++;
