@@ -1,13 +1,14 @@
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { exitLogLine } from '../../../src/pod-vm/exit-line.js';
 
 describe('exitLogLine: the line that says why an instance exited', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pb-exitline-'));
   const file = join(dir, 'instance.log');
   afterEach(() => rmSync(file, { force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const info = (msg: string) => JSON.stringify({ level: 'info', pod: 'p', msg });
   const error = (msg: string) => JSON.stringify({ level: 'error', pod: 'p', msg });
