@@ -109,7 +109,7 @@ export class PodInstance {
       const started = Date.now();
       try {
         const exchanges = await warmUpDhcp(this.config, this.log, { signal: this.stopping.signal });
-        this.log.info({ exchanges, ms: Date.now() - started }, 'DHCP warm-up done');
+        this.log.info({ exchanges, ms: Date.now() - started }, this.stopping.signal.aborted ? 'DHCP warm-up cut short: stopping' : 'DHCP warm-up done');
       } catch (err) {
         // Only latency is at stake: serve cold rather than not at all.
         this.log.warn({ err }, 'DHCP warm-up failed; serving without it');
