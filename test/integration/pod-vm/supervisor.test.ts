@@ -168,6 +168,8 @@ describe('central node: one supervised instance per pod', () => {
       expect(Date.parse(done![1]!) - Number(done![3]) + 5, p).toBeGreaterThanOrEqual(lastReady);
       expect(count(instanceLog(p), /"msg":"DHCP warm-up done"/), p).toBe(1);
     }
+    // serve's default V8 flags reach every instance (a 2 MiB young generation: docs/operations.md, Sizing).
+    for (const p of pods) expect(readFileSync(`/proc/${pidOf(p)}/cmdline`, 'utf8').split('\0'), p).toContain('--max-semi-space-size=2');
   }, 30_000);
 
   it('kill -9 of one instance restarts only it; the other pods see no drops; its leases survive', async () => {
