@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { commands, type CommandEntry } from './registry.js';
 import { EXIT_USAGE, EXIT_FAILURE, UsageError } from './command.js';
 
@@ -10,7 +13,7 @@ async function overview(): Promise<string> {
   return [
     'podboot: bare-metal provisioning appliance',
     '',
-    'usage: podboot <command> [options]   (podboot <command> --help for its options)',
+    'usage: podboot <command> [options]   (podboot <command> --help for its options; podboot --version)',
     '',
     'commands:',
     ...lines,
@@ -28,7 +31,25 @@ function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | 
   return best ? { entry: best, rest: argv.slice(best.name.length) } : undefined;
 }
 
+/** The version in package.json, found upwards from this file (src/cli under vitest, dist/src/cli when built). */
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'podboot' && pkg.version) return pkg.version;
+    } catch {
+      // not here: one level up
+    }
+  }
+  return 'unknown';
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`podboot ${version()}\n`);
+    return 0;
+  }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write((await overview()) + '\n');
     return argv.length === 0 ? EXIT_USAGE : 0;

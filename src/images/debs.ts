@@ -1,10 +1,13 @@
 // Debian packages as build inputs, never installed into the host: `apt-get
 // download` into a cache directory and `dpkg -x` into a per-package
 // directory. Both steps are skipped when their result is already in the
-// cache, so a second build needs no network at all.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// cache, so a second build needs no network at all. A file is taken from an
+// unpacked package only through `packageFile`, which resolves symlinks inside
+// the package: Debian's ipxe ships usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi,
+// and following that on the host read whatever the host had installed.
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runProgram } from '../host/programs.js';
 
 export interface DebInfo {
   package: string;
@@ -15,12 +18,7 @@ export interface DebInfo {
 export type Progress = (line: string) => void;
 
 function sh(cmd: string, args: string[], cwd?: string): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', cwd, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
-  }
+  return runProgram(cmd, args, { cwd });
 }
 
 /** The package a metapackage points at: first "Depends:" of `apt-cache depends` output that matches `prefix`. */
@@ -85,6 +83,11 @@ export class DebCache {
     return { info, path };
   }
 
+  /** A regular file of the package, its symlinks resolved inside the package (see packageFile). */
+  file(info: DebInfo, rel: string): string {
+    return packageFile(this.extract(info).root, rel, info.package);
+  }
+
   /** The package's files, extracted once with `dpkg -x` (atomically: a temp dir renamed when complete). */
   extract(info: DebInfo): { info: DebInfo; root: string } {
     const { path } = this.fetch(info);
@@ -109,4 +112,64 @@ export function parseDebFileName(name: string): DebInfo | undefined {
   const m = /^([^_]+)_([^_]+)_([^_]+)\.deb$/.exec(name);
   if (!m) return undefined;
   return { package: m[1]!, version: m[2]!.replace(/%3a/gi, ':'), architecture: m[3]! };
+}
+
+/** Links followed while resolving one path; the kernel's own limit is 40. */
+const MAX_LINKS = 40;
+
+function splitPath(p: string): string[] {
+  return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+/**
+ * Where `rel` lands inside the unpacked package at `root`, as if `root` were
+ * `/`: an absolute link target starts again at `root`, a relative one from the
+ * link's directory. A path that would step above `root` (`..` too many, or a
+ * link that does) is an error naming the package and the link, as is a path
+ * that is not in the package: nothing outside the unpacked tree is ever read.
+ */
+export function resolveInPackage(root: string, rel: string, pkg: string): string {
+  const done: string[] = [];
+  let todo = splitPath(rel);
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === '..') {
+      if (done.length === 0) throw new Error(`package ${pkg}: ${rel} leads out of the package (${c} above its root)`);
+      done.pop();
+      continue;
+    }
+    const here = join(root, ...done, c);
+    let st;
+    try {
+      st = lstatSync(here);
+    } catch {
+      throw new Error(`package ${pkg}: ${rel}: /${[...done, c].join('/')} is not in the package`);
+    }
+    if (!st.isSymbolicLink()) {
+      done.push(c);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw new Error(`package ${pkg}: ${rel}: more than ${MAX_LINKS} symlinks (a loop?)`);
+    const target = readlinkSync(here);
+    const linkName = `/${[...done, c].join('/')}`;
+    const parts = splitPath(target);
+    if (target.startsWith('/')) done.length = 0;
+    // Walk the target's `..` against where it starts, so a link that climbs out is named as the culprit.
+    const base = [...done];
+    for (const part of parts) {
+      if (part !== '..') break;
+      if (base.length === 0) throw new Error(`package ${pkg}: ${rel}: symlink ${linkName} -> ${target} leads out of the package`);
+      base.pop();
+    }
+    todo = [...parts, ...todo];
+  }
+  return join(root, ...done);
+}
+
+/** A regular file of an unpacked package (see resolveInPackage); anything else is an error naming it. */
+export function packageFile(root: string, rel: string, pkg: string): string {
+  const path = resolveInPackage(root, rel, pkg);
+  if (!lstatSync(path).isFile()) throw new Error(`package ${pkg}: ${rel} is not a regular file`);
+  return path;
 }

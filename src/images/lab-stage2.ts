@@ -8,12 +8,12 @@
 // syslinux's. Built without mounting anything (no loop devices, so it works
 // in containers and CI): mkfs.vfat --offset makes the file system, mmd and
 // mcopy fill it, syslinux --install --offset writes its boot sector.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { runProgram } from '../host/programs.js';
 import { buildInitramfs } from './cpio.js';
 import { fixFat16Times } from './fat.js';
 import { ESP_TYPE, LEGACY_BIOS_BOOTABLE, SECTOR, stableGuid, usableRange, writeGpt } from './gpt.js';
@@ -53,12 +53,7 @@ export interface LabStage2Report {
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): void {
-  try {
-    execFileSync(cmd, args, { env: { ...process.env, ...env }, input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  } catch (err) {
-    const e = err as { stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr?.toString().trim() || e.message}`);
-  }
+  runProgram(cmd, args, { env, input });
 }
 
 /**
@@ -116,10 +111,11 @@ export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2R
   const debs = resolveDebs(cache, roles, stamp?.debs, opts.preferCache ?? false);
   const root = (r: LabDeb) => cache.extract(debs.get(r as DebRole)!).root;
   // The boot code from the packages; the `syslinux` installer itself must be on the host (Debian package syslinux).
-  const gptMbr = join(root('syslinux-common'), 'usr/lib/syslinux/mbr/gptmbr.bin');
-  const systemdBoot = join(root('systemd-boot-efi'), 'usr/lib/systemd/boot/efi/systemd-bootx64.efi');
+  const file = (r: LabDeb, rel: string) => cache.file(debs.get(r as DebRole)!, rel);
+  const gptMbr = file('syslinux-common', 'usr/lib/syslinux/mbr/gptmbr.bin');
+  const systemdBoot = file('systemd-boot-efi', 'usr/lib/systemd/boot/efi/systemd-bootx64.efi');
   const kernel = findKernel(root('kernel'));
-  const busybox = join(root('busybox-static'), 'bin', 'busybox');
+  const busybox = file('busybox-static', 'bin/busybox');
   const scripts = [
     imageFile('stage2/init', 'init'),
     imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),

@@ -132,20 +132,19 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
   const stamp = readStamp(stampFile);
   const debs = resolveDebs(cache, ['kernel', 'busybox-static', 'ipxe', 'pxelinux', 'syslinux-common'], stamp?.debs, opts.preferCache ?? false);
   const root = (r: DebRole) => cache.extract(debs.get(r)!).root;
+  const file = (r: DebRole, rel: string) => cache.file(debs.get(r)!, rel);
   const kernelInfo = debs.get('kernel')!;
   progress(`kernel package ${kernelInfo.package} ${kernelInfo.version}`);
   const kernel = findKernel(root('kernel'));
-  const busybox = join(root('busybox-static'), 'bin', 'busybox');
-  const ipxe = root('ipxe');
-  const pxelinux = root('pxelinux');
-  const syslinuxCommon = root('syslinux-common');
+  const busybox = file('busybox-static', 'bin/busybox');
 
   const sources: Record<(typeof STAGE1_BOOT_FILES)[number], string> = {
-    'undionly.kpxe': join(ipxe, 'usr/lib/ipxe/undionly.kpxe'),
-    'snponly.efi': join(ipxe, 'usr/lib/ipxe/snponly.efi'),
-    'ipxe.efi': join(ipxe, 'usr/lib/ipxe/ipxe.efi'),
-    'pxelinux.0': join(pxelinux, 'usr/lib/PXELINUX/pxelinux.0'),
-    'ldlinux.c32': join(syslinuxCommon, 'usr/lib/syslinux/modules/bios/ldlinux.c32'),
+    'undionly.kpxe': file('ipxe', 'usr/lib/ipxe/undionly.kpxe'),
+    'snponly.efi': file('ipxe', 'usr/lib/ipxe/snponly.efi'),
+    // an absolute symlink to /boot/ipxe.efi in Debian 12: resolved inside the package, never on the host
+    'ipxe.efi': file('ipxe', 'usr/lib/ipxe/ipxe.efi'),
+    'pxelinux.0': file('pxelinux', 'usr/lib/PXELINUX/pxelinux.0'),
+    'ldlinux.c32': file('syslinux-common', 'usr/lib/syslinux/modules/bios/ldlinux.c32'),
     'stage1/vmlinuz': kernel.vmlinuz,
   };
   const scripts = stage1Scripts();

@@ -2,26 +2,12 @@
 // the exact apt-get line for what is missing. Pure decisions (which package
 // provides what, the install line) apart from the probing.
 import { existsSync } from 'node:fs';
+import { PROGRAM_PACKAGES } from '../host/programs.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { run, which } from './sys.js';
 
-/** binary → the Debian package that provides it */
-export const BINARIES: Record<string, string> = {
-  'qemu-system-x86_64': 'qemu-system-x86',
-  dhcrelay: 'isc-dhcp-relay',
-  dnsmasq: 'dnsmasq-base',
-  ip: 'iproute2',
-  tc: 'iproute2',
-  ethtool: 'ethtool',
-  python3: 'python3',
-  'mkfs.vfat': 'dosfstools',
-  mcopy: 'mtools',
-  syslinux: 'syslinux',
-  sfdisk: 'fdisk',
-  curl: 'curl',
-  openssl: 'openssl',
-  truncate: 'coreutils',
-};
+/** what `podboot lab` runs on the host; their packages come from the one table in src/host/programs.ts */
+export const LAB_PROGRAMS = ['qemu-system-x86_64', 'dhcrelay', 'dnsmasq', 'ip', 'tc', 'ethtool', 'python3', 'mkfs.vfat', 'mcopy', 'syslinux', 'sfdisk', 'curl', 'openssl', 'truncate'] as const;
 export const IPXE_ROM_DIR = '/usr/lib/ipxe/qemu';
 export const IPXE_ROMS = ['pxe-virtio.rom', 'efi-virtio.rom'];
 
@@ -50,7 +36,8 @@ export function runChecks(): Check[] {
   checks.push({ what: 'root', ok: root, detail: root ? 'running as root' : 'podboot lab creates network namespaces and taps: run it as root' });
   const tun = existsSync('/dev/net/tun');
   checks.push({ what: '/dev/net/tun', ok: tun, detail: tun ? 'present' : 'missing: QEMU cannot open tap devices (container without --device /dev/net/tun?)' });
-  for (const [bin, pkg] of Object.entries(BINARIES)) {
+  for (const bin of LAB_PROGRAMS) {
+    const pkg = PROGRAM_PACKAGES[bin]!;
     const path = which(bin);
     checks.push({ what: bin, ok: !!path, detail: path ?? `not found (Debian package ${pkg})`, pkg });
   }

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isProgramMissing, programNotFound } from '../host/programs.js';
 import type { LabOptions } from './plan.js';
 
 export const STATE_FILE = 'lab-state.json';
@@ -63,6 +64,7 @@ export function run(cmd: string, args: string[], opts: { allowFail?: boolean; ti
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 120_000, input: opts.input, maxBuffer: 64 << 20 });
   } catch (err) {
     if (opts.allowFail) return '';
+    if (isProgramMissing(err)) throw new CommandError(programNotFound(cmd));
     const e = err as { stderr?: string; stdout?: string; message: string };
     throw new CommandError(`${cmd} ${args.join(' ')} failed: ${(e.stderr || e.stdout || e.message).trim().slice(-2000)}`);
   }

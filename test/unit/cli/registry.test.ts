@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +18,16 @@ describe('the CLI routing table', () => {
       expect(cmd.summary, name).toMatch(/\S/);
       expect(cmd.usage, name).toMatch(new RegExp(`^usage: podboot ${name.replace(/[-]/g, '\\-')}\\b`));
       expect(typeof cmd.run, name).toBe('function');
+    }
+  });
+
+  it('podboot --version prints the version of package.json and exits 0', () => {
+    requireBuild();
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(process.execPath, [PODBOOT, flag], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`podboot ${version}\n`);
     }
   });
 

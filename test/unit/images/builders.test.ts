@@ -58,7 +58,8 @@ describe('module load order', () => {
   it('an on-demand module is packed with the dependencies load-order lacks, not added to load-order', () => {
     const kernel = unpacked('linux-image-');
     const busybox = unpacked('busybox-static_');
-    if (!kernel || !busybox) return; // global setup builds stage1 first; without it there is no kernel to read
+    // the global setup built stage1 from these packages; without them that build failed, and so does this test
+    if (!kernel || !busybox) throw new Error('no unpacked linux-image-*/busybox-static in .cache/debs/x: the stage1 build of the global setup did not run');
     // sr_mod needs cdrom (not loaded at boot) and scsi_mod (loaded at boot, via sd_mod)
     const r = busyboxRootfs({ busybox: join(busybox, 'bin/busybox'), kernel: findKernel(kernel), modules: ['sd_mod'], onDemandModules: ['sr_mod'], hostPrograms: [], files: [] });
     const file = (name: string) => r.entries.find((e) => e.name === name);
@@ -74,7 +75,7 @@ describe('module load order', () => {
   });
   it('reads depends= from a real Debian module (.modinfo section)', () => {
     const kernel = unpacked('linux-image-');
-    if (!kernel) return; // global setup builds stage1 first; without it there is no kernel to read
+    if (!kernel) throw new Error('no unpacked linux-image-* in .cache/debs/x: the stage1 build of the global setup did not run');
     const mods = join(kernel, 'lib', 'modules');
     const ver = readdirSync(mods)[0]!;
     const vnet = readFileSync(join(mods, ver, 'kernel/drivers/net/virtio_net.ko'));
