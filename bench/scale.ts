@@ -5,7 +5,7 @@
 // node's aggregated /metrics scrape. No peer: the targets are absolute
 // (TARGETS.md: ≤ 60 MiB per idle instance, 100 pods within 30 s and 8 GiB,
 // scrape of 100 pods < 1 s). Runs in a namespace of its own.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -132,6 +132,8 @@ export const scaleBench: Bench = {
     // e.g. --node-options=--max-semi-space-size=1 (passed to serve --instance-node-options)
     const nodeOptions = flags.find((f) => f.startsWith('--node-options='))?.slice(15);
     const dir = mkdtempSync(join(tmpdir(), 'pbb-scale-'));
+    // The instances run as their own unprivileged users: they must pass through to their state.
+    chmodSync(dir, 0o711);
     process.stdout.write(`# node ${process.version}; instance node options: ${nodeOptions ?? "(serve's default)"}; ${idleSec}s idle before measuring; 20 scrapes each; logs in ${dir}\n`);
     const steps: Step[] = [];
     try {

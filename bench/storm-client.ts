@@ -2,8 +2,8 @@
 // once, each walking the boot chain a real one walks against one pod, as
 // its PXE ROM, iPXE and the stage1 agent (images/stage1/podboot-agent.sh)
 // would: relayed DHCP (PXE) → TFTP undionly.kpxe → relayed DHCP (iPXE) →
-// HTTP script, kernel, initrd → HTTPS events, manifest, signatures, image,
-// kickstart → installed, then one more PXE DHCP that must get no boot file.
+// HTTP script, kernel, initrd → HTTPS install token → session exchange,
+// events, manifest, signatures, image, kickstart → installed, then one more PXE DHCP that must get no boot file.
 // Runs inside the bench's namespace (it binds the relay address and the
 // servers' leased addresses) and prints one JSON line of results.
 import dgram from 'node:dgram';
@@ -146,6 +146,14 @@ async function report(agent: Agent, base: string, token: string, state: string):
   if (res.statusCode >= 300) throw new StepError(`POST /v1/events ${state}: ${res.statusCode}`);
 }
 
+/** POST /v1/session: the install token from the script buys the session everything else uses. */
+async function exchange(agent: Agent, base: string, installToken: string): Promise<string> {
+  const res = await request(`${base}/v1/session`, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${installToken}` } });
+  const body = (await res.body.text()).trim();
+  if (res.statusCode !== 200) throw new StepError(`POST /v1/session: ${res.statusCode} ${body.slice(0, 120)}`);
+  return body;
+}
+
 async function boot(cfg: StormConfig, relay: DhcpProbeClient, ca: Buffer, i: number): Promise<ServerResult> {
   const mac = `${cfg.macPrefix}:${i.toString(16).padStart(2, '0')}`;
   const r: ServerResult = { mac, ok: false, phases: {}, bytes: 0, dhcpRetries: 0 };
@@ -176,11 +184,12 @@ async function boot(cfg: StormConfig, relay: DhcpProbeClient, ca: Buffer, i: num
     const text = (await httpGet(agent, script)).text!;
     const kernel = /^kernel (\S+)/m.exec(text)?.[1];
     const initrd = /^initrd (?:--name \S+ )?(\S+)/m.exec(text)?.[1];
-    const token = / podboot\.token=(\S+)/.exec(text)?.[1];
-    if (!kernel || !initrd || !token) throw new StepError(`iPXE script without kernel, initrd or token: ${text.slice(0, 200)}`);
+    const installToken = / podboot\.token=(\S+)/.exec(text)?.[1];
+    if (!kernel || !initrd || !installToken) throw new StepError(`iPXE script without kernel, initrd or token: ${text.slice(0, 200)}`);
     for (const u of [kernel, initrd]) r.bytes += (await httpGet(agent, u, undefined, createHash('sha256'))).bytes;
     step('https');
     const base = `https://${cfg.pod}:${cfg.httpsPort}`;
+    const token = await exchange(agent, base, installToken);
     await report(agent, base, token, 'stage1');
     const manifest = JSON.parse((await httpGet(agent, `${base}/v1/stage2/manifest.json`, token)).text!) as { sha256: string };
     for (const p of ['manifest.json.p7s', 'image.p7s']) r.bytes += (await httpGet(agent, `${base}/v1/stage2/${p}`, token, createHash('sha256'))).bytes;

@@ -44,7 +44,7 @@ export const verifyBench: Bench = {
         manifest: readFileSync(`${image}.manifest.json`),
         manifestSignature: readFileSync(`${image}.manifest.json.p7s`),
         rootCa: readFileSync(root),
-        crl: [readFileSync(ca.paths.crl), readFileSync(ca.paths.rootCrl)],
+        crl: [readFileSync(ca.paths.codeSigningCrl), readFileSync(ca.paths.rootCrl)],
       };
       timed(['openssl', 'dgst', '-sha256', image]); // page cache warm-up, not measured
 
@@ -58,7 +58,7 @@ export const verifyBench: Bench = {
           },
         ],
         ['openssl dgst -sha256', async () => timed(['openssl', 'dgst', '-sha256', image])],
-        ['podboot verify (CLI process)', async () => timed([process.execPath, PODBOOT_CLI, 'verify', image, '--ca', root, '--crl', ca.paths.crl, '--crl', ca.paths.rootCrl])],
+        ['podboot verify (CLI process)', async () => timed([process.execPath, PODBOOT_CLI, 'verify', image, '--ca', root, '--crl', ca.paths.codeSigningCrl, '--crl', ca.paths.rootCrl])],
         ['openssl cms -verify', async () => timed(['openssl', 'cms', '-verify', '-binary', '-inform', 'DER', '-in', `${image}.p7s`, '-content', image, '-CAfile', root, '-purpose', 'any', '-out', '/dev/null'])],
       ];
       const mbps: Record<string, number[]> = Object.fromEntries(contenders.map(([n]) => [n, []]));

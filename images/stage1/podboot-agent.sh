@@ -6,6 +6,8 @@
 #
 # Input (environment; init sets it from the kernel command line):
 #   PODBOOT_SERVER PODBOOT_HTTPS PODBOOT_POD PODBOOT_MAC PODBOOT_TOKEN
+#   (PODBOOT_TOKEN is the install token from the kernel command line: good for
+#   one exchange only, POST /v1/session; the session it buys replaces it)
 #   PODBOOT_ROOT_CA  root CA file (default /etc/podboot/root.pem)
 #   PODBOOT_WORK     work directory (default /tmp/podboot)
 #   PODBOOT_LIB      directory of lib.sh and verify.sh (default /lib/podboot)
@@ -26,7 +28,7 @@ mkdir -p "$WORK"
 # Values from the command line end up in URLs and headers: refuse anything odd.
 safe() { echo "$1" | grep -Eq '^[A-Za-z0-9._:~+/=-]+$'; }
 
-# curl to the pod: the root CA only (never -k), the server's token, retries
+# curl to the pod: the root CA only (never -k), the server's session, retries
 # on any error with backoff, bounded. A transfer slower than 1 KiB/s for 60 s
 # is abandoned (and resumed by the next retry) instead of hanging forever.
 api() {
@@ -69,7 +71,43 @@ fetch() {
 	return 1
 }
 
-# POST /v1/token/refresh before a long step; keep the old token if it fails
+# exchange: POST /v1/session with the install token → the session, over TLS.
+# The pod accepts the install token once; a retry from the same address
+# within a short window gets the same session back, so a cut connection is
+# retried here (curl says 000), while a refusal (4xx) is final: retrying a
+# used token would only raise more "install token replayed" events.
+exchange() {
+	_try=1
+	while [ $_try -le "${PODBOOT_RETRIES:-5}" ]; do
+		rm -f "$WORK/session"
+		_code=$(curl -sS --cacert "$CA" --connect-timeout 10 --max-time 60 -X POST \
+			-H "Authorization: Bearer $PODBOOT_TOKEN" -o "$WORK/session" -w '%{http_code}' \
+			"$BASE/v1/session" 2>"$WORK/session.err")
+		case "$_code" in
+		200)
+			_session=$(head -n 1 "$WORK/session")
+			if [ -n "$_session" ] && safe "$_session"; then
+				PODBOOT_TOKEN=$_session
+				export PODBOOT_TOKEN
+				return 0
+			fi
+			SESSION_ERROR="answer is not a session credential"
+			return 1
+			;;
+		4??)
+			SESSION_ERROR="HTTP $_code: $(json_text "$(head -c 200 "$WORK/session")")"
+			return 1
+			;;
+		esac
+		SESSION_ERROR="HTTP ${_code:-000}: $(head -n 1 "$WORK/session.err")"
+		say "session exchange: $SESSION_ERROR (try $_try)"
+		sleep "$_try"
+		_try=$((_try + 1))
+	done
+	return 1
+}
+
+# POST /v1/token/refresh before a long step; keep the old session if it fails
 refresh_token() {
 	if _new=$(api -X POST "$BASE/v1/token/refresh" 2>/dev/null) && [ -n "$_new" ] && safe "$_new"; then
 		PODBOOT_TOKEN=$_new
@@ -85,6 +123,10 @@ for v in PODBOOT_SERVER PODBOOT_POD PODBOOT_TOKEN; do
 	fi
 done
 [ -s "$CA" ] || { say "FAILED signature: no root CA at $CA"; exit 1; }
+
+say "exchange install token for a session at $BASE"
+# Nothing can be reported without a session: print and stop.
+exchange || { say "FAILED session: $SESSION_ERROR"; exit 1; }
 
 say "report stage1 to $BASE"
 report stage1

@@ -6,12 +6,13 @@
 # On failure: prints "REASON: detail" on stdout and exits 1. REASON is one of
 # signature, digest, manifest (the pod's failure reasons).
 
-# verify_signed CONTENT P7S ROOT_CA: CMS signature chained to the root, signer with EKU codeSigning.
+# verify_signed CONTENT P7S ROOT_CA: CMS signature chained to the root, signer with EKU codeSigning,
+# issued by the code-signing CA (verify_issuer).
 verify_signed() {
 	_signer="$1.signer.pem"
-	rm -f "$_signer"
+	rm -f "$_signer" "$1.certs"
 	if ! openssl cms -verify -binary -inform DER -in "$2" -content "$1" -CAfile "$3" -purpose any \
-		-signer "$_signer" -out /dev/null >"$1.verify.log" 2>&1; then
+		-signer "$_signer" -certsout "$1.certs" -out /dev/null >"$1.verify.log" 2>&1; then
 		VERIFY_REASON=signature
 		VERIFY_DETAIL="$(basename "$2"): $(grep -v '^CMS Verification' "$1.verify.log" | head -n 2 | tr '\n' ' ')"
 		return 1
@@ -21,7 +22,46 @@ verify_signed() {
 		VERIFY_DETAIL="$(basename "$2"): signer $(openssl x509 -in "$_signer" -noout -subject 2>/dev/null) has no code-signing extended key usage"
 		return 1
 	fi
+	verify_issuer "$1.certs" "$_signer" "$3" || {
+		VERIFY_REASON=signature
+		VERIFY_DETAIL="$(basename "$2"): $VERIFY_DETAIL"
+		return 1
+	}
 	return 0
+}
+
+# verify_issuer CERTS SIGNER ROOT_CA: the signer's issuing CA may vouch for code signing.
+# The root issues two CAs: the code-signing CA (EKU codeSigning) and the service TLS CA
+# (EKU serverAuth) whose key the central node holds; a certificate the service CA issued
+# must be refused even when it claims codeSigning. OpenSSL 3.0 has no code-signing
+# purpose and -purpose any checks no issuer's EKU, so it is done here, as podboot's
+# verifier does it (EKU chaining): among the certificates in the signature, the issuing
+# CA is one whose key signed the signer (openssl verify with it as the only anchor, by
+# signature, not by name) and that the root issued directly (no -untrusted: a copy made
+# with the service CA's key does not pass); its extendedKeyUsage, if it has one, must
+# allow Code Signing.
+verify_issuer() {
+	rm -f "$1".[0-9]*
+	awk -v out="$1" '/-----BEGIN CERTIFICATE-----/ { n++; f = out "." n } n { print > f } /-----END CERTIFICATE-----/ { close(f) }' "$1"
+	_sfp=$(openssl x509 -in "$2" -noout -fingerprint -sha256)
+	VERIFY_DETAIL="the signer's issuing CA certificate is not in the signature"
+	for _ica in "$1".[0-9]*; do
+		[ -f "$_ica" ] || continue
+		[ "$(openssl x509 -in "$_ica" -noout -fingerprint -sha256)" = "$_sfp" ] && continue
+		openssl verify -partial_chain -CAfile "$_ica" "$2" >/dev/null 2>&1 || continue
+		openssl verify -CAfile "$3" "$_ica" >/dev/null 2>&1 || continue
+		_eku=$(openssl x509 -in "$_ica" -noout -ext extendedKeyUsage 2>/dev/null)
+		case "$_eku" in
+		*'Extended Key Usage'*)
+			case "$_eku" in
+			*'Code Signing'* | *'Any Extended Key Usage'*) return 0 ;;
+			esac
+			VERIFY_DETAIL="signer issued by $(openssl x509 -in "$_ica" -noout -subject 2>/dev/null), which is not the code-signing CA (its extended key usage: $(echo "$_eku" | sed 1d | tr -d '\n' | sed 's/^ *//; s/ *$//'))"
+			;;
+		*) return 0 ;; # no extendedKeyUsage: a CA for every purpose (a CA directory migrated from one signing CA)
+		esac
+	done
+	return 1
 }
 
 # json_string FILE KEY / json_number FILE KEY: a top-level scalar of the

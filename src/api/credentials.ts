@@ -27,7 +27,13 @@ const CERT_NAME = 'central';
  */
 export async function nodeCa(stateRoot: string, caDir: string | undefined, log: Logger): Promise<{ ca: CaDirectory; selfIssued: boolean }> {
   const dir = caDir ?? join(stateRoot, 'ca');
-  if (existsSync(join(dir, 'ca.json'))) return { ca: await CaDirectory.open(dir), selfIssued: !caDir };
+  if (existsSync(join(dir, 'ca.json'))) {
+    if (caDir) return { ca: await CaDirectory.open(dir), selfIssued: false };
+    // The node's own local CA (root key here) moves to the two-CA layout by itself; an operator's CA is migrated by the operator (podboot ca migrate).
+    const { ca, changed } = await CaDirectory.migrate(dir);
+    if (changed.length) log.warn({ ca: dir, changed }, 'migrated the local CA to the code-signing CA + service CA layout');
+    return { ca, selfIssued: true };
+  }
   if (caDir) throw new Error(`${dir} is not a CA directory (no ca.json); create one with podboot ca init --out ${dir}`);
   log.warn({ ca: dir }, 'no --ca given: creating a local CA for this node');
   return { ca: await CaDirectory.init(dir, { organization: 'podboot local' }), selfIssued: true };

@@ -18,6 +18,9 @@ import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
 import { sendUiAsset } from './ui.js';
 import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
 import { rmSync } from 'node:fs';
+import type { Family } from '../metrics/exposition.js';
+import { defaultReason, RefusalCounts } from '../metrics/refusals.js';
+import { answerClientError, bearerToken, BodyTooLarge, readBody } from '../net/http-edge.js';
 
 export interface CentralApiOptions {
   address: string;
@@ -39,15 +42,33 @@ export interface CentralApiOptions {
 }
 
 const MAX_BODY = 64 * 1024;
+/** Refusal log lines per kind per 10 s; the rest are counted and summed up in one line. */
+const REFUSAL_LOG_BURST = 10;
+
+export interface CentralApiCounters {
+  /** answers by status code */
+  requests: Record<string, number>;
+  /** every refusal (status >= 400, TLS handshakes, unparseable requests) by code and reason */
+  refused: RefusalCounts;
+}
+
+/** What a refusing handler says about its answer: the reason word, and whether it logged a line of its own. */
+interface Refusal {
+  reason: string;
+  logged: boolean;
+  detail?: string;
+}
 
 export class CentralApi {
+  readonly counters: CentralApiCounters = { requests: {}, refused: new RefusalCounts() };
   private server?: Server;
   private socketServer?: Server;
   private expiryTimer?: NodeJS.Timeout;
   private readonly limited: RateLimitedLog;
+  private readonly refusals = new WeakMap<ServerResponse, Refusal>();
 
   constructor(private readonly o: CentralApiOptions) {
-    this.limited = new RateLimitedLog(o.log);
+    this.limited = new RateLimitedLog(o.log, 10_000, Date.now, { burst: REFUSAL_LOG_BURST });
   }
 
   get port(): number {
@@ -75,17 +96,58 @@ export class CentralApi {
   /** The same TLS server for the TCP address and the unix socket. */
   private tlsServer(): ReturnType<typeof createServer> {
     const server = createServer({ key: this.o.credentials.key, cert: this.o.credentials.cert, minVersion: 'TLSv1.2' }, (req, res) => {
-      this.handle(req, res).catch((err) => {
-        this.o.log.error({ err, url: req.url }, 'central API request failed');
-        if (!res.headersSent) send(res, 500, { error: 'internal error' });
-        else res.destroy();
+      res.on('finish', () => this.finished(req, res));
+      this.handle(req, res).catch((err: Error & { status?: unknown }) => {
+        // The status a handler means is the status sent: only what nobody meant is a 500.
+        const status = err instanceof BodyTooLarge ? 413 : typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+        if (status === 500) this.limited.error('handler-failed', { err, url: pathOnly(req.url) }, 'central API request failed');
+        if (res.headersSent) return void res.destroy();
+        this.refusing(res, defaultReason(status), false, err.message);
+        // The rest of an oversized body is not read: the connection ends with the answer.
+        if (status === 413) res.setHeader('connection', 'close');
+        send(res, status, { error: status === 500 ? 'internal error' : err.message });
       });
     });
     // A client that never finishes its TLS handshake or request must not hold a socket for long.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
-    server.on('tlsClientError', (err) => this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed'));
+    server.on('tlsClientError', (err) => {
+      this.counters.refused.add('tls', 'handshake');
+      this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed');
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const a = answerClientError(err, socket);
+      if (!a) return;
+      this.counters.requests[a.status] = (this.counters.requests[a.status] ?? 0) + 1;
+      this.counters.refused.add(a.status, a.reason);
+      this.limited.warn(`refused:${a.status}:${a.reason}`, { from: a.remote, status: a.status, reason: a.reason, err: err.code ?? err.message }, 'central API request refused');
+    });
     return server;
+  }
+
+  /** Every answer counted; every refusal counted by reason and logged at a bounded rate (unless its handler logged it). */
+  private finished(req: IncomingMessage, res: ServerResponse): void {
+    const status = res.statusCode;
+    this.counters.requests[status] = (this.counters.requests[status] ?? 0) + 1;
+    if (status < 400) return;
+    const r = this.refusals.get(res);
+    const reason = r?.reason ?? defaultReason(status);
+    this.counters.refused.add(status, reason);
+    if (r?.logged) return;
+    this.limited.warn(`refused:${status}:${reason}`, { from: req.socket.remoteAddress ?? 'unix socket', method: req.method, path: pathOnly(req.url), status, reason, detail: r?.detail }, 'central API request refused');
+  }
+
+  /** Names the reason of a refusal about to be sent; `logged` when the caller wrote its own (rate-limited) line. */
+  private refusing(res: ServerResponse, reason: string, logged: boolean, detail?: string): void {
+    this.refusals.set(res, { reason, logged, detail });
+  }
+
+  /** The central API's own metrics, next to the supervisor's. */
+  private families(): Family[] {
+    return [
+      { name: 'podboot_api_requests_total', help: 'central API answers, by status code', type: 'counter', samples: Object.entries(this.counters.requests).map(([code, value]) => ({ labels: { code }, value })) },
+      this.counters.refused.family('podboot_api_refused_total', 'central API requests refused (status >= 400, TLS handshakes, unparseable requests), by code and reason'),
+    ];
   }
 
   private async listenSocket(path: string): Promise<void> {
@@ -116,28 +178,32 @@ export class CentralApi {
       await closed;
     }
     if (this.socketServer && this.o.socketPath) rmSync(this.o.socketPath, { force: true });
+    // The floods still owed a summary line get it now.
+    this.limited.flush();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const route = matchRoute(req.method ?? 'GET', req.url ?? '/');
     if (route.kind === 'health') return send(res, 200, { ok: true });
     if (route.kind === 'ui') return sendUiAsset(res, route.asset, req.method === 'HEAD');
-    const auth = req.headers.authorization;
-    const presented = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+    // One parser for both servers: the scheme is case-insensitive (RFC 7235).
+    const presented = bearerToken(req.headers.authorization);
     if (route.kind === 'register' || route.kind === 'deregister') return this.registration(req, res, route, presented);
     if (!presented) {
-      this.limited.warn('no-token', { from: req.socket.remoteAddress, url: req.url }, 'central API request without a token');
+      this.refusing(res, 'no-token', true);
+      this.limited.warn('no-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request without a token');
       res.setHeader('www-authenticate', 'Bearer realm="podboot"');
       return send(res, 401, { error: 'operator token required (Authorization: Bearer …)' });
     }
     if (!tokenMatches(this.o.token, presented)) {
-      this.limited.warn('bad-token', { from: req.socket.remoteAddress, url: req.url }, 'central API request with a wrong token');
+      this.refusing(res, 'bad-token', true);
+      this.limited.warn('bad-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request with a wrong token');
       return send(res, 403, { error: 'token not accepted' });
     }
     const sup = this.o.supervisor;
     switch (route.kind) {
       case 'metrics': {
-        const text = await this.o.metrics.scrape(supervisorFamilies(sup.status()));
+        const text = await this.o.metrics.scrape([...supervisorFamilies(sup.status()), ...this.families()]);
         res.writeHead(200, { 'content-type': CONTENT_TYPE });
         return void res.end(text);
       }
@@ -237,6 +303,7 @@ export class CentralApi {
     const from = req.socket.remoteAddress ?? 'unix socket';
     if (!presented) {
       // Refused before the body is even read.
+      this.refusing(res, 'no-token', true);
       this.limited.warn('register-no-token', { from, pod: route.kind === 'deregister' ? route.pod : undefined, action: route.kind }, 'target registration without a token');
       res.setHeader('www-authenticate', 'Bearer realm="podboot"');
       return send(res, 401, { error: "the pod's registration token is required (Authorization: Bearer …)" });
@@ -252,10 +319,14 @@ export class CentralApi {
         pod = value.pod;
       } else invalid = parsed.error;
     }
-    if (invalid !== undefined) return send(res, 400, { error: invalid });
+    if (invalid !== undefined) {
+      this.refusing(res, 'bad-registration', false, invalid);
+      return send(res, 400, { error: invalid });
+    }
     const byPod = this.o.targets.accepts(pod, presented);
     const byOperator = route.kind === 'deregister' && tokenMatches(this.o.token, presented);
     if (!byPod && !byOperator) {
+      this.refusing(res, 'bad-token', true);
       this.limited.warn('register-refused', { from, pod, action: route.kind }, 'target registration refused: not the registration token of this pod');
       return send(res, 403, { error: `token not accepted for pod ${pod}` });
     }
@@ -279,17 +350,18 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** What the log may show of a URL: never a query string, and not without bound. */
+function pathOnly(url: string | undefined): string {
+  const p = (url ?? '').split('?')[0]!;
+  return p.length > 200 ? `${p.slice(0, 200)}…` : p;
+}
+
+/** A JSON object body, or undefined for none or not an object; BodyTooLarge (→ 413) past MAX_BODY. */
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw Object.assign(new Error('body too large'), { status: 413 });
-    chunks.push(c as Buffer);
-  }
-  if (!size) return undefined;
+  const body = await readBody(req, MAX_BODY);
+  if (!body.length) return undefined;
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const v = JSON.parse(body.toString('utf8'));
     return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

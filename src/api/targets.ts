@@ -6,7 +6,7 @@
 // Registrations live in memory and expire when their heartbeats stop.
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { tokenMatches } from './credentials.js';
 
@@ -50,9 +50,10 @@ export function registrationToken(key: Buffer, pod: string): string {
 export async function writeRegistrationToken(stateRoot: string, pod: string, token: string): Promise<void> {
   const file = registerTokenPath(stateRoot, pod);
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  // writeFile's mode only applies to a new file.
-  await chmod(file, 0o600);
+  // The pod owns its directory: whatever is at this name (a planted symlink too)
+  // is removed, never written through, and the file is made anew.
+  await rm(file, { force: true });
+  await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
 }
 
 export interface Registration {

@@ -35,6 +35,7 @@ export const commands: CommandEntry[] = [
   { name: ['ca', 'issue-signer'], load: async () => (await import('./commands/ca.js')).caIssueSignerCommand },
   { name: ['ca', 'issue-server'], load: async () => (await import('./commands/ca.js')).caIssueServerCommand },
   { name: ['ca', 'revoke'], load: async () => (await import('./commands/ca.js')).caRevokeCommand },
+  { name: ['ca', 'migrate'], load: async () => (await import('./commands/ca.js')).caMigrateCommand },
   { name: ['sign'], load: async () => (await import('./commands/sign.js')).signCommand },
   { name: ['verify'], load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: ['images', 'pull'], load: async () => (await import('./commands/images.js')).imagesPullCommand },

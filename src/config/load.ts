@@ -1,9 +1,10 @@
 // Pod files on disk → validated PodConfig: one file, a directory of them, or
 // the paths given to `podboot validate`; and the default pod in the package.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crossPodProblems, type LocatedPod } from './cross-pod.js';
 import { parsePod } from './pod-file.js';
+import { PodFileRefused, readPodFileSync } from './read-pod-file.js';
 import { packageRoot } from '../package-root.js';
 import type { ConfigProblem, PodConfig } from './types.js';
 
@@ -16,9 +17,6 @@ export interface LoadManyResult {
   pods: PodConfig[];
   problems: ConfigProblem[];
 }
-
-/** A pod file lists a rack's servers; thousands of nodes fit well under this. */
-const MAX_POD_FILE_BYTES = 16 * 1024 * 1024;
 
 export function loadPodText(text: string, file: string): LoadResult {
   const { pod, problems } = parsePod(text, file);
@@ -83,19 +81,12 @@ function loadFiles(files: readonly string[], problems: ConfigProblem[]): LoadMan
 }
 
 function readPod(path: string): ReturnType<typeof parsePod> | { problem: ConfigProblem } {
-  let bytes: Buffer;
-  try {
-    const size = statSync(path).size;
-    if (size > MAX_POD_FILE_BYTES) return { problem: fileProblem(path, '(file)', `file is ${size} bytes; pod files are limited to ${MAX_POD_FILE_BYTES}`) };
-    bytes = readFileSync(path);
-  } catch (err) {
-    return { problem: fileProblem(path, '(file)', `cannot read: ${(err as Error).message}`) };
-  }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return { problem: fileProblem(path, '(file)', 'not UTF-8 text') };
+    text = readPodFileSync(path).text;
+  } catch (err) {
+    if (err instanceof PodFileRefused) return { problem: fileProblem(path, '(file)', err.reason) };
+    throw err;
   }
   return parsePod(text, path);
 }

@@ -1,16 +1,18 @@
 // One pod file's text → a validated PodConfig, or every problem found in it.
 // Pure: no file system; load.ts reads files and directories.
-import { isMap, LineCounter, parseDocument, type Document, type YAMLSeq } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { readBootFiles } from './boot-files.js';
 import { readListen } from './listen.js';
 import { readIsolation } from './isolation.js';
+import { readLimits } from './limits.js';
 import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
 import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
-import { found, YamlReader, type Position, type Section } from './yaml-reader.js';
+import { shapeOf, YamlReader, type Position, type Section } from './yaml-reader.js';
+import { yamlErrorMessage } from './yaml-errors.js';
 
 const API_VERSION = 'podboot/v1';
 const KIND = 'Pod';
@@ -28,7 +30,7 @@ export interface ParsedPod {
 
 const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
 const METADATA_FIELDS = { name: true };
-const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false, isolation: false };
+const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false, isolation: false, limits: false };
 const INSTALL_FIELDS = { kickstart: false, disk: false, rootPasswordHash: false };
 const STAGE2_FIELDS = { image: true, version: true };
 
@@ -46,7 +48,8 @@ export function parsePod(text: string, file: string): ParsedPod {
     doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   } catch (err) {
     // The parser reports its own errors as values; this is for anything it did not foresee.
-    const problems = [{ file, line: 1, col: 1, path: '(yaml)', message: `cannot parse: ${(err as Error).message}` }];
+    // Its message is not shown: it could quote the file.
+    const problems = [{ file, line: 1, col: 1, path: '(yaml)', message: `cannot parse (${(err as Error).name})` }];
     return { problems, locate: () => ({ line: 1, col: 1, written: false }) };
   }
   const r = new YamlReader(file, doc, lines);
@@ -68,7 +71,7 @@ export function parsePod(text: string, file: string): ParsedPod {
   const syntax = [...doc.errors, ...doc.warnings];
   const shown = new Set<string>();
   for (const e of syntax) {
-    const problem = { file, ...lines.linePos(e.pos[0]), path: '(yaml)', message: e.message.split('\n')[0]! };
+    const problem = { file, ...lines.linePos(e.pos[0]), path: '(yaml)', message: yamlErrorMessage(e) };
     const key = `${problem.line}:${problem.col}:${problem.message}`;
     if (shown.has(key)) continue;
     shown.add(key);
@@ -81,14 +84,11 @@ export function parsePod(text: string, file: string): ParsedPod {
   if (r.problems.length) return result();
   const rootNode = r.resolve(doc.contents);
   if (!isMap(rootNode)) {
-    r.report(rootNode, '(document)', `expected a pod (a mapping with apiVersion, kind, metadata, spec), found ${rootNode ? found(rootNode) : 'an empty file'}`);
+    r.report(rootNode, '(document)', `expected a pod (a mapping with apiVersion, kind, metadata, spec), found ${rootNode ? shapeOf(rootNode) : 'an empty file'}`);
     return result();
   }
+  if (!declaresPod(r, rootNode)) return result();
   const root = r.section(rootNode, '', ROOT_FIELDS)!;
-  const apiVersion = root.string('apiVersion');
-  if (apiVersion !== undefined && apiVersion !== API_VERSION) root.report('apiVersion', `expected ${API_VERSION}, found ${JSON.stringify(apiVersion)}`);
-  const kind = root.string('kind');
-  if (kind !== undefined && kind !== KIND) root.report('kind', `expected ${KIND}, found ${JSON.stringify(kind)}`);
   const name = readName(root);
   const spec = root.section('spec', SPEC_FIELDS);
   if (!spec) return result();
@@ -106,6 +106,7 @@ export function parsePod(text: string, file: string): ParsedPod {
   const tftp = readTftp(spec);
   const stage2 = readStage2(spec);
   const isolation = readIsolation(spec, listen ? parseIPv4(listen.address) : undefined);
+  const limits = readLimits(spec);
 
   if (r.problems.length || name === undefined || listen === undefined || subnets === undefined) return result();
   return result({
@@ -126,7 +127,27 @@ export function parsePod(text: string, file: string): ParsedPod {
     tftp,
     ...(stage2 ? { stage2 } : {}),
     ...(isolation.mode === 'netns' ? { isolation } : {}),
+    ...(limits ? { limits } : {}),
   });
+}
+
+/**
+ * Until a file says it is a pod it may be anything a symlink points at (a
+ * key, /etc/shadow): only its two header fields are checked, and nothing of
+ * it is quoted, not even its keys. Past this point the file is the
+ * operator's pod file, and messages may quote its values (never
+ * rootPasswordHash) to say what is wrong with them.
+ */
+function declaresPod(r: YamlReader, root: YAMLMap): boolean {
+  let ok = true;
+  for (const [field, want] of [['apiVersion', API_VERSION], ['kind', KIND]] as const) {
+    const node = r.resolve(root.get(field, true));
+    if (node === undefined) r.report(root, field, 'required field is missing');
+    else if (!isScalar(node) || node.value !== want) r.report(node, field, `expected ${want}`);
+    else continue;
+    ok = false;
+  }
+  return ok;
 }
 
 function readStage2(spec: Section): PodConfig['stage2'] {
@@ -165,12 +186,27 @@ function readInstall(spec: Section): PodConfig['install'] {
   return install;
 }
 
+/**
+ * Names of the central node's own entries in the state root (STATE/ca: the
+ * local CA, STATE/central: the API socket, operator token and shared stage1).
+ * A pod's state lives in STATE/<name>, handed to the pod's own user: a pod
+ * named `ca` would be given the CA's keys.
+ */
+export const RESERVED_POD_NAMES: readonly string[] = ['ca', 'central'];
+
 function readName(root: Section): string | undefined {
   const metadata = root.section('metadata', METADATA_FIELDS);
   const name = metadata?.string('name');
-  if (name === undefined || isPodName(name)) return name;
-  metadata!.report('name', `${name} is not a DNS label (a-z, 0-9, inner '-', at most 63)`);
-  return undefined;
+  if (name === undefined) return name;
+  if (!isPodName(name)) {
+    metadata!.report('name', `${name} is not a DNS label (a-z, 0-9, inner '-', at most 63)`);
+    return undefined;
+  }
+  if (RESERVED_POD_NAMES.includes(name)) {
+    metadata!.report('name', `${name} is reserved: the central node keeps its own state in STATE/${name} (reserved: ${RESERVED_POD_NAMES.join(', ')})`);
+    return undefined;
+  }
+  return name;
 }
 
 /** giaddr values the pod accepts: each must sit in one of its subnets, outside the pools. */

@@ -87,6 +87,8 @@ export interface PodConfig {
   stage2?: { image: string; version: string };
   /** how the central node isolates the instance (spec.isolation); absent: its own process */
   isolation?: IsolationConfig;
+  /** resource limits of the pod's instance (spec.limits, over DEFAULT_LIMITS); absent: the defaults */
+  limits?: PodLimits;
   tftp: {
     /** largest blksize this pod negotiates (RFC 2348 allows 65464) */
     maxBlockSize: number;
@@ -94,6 +96,21 @@ export interface PodConfig {
     maxTransfers: number;
   };
 }
+
+export interface PodLimits {
+  /** memory the instance may use (RSS and page cache); past it the kernel kills it */
+  memoryBytes: number;
+  /** processes and threads */
+  pids: number;
+  /** CPU share relative to other pods (cgroup v2 cpu.weight: 1..10000, 100 = even) */
+  cpuWeight: number;
+}
+
+/**
+ * An idle pod uses about 60-90 MiB and one under a boot storm about twice
+ * that; Node runs ~11 threads plus the worker and libuv pool.
+ */
+export const DEFAULT_LIMITS: PodLimits = { memoryBytes: 512 * 1024 * 1024, pids: 128, cpuWeight: 100 };
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   bios: 'undionly.kpxe',

@@ -211,3 +211,12 @@ export function found(node: Node | undefined): string {
   }
   return isScalar(node) && typeof node.value === 'number' ? (node.source ?? String(node.value)) : String(node.value);
 }
+
+/** What kind of node was found, without its text: for files not yet known to be pod files. */
+export function shapeOf(node: Node | undefined): string {
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (!isScalar(node) || node.value === null || node.value === undefined) return 'nothing';
+  const type = typeof node.value;
+  return type === 'string' ? 'a string' : type === 'number' ? 'a number' : type === 'boolean' ? 'a boolean' : 'a value';
+}

@@ -12,6 +12,8 @@ interface OfferHold {
 export class LeaseTable {
   private readonly byAddress = new Map<number, LeaseRecord>();
   private readonly byClient = new Map<string, number>();
+  /** mac → addresses it holds a record for: boot configs with a token go only to that address */
+  private readonly byMac = new Map<string, Set<number>>();
   private readonly offers = new Map<number, OfferHold>();
   private readonly offerByClient = new Map<string, number>();
   /** fixed addresses of known nodes: address → mac */
@@ -43,10 +45,26 @@ export class LeaseTable {
     return hold && hold.clientKey === clientKey && hold.until > now ? a : undefined;
   }
 
+  /** Every record naming this MAC (any state: the caller decides what counts). */
+  leasesOfMac(mac: string): LeaseRecord[] {
+    const addresses = this.byMac.get(mac);
+    return addresses ? [...addresses].map((a) => this.byAddress.get(a)!).filter((r) => r.mac === mac) : [];
+  }
+
   /** Records a lease (after or on the way to the store); the table's view follows it. */
   put(r: LeaseRecord): void {
     const old = this.byAddress.get(r.address);
     if (old && old.clientKey !== r.clientKey && this.byClient.get(old.clientKey) === r.address) this.byClient.delete(old.clientKey);
+    if (old && old.mac !== r.mac) {
+      const set = this.byMac.get(old.mac);
+      set?.delete(r.address);
+      if (set?.size === 0) this.byMac.delete(old.mac);
+    }
+    if (r.mac) {
+      let set = this.byMac.get(r.mac);
+      if (!set) this.byMac.set(r.mac, (set = new Set()));
+      set.add(r.address);
+    }
     this.byAddress.set(r.address, r);
     if (r.clientKey) this.byClient.set(r.clientKey, r.address);
     const hold = this.offers.get(r.address);

@@ -90,6 +90,11 @@ export class DhcpService {
     return this.table.size;
   }
 
+  /** The leases this pod holds for a MAC, as decided (the store may lag by one group commit). */
+  leasesOf(mac: string): LeaseRecord[] {
+    return this.table.leasesOfMac(mac);
+  }
+
   /** Rebuilds the in-memory table from the store, e.g. after a failed commit. */
   resync(): void {
     this.table = new LeaseTable(this.pod.nodes, this.leases.loadAll());

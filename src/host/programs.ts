@@ -14,6 +14,7 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   ss: 'iproute2',
   nsenter: 'util-linux',
   setpriv: 'util-linux',
+  mount: 'mount',
   taskset: 'util-linux',
   sysctl: 'procps',
   ps: 'procps',

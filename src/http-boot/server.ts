@@ -19,6 +19,10 @@ import { STAGE2_FILES, type Stage2File, type Stage2FileName, type Stage2Set } fr
 import { tokenFromRequest } from './token.js';
 import { newHistogram, observe, type HistogramData } from '../metrics/histogram.js';
 import type { TokenAuthority } from './tokens.js';
+import { SESSION_ROUTE, type InstallCredentials } from '../install/credentials.js';
+import { RateLimitedLog } from '../log-limit.js';
+import { defaultReason, RefusalCounts } from '../metrics/refusals.js';
+import { answerClientError, BodyTooLarge, readBody } from '../net/http-edge.js';
 
 export interface HttpBootConfig {
   address: string;
@@ -35,6 +39,8 @@ export interface HttpBootDeps {
   log: Logger;
   nodes: NodeStateStore;
   tokens: TokenAuthority;
+  /** install token → session exchange, and the session check for every install call */
+  credentials: InstallCredentials;
   /** iPXE scripts (`ipxe/<mac>.ipxe`) and the boot tree, named as over TFTP */
   bootFiles: FileResolver;
   /** the pod's assigned stage2, when it has one */
@@ -48,13 +54,16 @@ export interface HttpBootDeps {
 export interface HttpBootCounters {
   requests: Record<string, number>;
   bytesSent: number;
-  refused: Record<string, number>;
+  /** every refusal (status >= 400, TLS handshakes, unparseable requests) by code and reason */
+  refused: RefusalCounts;
   events: Record<string, number>;
   /** request received → response finished, seconds (a whole stage2 download is one observation) */
   requestSeconds: HistogramData;
 }
 
 const MAX_EVENT_BODY = 4096;
+/** Refusal log lines per kind (status and reason) per 10 s; the rest are counted and summed up in one line. */
+const REFUSAL_LOG_BURST = 10;
 const STREAM_CHUNK = 512 * 1024;
 
 class HttpError extends Error {
@@ -62,6 +71,8 @@ class HttpError extends Error {
     readonly status: number,
     message: string,
     readonly mac?: string,
+    /** a fixed word for metrics and the log's kind; the status's own word when absent */
+    readonly reason?: string,
   ) {
     super(message);
   }
@@ -79,16 +90,19 @@ function remoteV4(req: IncomingMessage): { text: string; value?: number } {
 }
 
 export class HttpBootServer {
-  readonly counters: HttpBootCounters = { requests: {}, bytesSent: 0, refused: {}, events: {}, requestSeconds: newHistogram() };
+  readonly counters: HttpBootCounters = { requests: {}, bytesSent: 0, refused: new RefusalCounts(), events: {}, requestSeconds: newHistogram() };
   private http?: Server;
   private https?: Server;
   private readonly clock: () => number;
+  /** refusals are logged at a bounded rate: a flood of bad requests must not fill the disk */
+  private readonly limited: RateLimitedLog;
 
   constructor(
     private readonly cfg: HttpBootConfig,
     private readonly deps: HttpBootDeps,
   ) {
     this.clock = deps.clock ?? Date.now;
+    this.limited = new RateLimitedLog(deps.log, 10_000, this.clock, { burst: REFUSAL_LOG_BURST });
   }
 
   get httpsPort(): number {
@@ -102,12 +116,14 @@ export class HttpBootServer {
   async start(): Promise<void> {
     this.https = createHttpsServer({ cert: this.cfg.tls.cert, key: this.cfg.tls.key, minVersion: 'TLSv1.2' }, (req, res) => void this.handle(req, res, true));
     this.https.on('tlsClientError', (err, socket) => {
-      this.count('refused', 'tls');
-      this.deps.log.warn({ remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
+      this.counters.refused.add('tls', 'handshake');
+      this.limited.warn('refused:tls', { remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
     });
+    this.watchClientErrors(this.https, true);
     await listen(this.https, this.cfg.httpsPort, this.cfg.address);
     if (this.cfg.httpPort !== undefined) {
       this.http = createHttpServer((req, res) => void this.handle(req, res, false));
+      this.watchClientErrors(this.http, false);
       await listen(this.http, this.cfg.httpPort, this.cfg.address);
     }
     this.deps.log.info({ address: this.cfg.address, httpsPort: this.httpsPort, httpPort: this.http ? this.httpPort : undefined }, 'http boot listening');
@@ -122,9 +138,22 @@ export class HttpBootServer {
       await new Promise<void>((r) => s.close(() => r()));
       clearTimeout(t);
     }
+    // The floods still owed a summary line get it now.
+    this.limited.flush();
   }
 
-  private count(group: 'requests' | 'refused' | 'events', key: string): void {
+  /** Requests Node cannot parse (bad request line, headers too large, too slow) are refusals too. */
+  private watchClientErrors(server: Server, secure: boolean): void {
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const a = answerClientError(err, socket);
+      if (!a) return;
+      this.counters.refused.add(a.status, a.reason);
+      this.count('requests', String(a.status));
+      this.limited.warn(`refused:${a.status}:${a.reason}`, { remote: a.remote, status: a.status, reason: a.reason, err: err.code ?? err.message, tls: secure }, 'http request refused');
+    });
+  }
+
+  private count(group: 'requests' | 'events', key: string): void {
     const c = this.counters[group];
     c[key] = (c[key] ?? 0) + 1;
   }
@@ -134,15 +163,20 @@ export class HttpBootServer {
     const path = pathOnly(req.url);
     const remote = remoteV4(req);
     let mac: string | undefined;
+    let refusal: { reason: string; detail: string } | undefined;
     res.on('finish', () => {
-      this.count('requests', String(res.statusCode));
+      const status = res.statusCode;
+      this.count('requests', String(status));
       observe(this.counters.requestSeconds, (this.clock() - started) / 1000);
-      const fields = { mac, method: req.method, path, status: res.statusCode, remote: remote.text, ms: this.clock() - started, tls: secure };
-      if (res.statusCode >= 400) this.deps.log.warn(fields, 'http request refused');
-      else this.deps.log.info(fields, 'http request');
+      const fields = { mac, method: req.method, path, status, remote: remote.text, ms: this.clock() - started, tls: secure };
+      if (status < 400) return void this.deps.log.info(fields, 'http request');
+      // Every refusal is counted; its line is rate-limited per status and reason.
+      const reason = refusal?.reason ?? defaultReason(status);
+      this.counters.refused.add(status, reason);
+      this.limited.warn(`refused:${status}:${reason}`, { ...fields, reason, detail: refusal?.detail }, 'http request refused');
     });
     try {
-      if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new HttpError(403, `source ${remote.text} is not in this pod`);
+      if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new HttpError(403, `source ${remote.text} is not in this pod`, undefined, 'not-in-pod');
       // URL parsing would quietly resolve `..` (even as %2e%2e); a client that sends one is refused, not redirected.
       if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(path)) throw new HttpError(400, 'path with a .. segment');
       const url = new URL(req.url ?? '/', 'http://pod');
@@ -162,21 +196,28 @@ export class HttpBootServer {
       if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodePath(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
       throw new HttpError(404, 'not found');
     } catch (err) {
-      const e = err instanceof HttpError ? err : new HttpError(500, 'internal error');
-      if (!(err instanceof HttpError)) this.deps.log.error({ err, path }, 'http handler failed');
+      // The status a handler means is the status sent: only what nobody meant is a 500.
+      const e = err instanceof HttpError ? err : err instanceof BodyTooLarge ? new HttpError(413, err.message, mac, 'body-too-large') : new HttpError(500, 'internal error');
+      if (e.status === 500 && !(err instanceof HttpError)) this.limited.error('handler-failed', { err, path }, 'http handler failed');
       mac ??= e.mac;
-      this.count('refused', String(e.status));
+      refusal = { reason: e.reason ?? defaultReason(e.status), detail: e.message };
+      // The rest of an oversized body is not read: the connection ends with the answer.
+      if (e.status === 413) res.setHeader('connection', 'close');
       this.sendJson(res, e.status, { error: e.message });
     }
   }
 
   private async api(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<string | undefined> {
     const now = Math.floor(this.clock() / 1000);
-    const auth = this.deps.tokens.authorize(tokenFromRequest(req.headers.authorization, url.searchParams), now);
+    const route = `${method} ${url.pathname}`;
+    const token = tokenFromRequest(req.headers.authorization, url.searchParams);
+    const source = remoteV4(req).text;
+    // The install token from the boot config is good here only, once (src/install/credentials.ts).
+    if (route === SESSION_ROUTE) return this.exchange(res, token, source, now);
+    const auth = this.deps.credentials.authorize(token, source, now);
     if (!auth.ok) throw new HttpError(auth.status, auth.reason, auth.mac);
     const { claims, node } = auth;
     const mac = claims.mac;
-    const route = `${method} ${url.pathname}`;
 
     if (route === 'POST /v1/events') {
       await this.report(req, res, claims.scope, mac, node, now);
@@ -211,17 +252,27 @@ export class HttpBootServer {
       return mac;
     }
     if (route === 'POST /v1/token/refresh') {
-      const token = this.deps.tokens.issue(mac, 'install', now);
+      const session = this.deps.credentials.session(mac, now);
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
-      res.end(token + '\n');
+      res.end(session + '\n');
       return mac;
     }
     throw new HttpError(404, 'not found', mac);
   }
 
+  /** POST /v1/session: the session credential as text/plain, over TLS only. */
+  private exchange(res: ServerResponse, token: string | undefined, source: string, now: number): string | undefined {
+    const r = this.deps.credentials.exchange(token, source, now);
+    if (!r.ok) throw new HttpError(r.status, r.reason, r.mac);
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+    res.end(r.session + '\n');
+    return r.mac;
+  }
+
   private async report(req: IncomingMessage, res: ServerResponse, scope: 'install' | 'node', mac: string, node: NodeRecord | undefined, now: number): Promise<void> {
     const body = await readBody(req, MAX_EVENT_BODY).catch((err: Error) => {
-      throw new HttpError(413, err.message, mac);
+      if (err instanceof BodyTooLarge) throw new HttpError(413, `event body over ${MAX_EVENT_BODY} bytes`, mac, 'body-too-large');
+      throw new HttpError(400, `event body: ${err.message}`, mac, 'body-incomplete');
     });
     let msg: { state?: unknown; reason?: unknown; detail?: unknown };
     try {
@@ -394,23 +445,5 @@ function listen(server: Server, port: number, address: string): Promise<void> {
       server.off('error', reject);
       resolve();
     });
-  });
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new Error(`body over ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
   });
 }

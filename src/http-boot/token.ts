@@ -5,6 +5,7 @@
 // costs no database read and a restarted instance still honours the tokens it
 // handed out. Pure: secret and clock come in as arguments.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { bearerToken } from '../net/http-edge.js';
 
 /** `install`: stage1 agent (stage2, kickstart, install callbacks); `node`: the installed OS reporting in. */
 export type TokenScope = 'install' | 'node';
@@ -58,9 +59,7 @@ export function checkToken(secret: Buffer, token: string, nowSec: number): Token
 
 /** The token from `Authorization: Bearer …`, else from `?token=` (iPXE and curl one-liners). */
 export function tokenFromRequest(authorization: string | undefined, query: URLSearchParams): string | undefined {
-  if (authorization) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return m ? m[1] : undefined;
-  }
+  // One parser for both servers: the scheme is case-insensitive (RFC 7235).
+  if (authorization) return bearerToken(authorization);
   return query.get('token') ?? undefined;
 }

@@ -1,6 +1,7 @@
 // The central node's one scrape of every pod: fan out in parallel to each
 // pod's metrics socket with a per-pod timeout, keep the last good answer of
 // each, and merge them into one exposition with a `pod` label on every sample.
+import { lstat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { escapeLabelValue, render, type Family } from './exposition.js';
 
@@ -92,8 +93,15 @@ interface Cached {
   at: number;
 }
 
-/** GET /metrics over a unix socket, bounded by timeoutMs and maxBytes. */
-export function fetchSocketMetrics(socketPath: string, timeoutMs: number, maxBytes = 8 * 1024 * 1024): Promise<string> {
+/**
+ * GET /metrics over a unix socket, bounded by timeoutMs and maxBytes. The
+ * socket sits in the pod's own directory, which its (possibly compromised)
+ * user controls: anything there but a socket, a symlink to another one
+ * included, is refused before the node connects as root.
+ */
+export async function fetchSocketMetrics(socketPath: string, timeoutMs: number, maxBytes = 8 * 1024 * 1024): Promise<string> {
+  const st = await lstat(socketPath);
+  if (!st.isSocket()) throw new Error(`${socketPath} is not a socket (${st.isSymbolicLink() ? 'a symlink' : 'another kind of file'}): not scraped`);
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path: '/metrics', timeout: timeoutMs }, (res) => {
       if (res.statusCode !== 200) {

@@ -55,7 +55,7 @@ export function podFamilies(s: PodMetricsSource): Family[] {
     f.push(
       fromRecord('podboot_http_requests_total', 'HTTP(S) boot requests answered, by status code', 'counter', 'code', h.requests),
       { name: 'podboot_http_sent_bytes_total', help: 'HTTP(S) body bytes sent (images, kickstarts, scripts)', type: 'counter', samples: [{ value: h.bytesSent }] },
-      fromRecord('podboot_http_refused_total', 'HTTP(S) boot requests refused, by reason', 'counter', 'reason', h.refused),
+      h.refused.family('podboot_http_refused_total', 'HTTP(S) boot requests refused (status >= 400, TLS handshakes, unparseable requests), by code and reason'),
       { name: 'podboot_http_request_seconds', help: 'HTTP(S) boot request received to response finished', type: 'histogram', samples: histogramSamples(h.requestSeconds) },
       fromRecord('podboot_http_callbacks_total', 'install callbacks received from servers, by kind', 'counter', 'kind', h.events),
     );

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 /**
  * The line of a log file that says why its writer exited (at most 8 KiB read,
@@ -7,7 +7,8 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 export function exitLogLine(file: string, from: number): string | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(file, 'r');
+    // Never through a symlink: the log sits in the pod's own directory (the node reads as root).
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     const size = fstatSync(fd).size;
     // Rotated (copied and truncated) since the child started: all of it is this run's.
     if (size < from) from = 0;

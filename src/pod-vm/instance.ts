@@ -3,12 +3,14 @@
 // crash loop, stop) and the last things it reported. Owns nothing of the
 // pod's own state: leases live in the pod's database in its state directory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, fstatSync } from 'node:fs';
+import { closeSync, constants, openSync, fstatSync } from 'node:fs';
 import { exitLogLine } from './exit-line.js';
 import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from './backoff.js';
 import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from './ipc.js';
 import { cpuPercent, cpuSeconds, sampleProcess, type ProcSample } from './proc.js';
+import type { InstanceConfinement } from './confine.js';
+import type { LimitsStatus } from './cgroup.js';
 
 export type InstanceState = 'starting' | 'running' | 'degraded' | 'busy' | 'error' | 'crashed' | 'crash-loop' | 'upgrading' | 'stopping' | 'stopped';
 
@@ -19,8 +21,14 @@ export interface LaunchSpec {
   /** the child's JSON log lines go here (appended) */
   logFile: string;
   env?: NodeJS.ProcessEnv;
-  /** runs before every start (e.g. building the pod's network namespace); a failure counts as a failed start */
-  prelaunch?: () => Promise<void>;
+  /**
+   * Runs before every start (building the pod's network namespace, its
+   * cgroups, its certificate); a failure counts as a failed start. It may
+   * return the command to run this time (e.g. entering the cgroups it made).
+   */
+  prelaunch?: () => Promise<void | { command: string; args: string[] }>;
+  /** the user and resource limits the instance runs under */
+  confinement?: InstanceConfinement;
 }
 
 export interface InstanceTiming {
@@ -70,6 +78,10 @@ export interface InstanceStatus {
   self?: PodSelfStatus;
   metrics?: MetricsSnapshot;
   lastHeartbeatAt?: string;
+  /** the uid/gid the instance runs as (0 = root) */
+  runAs?: { uid: number; gid: number };
+  /** its resource limits and whether they are enforced (and if not, why) */
+  limits?: LimitsStatus;
 }
 
 export type InstanceEvent = { kind: string; message: string; fields?: Record<string, unknown> };
@@ -282,6 +294,8 @@ export class PodInstanceProcess {
       self: this.self,
       metrics: this.metrics,
       lastHeartbeatAt: this.lastHeartbeat !== undefined ? new Date(this.lastHeartbeat).toISOString() : undefined,
+      runAs: this.spec.confinement?.runAs(),
+      limits: this.spec.confinement?.limits(),
     };
   }
 
@@ -301,8 +315,9 @@ export class PodInstanceProcess {
     const token = ++this.launchToken;
     void this.gate.acquire().then(async (release) => {
       if (token !== this.launchToken) return release();
+      let command: { command: string; args: string[] } | void;
       try {
-        await this.spec.prelaunch?.();
+        command = await this.spec.prelaunch?.();
       } catch (err) {
         release();
         if (token !== this.launchToken) return;
@@ -312,7 +327,7 @@ export class PodInstanceProcess {
       if (token !== this.launchToken) return release();
       this.launching = false;
       this.releaseSlot = release;
-      this.spawnChild();
+      this.spawnChild(command ?? undefined);
     });
   }
 
@@ -327,14 +342,17 @@ export class PodInstanceProcess {
     this.releaseSlot = undefined;
   }
 
-  private spawnChild(): void {
-    const fd = openSync(this.spec.logFile, 'a', 0o640);
+  private spawnChild(command?: { command: string; args: string[] }): void {
+    // O_NOFOLLOW: the log sits in the pod's own directory, where a compromised
+    // pod could have put a symlink to a file of root's in its place.
+    const fd = openSync(this.spec.logFile, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
     this.logFrom = fstatSync(fd).size;
     let child: ChildProcess;
     try {
       // The child's stdout and stderr go straight to its log file: the
       // supervisor never copies a busy pod's log lines through its own loop.
-      child = spawn(this.spec.command, this.spec.args, {
+      const cmd = command ?? this.spec;
+      child = spawn(cmd.command, cmd.args, {
         stdio: ['ignore', fd, fd, 'ipc'],
         env: { ...process.env, ...this.spec.env, [ENV_HEARTBEAT_MS]: String(this.timing.heartbeatMs) },
         serialization: 'json',
@@ -442,7 +460,10 @@ export class PodInstanceProcess {
     this.sample = this.prevSample = undefined;
     const ending = this.ending;
     this.ending = undefined;
-    const what = signal ? `killed by ${signal}` : `exit code ${code}`;
+    // Whatever it left running in its cgroups ends with it.
+    this.spec.confinement?.afterExit();
+    const oom = signal === 'SIGKILL' ? this.spec.confinement?.exitReason() : undefined;
+    const what = oom ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
     const reason = ending ? `${ending.reason} (${what})` : what;
     this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : exitLogLine(this.spec.logFile, this.logFrom) };
     if (ending?.then === 'stop') {

@@ -12,6 +12,8 @@ export interface ScannedFile {
   /** sha256 of the bytes; '' when the file could not be read */
   hash: string;
   text?: string;
+  /** permission bits of the file read; its running copy keeps them or fewer */
+  mode?: number;
   readProblem?: ConfigProblem;
 }
 
@@ -25,8 +27,8 @@ export interface AppliedEntry {
 }
 
 export type PlanAction =
-  | { kind: 'start'; file: string; hash: string; text: string; located: LocatedPod }
-  | { kind: 'reload'; file: string; hash: string; text: string; located: LocatedPod; previous: string }
+  | { kind: 'start'; file: string; hash: string; text: string; mode?: number; located: LocatedPod }
+  | { kind: 'reload'; file: string; hash: string; text: string; mode?: number; located: LocatedPod; previous: string }
   | { kind: 'stop'; file: string; name: string }
   | { kind: 'forget'; file: string }
   | { kind: 'refuse'; file: string; hash: string; problems: ConfigProblem[]; running?: string };
@@ -79,8 +81,8 @@ export function planScan(applied: ReadonlyMap<string, AppliedEntry>, scanned: re
       continue;
     }
     kept.set(s.file, located);
-    if (running) actions.push({ kind: 'reload', file: s.file, hash: s.hash, text: s.text, located, previous: running.located.pod.name });
-    else actions.push({ kind: 'start', file: s.file, hash: s.hash, text: s.text, located });
+    if (running) actions.push({ kind: 'reload', file: s.file, hash: s.hash, text: s.text, mode: s.mode, located, previous: running.located.pod.name });
+    else actions.push({ kind: 'start', file: s.file, hash: s.hash, text: s.text, mode: s.mode, located });
   }
   return actions;
 }

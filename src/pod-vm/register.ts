@@ -66,20 +66,26 @@ async function podToken(stateRoot: string, pod: string): Promise<string | undefi
   return token;
 }
 
-function endpoint(stateRoot: string): Endpoint | undefined {
+function endpoint(stateRoot: string, pod: string): Endpoint | undefined {
   let info: { url?: string; ca?: string } = {};
   try {
     info = JSON.parse(readFileSync(join(stateRoot, 'central', 'api.json'), 'utf8'));
   } catch {
     /* no API (yet) */
   }
-  const caFile = info.ca ?? join(stateRoot, 'ca', 'root.pem');
-  let ca: string;
-  try {
-    ca = readFileSync(caFile, 'utf8');
-  } catch {
-    return undefined;
+  // An unprivileged pod cannot read the CA directory (api.json's ca): it trusts
+  // the root the central node handed it with its own certificate, the same root.
+  const caFiles = [info.ca ?? join(stateRoot, 'ca', 'root.pem'), join(stateRoot, pod, 'tls', 'root.pem')];
+  let ca: string | undefined;
+  for (const f of caFiles) {
+    try {
+      ca = readFileSync(f, 'utf8');
+      break;
+    } catch {
+      /* next */
+    }
   }
+  if (ca === undefined) return undefined;
   const socketPath = join(stateRoot, 'central', CENTRAL_API_SOCKET);
   if (existsSync(socketPath)) return { socketPath, url: info.url, ca };
   return info.url ? { url: info.url, ca } : undefined;
@@ -135,7 +141,7 @@ export async function startRegistrar(o: RegistrarOptions): Promise<Registrar> {
   let inflight: Promise<void> = Promise.resolve();
 
   const attempt = async () => {
-    const ep = endpoint(o.stateRoot);
+    const ep = endpoint(o.stateRoot, o.pod);
     let problem: string | undefined;
     try {
       if (!ep) throw new Error(`no central API found (${join(o.stateRoot, 'central', 'api.json')} and its CA)`);
@@ -171,7 +177,7 @@ export async function startRegistrar(o: RegistrarOptions): Promise<Registrar> {
       clearInterval(timer);
       // Bounded: the whole stop must stay well inside the supervisor's 10 s.
       await Promise.race([inflight, new Promise((r) => setTimeout(r, 1000).unref())]);
-      const ep = endpoint(o.stateRoot);
+      const ep = endpoint(o.stateRoot, o.pod);
       if (!ep) return;
       try {
         const r = await callCentral(ep, token, 'DELETE', `/api/v1/targets/${o.pod}`, undefined, 2000);

@@ -3,7 +3,7 @@
 // → stop, invalid → refused and nothing else touched), restarted with backoff
 // when it dies, sampled from /proc, and driven by operator actions.
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
 import { formatProblem, type ConfigProblem } from '../config/types.js';
@@ -15,6 +15,12 @@ import { netnsName, setupNetns, teardownNetns } from './netns.js';
 import { rotateIfLarger } from './log-rotate.js';
 import { writeRegistrationToken } from '../api/targets.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
+import { PodConfinement } from './confine.js';
+import { podsCgroupName, readLayout, type CgroupLayout } from './cgroup.js';
+import { podUser } from './pod-user.js';
+import { PodTlsIssuer } from './pod-tls.js';
+import { REGISTER_TOKEN_FILE } from '../api/targets.js';
+import { copyMode, PodFileRefused, readPodFile } from '../config/read-pod-file.js';
 
 export interface SupervisorOptions {
   /** directory of pod files; or `files`: a fixed list (the embedded default pod) */
@@ -45,6 +51,18 @@ export interface SupervisorOptions {
    * written to STATE/<pod>/register.token (mode 0600) before every start.
    */
   registerToken?: (pod: string) => string;
+  /**
+   * The central CA directory: the node issues each pod its TLS certificate
+   * from it before the pod starts (the pod never opens it).
+   */
+  caDir?: string;
+  /**
+   * 'auto' (default): each pod runs as its own unprivileged uid when the node
+   * runs as root; 'root': pods run as root (as before issue 12).
+   */
+  podUser?: 'auto' | 'root';
+  /** apply spec.limits through cgroups (default true) */
+  limits?: boolean;
 }
 
 export interface SupervisorEvent {
@@ -66,9 +84,9 @@ export interface RefusedFile {
 
 export type PodAction = 'start' | 'stop' | 'restart' | 'degrade' | 'undegrade';
 
-/** Pod files are small; anything larger is refused before it is read. */
-const MAX_POD_FILE_BYTES = 16 * 1024 * 1024;
 const MAX_EVENTS = 2000;
+/** The rest of a long list of problems is in the event and the API; a log line stays readable. */
+const MAX_LOGGED_PROBLEMS = 20;
 
 export class Supervisor {
   private readonly instances = new Map<string, PodInstanceProcess>();
@@ -87,10 +105,21 @@ export class Supervisor {
   private readonly gate: StartLimiter;
   /** pods whose network namespace exists, with the isolation it was built for */
   private readonly netns = new Map<string, string>();
+  /** each pod's user and cgroups, kept across restarts and reloads */
+  private readonly confinements = new Map<string, PodConfinement>();
+  private readonly issuer?: PodTlsIssuer;
+  private layout?: CgroupLayout;
+  private noLimitsReason?: string;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
     this.gate = new StartLimiter(opts.startConcurrency ?? Math.max(2, 2 * availableParallelism()));
+    if (opts.caDir) this.issuer = new PodTlsIssuer(opts.caDir, opts.log);
+  }
+
+  /** Whether pods run as their own unprivileged users (serve as root, not --pod-user root). */
+  get unprivilegedPods(): boolean {
+    return this.opts.podUser !== 'root' && process.getuid?.() === 0;
   }
 
   get log(): Logger {
@@ -99,6 +128,10 @@ export class Supervisor {
 
   async start(): Promise<void> {
     await mkdir(this.opts.stateRoot, { recursive: true });
+    if (this.opts.limits === false) this.noLimitsReason = 'limits turned off for this node';
+    else if (process.getuid?.() !== 0) this.noLimitsReason = 'the central node does not run as root: it cannot create cgroups';
+    else this.layout = readLayout();
+    this.log.info({ podUser: this.unprivilegedPods ? 'own unprivileged uid per pod' : 'root', limits: this.layout ? 'cgroups' : this.noLimitsReason }, 'how pod instances are confined');
     await this.rescan();
     if (this.opts.podsDir) {
       try {
@@ -125,9 +158,14 @@ export class Supervisor {
     await this.queue;
     await Promise.all([...this.instances.values()].map((i) => i.stop('central node stopping')));
     for (const pod of [...this.netns.keys()]) await this.dropNetns(pod);
+    for (const pod of [...this.confinements.keys()]) await this.dropNetns(pod);
   }
 
+  /** A pod that stops for good: its network namespace and its cgroups go. */
   private async dropNetns(pod: string): Promise<void> {
+    const c = this.confinements.get(pod);
+    this.confinements.delete(pod);
+    await c?.remove().catch((err) => this.log.warn({ pod, err: (err as Error).message }, 'could not remove the pod\'s cgroups'));
     if (!this.netns.has(pod)) return;
     this.netns.delete(pod);
     await teardownNetns(pod);
@@ -251,16 +289,13 @@ export class Supervisor {
     const out: ScannedFile[] = [];
     for (const file of files) {
       try {
-        const size = (await stat(file)).size;
-        if (size > MAX_POD_FILE_BYTES) throw new Error(`file is ${size} bytes; pod files are limited to ${MAX_POD_FILE_BYTES}`);
-        const bytes = await readFile(file);
-        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-        out.push({ file, hash: hashText(bytes), text });
+        const { bytes, text, mode } = await readPodFile(file);
+        out.push({ file, hash: hashText(bytes), text, mode });
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') continue; // removed between readdir and read
-        const message = err instanceof TypeError ? 'not UTF-8 text' : `cannot read: ${(err as Error).message}`;
-        out.push({ file, hash: `unreadable:${message}`, readProblem: { file, line: 1, col: 1, path: '(file)', message } });
+        if (!(err instanceof PodFileRefused)) throw err;
+        if (err.kind === 'missing' && !(await isSymlink(file))) continue; // removed between readdir and read
+        // The hash is the reason: the same refusal is logged once, not at every rescan.
+        out.push({ file, hash: `refused:${err.reason}`, readProblem: { file, line: 1, col: 1, path: '(file)', message: err.reason } });
       }
     }
     return out;
@@ -269,7 +304,9 @@ export class Supervisor {
   private async apply(a: PlanAction): Promise<void> {
     switch (a.kind) {
       case 'refuse': {
-        for (const p of a.problems) this.log.error({ pod: a.running, file: a.file, problem: formatProblem(p) }, 'pod file refused');
+        // One line per refused file; the problems never quote a file that is not a pod (config/pod-file.ts).
+        const shown = a.problems.slice(0, MAX_LOGGED_PROBLEMS).map(formatProblem);
+        this.log.error({ pod: a.running, file: a.file, problems: shown, ...(a.problems.length > shown.length ? { moreProblems: a.problems.length - shown.length } : {}) }, 'pod file refused');
         const entry = this.applied.get(a.file) ?? { file: a.file };
         entry.refusedHash = a.hash;
         this.applied.set(a.file, entry);
@@ -309,7 +346,7 @@ export class Supervisor {
           this.instances.delete(a.previous);
           await this.dropNetns(a.previous);
         }
-        const launch = await this.prepare(pod, a.text);
+        const launch = await this.prepare(pod, a.text, a.mode);
         this.applied.set(a.file, { file: a.file, running: { hash: a.hash, located: a.located } });
         const existing = this.instances.get(pod.name);
         if (existing) {
@@ -333,37 +370,65 @@ export class Supervisor {
    * directory: a later broken edit can then never reach a running pod, not
    * even when it restarts after a crash.
    */
-  private async prepare(config: PodConfig, text: string): Promise<LaunchSpec> {
+  private async prepare(config: PodConfig, text: string, sourceMode = 0o600): Promise<LaunchSpec> {
     const pod = config.name;
     const dir = join(this.opts.stateRoot, pod);
     await mkdir(dir, { recursive: true });
     const snapshot = join(dir, 'pod.yaml');
     const tmp = `${snapshot}.tmp`;
-    await writeFile(tmp, text);
+    // Created with its final mode (no window at 0644) and exclusively, so a leftover tmp is never reused.
+    await unlink(tmp).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await writeFile(tmp, text, { mode: copyMode(sourceMode), flag: 'wx' });
     await rename(tmp, snapshot);
     if (this.opts.registerToken) await writeRegistrationToken(this.opts.stateRoot, pod, this.opts.registerToken(pod));
+    // No --ca: the node issues the pod its certificate (prelaunch); the pod never opens the CA directory.
     const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot, ...(this.opts.podArgs ?? [])] };
+    const node = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
+    const confinement = this.confinement(pod, dir);
+    confinement.configure(config);
     const iso = config.isolation;
-    if (iso?.mode === 'netns') {
-      const ns = netnsName(pod);
-      const want = JSON.stringify(iso);
-      const subnets = config.subnets.map((s) => s.cidr);
-      return {
-        command: 'ip',
-        args: ['netns', 'exec', ns, base.command, ...base.args],
-        logFile: join(dir, 'instance.log'),
-        // Built before every start, unless it is still there as this config wants it.
-        prelaunch: async () => {
-          if (this.netns.get(pod) === want && existsSync(`/run/netns/${ns}`)) return;
-          this.netns.delete(pod);
-          await setupNetns(pod, iso, subnets);
-          this.netns.set(pod, want);
-          this.log.info({ pod, netns: ns, provisioning: iso.provisioning, management: iso.management }, 'pod network namespace ready');
-        },
-      };
+    const ns = iso?.mode === 'netns' ? netnsName(pod) : undefined;
+    return {
+      ...node,
+      logFile: join(dir, 'instance.log'),
+      confinement,
+      // Before every start, with no process of the pod running.
+      prelaunch: async () => {
+        if (iso?.mode === 'netns' && ns) {
+          const want = JSON.stringify(iso);
+          // Built unless it is still there as this config wants it.
+          if (!(this.netns.get(pod) === want && existsSync(`/run/netns/${ns}`))) {
+            this.netns.delete(pod);
+            await setupNetns(pod, iso, config.subnets.map((s) => s.cidr));
+            this.netns.set(pod, want);
+            this.log.info({ pod, netns: ns, provisioning: iso.provisioning, management: iso.management }, 'pod network namespace ready');
+          }
+        }
+        confinement.prepare([snapshot, join(dir, REGISTER_TOKEN_FILE)]);
+        await this.issuer?.ensure(config, dir, confinement.runAs());
+        return confinement.wrap(node.command, node.args, ns);
+      },
+    };
+  }
+
+  /** The pod's confinement: its uid (allocated once, recorded in the state root) and its cgroups. */
+  private confinement(pod: string, dir: string): PodConfinement {
+    let c = this.confinements.get(pod);
+    if (!c) {
+      c = new PodConfinement({
+        pod,
+        stateDir: dir,
+        user: this.unprivilegedPods ? podUser(this.opts.stateRoot, pod) : undefined,
+        layout: this.layout,
+        group: podsCgroupName(this.opts.stateRoot),
+        noLimitsReason: this.noLimitsReason,
+        log: this.log,
+      });
+      this.confinements.set(pod, c);
     }
-    const cmd = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
-    return { ...cmd, logFile: join(dir, 'instance.log') };
+    return c;
   }
 
   /** Rotates every instance log past the limit; public so an operator (or a test) need not wait. */
@@ -387,5 +452,14 @@ export class Supervisor {
     const ev: SupervisorEvent = { seq: ++this.seq, time: new Date().toISOString(), ...e };
     this.events.push(ev);
     if (this.events.length > MAX_EVENTS) this.events.splice(0, this.events.length - MAX_EVENTS);
+  }
+}
+
+/** A dangling symlink reads as ENOENT, but unlike a removed file it is still there to refuse. */
+async function isSymlink(file: string): Promise<boolean> {
+  try {
+    return (await lstat(file)).isSymbolicLink();
+  } catch {
+    return false;
   }
 }

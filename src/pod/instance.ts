@@ -22,6 +22,12 @@ import { loadTokenSecret, TokenAuthority } from '../http-boot/tokens.js';
 import { packageRoot } from '../package-root.js';
 import { KickstartSource, podSources, Stage2Slot } from './boot-services.js';
 import { ensurePodTls, type PodTlsSource } from './tls.js';
+import { AdmittingNodeStore, type AdmissionLimits } from '../install/admission.js';
+import { bootConfigAccess } from '../install/boot-config-access.js';
+import { InstallCredentials } from '../install/credentials.js';
+import { SqliteTokenUseStore } from '../store/token-uses.js';
+import { RateLimitedLog } from '../log-limit.js';
+import type { ClientInfo } from '../tftp/resolver.js';
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -34,12 +40,16 @@ export interface PodInstanceOptions {
   tlsSource?: PodTlsSource;
   /** lays stage1 (bootloaders, kernel, initrd with the root CA) into the boot tree before serving */
   prepareBootTree?: (bootDir: string, rootCa: Buffer) => Promise<void>;
+  /** caps on unknown servers and on event rows per server (tests lower them) */
+  admission?: AdmissionLimits;
 }
 
 export class PodInstance {
   readonly db: Database.Database;
   readonly dhcp: DhcpService;
   readonly nodeState: SqliteNodeStateStore;
+  /** the store as protocol code writes it: unknown servers and event rows capped (src/install/admission.ts) */
+  readonly nodes: AdmittingNodeStore;
   private readonly dhcpServer: DhcpServer;
   private checkpointer?: Checkpointer;
   private tftpServer?: TftpServer;
@@ -61,7 +71,8 @@ export class PodInstance {
     this.db = openPodDatabase(opts.stateDir, opts.durability);
     const leases = new SqliteLeaseStore(this.db);
     this.nodeState = new SqliteNodeStateStore(this.db);
-    this.dhcp = new DhcpService(config, leases, this.nodeState, log);
+    this.nodes = new AdmittingNodeStore(this.nodeState, config, log, opts.admission);
+    this.dhcp = new DhcpService(config, leases, this.nodes, log);
     this.dhcpServer = new DhcpServer(this.dhcp, leases, log, { address: config.listen.address, port: config.listen.dhcpPort });
     this.bootDir = join(opts.stateDir, 'boot');
     this.stage2 = new Stage2Slot(config, join(opts.stateDir, 'images'), log);
@@ -73,13 +84,31 @@ export class PodInstance {
     await this.dhcpServer.start();
     const tls = await ensurePodTls(this.config, this.opts.stateDir, this.opts.tlsSource, this.log);
     await this.opts.prepareBootTree?.(this.bootDir, tls.rootCa);
-    const tokens = new TokenAuthority(loadTokenSecret(join(this.opts.stateDir, 'token.key')), this.nodeState);
+    const secret = loadTokenSecret(join(this.opts.stateDir, 'token.key'));
+    const tokens = new TokenAuthority(secret, this.nodeState);
     this.tokens = tokens;
+    const credentials = new InstallCredentials({
+      pod: this.config.name,
+      log: this.log,
+      secret,
+      tokens,
+      nodes: this.nodes,
+      uses: new SqliteTokenUseStore(this.db),
+      mayProvision: (mac) => this.nodes.mayProvision(mac).ok,
+      fromServer: (mac, source, now) => this.fromServer(mac, source, now).allow,
+    });
+    const refusals = new RateLimitedLog(this.log);
+    // One policy for TFTP and plain HTTP: a config with a token goes to its server only.
+    const access = (mac: string, client: ClientInfo, name: string): boolean => {
+      const d = this.fromServer(mac, client.address, nowSec());
+      if (!d.allow) refusals.warn(`boot-config:${d.reason}`, { node: mac, file: name, source: client.address, reason: d.reason, detail: d.detail }, 'boot config with an install token refused: not its server');
+      return d.allow;
+    };
     // Generated per-server configs first, then files from the boot tree.
     const server = podServer(this.config);
     // iPXE fetches kernel and initrd over HTTP (seconds over a WAN); pxelinux and GRUB use TFTP.
     const stage1 = this.config.boot.stage1 === 'http' ? { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` } : DEFAULT_STAGE1;
-    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState, () => this.dhcp.degraded), token: (mac) => tokens.issue(mac, 'install', nowSec()) });
+    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState, () => this.dhcp.degraded), token: (mac) => credentials.mint(mac, nowSec()), access });
     const bootFiles = new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]);
     this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), bootFiles, this.log);
     await this.tftpServer.start();
@@ -88,12 +117,13 @@ export class PodInstance {
       rootCa: tls.rootCa.toString('utf8'),
       disk: install.disk,
       nodeToken: (mac) => tokens.issue(mac, 'node', nowSec()),
-      installToken: (mac) => tokens.issue(mac, 'install', nowSec()),
+      // {{token}} in a kickstart (the RHEL one calls back with it) is a session: it travels over TLS only.
+      installToken: (mac) => credentials.session(mac, nowSec()),
       stage2: () => this.stage2.get(),
     });
     this.httpServer = new HttpBootServer(
       { address: this.config.listen.address, httpPort: this.config.boot.stage1 === 'http' ? this.config.listen.httpPort : undefined, httpsPort: this.config.listen.httpsPort, tls, allowSource: podSources(this.config) },
-      { pod: this.config.name, log: this.log, nodes: this.nodeState, tokens, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
+      { pod: this.config.name, log: this.log, nodes: this.nodes, tokens, credentials, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
     );
     await this.httpServer.start();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
@@ -124,6 +154,11 @@ export class PodInstance {
 
   get http(): HttpBootServer | undefined {
     return this.httpServer;
+  }
+
+  /** Is `source` the address this pod leased to `mac`, in one of its subnets? */
+  private fromServer(mac: string, source: string, now: number) {
+    return bootConfigAccess({ mac, source, now, leases: this.dhcp.leasesOf(mac), subnets: this.config.subnets });
   }
 
   /** A token as the pod would hand it out (tests, `podboot nodes token`). */

@@ -1,9 +1,10 @@
 // A pod instance's TLS server certificate and the root CA its servers trust.
-// They live in <state>/tls; when missing they are issued from the central
-// node's CA directory (docs/trust-model.md), which a lab or first start may
-// create on the spot.
+// They live in <state>/tls. A supervised pod only reads them: the central node
+// issues them before it starts the pod (src/pod-vm/pod-tls.ts), so no pod
+// process ever opens the CA directory. Run by hand (labs, as root), a pod may
+// still issue its own from --ca DIR, creating a local CA there when none exists.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
@@ -32,7 +33,8 @@ export function tlsPaths(stateDir: string) {
 export async function ensurePodTls(pod: PodConfig, stateDir: string, source: PodTlsSource | undefined, log: Logger): Promise<PodTls> {
   const p = tlsPaths(stateDir);
   if (!(existsSync(p.cert) && existsSync(p.key) && existsSync(p.rootCa))) {
-    if (!source) throw new Error(`no TLS certificate in ${p.dir} and no CA to issue one (give --ca DIR)`);
+    // Supervised, the central node has put them there before the start: a pod never opens the CA directory.
+    if (!source) throw new Error(`no TLS certificate in ${p.dir}: the central node issues it before the pod starts (run by hand: give --ca DIR)`);
     let ca: CaDirectory;
     if (existsSync(join(source.caDir, 'root.pem'))) {
       ca = await CaDirectory.open(source.caDir);
@@ -41,17 +43,32 @@ export async function ensurePodTls(pod: PodConfig, stateDir: string, source: Pod
     } else {
       throw new Error(`no CA in ${source.caDir} (podboot ca init --out ${source.caDir})`);
     }
-    const ips = [...new Set([pod.listen.address, pod.boot.nextServer])];
-    // The CA never overwrites a key: a pod whose state was wiped gets its issued pair back.
-    const kept = { key: join(source.caDir, 'servers', `${pod.name}.key`), chain: join(source.caDir, 'servers', `${pod.name}.chain.pem`) };
-    const issued = existsSync(kept.key) && existsSync(kept.chain) ? kept : await ca.issueServer(pod.name, { ip: ips });
+    const issued = await podCertificate(ca, pod);
     mkdirSync(p.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(p.key, readFileSync(issued.key), { mode: 0o600 });
-    await writeFileAtomic(p.cert, readFileSync(issued.chain), { mode: 0o644 });
-    copyFileSync(ca.paths.rootCert, p.rootCa);
-    log.info({ addresses: ips, caDir: source.caDir }, 'issued the pod its TLS certificate');
+    await writeFileAtomic(p.key, issued.key, { mode: 0o600 });
+    await writeFileAtomic(p.cert, issued.chain, { mode: 0o644 });
+    await writeFileAtomic(p.rootCa, issued.rootCa, { mode: 0o644 });
+    log.info({ addresses: issued.addresses, caDir: source.caDir }, 'issued the pod its TLS certificate');
   }
   return { cert: readFileSync(p.cert), key: readFileSync(p.key), rootCa: readFileSync(p.rootCa) };
+}
+
+/** The addresses a pod's certificate carries: its listen address and next server. */
+export function podAddresses(pod: PodConfig): string[] {
+  return [...new Set([pod.listen.address, pod.boot.nextServer])];
+}
+
+/**
+ * The pod's key, chain (leaf + issuing CA) and root, issued by `ca` the first
+ * time. The CA never overwrites a key: a pod whose state was wiped gets its
+ * issued pair back.
+ */
+export async function podCertificate(ca: CaDirectory, pod: PodConfig): Promise<{ key: Buffer; chain: Buffer; rootCa: Buffer; addresses: string[]; issued: boolean }> {
+  const addresses = podAddresses(pod);
+  const kept = { key: join(ca.dir, 'servers', `${pod.name}.key`), chain: join(ca.dir, 'servers', `${pod.name}.chain.pem`) };
+  const have = existsSync(kept.key) && existsSync(kept.chain);
+  const files = have ? kept : await ca.issueServer(pod.name, { ip: addresses });
+  return { key: readFileSync(files.key), chain: readFileSync(files.chain), rootCa: readFileSync(ca.paths.rootCert), addresses, issued: !have };
 }
 
 /**
@@ -59,7 +76,7 @@ export async function ensurePodTls(pod: PodConfig, stateDir: string, source: Pod
  * one aside and renames it into place; the first rename wins and the others
  * use the winner's, so every pod of the node trusts the same root.
  */
-async function createLocalCa(caDir: string, log: Logger): Promise<CaDirectory> {
+export async function createLocalCa(caDir: string, log: Logger): Promise<CaDirectory> {
   const aside = `${caDir}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
   await CaDirectory.init(aside, { organization: 'podboot local CA' });
   try {

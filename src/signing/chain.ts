@@ -1,5 +1,5 @@
 // Certification path validation for code signing: a deliberately small subset
-// of RFC 5280 §6 for podboot's hierarchy (root → signing CA → signer). Names are
+// of RFC 5280 §6 for podboot's hierarchy (root → code-signing CA → signer). Names are
 // matched as DER bytes; every link's signature is checked with node:crypto;
 // policies and name constraints are not processed (a certificate that marks
 // them critical is refused when parsed).
@@ -77,6 +77,13 @@ function buildPath(leaf: Certificate, pool: Certificate[], roots: Certificate[])
   throw new VerificationError('chain', `does not chain to the trusted root: ${[...new Set(failures)].slice(0, 3).join('; ')}`);
 }
 
+const EKU_NAMES: Record<string, string> = {
+  [OID.serverAuth]: 'serverAuth',
+  [OID.clientAuth]: 'clientAuth',
+  [OID.codeSigning]: 'codeSigning',
+  [OID.anyExtendedKeyUsage]: 'anyExtendedKeyUsage',
+};
+
 function checkIssuers(chain: Certificate[], purpose: string): void {
   for (let i = 1; i < chain.length; i++) {
     const c = chain[i]!;
@@ -87,9 +94,13 @@ function checkIssuers(chain: Certificate[], purpose: string): void {
     if (c.basicConstraints.pathLen !== undefined && below > c.basicConstraints.pathLen) {
       throw new VerificationError('ca', `${what} allows ${c.basicConstraints.pathLen} CA certificates below it (pathLenConstraint), the path has ${below}`);
     }
-    // An issuing CA restricted to other purposes may not vouch for code signing (EKU chaining, as OpenSSL and Windows do).
+    // An issuing CA restricted to other purposes may not vouch for code signing (EKU chaining, as
+    // OpenSSL does for the purposes it knows, and Windows). This is what keeps the service TLS CA
+    // (EKU serverAuth), whose key the central node holds, from minting signers: stage1's verify.sh
+    // applies the same rule to the signer's issuing CA.
     if (i < chain.length - 1 && c.extKeyUsage && !c.extKeyUsage.includes(purpose) && !c.extKeyUsage.includes(OID.anyExtendedKeyUsage)) {
-      throw new VerificationError('eku', `${what} is restricted by extendedKeyUsage to ${c.extKeyUsage.join(', ')}, which excludes code signing`);
+      const names = c.extKeyUsage.map((o) => EKU_NAMES[o] ?? o).join(', ');
+      throw new VerificationError('eku', `${what} is not a code-signing CA: its extendedKeyUsage (${names}) excludes ${EKU_NAMES[purpose] ?? purpose}, so it may not vouch for a signer`);
     }
   }
 }
@@ -100,13 +111,6 @@ function checkValidity(chain: Certificate[], now: Date): void {
     if (now > c.notAfter) throw new VerificationError('expired', `${role(chain, i)} expired at ${c.notAfter.toISOString()} (now ${now.toISOString()})`);
   });
 }
-
-const EKU_NAMES: Record<string, string> = {
-  [OID.serverAuth]: 'serverAuth',
-  [OID.clientAuth]: 'clientAuth',
-  [OID.codeSigning]: 'codeSigning',
-  [OID.anyExtendedKeyUsage]: 'anyExtendedKeyUsage',
-};
 
 function checkLeaf(chain: Certificate[], purpose: string): void {
   const leaf = chain[0]!;

@@ -4,7 +4,7 @@ export { VerificationError, type VerificationCheck } from './errors.js';
 export { verifyImage, verifyDetached, checkSignature, loadTrust, LIMITS, type VerifyImageOptions, type VerifiedImage, type SignatureFacts, type SignerSummary } from './verify.js';
 export { sha256File, readCapped, writeFileAtomic, syncDir, type FileDigest } from './files.js';
 export { signImage, signBytes, signDigest, signerIdentity, type SignerIdentity, type SignImageOptions, type SignedImageFiles } from './sign.js';
-export { CaDirectory, type IssuedFiles, type CaInitOptions } from './ca-dir.js';
+export { CaDirectory, type IssuedFiles, type CaInitOptions, type Authority } from './ca-dir.js';
 export { readPrivateKey } from './keys.js';
 export { REVOCATION_REASONS, type RevocationReason } from './crl.js';
 export { parseManifest, checkManifest, encodeManifest, IMAGE_NAME_RE, IMAGE_VERSION_RE, POD_NAME_RE, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';

@@ -25,7 +25,8 @@ import {
 import { OID } from './oids.js';
 
 export type CertificateProfile =
-  | { kind: 'ca'; pathLen: number }
+  /** `eku`: the purposes this CA may vouch for (EKU chaining, as OpenSSL and podboot's verifier apply it); absent = any */
+  | { kind: 'ca'; pathLen: number; eku?: string[] }
   | { kind: 'code-signing' }
   | { kind: 'tls-server'; dns: string[]; ip: string[] };
 
@@ -86,6 +87,7 @@ function profileExtensions(req: CertificateRequest): Buffer[] {
   if (p.kind === 'ca') {
     exts.push(extension(OID.basicConstraints, true, seq(boolTrue(), integer(BigInt(p.pathLen)))));
     exts.push(extension(OID.keyUsage, true, namedBits([KU.keyCertSign, KU.cRLSign])));
+    if (p.eku?.length) exts.push(extension(OID.extKeyUsage, false, seq(...p.eku.map((e) => oid(e)))));
   } else {
     exts.push(extension(OID.basicConstraints, true, seq()));
     exts.push(extension(OID.keyUsage, true, namedBits([KU.digitalSignature])));

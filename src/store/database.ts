@@ -38,6 +38,18 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE nodes ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE nodes ADD COLUMN reason TEXT;
    ALTER TABLE nodes ADD COLUMN last_seen INTEGER;`,
+  // Install tokens already exchanged for a session (src/install/credentials.ts):
+  // a digest, never the token. Kept until the token would have expired anyway.
+  `CREATE TABLE install_token_uses (
+     digest          TEXT PRIMARY KEY,
+     mac             TEXT NOT NULL,
+     attempt         INTEGER NOT NULL,
+     source          TEXT NOT NULL,
+     used_at         INTEGER NOT NULL,
+     session_expires INTEGER NOT NULL,
+     token_expires   INTEGER NOT NULL
+   );
+   CREATE INDEX install_token_uses_expiry ON install_token_uses(token_expires);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

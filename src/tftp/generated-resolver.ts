@@ -8,7 +8,7 @@ import type { BootConfigInput, BootNode, FirmwareArch, NodeDirectory, PodServer,
 import type { PodConfig } from '../config/types.js';
 import { normalizeMac } from '../net/mac.js';
 import { bufferSource } from './file-source.js';
-import { notFound, type FileResolver, type ResolveResult } from './resolver.js';
+import { accessViolation, notFound, type ClientInfo, type FileResolver, type ResolveResult } from './resolver.js';
 
 type Render = (input: BootConfigInput) => string;
 
@@ -48,19 +48,35 @@ export class GeneratedFilesResolver implements FileResolver {
       server: PodServer;
       stage1: Stage1Boot;
       directory: NodeDirectory;
-      /** a fresh install token for a server being provisioned: stage1 needs it for every HTTPS call */
-      token?: (mac: string) => string;
+      /**
+       * a fresh install token for a server being provisioned (stage1 exchanges it
+       * for its session); undefined when the pod may not provision that server
+       */
+      token?: (mac: string) => string | undefined;
+      /**
+       * may this client have the config of `mac` with its token in it? (the
+       * requester must be the server itself: src/install/boot-config-access.ts).
+       * Asked only for configs that would carry a token.
+       */
+      access?: (mac: string, client: ClientInfo, name: string) => boolean;
     },
   ) {}
 
-  async resolve(name: string): Promise<ResolveResult> {
+  async resolve(name: string, client: ClientInfo = { address: '', port: 0 }): Promise<ResolveResult> {
     const rel = name.startsWith('/') ? name.slice(1) : name;
     for (const route of ROUTES) {
       const m = route.pattern.exec(rel);
       if (!m) continue;
       const node = this.node(route, m[1]);
       if (!node) return notFound();
-      const token = node.installState === 'provision' && node.mac !== NO_MAC ? this.opts.token?.(node.mac) : undefined;
+      let token: string | undefined;
+      if (node.installState === 'provision' && node.mac !== NO_MAC && this.opts.token) {
+        // Checked before a token is minted: a stranger costs no token and no row.
+        if (this.opts.access && !this.opts.access(node.mac, client, rel)) return accessViolation('not-the-server');
+        token = this.opts.token(node.mac);
+        // Not provisionable after all (policy, cap): a stage1 without a token could do nothing; boot locally.
+        if (token === undefined) node.installState = 'unknown';
+      }
       const text = route.render({ node, stage1: this.opts.stage1, server: this.opts.server, ...(token ? { token } : {}) });
       return { ok: true, source: bufferSource(Buffer.from(text, 'utf8')), mac: node.mac === NO_MAC ? undefined : node.mac };
     }

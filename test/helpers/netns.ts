@@ -2,7 +2,7 @@
 // Lab creates is named with its own prefix and removed by cleanup(), even
 // after a failed test, so runs never leak into each other or the host.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,6 +32,8 @@ export class Lab {
 
   constructor(readonly prefix: string) {
     this.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    // Supervised pods run as their own unprivileged users: they must be able to pass through to their state.
+    chmodSync(this.dir, 0o711);
   }
 
   ns(name: string): string {

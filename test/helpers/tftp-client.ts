@@ -9,6 +9,8 @@ import { decodePacket, encodeAck, encodeRequest } from '../../src/tftp/codec.js'
 
 export interface FetchOptions {
   address?: string;
+  /** the client's own address (default: the server's, fine on loopback); a booting server asks from its leased one */
+  localAddress?: string;
   port: number;
   file: string;
   mode?: string;
@@ -166,7 +168,7 @@ export function tftpFetch(o: FetchOptions): Promise<FetchResult> {
       }
       arm();
     });
-    socket.bind(0, address, () => {
+    socket.bind(0, o.localAddress ?? address, () => {
       socket.send(request, o.port, address);
       arm();
     });

@@ -18,19 +18,24 @@ function printIssued(what: string, f: IssuedFiles): void {
 }
 
 export const caInitCommand: Command = {
-  summary: 'create a root CA, a signing CA and their CRLs',
+  summary: 'create a root CA, a code-signing CA, a service TLS CA and their CRLs',
   usage: `usage: podboot ca init --out DIR [--org NAME] [--root-days N] [--ca-days N] [--crl-days N]
 
-Creates DIR with a root CA (root.pem, root.key), a signing CA issued by it
-(signing-ca.pem, signing-ca.key) and empty CRLs (crl.pem, root-crl.pem).
-Keys are ECDSA P-256, written mode 0600. root.pem is the trust anchor to give
-verifiers; move root.key offline once init is done (it is needed again only
-to revoke the signing CA).
+Creates DIR with a root CA (root.pem, root.key) and two intermediates under
+it with different jobs, each with an empty CRL:
+  codesign-ca.pem, codesign-ca.key, codesign-crl.pem   code-signing CA (EKU codeSigning):
+                                                       issues CI/CD signers only
+  service-ca.pem, service-ca.key, service-crl.pem      service TLS CA (EKU serverAuth):
+                                                       issues pod and API TLS certificates
+and root-crl.pem. Keys are ECDSA P-256, written mode 0600. root.pem is the
+trust anchor to give verifiers. Once init is done, move root.key offline, and
+move codesign-ca.key to where CI/CD signers are issued: the central node
+(serve, pods) needs only service-ca.key (docs/trust-model.md).
 
   --out DIR        new CA directory (refused if it already holds a CA)
   --org NAME       organisation in every certificate name (default podboot)
   --root-days N    root validity (default 7300)
-  --ca-days N      signing CA validity (default 3650)
+  --ca-days N      validity of each intermediate (default 3650)
   --crl-days N     CRL validity; re-issue before it ends (default 30)`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -48,7 +53,46 @@ to revoke the signing CA).
     });
     const p = ca.paths;
     process.stdout.write(
-      `created CA in ${values.out}\n  root certificate  ${p.rootCert}  (the trust anchor: give it to verifiers)\n  root key          ${p.rootKey}  (move it offline)\n  signing CA        ${p.caCert}\n  CRLs              ${p.crl}, ${p.rootCrl}\n`,
+      `created CA in ${values.out}\n` +
+        `  root certificate  ${p.rootCert}  (the trust anchor: give it to verifiers)\n` +
+        `  root key          ${p.rootKey}  (move it offline)\n` +
+        `  code-signing CA   ${p.codeSigningCaCert}  (its key ${p.codeSigningCaKey}: move it to where CI/CD signers are issued)\n` +
+        `  service TLS CA    ${p.serviceCaCert}  (its key stays with the central node)\n` +
+        `  CRLs              ${p.codeSigningCrl}, ${p.serviceCrl}, ${p.rootCrl}\n`,
+    );
+    return EXIT_OK;
+  },
+};
+
+export const caMigrateCommand: Command = {
+  summary: 'split an old CA directory (one signing CA) into a code-signing CA and a service TLS CA',
+  usage: `usage: podboot ca migrate --dir DIR
+
+Moves a CA directory made before the split (signing-ca.pem issuing both
+signers and servers) to the current layout, in place:
+  - signing-ca.{pem,key} and crl.pem become codesign-ca.{pem,key} and
+    codesign-crl.pem: the same CA, so existing signers and the images they
+    signed still verify;
+  - a new service TLS CA (service-ca.{pem,key}, service-crl.pem) is issued by
+    the root: root.key must be in DIR;
+  - servers/ moves to legacy-servers/, so each pod's next certificate comes
+    from the service CA.
+Running it again on a migrated directory changes nothing (exit 0); an
+interrupted run is finished by running it again. Afterwards, move
+codesign-ca.key (and root.key) off the central node (docs/trust-model.md).`,
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, options: { dir: { type: 'string' } }, allowPositionals: true });
+    if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    if (!values.dir) throw new UsageError('--dir DIR is required (the CA directory to migrate)');
+    const { ca, changed } = await CaDirectory.migrate(values.dir);
+    if (changed.length === 0) {
+      process.stdout.write(`${values.dir} is already in the current layout; nothing changed\n`);
+      return EXIT_OK;
+    }
+    for (const c of changed) process.stdout.write(`${c}\n`);
+    process.stdout.write(
+      `migrated ${values.dir}\n  code-signing CA   ${ca.paths.codeSigningCaCert} (the old signing CA)\n  service TLS CA    ${ca.paths.serviceCaCert}\n` +
+        `now move ${ca.paths.codeSigningCaKey} and ${ca.paths.rootKey} off the central node, and publish ${ca.paths.codeSigningCrl} where crl.pem was published\n`,
     );
     return EXIT_OK;
   },
@@ -58,9 +102,9 @@ export const caIssueSignerCommand: Command = {
   summary: 'issue a code-signing certificate for a CI/CD pipeline',
   usage: `usage: podboot ca issue-signer NAME --ca DIR [--days N]
 
-Issues DIR/signers/NAME.pem (extendedKeyUsage codeSigning), its key NAME.key
-(mode 0600) and NAME.chain.pem (certificate + signing CA), the file to give
-podboot sign --cert.
+Issues DIR/signers/NAME.pem (extendedKeyUsage codeSigning) from the
+code-signing CA (needs DIR/codesign-ca.key), its key NAME.key (mode 0600) and
+NAME.chain.pem (certificate + code-signing CA), the file to give podboot sign --cert.
 
   --days N   validity (default 365)`,
   async run(argv) {
@@ -77,8 +121,9 @@ export const caIssueServerCommand: Command = {
   usage: `usage: podboot ca issue-server POD --ca DIR [--ip ADDR]... [--dns NAME]... [--days N]
 
 Issues DIR/servers/POD.pem (extendedKeyUsage serverAuth; subjectAltName: the
-pod's name, each --dns and each --ip), its key POD.key (mode 0600) and
-POD.chain.pem (certificate + signing CA) for the pod's HTTPS server.
+pod's name, each --dns and each --ip) from the service TLS CA (needs
+DIR/service-ca.key), its key POD.key (mode 0600) and POD.chain.pem
+(certificate + service CA) for the pod's HTTPS server.
 
   --ip ADDR   an address the pod serves on (repeatable)
   --dns NAME  another DNS name (repeatable)
@@ -103,10 +148,13 @@ export const caRevokeCommand: Command = {
        podboot ca revoke --refresh --ca DIR
 
 Adds SERIAL (hex, as issue-signer printed it or openssl x509 -serial shows it)
-to the CRL of its issuer and re-signs that CRL: DIR/crl.pem for signers and
-servers, DIR/root-crl.pem for the signing CA (needs root.key in DIR).
---refresh re-signs crl.pem with a new nextUpdate and revokes nothing: run it
-before the CRL's validity (--crl-days at init) ends, or verifiers refuse it.
+to the CRL of its issuer and re-signs that CRL with that issuer's key only:
+DIR/codesign-crl.pem for signers (needs codesign-ca.key), DIR/service-crl.pem
+for servers (needs service-ca.key), DIR/root-crl.pem for either intermediate
+(needs root.key in DIR).
+--refresh re-signs, with a new nextUpdate, every CRL whose CA key is in DIR
+and revokes nothing: run it before the CRLs' validity (--crl-days at init)
+ends, wherever each key lives, or verifiers refuse them.
 
   --reason REASON  ${Object.keys(REVOCATION_REASONS).join(', ')}`,
   async run(argv) {
@@ -118,7 +166,7 @@ before the CRL's validity (--crl-days at init) ends, or verifiers refuse it.
     const ca = await CaDirectory.open(requireCa(values.ca));
     if (values.refresh) {
       if (positionals.length) throw new UsageError('--refresh takes no SERIAL');
-      process.stdout.write(`re-issued ${await ca.refreshCrl()}\n`);
+      for (const f of await ca.refreshCrl()) process.stdout.write(`re-issued ${f}\n`);
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError('expected exactly one SERIAL');

@@ -55,7 +55,7 @@ Nothing of a refused image stays behind. Exit 1 with the failed check named.
 
   --ca ROOT.pem    root CA the signatures must chain to
   --tls-ca CA.pem  CA that issued the artifact store's TLS certificate (default: system CAs)
-  --crl FILE       CRL of the signing CA and/or root (repeatable)
+  --crl FILE       CRL of the code-signing CA and/or root (repeatable)
 ${CATALOG_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({

@@ -22,6 +22,28 @@ export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir:
   };
 }
 
+/**
+ * A debug hook for the memory-limit tests (docs/operations.md, Resource
+ * limits): with PODBOOT_DEBUG_ALLOCATE_ON_SIGUSR2=1 in its environment, the
+ * instance allocates (and touches) memory without end once it gets SIGUSR2,
+ * as a leaking instance would. Only a local signal from root or the pod's own
+ * user triggers it, never anything from the network; without the variable
+ * SIGUSR2 keeps Node's default.
+ */
+function armMemoryHook(log: Logger): void {
+  if (process.env.PODBOOT_DEBUG_ALLOCATE_ON_SIGUSR2 !== '1') return;
+  const hold: Buffer[] = [];
+  process.on('SIGUSR2', () => {
+    log.warn('debug hook: allocating memory until the memory limit stops this process');
+    const grow = () => {
+      // 8 MiB a step, filled so every page is really charged, with a turn of the event loop between.
+      for (let i = 0; i < 4; i++) hold.push(Buffer.alloc(2 * 1024 * 1024, 1));
+      setImmediate(grow);
+    };
+    grow();
+  });
+}
+
 /** How long a stopping instance lets running transfers finish. */
 const DRAIN_MS = Number(process.env.PODBOOT_DRAIN_MS ?? 5000);
 
@@ -36,8 +58,10 @@ install states are committed before they are answered, so even kill -9 loses
 none.
 
   --state DIR        state root; the pod keeps its database in DIR/<pod name> (default ./state)
-  --ca DIR           CA directory that issues the pod's TLS certificate when DIR/<pod>/tls has
-                     none (default: DIR/ca of the state root, created as a local CA if absent)
+  --ca DIR           run by hand: CA directory that issues the pod's TLS certificate when
+                     DIR/<pod>/tls has none (default: DIR/ca of the state root, created as a
+                     local CA if absent). Run by \`podboot serve\`, a pod is never given one: the
+                     central node puts its key and chain in DIR/<pod>/tls before it starts
   --stage1 DIR       a built stage1 (podboot images build-stage1 --out DIR) to lay into the
                      pod's boot tree with the root CA baked in (default: serve the tree as it is)
   --durability MODE  process: a committed lease survives a crash of podboot (default)
@@ -60,10 +84,15 @@ none.
     const log = createLogger({ pod: pod.name });
     const stateRoot = values.state ?? 'state';
     const stateDir = join(stateRoot, pod.name);
+    const supervised = process.send !== undefined;
+    armMemoryHook(log);
     const instance = new PodInstance(pod, log, {
       stateDir,
       durability,
-      tlsSource: { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
+      // Supervised (an IPC channel to \`podboot serve\`), the pod gets its key and chain
+      // from the central node in DIR/<pod>/tls and never opens a CA directory; it is
+      // not given --ca. Run by hand (labs, as root), it may issue its own.
+      tlsSource: supervised && values.ca === undefined ? undefined : { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
       prepareBootTree: stage1Preparer(values.stage1, log),
     });
     // Run by hand, a pod opens its sockets warm (src/dhcp/warmup.ts); run by

@@ -4,9 +4,10 @@ import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { defaultPodPath } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 import { Supervisor } from '../../pod-vm/supervisor.js';
+import { shareStage1 } from '../../pod-vm/stage1-share.js';
 import { untilSignal } from '../signals.js';
 import { statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isIPv4 } from 'node:net';
 import { MetricsAggregator } from '../../metrics/aggregate.js';
@@ -23,6 +24,7 @@ export const serveCommand: Command = {
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--api-name NAME,…] [--ca DIR] [--token-file FILE]
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
+                     [--pod-user auto|root] [--no-limits]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -52,6 +54,12 @@ touching a network.
                     created on first start with mode 0600)
   --stage1 DIR      a built stage1 every pod lays into its boot tree
                     (podboot pod run --stage1)
+  --pod-user auto|root  auto (default): as root, the node runs each pod as its
+                    own unprivileged uid (allocated once, recorded in
+                    STATE/pod-users.json), keeping only the capability to bind
+                    ports below 1024; root: pods run as root
+  --no-limits       do not apply spec.limits (memory, pids, CPU weight) through
+                    cgroups; \`podboot pods status\` then says they are not enforced
   --instance-log-max MiB  rotate a pod's instance.log to instance.log.1 past
                     this size (default 64)
   --instance-node-options "FLAGS"  Node/V8 flags for every pod instance
@@ -64,7 +72,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, 'api-name': { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' } },
+      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, 'api-name': { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' }, 'pod-user': { type: 'string' }, 'no-limits': { type: 'boolean' } },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -77,6 +85,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       }
     }
     const stateRoot = values.state ?? 'state';
+    const podUser = values['pod-user'] ?? 'auto';
+    if (podUser !== 'auto' && podUser !== 'root') throw new UsageError(`--pod-user must be auto or root, not ${podUser}`);
     const logMaxMiB = Number(values['instance-log-max'] ?? 64);
     if (!(logMaxMiB > 0)) throw new UsageError(`--instance-log-max must be a positive number of MiB, not ${values['instance-log-max']}`);
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
@@ -85,6 +95,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const log = createLogger({ node: 'central' });
     // Made before any pod starts: instances started together would race to create it.
     const { ca, selfIssued } = await nodeCa(stateRoot, values.ca, log);
+    // Root's alone: pods (their own users) must not even list it.
+    await keepPrivate(ca.dir, log);
     // Pods register themselves as scrape targets with a token derived from this key (docs/operations.md).
     const regKey = api ? await registerKey(stateRoot) : undefined;
     const supervisor = new Supervisor({
@@ -94,7 +106,11 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       node: process.execPath,
       cliScript: CLI_SCRIPT,
       logMaxBytes: Math.round(logMaxMiB * 1024 * 1024),
-      podArgs: ['--ca', ca.dir, ...(values.stage1 ? ['--stage1', values.stage1] : [])],
+      // No --ca for pods: the node issues each its certificate before starting it.
+      podArgs: values.stage1 ? ['--stage1', await shareStage1(values.stage1, stateRoot, log)] : [],
+      caDir: ca.dir,
+      podUser,
+      limits: !values['no-limits'],
       nodeOptions: (values['instance-node-options'] ?? DEFAULT_INSTANCE_NODE_OPTIONS).split(/\s+/).filter(Boolean),
       registerToken: regKey ? (pod) => registrationToken(regKey, pod) : undefined,
       log,
@@ -114,6 +130,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         log.error({ err: (err as Error).message }, 'central API could not start');
         return EXIT_FAILURE;
       }
+      // Pods (their own users) register through the socket; each authenticates with its own token.
+      await chmod(join(stateRoot, 'central', CENTRAL_API_SOCKET), 0o666).catch(() => undefined);
       const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
       await mkdir(join(stateRoot, 'central'), { recursive: true });
       await writeFile(join(stateRoot, 'central', 'api.json'), JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n');
@@ -131,6 +149,13 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     return EXIT_OK;
   },
 };
+
+async function keepPrivate(dir: string, log: ReturnType<typeof createLogger>): Promise<void> {
+  const st = await stat(dir);
+  if ((st.mode & 0o077) === 0) return;
+  await chmod(dir, 0o700);
+  log.warn({ ca: dir, was: (st.mode & 0o777).toString(8) }, 'CA directory was readable by others: now 0700');
+}
 
 function parseListen(text: string): { address: string; port: number } {
   const m = text.match(/^(.*):(\d+)$/);

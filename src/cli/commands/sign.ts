@@ -21,12 +21,12 @@ export const signCommand: Command = {
                     [--not-after DATE|Nd] [--pods a,b] [--keyid]
 
 Writes IMAGE.p7s (detached CMS SignedData, DER, signed attributes contentType,
-messageDigest, signingTime; carries the signer and signing CA certificates),
+messageDigest, signingTime; carries the signer and code-signing CA certificates),
 IMAGE.manifest.json (name, version, size, sha256, created, notAfter, pods)
 and IMAGE.manifest.json.p7s. Check with podboot verify, or with
 openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile root.pem -purpose any
 
-  --cert FILE       signer certificate followed by its signing CA (NAME.chain.pem)
+  --cert FILE       signer certificate followed by its code-signing CA (NAME.chain.pem)
   --key FILE        the signer's private key (mode 0600; if encrypted, the
                     passphrase is read from PODBOOT_KEY_PASSPHRASE)
   --version V       image version (the catalog's key with the name)

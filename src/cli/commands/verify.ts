@@ -27,8 +27,10 @@ export const verifyCommand: Command = {
                       [--crl FILE]... [--pod NAME] [--at TIME] [--json]
 
 Checks IMAGE against its detached CMS signature (default IMAGE.p7s): the
-signer's chain to the root in ROOT.pem through the signing CA carried in the
-signature, CA constraints, extendedKeyUsage codeSigning, validity now,
+signer's chain to the root in ROOT.pem through the code-signing CA carried in
+the signature, CA constraints (an issuing CA whose extendedKeyUsage excludes
+codeSigning, such as the service TLS CA, is refused), extendedKeyUsage
+codeSigning, validity now,
 revocation (with --crl), the signature over the signed attributes, and the
 streamed sha256 of IMAGE. With a manifest (default IMAGE.manifest.json when
 it exists, signature FILE.p7s) also its signature and that it describes this
@@ -39,7 +41,7 @@ Exit 0 verified; 1 refused, with the failed check in brackets:
 malformed too-large unsupported chain ca eku expired not-yet-valid crl revoked
 content-type signature digest manifest (see docs/trust-model.md).
 
-  --crl FILE  CRL of the signing CA and/or the root (repeatable)
+  --crl FILE  CRL of the code-signing CA (codesign-crl.pem) and/or the root (repeatable)
   --pod NAME  the pod that would install the image
   --at TIME   check validity at TIME (ISO 8601) instead of now
   --json      print the result as JSON`,

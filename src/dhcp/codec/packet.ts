@@ -1,6 +1,7 @@
 // BOOTP/DHCP message codec (RFC 2131 §2, RFC 2132, RFC 3396). Pure: bytes in,
 // typed packet out and back; no sockets, no leases, no exceptions for bad input.
 import { HEADER_LENGTH, MAGIC_COOKIE, MAX_PACKET_LENGTH, MIN_REPLY_LENGTH, Opt } from './constants.js';
+import { hardwareProblem, type HardwareReason } from './hardware.js';
 
 export interface DhcpPacket {
   op: number;
@@ -32,7 +33,7 @@ export type DecodeReason =
   | 'too-short'
   | 'too-large'
   | 'bad-magic-cookie'
-  | 'bad-hlen'
+  | HardwareReason
   | 'option-overrun'
   | 'bad-overload'
   | 'overload-loop';
@@ -97,7 +98,8 @@ export function decodePacket(buf: Buffer): DecodeResult {
     return fail('bad-magic-cookie', `0x${buf.readUInt32BE(236).toString(16).padStart(8, '0')}`);
   }
   const hlen = buf[2]!;
-  if (hlen > 16) return fail('bad-hlen', `hlen ${hlen} > 16`);
+  const hw = hardwareProblem(buf[1]!, hlen);
+  if (hw) return fail(hw.reason, hw.detail);
 
   const options = new Map<number, Buffer>();
   const main = readOptionArea(buf, HEADER_LENGTH, buf.length, options, 'options');

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Catalog, CatalogError } from '../../../src/catalog/catalog.js';
 import { download, httpsDispatcher } from '../../../src/catalog/fetch.js';
 import { VerificationError } from '../../../src/signing/errors.js';
+import { forgeServiceCaSigner } from '../../helpers/forged-signer.js';
 import { captureLogger } from '../../helpers/logs.js';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { startCuttingRelay, startNginx, type CuttingRelay, type Nginx } from './artifact-server.js';
@@ -163,6 +164,21 @@ describe('images pull', () => {
     expect(staging()).toEqual([]);
   });
 
+  it('refuses an image signed through the service TLS CA (a signer claiming codeSigning), before downloading it', async () => {
+    const to = join(nginx!.root, 'forged');
+    mkdirSync(to, { recursive: true });
+    const f = forgeServiceCaSigner(ca, dir);
+    writeFileSync(join(to, 'stage2.img'), randomBytes(4096));
+    await ok(['sign', join(to, 'stage2.img'), '--cert', f.chain, '--key', f.key, '--name', 'stage2', '--version', '6.6']);
+    const before = blobs();
+    const r = await pull('forged/stage2.img');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/REFUSED \[eku\] .*manifest signature: issuing CA certificate \(O=Catalog Test, CN=Catalog Test podboot service TLS CA, serial [0-9a-f]+\) is not a code-signing CA/);
+    expect(nginx!.accessLog().some((l) => l.includes(' /forged/stage2.img '))).toBe(false);
+    expect(blobs()).toEqual(before);
+    expect(staging()).toEqual([]);
+  });
+
   it('reports a missing artifact and an untrusted TLS server, leaving nothing', async () => {
     const missing = await pull('nowhere/stage2.img');
     expect(missing.code).toBe(1);
@@ -249,7 +265,7 @@ describe('selective onboarding', () => {
     const catalog = await Catalog.open(catalogDir, log);
     const rootCa = readFileSync(`${ca}/root.pem`);
     try {
-      const got = await catalog.resolveForPod({ pod: 'rack-a', name: 'stage2', version: '1.0', rootCa, crl: [readFileSync(`${ca}/crl.pem`)] });
+      const got = await catalog.resolveForPod({ pod: 'rack-a', name: 'stage2', version: '1.0', rootCa, crl: [readFileSync(`${ca}/codesign-crl.pem`)] });
       expect(got.image).toBe(join(catalogDir, 'blobs', 'sha256', imageSha));
       expect(got.verified.manifest?.pods).toEqual(['rack-a']);
       expect((await catalog.resolveForPod({ pod: 'rack-a', name: 'stage2', version: '1.0', rootCa, rehash: true })).sha256).toBe(imageSha);
@@ -262,7 +278,7 @@ describe('selective onboarding', () => {
 
       // A signer revoked after admission: the pod no longer gets the image.
       await ok(['ca', 'revoke', signerSerial, '--ca', ca]);
-      const revoked = await catalog.resolveForPod({ pod: 'rack-a', name: 'stage2', version: '1.0', rootCa, crl: [readFileSync(`${ca}/crl.pem`)] }).catch((e: unknown) => e);
+      const revoked = await catalog.resolveForPod({ pod: 'rack-a', name: 'stage2', version: '1.0', rootCa, crl: [readFileSync(`${ca}/codesign-crl.pem`)] }).catch((e: unknown) => e);
       expect((revoked as VerificationError).check).toBe('revoked');
     } finally {
       catalog.close();

@@ -1,7 +1,9 @@
 // The pod's HTTP(S) boot server as a booting server and curl see it: a real
 // `podboot pod run` on loopback with a CA-issued certificate, clients
 // speaking from the pod's subnet (127.77.0.0/24 is all local on lo). Tokens
-// are obtained the way stage1 gets them: from the server's iPXE script.
+// are obtained the way stage1 gets them: a relayed DHCP lease, the server's
+// iPXE script fetched from that leased address, then the install token
+// exchanged for a session (POST /v1/session) from the same address.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from '../../../src/http-boot/token.js';
+import { openPodDatabase } from '../../../src/store/database.js';
+import { SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 import { placeStage2 } from '../../helpers/stage2.js';
+import { tftpFetch } from '../../helpers/tftp-client.js';
 
 const NODE_A = '52:54:00:77:00:10';
 const NODE_B = '52:54:00:77:00:11';
@@ -18,7 +23,7 @@ const UNKNOWN = '52:54:00:77:00:99';
 const FROM = '127.77.0.5';
 const IMAGE_SIZE = 3 * 1024 * 1024 + 17;
 const base = 20000 + Math.floor(Math.random() * 4000) * 2;
-const PORTS = { dhcp: base, tftp: base + 1, http: base + 2, https: base + 3 };
+const PORTS = { dhcp: base, tftp: base + 1, http: base + 2, https: base + 3, relay: base + 4 };
 
 const POD = `apiVersion: podboot/v1
 kind: Pod
@@ -79,14 +84,45 @@ const http = (path: string) => `http://127.0.0.1:${PORTS.http}${path}`;
 const post = (path: string, token: string, body: unknown, from?: string) =>
   curl(https(path), { token, from, args: ['-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body)] });
 
-/** What stage1 is handed: the token on the kernel command line of its iPXE script. */
+/** A relayed DHCP exchange for `mac` (as its rack's relay would forward it): the address the pod leased it. */
+function lease(mac: string): string {
+  const out = podboot('dhcp', 'probe', '--server', `127.0.0.1:${PORTS.dhcp}`, '--relay', `127.77.0.1:${PORTS.relay}`, '--mac', mac, '--arch', '0', '--timeout', '5000');
+  const ack = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; yiaddr: string }).find((p) => p.type === 'ACK');
+  expect(ack?.yiaddr, out).toMatch(/^127\.77\.0\.\d+$/);
+  return ack!.yiaddr;
+}
+
+/** What stage1 is handed: the token on the kernel command line of its iPXE script, fetched by the server itself. */
 function tokenFromScript(mac: string): string {
-  const r = curl(http(`/ipxe/${mac.replace(/:/g, '-')}.ipxe`));
+  const r = curl(http(`/ipxe/${mac.replace(/:/g, '-')}.ipxe`), { from: lease(mac) });
   expect(r.status).toBe(200);
   const m = / podboot\.token=(\S+)/.exec(r.body.toString());
   expect(m, r.body.toString()).not.toBeNull();
   return m![1]!;
 }
+
+/** POST /v1/session with an install token, from `from` (default: the server's leased address). */
+function exchange(mac: string, token: string, from?: string): Curl {
+  return curl(https('/v1/session'), { token, from: from ?? lease(mac), args: ['-X', 'POST'] });
+}
+
+/** What the agent works with: the session its install token bought. */
+function sessionFor(mac: string): string {
+  const r = exchange(mac, tokenFromScript(mac));
+  expect(r.status, r.body.toString()).toBe(200);
+  return r.body.toString().trim();
+}
+
+function eventsOf(mac: string): { kind: string; detail?: string }[] {
+  const db = openPodDatabase(join(state, 'rack-h'));
+  try {
+    return new SqliteNodeStateStore(db).events(mac, 1000);
+  } finally {
+    db.close();
+  }
+}
+
+const podArgs = () => [PODBOOT, 'pod', 'run', join(dir, 'rack-h.yaml'), '--state', state, '--ca', join(dir, 'ca')];
 
 beforeAll(async () => {
   requireBuild();
@@ -100,7 +136,7 @@ beforeAll(async () => {
   podboot('sign', 'stage2.img', '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0', '--pods', 'rack-h');
   placeStage2(join(dir, 'stage2.img'), join(state, 'rack-h'), 'stage2-lab@1.0');
   writeFileSync(join(dir, 'rack-h.yaml'), POD);
-  pod = lab.spawn(undefined, process.execPath, [PODBOOT, 'pod', 'run', join(dir, 'rack-h.yaml'), '--state', state, '--ca', ca], 'pod');
+  pod = lab.spawn(undefined, process.execPath, podArgs(), 'pod');
   await pod.waitFor(/http boot listening/);
 });
 
@@ -111,7 +147,7 @@ afterAll(async () => {
 
 describe('HTTP(S) boot server', () => {
   it('serves a provisioned server its iPXE script with HTTP kernel and initrd URLs and an install token; others boot locally', () => {
-    const r = curl(http(`/ipxe/${NODE_A.replace(/:/g, '-')}.ipxe`));
+    const r = curl(http(`/ipxe/${NODE_A.replace(/:/g, '-')}.ipxe`), { from: lease(NODE_A) });
     expect(r.status).toBe(200);
     const script = r.body.toString();
     expect(script).toMatch(/^#!ipxe\n/);
@@ -147,7 +183,7 @@ describe('HTTP(S) boot server', () => {
   });
 
   it('streams the stage2 files byte-identical with the token; resumes with Range and If-Range', () => {
-    const token = tokenFromScript(NODE_A);
+    const token = sessionFor(NODE_A);
     const full = curl(https('/v1/stage2/image'), { token });
     expect(full.status).toBe(200);
     expect(full.body.equals(image)).toBe(true);
@@ -175,7 +211,7 @@ describe('HTTP(S) boot server', () => {
   });
 
   it('refuses a missing, malformed, tampered, expired or stale token, and logs none of them', () => {
-    const good = tokenFromScript(NODE_A);
+    const good = sessionFor(NODE_A);
     expect(curl(https('/v1/stage2/image')).status).toBe(401);
     expect(curl(https('/v1/kickstart'), { token: 'not-a-token' }).status).toBe(401);
     const last = good.at(-1) === 'A' ? 'B' : 'A';
@@ -196,18 +232,18 @@ describe('HTTP(S) boot server', () => {
   });
 
   it('renders the kickstart only for the token owner, whatever the URL asks', () => {
-    const a = curl(https(`/v1/kickstart?mac=${NODE_B}`), { token: tokenFromScript(NODE_A) }).body.toString();
+    const a = curl(https(`/v1/kickstart?mac=${NODE_B}`), { token: sessionFor(NODE_A) }).body.toString();
     expect(a).toContain("hostname='alpha'");
     expect(a).not.toContain('bravo');
     expect(a).toMatch(/PODBOOT_NODE_TOKEN=pb1\.node\.525400770010\./);
     expect(a).toContain('-----BEGIN CERTIFICATE-----');
-    const b = curl(https('/v1/kickstart'), { token: tokenFromScript(NODE_B) }).body.toString();
+    const b = curl(https('/v1/kickstart'), { token: sessionFor(NODE_B) }).body.toString();
     expect(b).toContain("hostname='bravo'");
     expect(b).toMatch(/PODBOOT_NODE_TOKEN=pb1\.node\.525400770011\./);
   });
 
   it('follows the install states, refuses steps out of order, and stops serving an installed server until a reinstall', () => {
-    const token = tokenFromScript(NODE_B);
+    const token = sessionFor(NODE_B);
     expect(post('/v1/events', token, { state: 'installed' }).status).toBe(409);
     for (const s of ['stage1', 'stage2-fetched', 'verified', 'installing']) expect(post('/v1/events', token, { state: s }).status).toBe(200);
     const done = post('/v1/events', token, { state: 'installed' });
@@ -232,9 +268,12 @@ describe('HTTP(S) boot server', () => {
     expect(post('/v1/events', nodeToken, { state: 'heartbeat' }).status).toBe(403);
     const fresh = tokenFromScript(NODE_B);
     expect(fresh).toMatch(/^pb1\.install\.525400770011\.2\./);
-    expect(curl(https('/v1/stage2/manifest.json'), { token: fresh }).status).toBe(200);
+    const session = exchange(NODE_B, fresh).body.toString().trim();
+    expect(session).toMatch(/^pb1s\.525400770011\.2\./);
+    expect(curl(https('/v1/stage2/manifest.json'), { token: session }).status).toBe(200);
     const list = podboot('nodes', 'list', '--pod', 'rack-h', '--state', state);
-    expect(list).toMatch(/52:54:00:77:00:11\s+discovered\s+attempt 2/);
+    // discovered by the reinstall, then handed its boot file again by DHCP (the lease before the fresh script)
+    expect(list).toMatch(/52:54:00:77:00:11\s+pxe\s+attempt 2/);
   });
 
   it("counts every answer in the pod's metrics: status codes, bytes, callbacks and a request-time histogram", () => {
@@ -252,7 +291,7 @@ describe('HTTP(S) boot server', () => {
   });
 
   it('records a failure with its reason', () => {
-    const token = tokenFromScript(NODE_A);
+    const token = sessionFor(NODE_A);
     expect(post('/v1/events', token, { state: 'stage1' }).status).toBe(200);
     expect(post('/v1/events', token, { state: 'failed', reason: 'signature', detail: 'cms verify: bad signature' }).status).toBe(200);
     expect(podboot('nodes', 'list', '--pod', 'rack-h', '--state', state)).toMatch(/52:54:00:77:00:10\s+failed\(signature\)/);
@@ -260,3 +299,94 @@ describe('HTTP(S) boot server', () => {
     expect(post('/v1/events', token, { state: 'pwned' }).status).toBe(400);
   });
 });
+
+describe('install credentials stay with their server', () => {
+  const cfgName = (mac: string) => `pxelinux.cfg/01-${mac.replace(/:/g, '-')}`;
+  const secret = () => readFileSync(join(state, 'rack-h', 'token.key'));
+
+  it('a boot config with a token goes only to its server: TFTP error packet (code 2) and 403 for anyone else, with a log line and no token', async () => {
+    const a = lease(NODE_A);
+    const b = lease(NODE_B);
+    // Another server of the same rack (its own leased address), and the pod's own address.
+    for (const from of [b, '127.0.0.1', FROM]) {
+      const r = await tftpFetch({ port: PORTS.tftp, file: cfgName(NODE_A), localAddress: from, timeoutMs: 1000, maxRetries: 3 });
+      expect(r.ok, from).toBe(false);
+      expect(r.error, from).toMatchObject({ code: 2, message: expect.stringMatching(/Access violation/) });
+      expect(r.data.toString()).not.toContain('podboot.token');
+    }
+    // The real tftp-hpa client (it asks from 127.0.0.1): an error, no file.
+    const out = join(dir, 'hpa-cfg');
+    const hpa = spawnSync('tftp', ['127.0.0.1', String(PORTS.tftp), '-m', 'binary', '-c', 'get', cfgName(NODE_A), out], { encoding: 'utf8', timeout: 15_000 });
+    expect(`${hpa.stdout}${hpa.stderr}`).toMatch(/Error code 2: Access violation/);
+    expect(curl(http(`/ipxe/${NODE_A.replace(/:/g, '-')}.ipxe`), { from: b }).status).toBe(403);
+    await pod.waitFor(/boot config with an install token refused/, 5000);
+    const line = pod.log().split('\n').find((l) => l.includes('boot config with an install token refused'))!;
+    expect(line).toContain('"pod":"rack-h"');
+    expect(pod.log()).toMatch(new RegExp(`"node":"${NODE_A}","file":"pxelinux\\.cfg/01-52-54-00-77-00-10","source":"${b.replace(/\./g, '\\.')}"`));
+    // The server itself, from its leased address: its config, token included, over TFTP and HTTP.
+    const own = await tftpFetch({ port: PORTS.tftp, file: cfgName(NODE_A), localAddress: a, timeoutMs: 1000 });
+    expect(own.ok).toBe(true);
+    expect(own.data.toString()).toMatch(/podboot\.token=pb1\.install\.525400770010\./);
+    const token = / podboot\.token=(\S+)/.exec(own.data.toString())![1]!;
+    expect(pod.log()).not.toContain(token.split('.').at(-1)!);
+  });
+
+  it('the install token buys one session, from its server; the token again is refused with 401 and an "install token replayed" event, also after a restart', async () => {
+    const a = lease(NODE_A);
+    // Tokens are minted per second: make sure this one is not one an earlier test exchanged.
+    await new Promise((r) => setTimeout(r, 1100));
+    const token = tokenFromScript(NODE_A);
+    // Not a download credential, and not something a stranger can exchange (nor burn).
+    expect(curl(https('/v1/stage2/manifest.json'), { token }).status).toBe(401);
+    expect(exchange(NODE_A, token, FROM).status).toBe(403);
+    const first = exchange(NODE_A, token, a);
+    expect(first.status).toBe(200);
+    expect(first.headers).toMatch(/cache-control: no-store/i);
+    const session = first.body.toString().trim();
+    expect(session).toMatch(/^pb1s\.525400770010\.1\.\d+\.[\w-]{43}$/);
+    expect(curl(https('/v1/stage2/manifest.json'), { token: session }).status).toBe(200);
+    // A retry from the same address right away (the answer was lost): the same session, no event.
+    const retry = exchange(NODE_A, token, a);
+    expect(retry.status).toBe(200);
+    expect(retry.body.toString().trim()).toBe(session);
+
+    // The token sniffed off the wire and replayed from elsewhere in the rack.
+    const replay = exchange(NODE_A, token, FROM);
+    expect(replay.status).toBe(401);
+    expect(replay.body.toString()).toContain('install token already used');
+    // ... or presented where a session is wanted.
+    expect(curl(https('/v1/kickstart'), { token, from: FROM }).status).toBe(401);
+    const replayed = eventsOf(NODE_A).filter((e) => e.kind === 'install-token-replayed');
+    expect(replayed.length).toBeGreaterThanOrEqual(2);
+    expect(replayed[0]!.detail).toContain(`from ${FROM}`);
+    expect(replayed[0]!.detail).toContain(`exchanged from ${a}`);
+    expect(eventsOf(NODE_A).some((e) => e.kind === 'install-token-exchanged' && e.detail === `from ${a}`)).toBe(true);
+    await pod.waitFor(/install token replayed/, 5000);
+    expect(pod.log()).toMatch(new RegExp(`"node":"${NODE_A}","source":"${FROM.replace(/\./g, '\\.')}"[^\n]*install token replayed`));
+    expect(pod.log()).not.toContain(token.split('.').at(-1)!);
+    expect(pod.log()).not.toContain(session.split('.').at(-1)!);
+
+    // A restarted instance remembers: the used token is still refused.
+    await pod.stop();
+    // (a log file of its own: the first one's already says "listening")
+    pod = lab.spawn(undefined, process.execPath, podArgs(), 'pod-restarted');
+    await pod.waitFor(/http boot listening/);
+    const before = eventsOf(NODE_A).filter((e) => e.kind === 'install-token-replayed').length;
+    const again = exchange(NODE_A, token, FROM);
+    expect(again.status, `${again.stderr}\n${pod.log()}`).toBe(401);
+    expect(eventsOf(NODE_A).filter((e) => e.kind === 'install-token-replayed').length).toBe(before + 1);
+    // The session it bought still works (it is bound to the MAC and attempt, not to the process).
+    expect(curl(https('/v1/stage2/manifest.json'), { token: session }).status).toBe(200);
+  });
+
+  it('a session is not an install token, and neither can be forged from the other', () => {
+    const session = sessionFor(NODE_A);
+    expect(exchange(NODE_A, session).status).toBe(401);
+    // A token signed with the pod's secret in the session's shape is not a session (separate key).
+    const now = Math.floor(Date.now() / 1000);
+    const install = issueToken(secret(), { scope: 'install', mac: NODE_A, attempt: 1, expires: now + 60 });
+    const forged = `pb1s.525400770010.1.${now + 60}.${install.split('.').at(-1)}`;
+    expect(curl(https('/v1/stage2/manifest.json'), { token: forged }).status).toBe(401);
+  });
+});
+

@@ -2,7 +2,7 @@
 // the checks that a lab left nothing behind (namespaces with its prefix,
 // processes, host links).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -94,6 +94,8 @@ export interface LabTestDir {
 /** A lab directory for one test file; after the file, `lab down` runs whatever happened (a failed assertion must not leave a lab behind). */
 export function labTestDir(tag: string): LabTestDir {
   const work = mkdtempSync(join(tmpdir(), `pb-${tag}-`));
+  // The lab's pods run as their own unprivileged users: they pass through here to their state.
+  chmodSync(work, 0o711);
   const dir = join(work, 'lab');
   let before = new Set<string>();
   beforeAll(() => {

@@ -215,7 +215,7 @@ describe('central node: one supervised instance per pod', () => {
     // leaseTime as a list: a type error on line 12 of the file.
     writeFileSync(file, podYaml(d).replace('leaseTime: 1h', 'leaseTime: [1h]'));
     await wait('the refusal', () => central.log().includes('pod file refused'));
-    const refusal = central.log().match(/"problem":"([^"]*rack-d\.yaml:\d+:\d+:[^"]*)"/)?.[1];
+    const refusal = central.log().match(/"problems":\["([^"]*rack-d\.yaml:\d+:\d+:[^"]*)"/)?.[1];
     expect(refusal).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}:12:\\d+: spec\\.subnets\\[0\\]\\.leaseTime: `));
     const rb = await perfResult(pb);
     expect(rb.sent, rb.out).toBeGreaterThan(150);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+import { tftpFetch } from '../../helpers/tftp-client.js';
 
 const BASE = 21_000 + (process.pid % 5_000) * 2;
 const POD = `apiVersion: podboot/v1
@@ -57,10 +58,17 @@ describe('pod instance: TFTP boot files', () => {
 
   afterAll(() => lab.cleanup());
 
-  it('gives a server to provision its stage1 config and the files from the boot tree', () => {
-    const cfg = get('pxelinux.cfg/01-52-54-00-66-00-01');
-    expect(cfg.text).toContain('KERNEL stage1/vmlinuz');
-    expect(cfg.text).toContain('podboot.mac=52-54-00-66-00-01');
+  it('gives a server to provision its stage1 config (from its leased address only) and the files from the boot tree', async () => {
+    // The server's PXE ROM gets its lease through the rack's relay, then asks from that address.
+    execFileSync(process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', `127.0.0.1:${BASE}`, '--relay', `127.66.0.1:${BASE + 2}`, '--mac', '52:54:00:66:00:01', '--arch', '0', '--timeout', '5000'], { encoding: 'utf8' });
+    const own = await tftpFetch({ port: BASE + 1, file: 'pxelinux.cfg/01-52-54-00-66-00-01', localAddress: '127.66.0.11', timeoutMs: 1000 });
+    expect(own.ok).toBe(true);
+    const cfg = own.data.toString();
+    expect(cfg).toContain('KERNEL stage1/vmlinuz');
+    expect(cfg).toContain('podboot.mac=52-54-00-66-00-01 podboot.token=pb1.install.525400660001.');
+    // Anyone else (tftp-hpa asks from 127.0.0.1): an error packet, no file, and a log line naming the file and source.
+    expect(get('pxelinux.cfg/01-52-54-00-66-00-01').ok).toBe(false);
+    await pod.waitFor(/"node":"52:54:00:66:00:01","file":"pxelinux\.cfg\/01-52-54-00-66-00-01","source":"127\.0\.0\.1".*boot config with an install token refused/);
     expect(get('stage1/vmlinuz').text).toBe('kernel bytes');
   });
 

@@ -292,12 +292,20 @@ describe('the operator page in Chromium', () => {
     expect(ack?.yiaddr).toMatch(/^10\.41\.1\.\d+$/);
 
     // A second server gets as far as stage1, then reports a bad signature over the pod's HTTPS API with its own token.
-    lab.exec('c', process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', '10.99.0.1:67', '--relay', '10.41.0.1:67', '--mac', MAC_FAILED, '--arch', '0', '--timeout', '5000']);
-    const script = lab.exec('c', 'curl', ['-sf', '--max-time', '10', `http://10.99.0.1/ipxe/${MAC_FAILED.replace(/:/g, '-')}.ipxe`]);
+    const leased = lab
+      .exec('c', process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', '10.99.0.1:67', '--relay', '10.41.0.1:67', '--mac', MAC_FAILED, '--arch', '0', '--timeout', '5000'])
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; yiaddr: string })
+      .find((p) => p.type === 'ACK')!.yiaddr;
+    // Its boot config (with the install token) goes only to the address the pod leased it; so does the exchange.
+    lab.ip('c', 'addr', 'add', `${leased}/32`, 'dev', 'lo');
+    const script = lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--interface', leased, `http://10.99.0.1/ipxe/${MAC_FAILED.replace(/:/g, '-')}.ipxe`]);
     const installToken = /podboot\.token=(\S+)/.exec(script)?.[1];
     expect(installToken, script).toBeTruthy();
+    const session = lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--interface', leased, '--cacert', api.ca, '-X', 'POST', '-H', `Authorization: Bearer ${installToken}`, 'https://10.99.0.1/v1/session']).trim();
     const report = (body: string) =>
-      lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--cacert', api.ca, '-H', `Authorization: Bearer ${installToken}`, '-H', 'content-type: application/json', '-d', body, 'https://10.99.0.1/v1/events']);
+      lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--cacert', api.ca, '-H', `Authorization: Bearer ${session}`, '-H', 'content-type: application/json', '-d', body, 'https://10.99.0.1/v1/events']);
     expect(JSON.parse(report('{"state":"stage1"}')).state).toBe('stage1');
     expect(JSON.parse(report('{"state":"failed","reason":"signature","detail":"stage2 signature does not verify"}')).state).toBe('failed');
 

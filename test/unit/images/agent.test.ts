@@ -1,7 +1,7 @@
 // The stage1 agent (images/stage1/podboot-agent.sh) run on the host with the
 // host's sh, curl and openssl against a small HTTPS server on 127.0.0.1 that
-// speaks the pod's API (events, stage2 files with Range, kickstart, token
-// refresh), with certificates and signatures made by podboot itself. Each
+// speaks the pod's API (install token → session exchange, events, stage2
+// files with Range, kickstart, session refresh), with certificates and signatures made by podboot itself. Each
 // failure mode must be reported with its reason and must never run the
 // kickstart (the only thing that would touch a disk).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeInitramfs } from '../../../src/images/cpio.js';
 import { STAGE1_DIR } from '../../global-setup.js';
+import { forgeServiceCaSigner } from '../../helpers/forged-signer.js';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -21,6 +22,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'agent-test-'));
 const ca = join(tmp, 'ca');
 const TOKEN = 'tok.initial-AbC_123';
 const REFRESHED = 'tok.refreshed-XyZ_456';
+/** what POST /v1/session answers for TOKEN (once, as the pod does) */
+const SESSION = 'tok.session-Ses_789';
 
 function podboot(...args: string[]): string {
   return execFileSync(process.execPath, [PODBOOT, ...args], { encoding: 'utf8', cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -52,6 +55,14 @@ function signed(name: string, content: Buffer, extra: string[] = []): Stage2 {
 let stage2: Stage2;
 let kickstart = '';
 let missing = new Set<string>();
+/**
+ * The exchange, as the pod does it: TOKEN buys SESSION once; the same TOKEN
+ * again is a replay (401) unless it is the retry of an exchange whose answer
+ * was lost (`cut`: the first answer is never delivered, the retry gets the
+ * same session). Any other call with TOKEN is refused (401).
+ */
+let sessionMode: 'ok' | 'cut' | 'refuse' = 'ok';
+let exchanges = 0;
 const events: { body: unknown; auth: string | undefined }[] = [];
 const requests: { path: string; auth: string | undefined; range: string | undefined }[] = [];
 let server: Server;
@@ -82,6 +93,15 @@ beforeAll(async () => {
         res.end(data);
       };
       if (missing.has(path)) return res.writeHead(404).end();
+      if (req.method === 'POST' && path === '/v1/session') {
+        exchanges++;
+        if (req.headers.authorization !== `Bearer ${TOKEN}` || sessionMode === 'refuse') return res.writeHead(401).end('{"error":"install token already used"}');
+        // The session is decided, but the connection dies before it gets there.
+        if (sessionMode === 'cut' && exchanges === 1) return req.socket.destroy();
+        return res.writeHead(200, { 'content-type': 'text/plain' }).end(`${SESSION}\n`);
+      }
+      // Past the exchange the install token is worth nothing.
+      if (req.headers.authorization === `Bearer ${TOKEN}`) return res.writeHead(401).end();
       if (req.method === 'POST' && path === '/v1/events') {
         events.push({ body: JSON.parse(Buffer.concat(chunks).toString()), auth: req.headers.authorization });
         return res.writeHead(204).end();
@@ -181,6 +201,8 @@ function reset(s: Stage2, ks: string): void {
   stage2 = s;
   kickstart = ks;
   missing = new Set();
+  sessionMode = 'ok';
+  exchanges = 0;
   events.length = 0;
   requests.length = 0;
 }
@@ -207,11 +229,35 @@ describe(`stage1 agent against the pod API (${shell.name})`, () => {
     expect(ks).toContain(`image=${work}/image`);
     expect(ks).toContain(`sha=${createHash('sha256').update(image).digest('hex')}`);
     expect(ks).toContain('pod=rack-t');
-    // every request carried a token; after the refresh, the new one
-    expect(requests.every((q) => q.auth?.startsWith('Bearer tok.'))).toBe(true);
+    // The install token went to the exchange only, first; then the session; after the refresh, the new one.
+    expect(requests[0]).toMatchObject({ path: '/v1/session', auth: `Bearer ${TOKEN}` });
+    expect(requests.filter((q) => q.auth === `Bearer ${TOKEN}`)).toHaveLength(1);
+    expect(requests.slice(1).every((q) => q.auth === `Bearer ${SESSION}` || q.auth === `Bearer ${REFRESHED}`)).toBe(true);
     expect(requests.find((q) => q.path === '/v1/stage2/image')!.auth).toBe(`Bearer ${REFRESHED}`);
-    expect(events[0]!.auth).toBe(`Bearer ${TOKEN}`);
+    expect(events[0]!.auth).toBe(`Bearer ${SESSION}`);
     expect(ks).toContain(`token=${REFRESHED}`);
+    expect(ks).not.toContain(TOKEN);
+  });
+
+  it('retries an exchange whose answer was cut off and goes on with the session it gets', async () => {
+    reset(signed('cut', image), recordingKickstart(join(tmp, `ks-${tag}-cut.txt`)));
+    sessionMode = 'cut';
+    const r = await runAgent(shell, join(tmp, `w-${tag}-cut`), { PODBOOT_RETRIES: '3' });
+    expect(r.code, r.out).toBe(0);
+    expect(exchanges).toBe(2);
+    expect(r.out).toMatch(/session exchange: HTTP 000/);
+    expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
+    expect(events[0]!.auth).toBe(`Bearer ${SESSION}`);
+  });
+
+  it('a refused exchange (a used install token) stops at once: no retry, no download, no kickstart', async () => {
+    reset(signed('replay', image), recordingKickstart(join(tmp, `ks-${tag}-replay.txt`)));
+    sessionMode = 'refuse';
+    const r = await runAgent(shell, join(tmp, `w-${tag}-replay`), { PODBOOT_RETRIES: '3' });
+    expect(r.code).toBe(1);
+    expect(exchanges).toBe(1);
+    expect(r.out).toMatch(/podboot-stage1: FAILED session: HTTP 401: \{error:install token already used\}/);
+    expect(requests.map((q) => q.path)).toEqual(['/v1/session']);
   });
 
   it('resumes a partly downloaded image with a Range request', async () => {
@@ -286,12 +332,27 @@ describe(`stage1 agent against the pod API (${shell.name})`, () => {
         const s = signed('tlssigned', image);
         const dir = join(tmp, 'img-tlssigned');
         const sign = (file: string) =>
-          execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', file, '-signer', `${ca}/servers/rack-t.pem`, '-inkey', `${ca}/servers/rack-t.key`, '-certfile', `${ca}/signing-ca.pem`]);
+          execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', file, '-signer', `${ca}/servers/rack-t.pem`, '-inkey', `${ca}/servers/rack-t.key`, '-certfile', `${ca}/service-ca.pem`]);
         copyFileSync(join(dir, 'stage2.img.manifest.json'), join(dir, 'm.json'));
         return { ...s, imageP7s: sign(join(dir, 'stage2.img')), manifestP7s: sign(join(dir, 'm.json')) };
       },
       /^signature$/,
       /no code-signing extended key usage/,
+    ],
+    [
+      // What a holder of service-ca.key (the central node's run-time key) could make: OpenSSL alone accepts it.
+      'a code signer issued by the service TLS CA, claiming codeSigning',
+      () => {
+        const dir = join(tmp, 'img-forged');
+        mkdirSync(dir, { recursive: true });
+        const f = forgeServiceCaSigner(ca, dir);
+        const img = join(dir, 'stage2.img');
+        writeFileSync(img, image);
+        podboot('sign', img, '--cert', f.chain, '--key', f.key, '--name', 'lab', '--version', '2.1');
+        return { image, imageP7s: readFileSync(`${img}.p7s`), manifest: readFileSync(`${img}.manifest.json`), manifestP7s: readFileSync(`${img}.manifest.json.p7s`) };
+      },
+      /^signature$/,
+      /manifest\.json\.p7s: signer issued by .*service TLS CA, which is not the code-signing CA \(its extended key usage: TLS Web Server Authentication\)/,
     ],
   ];
 
@@ -319,7 +380,7 @@ describe(`stage1 agent against the pod API (${shell.name})`, () => {
     const m = JSON.parse(s.manifest.toString()) as { notAfter: string };
     m.notAfter = '2001-02-03T04:05:06.000Z';
     writeFileSync(join(dir, 'old.json'), JSON.stringify(m, null, 2));
-    const p7s = execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', join(dir, 'old.json'), '-signer', `${ca}/signers/ci.pem`, '-inkey', `${ca}/signers/ci.key`, '-certfile', `${ca}/signing-ca.pem`]);
+    const p7s = execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', join(dir, 'old.json'), '-signer', `${ca}/signers/ci.pem`, '-inkey', `${ca}/signers/ci.key`, '-certfile', `${ca}/codesign-ca.pem`]);
     reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, `ks-${tag}-exp.txt`)));
     const r = await runAgent(shell, join(tmp, `w-${tag}-exp`));
     expect(r.code, r.out).toBe(1);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { connect } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { centralCredentials, nodeCa, operatorToken, tokenMatches } from '../../../src/api/credentials.js';
 import { CaDirectory } from '../../../src/signing/index.js';
+import { makeLegacyCa } from '../../helpers/legacy-ca.js';
 import { captureLogger } from '../../helpers/logs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pbv-cred-'));
@@ -43,9 +44,9 @@ describe('central API credentials', () => {
     const firstSerial = JSON.parse(readFileSync(join(dir, 'op-ca', 'servers', 'central.names.json'), 'utf8')).serial;
     const moved = await centralCredentials({ ca, selfIssued, ip: ['127.0.0.2'], log });
     expect(moved.cert).not.toBe(c1.cert);
-    // The superseded certificate is revoked, not left valid beside the new one.
-    const state = JSON.parse(readFileSync(join(dir, 'op-ca', 'ca.json'), 'utf8')) as { revoked: { serial: string; reason?: string }[] };
-    expect(state.revoked).toContainEqual(expect.objectContaining({ serial: firstSerial, reason: 'superseded' }));
+    // The superseded certificate is revoked (on the service TLS CA's CRL), not left valid beside the new one.
+    const state = JSON.parse(readFileSync(join(dir, 'op-ca', 'ca.json'), 'utf8')) as { revoked: { service: { serial: string; reason?: string }[] } };
+    expect(state.revoked.service).toContainEqual(expect.objectContaining({ serial: firstSerial, reason: 'superseded' }));
     expect(lines.some((l) => String(l.msg).includes('self-issued'))).toBe(false);
   });
 
@@ -58,6 +59,20 @@ describe('central API credentials', () => {
     expect(await handshake(c, c.caFile)).toMatchObject({ authorized: true });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['no --ca given: creating a local CA for this node', 'central API certificate is self-issued (no --ca given): clients must trust this root explicitly']));
     await expect(nodeCa(join(dir, 'state3'), join(dir, 'nothing-here'), log)).rejects.toThrow(/not a CA directory/);
+  });
+
+  it("a local CA of the old layout (one signing CA) is migrated at start; an operator's is left for podboot ca migrate", async () => {
+    const { log, lines } = captureLogger({ node: 'central' });
+    makeLegacyCa(join(dir, 'state4', 'ca'));
+    const { ca, selfIssued } = await nodeCa(join(dir, 'state4'), undefined, log);
+    expect(selfIssued).toBe(true);
+    expect(existsSync(ca.paths.serviceCaCert)).toBe(true);
+    expect(lines.some((l) => l.msg === 'migrated the local CA to the code-signing CA + service CA layout')).toBe(true);
+    // the server certificate the node now issues comes from the service CA
+    const c = await centralCredentials({ ca, selfIssued, ip: ['127.0.0.1'], log });
+    expect(ca.isFromServiceCa(c.cert)).toBe(true);
+    makeLegacyCa(join(dir, 'op-legacy'));
+    await expect(nodeCa(join(dir, 'state5'), join(dir, 'op-legacy'), log)).rejects.toThrow(/podboot ca migrate/);
   });
 
   it('operator token: created once with mode 0600, read back, too short refused; compared in constant time', async () => {

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { newHistogram, observe } from '../../../src/metrics/histogram.js';
 import { describe, expect, it } from 'vitest';
-import { MetricsAggregator, mergeByPod, parseExposition, withLabel } from '../../../src/metrics/aggregate.js';
+import { fetchSocketMetrics, MetricsAggregator, mergeByPod, parseExposition, withLabel } from '../../../src/metrics/aggregate.js';
 import { render } from '../../../src/metrics/exposition.js';
 import { podFamilies, poolAddresses } from '../../../src/metrics/pod-metrics.js';
 import { matchRoute } from '../../../src/api/routes.js';
@@ -99,6 +103,30 @@ describe('aggregation', () => {
     expect(out).toMatch(/^podboot_dhcp_leases\{pod="b"\} 2$/m);
     expect(out).toMatch(/^podboot_scrape_cached_age_seconds\{pod="b"\} [\d.]+$/m);
     expect(agg.last.find((o) => o.pod === 'b')?.error).toMatch(/no answer/);
+  });
+});
+
+describe('scraping a pod socket', () => {
+  it('answers from a real socket; refuses a symlink to one (a pod could point it at another pod) and a plain file, without connecting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pbv-scrape-'));
+    const sock = join(dir, 'metrics.sock');
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits++;
+      res.end('podboot_up 1\n');
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      expect(await fetchSocketMetrics(sock, 2000)).toBe('podboot_up 1\n');
+      symlinkSync(sock, join(dir, 'link.sock'));
+      await expect(fetchSocketMetrics(join(dir, 'link.sock'), 2000)).rejects.toThrow(/is not a socket \(a symlink\)/);
+      writeFileSync(join(dir, 'file.sock'), 'x');
+      await expect(fetchSocketMetrics(join(dir, 'file.sock'), 2000)).rejects.toThrow(/is not a socket \(another kind of file\)/);
+      expect(hits).toBe(1);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -47,15 +47,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the CA directory, as openssl sees it', () => {
   it('keeps every private key mode 0600', () => {
-    for (const k of ['root.key', 'signing-ca.key', 'signers/ci.key', 'servers/rack-a.key']) expect(statSync(join(ca, k)).mode & 0o777, k).toBe(0o600);
+    for (const k of ['root.key', 'codesign-ca.key', 'service-ca.key', 'signers/ci.key', 'servers/rack-a.key']) expect(statSync(join(ca, k)).mode & 0o777, k).toBe(0o600);
   });
 
-  it('is a root → signing CA → leaf hierarchy with the right extensions', () => {
+  it('is a root → {code-signing CA, service TLS CA} → leaf hierarchy with the right extensions', () => {
     const root = ok(openssl('x509', '-in', `${ca}/root.pem`, '-noout', '-text')).out;
     expect(root).toMatch(/CA:TRUE, pathlen:1/);
     expect(root).toMatch(/Certificate Sign, CRL Sign/);
     expect(root).toMatch(/ASN1 OID: prime256v1/);
-    expect(ok(openssl('x509', '-in', `${ca}/signing-ca.pem`, '-noout', '-text')).out).toMatch(/CA:TRUE, pathlen:0/);
+    const codesign = ok(openssl('x509', '-in', `${ca}/codesign-ca.pem`, '-noout', '-text')).out;
+    expect(codesign).toMatch(/Subject: O = Interop Test, CN = Interop Test podboot code-signing CA/);
+    expect(codesign).toMatch(/CA:TRUE, pathlen:0/);
+    expect(codesign).toMatch(/Extended Key Usage: *\n *Code Signing\n/);
+    const service = ok(openssl('x509', '-in', `${ca}/service-ca.pem`, '-noout', '-text')).out;
+    expect(service).toMatch(/Subject: O = Interop Test, CN = Interop Test podboot service TLS CA/);
+    expect(service).toMatch(/CA:TRUE, pathlen:0/);
+    expect(service).toMatch(/Extended Key Usage: *\n *TLS Web Server Authentication\n/);
     const signer = ok(openssl('x509', '-in', `${ca}/signers/ci.pem`, '-noout', '-text')).out;
     expect(signer).toMatch(/CA:FALSE/);
     expect(signer).toMatch(/Code Signing/);
@@ -63,13 +70,17 @@ describe('the CA directory, as openssl sees it', () => {
     const server = ok(openssl('x509', '-in', `${ca}/servers/rack-a.pem`, '-noout', '-text')).out;
     expect(server).toMatch(/TLS Web Server Authentication/);
     expect(server).toMatch(/DNS:rack-a, IP Address:127\.0\.0\.1, IP Address:FD00:0:0:0:0:0:0:1/);
-    expect(ok(openssl('verify', '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/signing-ca.pem`, `${ca}/signers/ci.pem`)).out).toMatch(/OK/);
-    expect(ok(openssl('verify', '-purpose', 'sslserver', '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/signing-ca.pem`, `${ca}/servers/rack-a.pem`)).out).toMatch(/OK/);
+    expect(ok(openssl('verify', '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/codesign-ca.pem`, `${ca}/signers/ci.pem`)).out).toMatch(/OK/);
+    expect(ok(openssl('verify', '-purpose', 'sslserver', '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/service-ca.pem`, `${ca}/servers/rack-a.pem`)).out).toMatch(/OK/);
+    expect(ok(openssl('x509', '-in', `${ca}/servers/rack-a.pem`, '-noout', '-issuer')).out).toMatch(/service TLS CA/);
   });
 
-  it('issues CRLs whose signatures openssl accepts', () => {
-    writeFileSync(join(dir, 'chain.pem'), readFileSync(`${ca}/signing-ca.pem`, 'utf8') + readFileSync(`${ca}/root.pem`, 'utf8'));
-    expect(ok(openssl('crl', '-in', `${ca}/crl.pem`, '-CAfile', 'chain.pem', '-noout')).all).toMatch(/verify OK/);
+  it('issues CRLs whose signatures openssl accepts, one per CA', () => {
+    for (const which of ['codesign', 'service']) {
+      writeFileSync(join(dir, 'chain.pem'), readFileSync(`${ca}/${which}-ca.pem`, 'utf8') + readFileSync(`${ca}/root.pem`, 'utf8'));
+      expect(ok(openssl('crl', '-in', `${ca}/${which}-crl.pem`, '-CAfile', 'chain.pem', '-noout')).all, which).toMatch(/verify OK/);
+      expect(ok(openssl('crl', '-in', `${ca}/${which}-crl.pem`, '-noout', '-issuer')).out).toMatch(which === 'codesign' ? /code-signing CA/ : /service TLS CA/);
+    }
     expect(ok(openssl('crl', '-in', `${ca}/root-crl.pem`, '-CAfile', `${ca}/root.pem`, '-noout')).all).toMatch(/verify OK/);
   });
 });
@@ -115,20 +126,20 @@ describe('openssl cms -sign → podboot verify', () => {
   it('accepts issuerAndSerialNumber and subjectKeyIdentifier signer identifiers', () => {
     for (const [img, keyid] of [['d.img', []], ['e.img', ['-keyid']]] as const) {
       image(img);
-      opensslSign(img, '-certfile', `${ca}/signing-ca.pem`, ...keyid);
-      const r = ok(podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/crl.pem`, '--crl', `${ca}/root-crl.pem`));
+      opensslSign(img, '-certfile', `${ca}/codesign-ca.pem`, ...keyid);
+      const r = ok(podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/codesign-crl.pem`, '--crl', `${ca}/root-crl.pem`));
       expect(r.out).toMatch(new RegExp(`signer +O=Interop Test, CN=ci \\(serial ${signerSerial}`));
       expect(r.out).toMatch(/revocation +checked/);
     }
   });
 
-  it('accepts an RSA 3072 signer that openssl issued under the podboot signing CA', () => {
+  it('accepts an RSA 3072 signer that openssl issued under the podboot code-signing CA', () => {
     ok(openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072', '-out', 'rsa.key'));
     ok(openssl('req', '-new', '-key', 'rsa.key', '-subj', '/O=Interop Test/CN=rsa-ci', '-out', 'rsa.csr'));
     writeFileSync(join(dir, 'ext.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\n');
-    ok(openssl('x509', '-req', '-in', 'rsa.csr', '-CA', `${ca}/signing-ca.pem`, '-CAkey', `${ca}/signing-ca.key`, '-CAcreateserial', '-days', '30', '-extfile', 'ext.cnf', '-out', 'rsa.pem'));
+    ok(openssl('x509', '-req', '-in', 'rsa.csr', '-CA', `${ca}/codesign-ca.pem`, '-CAkey', `${ca}/codesign-ca.key`, '-CAcreateserial', '-days', '30', '-extfile', 'ext.cnf', '-out', 'rsa.pem'));
     const img = image('f.img');
-    ok(openssl('cms', '-sign', '-binary', '-outform', 'DER', '-in', img, '-out', `${img}.p7s`, '-signer', 'rsa.pem', '-inkey', 'rsa.key', '-certfile', `${ca}/signing-ca.pem`));
+    ok(openssl('cms', '-sign', '-binary', '-outform', 'DER', '-in', img, '-out', `${img}.p7s`, '-signer', 'rsa.pem', '-inkey', 'rsa.key', '-certfile', `${ca}/codesign-ca.pem`));
     expect(ok(podboot('verify', img, '--ca', `${ca}/root.pem`)).out).toMatch(/signer +O=Interop Test, CN=rsa-ci/);
   });
 
@@ -138,8 +149,8 @@ describe('openssl cms -sign → podboot verify', () => {
     const img = 'g.img';
     const cases: [string[], RegExp][] = [
       [[], /REFUSED \[chain\].*must carry the issuing CA certificate/],
-      [['-certfile', `${ca}/signing-ca.pem`, '-noattr'], /REFUSED \[unsupported\].*no signed attributes/],
-      [['-certfile', `${ca}/signing-ca.pem`, '-nodetach'], /REFUSED \[unsupported\].*embeds its content/],
+      [['-certfile', `${ca}/codesign-ca.pem`, '-noattr'], /REFUSED \[unsupported\].*no signed attributes/],
+      [['-certfile', `${ca}/codesign-ca.pem`, '-nodetach'], /REFUSED \[unsupported\].*embeds its content/],
     ];
     for (const [extra, message] of cases) {
       opensslSign(img, ...extra);
@@ -151,7 +162,7 @@ describe('openssl cms -sign → podboot verify', () => {
 
   it('refuses a signed content type other than data', () => {
     const img = image('h.img');
-    opensslSign(img, '-certfile', `${ca}/signing-ca.pem`, '-econtent_type', '1.2.3.4');
+    opensslSign(img, '-certfile', `${ca}/codesign-ca.pem`, '-econtent_type', '1.2.3.4');
     const r = podboot('verify', img, '--ca', `${ca}/root.pem`);
     expect(r.err).toMatch(/REFUSED \[content-type\].*1\.2\.3\.4/);
   });
@@ -162,12 +173,12 @@ describe('revocation and the CLI contract', () => {
     const serial = ok(podboot('ca', 'issue-signer', 'leaving', '--ca', ca)).out.match(/serial ([0-9a-f]+)/)![1]!;
     const img = image('i.img');
     ok(podboot('sign', img, '--cert', `${ca}/signers/leaving.chain.pem`, '--key', `${ca}/signers/leaving.key`, '--version', '1'));
-    ok(podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/crl.pem`));
+    ok(podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/codesign-crl.pem`));
     expect(ok(podboot('ca', 'revoke', serial, '--ca', ca, '--reason', 'keyCompromise')).out).toMatch(/CRL re-issued/);
-    expect(ok(openssl('crl', '-in', `${ca}/crl.pem`, '-noout', '-text')).out).toMatch(new RegExp(`Serial Number: ${serial.toUpperCase()}[\\s\\S]*Key Compromise`));
-    const ov = openssl('verify', '-crl_check', '-CRLfile', `${ca}/crl.pem`, '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/signing-ca.pem`, `${ca}/signers/leaving.pem`);
+    expect(ok(openssl('crl', '-in', `${ca}/codesign-crl.pem`, '-noout', '-text')).out).toMatch(new RegExp(`Serial Number: ${serial.toUpperCase()}[\\s\\S]*Key Compromise`));
+    const ov = openssl('verify', '-crl_check', '-CRLfile', `${ca}/codesign-crl.pem`, '-CAfile', `${ca}/root.pem`, '-untrusted', `${ca}/codesign-ca.pem`, `${ca}/signers/leaving.pem`);
     expect(ov.all).toMatch(/certificate revoked/);
-    const r = podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/crl.pem`);
+    const r = podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/codesign-crl.pem`);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/REFUSED \[revoked\].*CN=leaving.*\(keyCompromise\)/);
     expect(podboot('ca', 'revoke', serial, '--ca', ca).err).toMatch(/already revoked/);

@@ -11,6 +11,7 @@ import { LIMITS, verifyImage, type VerifyImageOptions } from '../../../src/signi
 import { issueCertificate, randomSerial } from '../../../src/signing/issue.js';
 import { generateKey } from '../../../src/signing/keys.js';
 import { buildName } from '../../../src/signing/names.js';
+import { OID } from '../../../src/signing/oids.js';
 import { parseCertificate } from '../../../src/signing/x509.js';
 import { DAY, makePki, type TestPki } from './pki.js';
 
@@ -80,6 +81,13 @@ describe('verifyImage accepts', () => {
     expect(v.manifest).toMatchObject({ name: 'stage2', version: '1.0.0', pods: ['rack-a', 'rack-b'] });
     expect(v.signingTime).toBe(NOW.toISOString());
     expect(v.revocation).toEqual({ checked: [v.chain[0], v.chain[1]], unchecked: [] });
+  });
+
+  it('a signer whose issuing CA is restricted to codeSigning (the code-signing CA), or to nothing (a migrated signing CA)', async () => {
+    const codesign = pki.leaf({ name: 'code-signing CA', issuer: pki.root, profile: { kind: 'ca', pathLen: 0, eku: [OID.codeSigning] } });
+    const v = await verifyImage(opts({ ...signedWith(pki.identity(pki.leaf({ issuer: codesign }), [codesign])), manifest: undefined, manifestSignature: undefined }));
+    expect(v.chain[1]).toBe('O=podboot-test, CN=code-signing CA');
+    expect(pki.signingCa.cert.extKeyUsage).toBeUndefined(); // every other test here signs through an EKU-less CA
   });
 
   it('a signature naming its signer by subjectKeyIdentifier', async () => {
@@ -158,6 +166,19 @@ describe('verifyImage refuses, naming the check', () => {
   it('a TLS server certificate used for signing (wrong EKU)', async () => {
     const leaf = pki.leaf({ profile: { kind: 'tls-server', dns: ['rack-a'], ip: [] } });
     await refused(verifyImage(opts(signedWith(pki.identity(leaf)))), 'eku', /not for code signing: extendedKeyUsage lacks codeSigning \(has serverAuth\)/);
+  });
+
+  it('a code-signing leaf issued by a CA restricted to serverAuth (the service TLS CA), at any depth', async () => {
+    const service = pki.leaf({ name: 'service TLS CA', issuer: pki.root, profile: { kind: 'ca', pathLen: 0, eku: [OID.serverAuth] } });
+    const leaf = pki.leaf({ issuer: service });
+    expect(leaf.cert.extKeyUsage).toEqual([OID.codeSigning]);
+    await refused(
+      verifyImage(opts(signedWith(pki.identity(leaf, [service])))),
+      'eku',
+      /issuing CA certificate \(O=podboot-test, CN=service TLS CA, serial [0-9a-f]+\) is not a code-signing CA: its extendedKeyUsage \(serverAuth\) excludes codeSigning/,
+    );
+    // the same leaf with the code-signing CA's certificate added to the signature does not help
+    await refused(verifyImage(opts(signedWith(pki.identity(leaf, [service, pki.signingCa])))), 'eku', /CN=service TLS CA.*is not a code-signing CA/);
   });
 
   it('a CA certificate used as the signer', async () => {
