@@ -1,5 +1,6 @@
 // A small client of the central API for the CLI: finds the node from its
 // state directory (STATE/central/api.json) unless told explicitly.
+import { defaultStateRoot } from '../config/state-root.js';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ export interface ApiTarget {
 
 export function resolveTarget(o: { state?: string; url?: string; ca?: string; tokenFile?: string }): ApiTarget {
   let info: { url?: string; ca?: string; tokenFile?: string } = {};
-  const apiJson = join(o.state ?? 'state', 'central', 'api.json');
+  const apiJson = join(o.state ?? defaultStateRoot(), 'central', 'api.json');
   if (!o.url || !o.ca || !o.tokenFile) {
     try {
       info = JSON.parse(readFileSync(apiJson, 'utf8'));

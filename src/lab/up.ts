@@ -2,7 +2,7 @@
 // relays and the central node, all recorded in the state file as they are
 // made (before they are made, where that is possible) so `lab down` can
 // remove a half-built rig too.
-import { blockedAncestor } from '../pod-vm/pod-user.js';
+import { blockedAncestor, NOBODY_UID } from '../pod-vm/pod-user.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,9 +68,6 @@ export function netemAvailable(wanNs: string): boolean {
 
 const OFFLOADS_OFF = ['tx', 'off', 'tso', 'off', 'gso', 'off', 'sg', 'off', 'gro', 'off'];
 
-/** a uid that owns nothing: every directory on the way must let others through */
-const NOBODY = 65534;
-
 export async function labUp(o: UpOptions): Promise<LabState> {
   const out = o.out ?? ((l: string) => process.stdout.write(l + '\n'));
   if (o.lab.firmware === 'uefi') {
@@ -81,7 +78,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   const createdDir = !existsSync(o.dir);
   mkdirSync(o.dir, { recursive: true });
   // The central node runs each pod as its own unprivileged user, in DIR/state/<pod>: say so now, not after a 90 s wait.
-  const blocked = blockedAncestor(join(o.dir, 'state'), NOBODY);
+  const blocked = blockedAncestor(join(o.dir, 'state'), NOBODY_UID);
   if (blocked) throw new CommandError(`the lab's pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach ${join(o.dir, 'state')}: chmod o+x ${blocked.dir}, or choose another --dir`);
   if (existsSync(statePath(o.dir))) throw new CommandError(`a lab is already up in ${o.dir} (podboot lab down --dir ${o.dir} first)`);
   const stray = readdirSync(o.dir).filter((e) => LAB_ENTRIES.includes(e));

@@ -1,3 +1,4 @@
+import { defaultStateRoot, STATE_DEFAULT_HELP } from '../../config/state-root.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
@@ -201,7 +202,7 @@ any pod's image is missing or refused; the other pods are still served.
   --pods DIR      pod files
   --ca ROOT.pem   root CA the images must chain to
   --crl FILE      CRL (repeatable)
-  --state DIR     state root (default ./state)
+  --state DIR     state root (${STATE_DEFAULT_HELP})
 ${CATALOG_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -235,7 +236,7 @@ ${CATALOG_HELP}`,
         const ref = `${pod.stage2.image}@${pod.stage2.version}`;
         try {
           const got = await catalog.resolveForPod({ pod: pod.name, name: pod.stage2.image, version: pod.stage2.version, rootCa, crl });
-          const to = join(values.state ?? 'state', pod.name, 'images', ref);
+          const to = join(values.state ?? defaultStateRoot(), pod.name, 'images', ref);
           await mkdir(to, { recursive: true, mode: 0o700 });
           await placeFile(got.image, join(to, 'image'));
           await placeFile(got.signature, join(to, 'image.p7s'));

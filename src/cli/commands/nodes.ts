@@ -1,3 +1,4 @@
+import { defaultStateRoot, STATE_DEFAULT_HELP } from '../../config/state-root.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,14 +12,14 @@ import type { NodeEvent, NodeRecord } from '../../store/types.js';
 // the server's next DHCP exchange without a restart.
 
 const OPTIONS = { state: { type: 'string' }, pod: { type: 'string' }, json: { type: 'boolean' } } as const;
-const HELP = `  --state DIR   state root of the central node (default ./state)
+const HELP = `  --state DIR   state root of the central node (${STATE_DEFAULT_HELP})
   --pod NAME    the pod the server belongs to (required)
   --json        one JSON document instead of text`;
 
 async function openStore(values: { state?: string; pod?: string }) {
   if (!values.pod) throw new UsageError('--pod NAME is required');
-  const dir = join(values.state ?? 'state', values.pod);
-  if (!existsSync(join(dir, 'pod.db'))) return { error: `no pod ${values.pod} under ${values.state ?? 'state'} (no ${join(dir, 'pod.db')})` } as const;
+  const dir = join(values.state ?? defaultStateRoot(), values.pod);
+  if (!existsSync(join(dir, 'pod.db'))) return { error: `no pod ${values.pod} under ${values.state ?? defaultStateRoot()} (no ${join(dir, 'pod.db')})` } as const;
   const [{ openPodDatabase }, { SqliteNodeStateStore }] = await Promise.all([import('../../store/database.js'), import('../../store/sqlite-store.js')]);
   const db = openPodDatabase(dir);
   return { db, store: new SqliteNodeStateStore(db) } as const;

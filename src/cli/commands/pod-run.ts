@@ -1,3 +1,4 @@
+import { defaultStateRoot, STATE_DEFAULT_HELP } from '../../config/state-root.js';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
@@ -57,7 +58,7 @@ Logs are JSON lines on stdout. SIGTERM or SIGINT stops it cleanly; leases and
 install states are committed before they are answered, so even kill -9 loses
 none.
 
-  --state DIR        state root; the pod keeps its database in DIR/<pod name> (default ./state)
+  --state DIR        state root; the pod keeps its database in DIR/<pod name> (${STATE_DEFAULT_HELP})
   --ca DIR           run by hand: CA directory that issues the pod's TLS certificate when
                      DIR/<pod>/tls has none (default: DIR/ca of the state root, created as a
                      local CA if absent). Run by \`podboot serve\`, a pod is never given one: the
@@ -82,7 +83,7 @@ none.
     }
     const pod = loaded.pod;
     const log = createLogger({ pod: pod.name });
-    const stateRoot = values.state ?? 'state';
+    const stateRoot = values.state ?? defaultStateRoot();
     const stateDir = join(stateRoot, pod.name);
     const supervised = process.send !== undefined;
     armMemoryHook(log);

@@ -1,9 +1,11 @@
+import { STATE_DEFAULT_HELP } from '../../config/state-root.js';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { callApi, resolveTarget, type ApiTarget } from '../../api/client.js';
 
 const CONNECT = `  --state DIR        the central node's state root: its API address, CA root and
-                     token file are read from DIR/central/api.json (default ./state)
+                     token file are read from DIR/central/api.json
+                     (${STATE_DEFAULT_HELP})
   --url URL --ca FILE --token-file FILE   the same, given explicitly
   --json             print the API's JSON as it is`;
 

@@ -1,3 +1,5 @@
+import { defaultStateRoot, ROOT_STATE_DIR, STATE_DEFAULT_HELP } from '../../config/state-root.js';
+import { blockedAncestor, NOBODY_UID } from '../../pod-vm/pod-user.js';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
@@ -39,7 +41,7 @@ touching a network.
   --pods DIR        directory of pod files
   --state DIR       state root; each pod keeps its database, its running copy of
                     its file (pod.yaml), its log (instance.log) and its metrics
-                    socket in DIR/<pod> (default ./state)
+                    socket in DIR/<pod> (${STATE_DEFAULT_HELP})
   --api ADDR:PORT   the central HTTPS API, /metrics and the Prometheus
                     service-discovery list (default 127.0.0.1:9443; port 0 picks
                     one; 'off' runs no API)
@@ -84,7 +86,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         return EXIT_FAILURE;
       }
     }
-    const stateRoot = values.state ?? 'state';
+    const stateRoot = values.state ?? defaultStateRoot();
     const podUser = values['pod-user'] ?? 'auto';
     if (podUser !== 'auto' && podUser !== 'root') throw new UsageError(`--pod-user must be auto or root, not ${podUser}`);
     const logMaxMiB = Number(values['instance-log-max'] ?? 64);
@@ -93,6 +95,15 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const dns = ['localhost', ...(values['api-name'] ?? '').split(',').map((n) => n.trim()).filter(Boolean)];
     for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
     const log = createLogger({ node: 'central' });
+    if (podUser === 'auto' && process.getuid?.() === 0) {
+      // Said once, at start, rather than as every pod's failed start.
+      await mkdir(stateRoot, { recursive: true });
+      const blocked = blockedAncestor(join(stateRoot, 'pod'), NOBODY_UID);
+      if (blocked) {
+        process.stderr.write(`podboot serve: pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach their state in ${stateRoot}: chmod o+x ${blocked.dir}, or give another --state (the default as root is ${ROOT_STATE_DIR}), or --pod-user root\n`);
+        return EXIT_FAILURE;
+      }
+    }
     // Made before any pod starts: instances started together would race to create it.
     const { ca, selfIssued } = await nodeCa(stateRoot, values.ca, log);
     // Root's alone: pods (their own users) must not even list it.
