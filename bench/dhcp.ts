@@ -183,11 +183,7 @@ export const dhcpBench: Bench = {
     const rounds = quick ? 1 : 3;
     const period = quick ? 4 : 8;
     const ratesFlag = flags.find((f) => f.startsWith('--rates='));
-    const rates = ratesFlag
-      ? ratesFlag.slice(8).split(',').map(Number)
-      : quick
-        ? [2000, 4000, 8000]
-        : [2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000];
+    const rates = ratesFlag ? ratesFlag.slice(8).split(',').map(Number) : quick ? [2000, 4000, 8000] : [2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000];
     const dir = mkdtempSync(join(tmpdir(), 'pbb-dhcp-'));
     mkdirSync(RESULTS, { recursive: true });
     const versions = `kea-dhcp4 ${sh('kea-dhcp4', ['-v'], { allowFail: true }).trim()}, perfdhcp ${sh('perfdhcp', ['-v'], { allowFail: true }).split('\n')[0]?.trim()}, node ${process.version} (pod: ${DEFAULT_INSTANCE_NODE_OPTIONS})`;
@@ -230,13 +226,7 @@ export const dhcpBench: Bench = {
       '\n' +
         table([
           ['server', 'max leases/s (per round)', 'median', 'p50 ms @80% of lower max', 'p99 ms'],
-          ...(['podboot', 'kea'] as Server[]).map((s) => [
-            s,
-            best[s].join(' '),
-            median(best[s]),
-            lat[s][0]?.p50ms.toFixed(2) ?? 'n/a',
-            lat[s][0]?.p99ms.toFixed(2) ?? 'n/a',
-          ]),
+          ...(['podboot', 'kea'] as Server[]).map((s) => [s, best[s].join(' '), median(best[s]), lat[s][0]?.p50ms.toFixed(2) ?? 'n/a', lat[s][0]?.p99ms.toFixed(2) ?? 'n/a']),
         ]) +
         `\nSUMMARY dhcp podboot/kea = ${(mp / mk).toFixed(2)}x (target >= 1.0x; p99 @80% target < 5 ms)\n`,
     );

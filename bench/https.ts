@@ -216,7 +216,7 @@ export const httpsBench: Bench = {
     if (!cases.length) throw new Error(`--cases: one or more of ${CASES.join(',')}`);
     const label = (k: Case) => (k === 'single' ? '1 client' : `${clients} clients ${k}`);
     const bytes = sizeMiB * 1024 * 1024;
-    const capMs = Math.max(120_000, (clients * bytes) / 20e6 * 1000);
+    const capMs = Math.max(120_000, ((clients * bytes) / 20e6) * 1000);
 
     const work = mkdtempSync(join(tmpdir(), 'pbb-https-'));
     chmodSync(work, 0o755);
@@ -285,7 +285,9 @@ export const httpsBench: Bench = {
         const mbps = kase === 'single' ? (ok ? parsed[0]![2]! / 1e6 : 0) : (ok * bytes) / seconds / 1e6;
         if (which === 'podboot') {
           await stopProcess(server);
-          const errors = readFileSync(join(work, 'pod.log'), 'utf8').split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+          const errors = readFileSync(join(work, 'pod.log'), 'utf8')
+            .split('\n')
+            .filter((l) => /"level":"(error|fatal)"/.test(l));
           if (errors.length) log(`  podboot logged ${errors.length} error(s), first: ${errors[0]!.slice(0, 300)}`);
         }
         const cpuPerGB = ok ? ((serverCpu / 100) * seconds) / ((ok * bytes) / 1e9) : NaN;

@@ -108,7 +108,12 @@ export function onboardSignedStage2(cli: string, cwd: string, caDir: string, pod
   const images = join(podState, 'images', 'stage2-lab@1.0');
   mkdirSync(images, { recursive: true });
   linkSync(file, join(images, 'image'));
-  for (const [from, to] of [['.p7s', 'image.p7s'], ['.manifest.json', 'manifest.json'], ['.manifest.json.p7s', 'manifest.json.p7s']] as const) linkSync(`${file}${from}`, join(images, to));
+  for (const [from, to] of [
+    ['.p7s', 'image.p7s'],
+    ['.manifest.json', 'manifest.json'],
+    ['.manifest.json.p7s', 'manifest.json.p7s'],
+  ] as const)
+    linkSync(`${file}${from}`, join(images, to));
 }
 
 /** user+system CPU seconds of one process (USER_HZ is 100 on Linux); NaN once it is gone */

@@ -10,14 +10,4 @@ import { httpsBench } from './https.js';
 import { stormBench } from './storm.js';
 
 // One entry per `npm run bench -- NAME`.
-export const benches: Bench[] = [
-  dhcpBench,
-  dhcpPackageEvidence,
-  verifyBench,
-  tftpBench,
-  tftpPackageEvidence,
-  scaleBench,
-  httpsBench,
-  stormBench,
-  labBench,
-];
+export const benches: Bench[] = [dhcpBench, dhcpPackageEvidence, verifyBench, tftpBench, tftpPackageEvidence, scaleBench, httpsBench, stormBench, labBench];

@@ -65,7 +65,26 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
   sh('sync', []);
   const availBefore = kib('/proc/meminfo', 'MemAvailable');
   const started = Date.now();
-  const proc = spawnLogged(['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'serve', '--pods', podsDir, '--state', state, '--api', '127.0.0.1:0', ...(nodeOptions ? [`--instance-node-options=${nodeOptions}`] : [])], logFile, { PODBOOT_LOG_LEVEL: 'info' });
+  const proc = spawnLogged(
+    [
+      'ip',
+      'netns',
+      'exec',
+      NS,
+      process.execPath,
+      PODBOOT_CLI,
+      'serve',
+      '--pods',
+      podsDir,
+      '--state',
+      state,
+      '--api',
+      '127.0.0.1:0',
+      ...(nodeOptions ? [`--instance-node-options=${nodeOptions}`] : []),
+    ],
+    logFile,
+    { PODBOOT_LOG_LEVEL: 'info' },
+  );
   try {
     const ready = () => (readFileSync(logFile, 'utf8').match(/"msg":"pod instance ready"/g) ?? []).length;
     await waitUntil(() => ready() >= n || proc.exitCode !== null, 300_000, `${n} instances ready`);
@@ -87,7 +106,11 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
     const warmSec = (Date.now() - started) / 1000;
     // Idle, as a pod waiting for its racks is most of the time.
     await sleep(idleSec * 1000);
-    const pids = sh('ip', ['netns', 'pids', NS]).split('\n').filter(Boolean).map(Number).filter((p) => p !== proc.pid);
+    const pids = sh('ip', ['netns', 'pids', NS])
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((p) => p !== proc.pid);
     const rss = pids.map((p) => kib(`/proc/${p}/status`, 'VmRSS'));
     const pss = pids.map((p) => kib(`/proc/${p}/smaps_rollup`, 'Pss'));
     const availAfter = kib('/proc/meminfo', 'MemAvailable');
@@ -97,7 +120,22 @@ async function runStep(n: number, dir: string, idleSec: number, scrapes: number,
     const token = readFileSync(api.tokenFile, 'utf8').trim();
     const times: number[] = [];
     for (let i = 0; i < scrapes; i++) {
-      const out = sh('ip', ['netns', 'exec', NS, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--cacert', api.ca, '-H', `Authorization: Bearer ${token}`, `${api.url}/metrics`]);
+      const out = sh('ip', [
+        'netns',
+        'exec',
+        NS,
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code} %{time_total}',
+        '--cacert',
+        api.ca,
+        '-H',
+        `Authorization: Bearer ${token}`,
+        `${api.url}/metrics`,
+      ]);
       const [code, t] = out.trim().split(' ');
       if (code !== '200') throw new Error(`/metrics answered ${code}`);
       times.push(Number(t) * 1000);
@@ -142,7 +180,9 @@ export const scaleBench: Bench = {
         try {
           const s = await runStep(n, dir, idleSec, 20, nodeOptions);
           steps.push(s);
-          process.stdout.write(`  ${n} pods: all ready in ${s.startSec.toFixed(1)} s, all warmed up in ${s.warmSec.toFixed(1)} s, RSS ${s.rssMiB.toFixed(1)} MiB / PSS ${s.pssMiB.toFixed(1)} MiB per instance, scrape p50 ${s.scrapeP50ms.toFixed(0)} ms\n`);
+          process.stdout.write(
+            `  ${n} pods: all ready in ${s.startSec.toFixed(1)} s, all warmed up in ${s.warmSec.toFixed(1)} s, RSS ${s.rssMiB.toFixed(1)} MiB / PSS ${s.pssMiB.toFixed(1)} MiB per instance, scrape p50 ${s.scrapeP50ms.toFixed(0)} ms\n`,
+          );
         } finally {
           nsDelete(NS);
         }
@@ -154,7 +194,19 @@ export const scaleBench: Bench = {
       '\n' +
         table([
           ['pods', 'all ready s', 'all warm s', 'CPU s/inst', 'RSS MiB/inst', 'PSS MiB/inst', 'MemAvailable lost MiB/inst', 'supervisor RSS MiB', 'scrape p50 ms', 'p90 ms', 'fits in 8 GiB'],
-          ...steps.map((s) => [s.pods, s.startSec.toFixed(1), s.warmSec.toFixed(1), s.cpuSecPerInstance.toFixed(2), s.rssMiB.toFixed(1), s.pssMiB.toFixed(1), s.machineMiB.toFixed(1), s.supervisorMiB.toFixed(1), s.scrapeP50ms.toFixed(0), s.scrapeP90ms.toFixed(0), s.fits8GiB]),
+          ...steps.map((s) => [
+            s.pods,
+            s.startSec.toFixed(1),
+            s.warmSec.toFixed(1),
+            s.cpuSecPerInstance.toFixed(2),
+            s.rssMiB.toFixed(1),
+            s.pssMiB.toFixed(1),
+            s.machineMiB.toFixed(1),
+            s.supervisorMiB.toFixed(1),
+            s.scrapeP50ms.toFixed(0),
+            s.scrapeP90ms.toFixed(0),
+            s.fits8GiB,
+          ]),
         ]) +
         '\n',
     );

@@ -141,7 +141,12 @@ async function httpGet(agent: Agent, url: string, token?: string, sha?: ReturnTy
 }
 
 async function report(agent: Agent, base: string, token: string, state: string): Promise<void> {
-  const res = await request(`${base}/v1/events`, { method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ state }) });
+  const res = await request(`${base}/v1/events`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ state }),
+  });
   await res.body.dump();
   if (res.statusCode >= 300) throw new StepError(`POST /v1/events ${state}: ${res.statusCode}`);
 }

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { openPodState } from '../src/store/pod-state.js';
 import type { Bench } from './bench.js';
 import { cpuSeconds, median, nsCreate, nsDelete, onboardSignedStage2, percentile, pinned, sh, spawnLogged, stopProcess, table, waitUntil, writeRandomFile, PODBOOT_CLI } from './lib.js';
 import { PHASES, type ServerResult, type StormConfig } from './storm-client.js';
@@ -97,20 +97,35 @@ export async function stormRound(o: { work: string; name: string; servers: numbe
     sh('ip', ['-n', NS, 'addr', 'add', `${RELAY}/16`, 'dev', 'lo']);
     onboardSignedStage2(PODBOOT_CLI, o.work, ca, podState, o.stage2);
     writeFileSync(podFile, podYaml());
-    const pod = spawnLogged(pinned(o.pin?.pod, ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', podFile, '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, { PODBOOT_LOG_LEVEL: 'warn' });
+    const pod = spawnLogged(pinned(o.pin?.pod, ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', podFile, '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, {
+      PODBOOT_LOG_LEVEL: 'warn',
+    });
     try {
       await waitUntil(() => sh('ip', ['netns', 'exec', NS, 'ss', '-Hltn', `sport = :${PORTS.https}`]).trim() !== '' || pod.exitCode !== null, 60_000, 'the pod to listen');
       if (pod.exitCode !== null) throw new Error(`pod exited at start: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
       const cpu0 = cpuSeconds(pod.pid);
-      const cfg: StormConfig = { servers: o.servers, spreadMs: o.spreadMs, pod: POD_ADDR, dhcpPort: PORTS.dhcp, tftpPort: PORTS.tftp, httpsPort: PORTS.https, relay: RELAY, ca: join(podState, 'tls', 'root.pem'), macPrefix: '52:54:00:89:00', deadlineMs: 600_000 };
+      const cfg: StormConfig = {
+        servers: o.servers,
+        spreadMs: o.spreadMs,
+        pod: POD_ADDR,
+        dhcpPort: PORTS.dhcp,
+        tftpPort: PORTS.tftp,
+        httpsPort: PORTS.https,
+        relay: RELAY,
+        ca: join(podState, 'tls', 'root.pem'),
+        macPrefix: '52:54:00:89:00',
+        deadlineMs: 600_000,
+      };
       const { wallMs, results } = await runClient(cfg, o.pin?.rack);
       const podCpu = cpuSeconds(pod.pid) - cpu0;
       await stopProcess(pod);
-      const podErrors = readFileSync(logFile, 'utf8').split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+      const podErrors = readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => /"level":"(error|fatal)"/.test(l));
       // The pod's own record: every server installed, one row each.
-      const db = new Database(join(podState, 'pod.db'), { readonly: true });
-      const installed = (db.prepare("SELECT count(*) AS n FROM nodes WHERE state = 'installed'").get() as { n: number }).n;
-      db.close();
+      const view = openPodState(podState, { readonly: true });
+      const installed = view?.nodes().filter((n) => n.state === 'installed').length ?? 0;
+      view?.close();
       return { wallMs, results, installed, podCpu, podErrors };
     } finally {
       await stopProcess(pod);
@@ -167,15 +182,15 @@ export const stormBench: Bench = {
           (bytes / 1e9).toFixed(2),
           podCpu.toFixed(1),
         ]);
-        process.stdout.write(`  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`);
+        process.stdout.write(
+          `  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`,
+        );
       }
     } finally {
       if (!flags.includes('--keep')) rmSync(work, { recursive: true, force: true });
     }
     process.stdout.write(
-      '\n' +
-        table([['round', 'ok', 'installed (pod DB)', 'wall s', 'per server s p50 / p90 / max', ...PHASES.map((p) => `${p} s p50 / p90`), 'DHCP retries', 'GB', 'pod CPU s'], ...rows]) +
-        '\n',
+      '\n' + table([['round', 'ok', 'installed (pod DB)', 'wall s', 'per server s p50 / p90 / max', ...PHASES.map((p) => `${p} s p50 / p90`), 'DHCP retries', 'GB', 'pod CPU s'], ...rows]) + '\n',
     );
     process.stdout.write(`SUMMARY storm: ${servers} servers × ${rounds} rounds, ${failedTotal} failures, wall ${rows.map((r) => r[3]).join(' · ')} s ${failedTotal === 0 ? 'PASS' : 'FAIL'}\n`);
   },

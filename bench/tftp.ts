@@ -103,14 +103,7 @@ async function atftpFetch(ns: string, ip: string, file: string, blksize: number,
 
 /** Bash that sources the peer scripts and runs one of their servers until killed (its EXIT trap stops the server). */
 function startPeer(server: 'hpa' | 'dnsmasq', ns: string, ip: string, work: string): ChildProcess {
-  const script = [
-    'set -u',
-    '. "$PEER/lib.sh"; . "$PEER/tftp_common.sh"',
-    'pb_traps',
-    'tftp_start_server "$NS" "$IP" "$SERVER" "$WORK" || exit 1',
-    'echo READY',
-    'wait "$TFTP_SRV_PID"',
-  ].join('\n');
+  const script = ['set -u', '. "$PEER/lib.sh"; . "$PEER/tftp_common.sh"', 'pb_traps', 'tftp_start_server "$NS" "$IP" "$SERVER" "$WORK" || exit 1', 'echo READY', 'wait "$TFTP_SRV_PID"'].join('\n');
   mkdirSync(work, { recursive: true });
   return spawnLogged(pinned(SRV_CPU, ['bash', '-c', script]), join(work, 'driver.log'), { PEER: PEER_DIR, PB, NS: ns, IP: ip, SERVER: server, WORK: work, PB_QUIET_MAX: '0' });
 }
@@ -121,7 +114,24 @@ async function startServer(server: Server, ns: string, ip: string): Promise<Chil
   const proc =
     server === 'podboot'
       ? spawnLogged(
-          pinned(SRV_CPU, ['ip', 'netns', 'exec', ns, process.execPath, process.env.TFTP_BENCH_CLI ?? PODBOOT_CLI, 'tftp', 'serve', '--root', TFTP_ROOT, '--address', ip, '--port', '69', '--name', 'bench']),
+          pinned(SRV_CPU, [
+            'ip',
+            'netns',
+            'exec',
+            ns,
+            process.execPath,
+            process.env.TFTP_BENCH_CLI ?? PODBOOT_CLI,
+            'tftp',
+            'serve',
+            '--root',
+            TFTP_ROOT,
+            '--address',
+            ip,
+            '--port',
+            '69',
+            '--name',
+            'bench',
+          ]),
           join(work, 'podboot.log'),
           { PODBOOT_LOG_LEVEL: 'warn' },
         )
@@ -204,9 +214,7 @@ export const tftpBench: Bench = {
             (single[server][WINDOWED] ??= []).push(w);
             log(`round ${round} ${server.padEnd(7)} 64 MiB @1468 windowsize 16 (atftp): ${fmt(w.seconds, 2)} s ${fmt(mbps(w))} MB/s ${w.ok ? 'OK' : 'FAIL'}`);
             const t0 = performance.now();
-            const all = await Promise.all(
-              Array.from({ length: concurrency }, (_, i) => curlFetch(LNS, '127.0.0.1', 'f8.bin', 1468, join(DL, `c${i}.bin`), undefined, 180_000)),
-            );
+            const all = await Promise.all(Array.from({ length: concurrency }, (_, i) => curlFetch(LNS, '127.0.0.1', 'f8.bin', 1468, join(DL, `c${i}.bin`), undefined, 180_000)));
             const wall = (performance.now() - t0) / 1000;
             const failures = all.filter((f) => !f.ok).length;
             conc[server].push({ wall, failures });
@@ -244,7 +252,9 @@ export const tftpBench: Bench = {
               const f = await atftpFetch(WCLI, WAN_SRV_IP, 'f8.bin', 1468, c.ws, join(DL, 'wan.bin'), c.ws === 1 || server === 'hpa' ? wanCapMs : 120_000);
               const full = f.capped ? (8 * 1024 * 1024 * f.seconds) / Math.max(1, f.bytes) : f.seconds;
               (wan[c.name] ??= []).push({ ...f, seconds: full, bytes: f.capped ? 8 * 1024 * 1024 : f.bytes });
-              log(`round ${round} ${c.name.padEnd(22)} ${f.capped ? `capped after ${fmt(f.seconds, 1)} s with ${f.bytes} bytes → projected ${fmt(full, 0)} s` : `${fmt(f.seconds, 2)} s ${f.ok ? 'OK' : 'FAIL'}`}`);
+              log(
+                `round ${round} ${c.name.padEnd(22)} ${f.capped ? `capped after ${fmt(f.seconds, 1)} s with ${f.bytes} bytes → projected ${fmt(full, 0)} s` : `${fmt(f.seconds, 2)} s ${f.ok ? 'OK' : 'FAIL'}`}`,
+              );
             }
           } finally {
             await stopProcess(proc);
@@ -265,15 +275,42 @@ export const tftpBench: Bench = {
     const rows: (string | number)[][] = [['case', 'podboot', 'tftpd-hpa', ...(servers.includes('dnsmasq') ? ['dnsmasq'] : []), 'podboot/hpa (median)', 'target']];
     for (const bs of [...blksizes, WINDOWED]) {
       const v = (s: Server) => (single[s][bs] ?? []).map(mbps);
-      rows.push([bs === WINDOWED ? '64 MiB @1468 ws16 (atftp), MB/s' : `64 MiB @${bs} (curl), MB/s`, v('podboot').map((x) => fmt(x)).join(' '), v('hpa').map((x) => fmt(x)).join(' '), ...(servers.includes('dnsmasq') ? [v('dnsmasq').map((x) => fmt(x)).join(' ')] : []), fmt(pairRatio(v('podboot'), v('hpa')), 2) + 'x', bs === WINDOWED ? '(peers: lock-step)' : '>= 1.0x']);
+      rows.push([
+        bs === WINDOWED ? '64 MiB @1468 ws16 (atftp), MB/s' : `64 MiB @${bs} (curl), MB/s`,
+        v('podboot')
+          .map((x) => fmt(x))
+          .join(' '),
+        v('hpa')
+          .map((x) => fmt(x))
+          .join(' '),
+        ...(servers.includes('dnsmasq')
+          ? [
+              v('dnsmasq')
+                .map((x) => fmt(x))
+                .join(' '),
+            ]
+          : []),
+        fmt(pairRatio(v('podboot'), v('hpa')), 2) + 'x',
+        bs === WINDOWED ? '(peers: lock-step)' : '>= 1.0x',
+      ]);
     }
     const w = (s: Server) => conc[s].map((c) => c.wall);
     const fails = (s: Server) => conc[s].reduce((n, c) => n + c.failures, 0);
     rows.push([
       `${concurrency} × 8 MiB wall s (failures)`,
-      `${w('podboot').map((x) => fmt(x, 1)).join(' ')} (${fails('podboot')})`,
-      `${w('hpa').map((x) => fmt(x, 1)).join(' ')} (${fails('hpa')})`,
-      ...(servers.includes('dnsmasq') ? [`${w('dnsmasq').map((x) => fmt(x, 1)).join(' ')} (${fails('dnsmasq')})`] : []),
+      `${w('podboot')
+        .map((x) => fmt(x, 1))
+        .join(' ')} (${fails('podboot')})`,
+      `${w('hpa')
+        .map((x) => fmt(x, 1))
+        .join(' ')} (${fails('hpa')})`,
+      ...(servers.includes('dnsmasq')
+        ? [
+            `${w('dnsmasq')
+              .map((x) => fmt(x, 1))
+              .join(' ')} (${fails('dnsmasq')})`,
+          ]
+        : []),
       fmt(pairRatio(w('podboot'), w('hpa')), 2) + 'x',
       '<= 1.0x, 0 failures',
     ]);

@@ -59,7 +59,10 @@ export const verifyBench: Bench = {
         ],
         ['openssl dgst -sha256', async () => timed(['openssl', 'dgst', '-sha256', image])],
         ['podboot verify (CLI process)', async () => timed([process.execPath, PODBOOT_CLI, 'verify', image, '--ca', root, '--crl', ca.paths.codeSigningCrl, '--crl', ca.paths.rootCrl])],
-        ['openssl cms -verify', async () => timed(['openssl', 'cms', '-verify', '-binary', '-inform', 'DER', '-in', `${image}.p7s`, '-content', image, '-CAfile', root, '-purpose', 'any', '-out', '/dev/null'])],
+        [
+          'openssl cms -verify',
+          async () => timed(['openssl', 'cms', '-verify', '-binary', '-inform', 'DER', '-in', `${image}.p7s`, '-content', image, '-CAfile', root, '-purpose', 'any', '-out', '/dev/null']),
+        ],
       ];
       const mbps: Record<string, number[]> = Object.fromEntries(contenders.map(([n]) => [n, []]));
       const rows: (string | number)[][] = [['round', ...contenders.map(([n]) => n)]];

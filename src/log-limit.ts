@@ -94,9 +94,12 @@ export class RateLimitedLog {
     if (this.timers && !w.timer) {
       const window = w;
       const key = kind;
-      window.timer = setTimeout(() => {
-        if (this.windows.get(key) === window) this.close(key, window);
-      }, Math.max(0, window.start + this.intervalMs - now));
+      window.timer = setTimeout(
+        () => {
+          if (this.windows.get(key) === window) this.close(key, window);
+        },
+        Math.max(0, window.start + this.intervalMs - now),
+      );
       window.timer.unref();
     }
     return false;

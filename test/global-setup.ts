@@ -13,7 +13,7 @@ export const STAGE1_DIR = join(CACHE_DIR, 'stage1');
 export default async function setup(): Promise<void> {
   if (process.env.PODBOOT_SKIP_STAGE1_BUILD === '1') return;
   const started = Date.now();
-  let report;
+  let report: Awaited<ReturnType<typeof buildStage1>>;
   try {
     report = await buildStage1({ outDir: STAGE1_DIR, cacheDir: join(CACHE_DIR, 'debs'), preferCache: true });
   } catch (err) {
@@ -22,7 +22,5 @@ export default async function setup(): Promise<void> {
     return;
   }
   const initrd = report.artifacts.find((a) => a.name === 'stage1/initrd.img');
-  process.stdout.write(
-    `[global-setup] stage1 ${report.upToDate ? 'up to date' : 'built'} in ${Date.now() - started} ms (${STAGE1_DIR}, initrd ${initrd?.size} bytes)\n`,
-  );
+  process.stdout.write(`[global-setup] stage1 ${report.upToDate ? 'up to date' : 'built'} in ${Date.now() - started} ms (${STAGE1_DIR}, initrd ${initrd?.size} bytes)\n`);
 }

@@ -83,7 +83,10 @@ const fmt = {
   int: (v) => (v === undefined ? '' : String(v)),
   duration(sec) {
     if (sec === undefined) return '';
-    const d = Math.floor(sec / 86400), h = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60), s = Math.floor(sec % 60);
+    const d = Math.floor(sec / 86400),
+      h = Math.floor((sec % 86400) / 3600),
+      m = Math.floor((sec % 3600) / 60),
+      s = Math.floor(sec % 60);
     const two = (n) => String(n).padStart(2, '0');
     if (d) return `${d}d ${two(h)}h`;
     if (h) return `${h}h ${two(m)}m`;
@@ -114,7 +117,8 @@ const SORT_VALUE = {
 
 function compareInstances(a, b) {
   const get = SORT_VALUE[view.key] ?? SORT_VALUE.name;
-  const va = get(a), vb = get(b);
+  const va = get(a),
+    vb = get(b);
   if (va === undefined || vb === undefined) {
     if (va !== vb) return va === undefined ? 1 : -1;
   } else {
@@ -165,8 +169,11 @@ function stateBadge(state, extra) {
 
 function nodeCounts(pod) {
   const c = data.counts.get(pod);
-  if (!c || !c.total) return el('span', { class: 'counts', text: 'none yet' });
-  let installing = 0, installed = 0, failed = 0, other = 0;
+  if (!c?.total) return el('span', { class: 'counts', text: 'none yet' });
+  let installing = 0,
+    installed = 0,
+    failed = 0,
+    other = 0;
   for (const [state, n] of Object.entries(c.states)) {
     if (INSTALLING.has(state)) installing += n;
     else if (INSTALLED.has(state)) installed += n;
@@ -187,7 +194,15 @@ function podRows(i) {
     el(
       'th',
       { scope: 'row', dataset: { col: 'name' } },
-      el('button', { type: 'button', class: 'expand', 'aria-expanded': open ? 'true' : 'false', 'aria-controls': `detail-${i.pod}`, dataset: { focus: `expand:${i.pod}` }, onclick: () => toggle(i.pod), text: i.pod }),
+      el('button', {
+        type: 'button',
+        class: 'expand',
+        'aria-expanded': open ? 'true' : 'false',
+        'aria-controls': `detail-${i.pod}`,
+        dataset: { focus: `expand:${i.pod}` },
+        onclick: () => toggle(i.pod),
+        text: i.pod,
+      }),
     ),
     el('td', { dataset: { col: 'state' } }, stateBadge(i.state, i.degraded && i.state !== 'degraded' ? 'degraded' : undefined)),
     num('pid', i.pid, fmt.int(i.pid)),
@@ -209,11 +224,11 @@ function podActions(i) {
     el('button', { type: 'button', dataset: { action, focus: `${action}:${i.pod}` }, onclick: () => podAction(i.pod, action, label, confirmText), text: label });
   const stopped = i.state === 'stopped' || i.state === 'stopping';
   return [
-    stopped ? b('start', 'Start', `Start pod ${i.pod}'s instance.`) : b('restart', 'Restart', `Restart pod ${i.pod}'s instance (PID ${i.pid ?? '–'}): stopped gracefully, then started again; its leases are kept.`),
+    stopped
+      ? b('start', 'Start', `Start pod ${i.pod}'s instance.`)
+      : b('restart', 'Restart', `Restart pod ${i.pod}'s instance (PID ${i.pid ?? '–'}): stopped gracefully, then started again; its leases are kept.`),
     stopped ? null : b('stop', 'Stop', `Stop pod ${i.pod}'s instance. It stays stopped until started again: its racks get no DHCP answer meanwhile.`),
-    i.degraded
-      ? b('undegrade', 'Resume', `Resume new installs in pod ${i.pod}.`)
-      : b('degrade', 'Degrade', `Degrade pod ${i.pod}: no new installs start, leases are still served.`),
+    i.degraded ? b('undegrade', 'Resume', `Resume new installs in pod ${i.pod}.`) : b('degrade', 'Degrade', `Degrade pod ${i.pod}: no new installs start, leases are still served.`),
   ].filter(Boolean);
 }
 
@@ -276,9 +291,7 @@ function progress(n) {
     if (failed && k === reached + 1) cls = 'failed';
     return el('li', { class: cls, dataset: { step }, 'aria-current': cls === 'current' ? 'step' : undefined, text: cls === 'failed' ? `${step} ✗` : step });
   });
-  const label = failed
-    ? `failed after ${n.failedAfter ?? 'an unknown step'}${n.reason ? ` (${n.reason})` : ''}`
-    : `${n.state}, step ${Math.max(reached, 0) + 1} of ${STEPS.length}`;
+  const label = failed ? `failed after ${n.failedAfter ?? 'an unknown step'}${n.reason ? ` (${n.reason})` : ''}` : `${n.state}, step ${Math.max(reached, 0) + 1} of ${STEPS.length}`;
   const list = el('ol', { class: 'steps', 'aria-label': `install progress: ${label}` }, ...items);
   if (!failed) return list;
   return el('span', {}, list, el('span', { class: 'reason', text: n.reason ? `failed: ${n.reason}` : 'failed' }));
@@ -294,7 +307,10 @@ function renderSummary() {
     [by((i) => i.state === 'stopped'), 'stopped', ''],
     [by((i) => ['starting', 'upgrading', 'stopping'].includes(i.state)), 'starting', 'warn'],
   ];
-  let installing = 0, installed = 0, failed = 0, total = 0;
+  let installing = 0,
+    installed = 0,
+    failed = 0,
+    total = 0;
   for (const c of data.counts.values()) {
     total += c.total;
     for (const [state, n] of Object.entries(c.states)) {
@@ -310,20 +326,19 @@ function renderSummary() {
   ];
   const part = ([n, label, cls], always) => (n || always ? el('span', { class: n ? cls : '', dataset: { count: label }, text: `${n} ${label}` }) : null);
   const join = (parts) => parts.filter(Boolean).flatMap((p, k) => (k ? [', ', p] : [p]));
-  $('summary').replaceChildren(
-    `${data.instances.length} pods: `,
-    ...join(pods.map((p, k) => part(p, k < 3))),
-    ` · ${total} servers: `,
-    ...join(servers.map((p) => part(p, true))),
-  );
+  $('summary').replaceChildren(`${data.instances.length} pods: `, ...join(pods.map((p, k) => part(p, k < 3))), ` · ${total} servers: `, ...join(servers.map((p) => part(p, true))));
 }
 
 function renderRefused() {
   const box = $('refused');
   box.hidden = !data.refused.length;
-  box.querySelector('ul').replaceChildren(
-    ...data.refused.map((r) => el('li', { text: `${r.file}${r.running ? ` (pod ${r.running} keeps its previous version)` : ''}: ${r.problems.map((p) => p.message ?? JSON.stringify(p)).join('; ')}` })),
-  );
+  box
+    .querySelector('ul')
+    .replaceChildren(
+      ...data.refused.map((r) =>
+        el('li', { text: `${r.file}${r.running ? ` (pod ${r.running} keeps its previous version)` : ''}: ${r.problems.map((p) => p.message ?? JSON.stringify(p)).join('; ')}` }),
+      ),
+    );
 }
 
 function renderEvents() {

@@ -20,7 +20,23 @@ function pxeDiscover(): DhcpPacket {
   ]);
   const chaddr = Buffer.alloc(16);
   Buffer.from('525400000001', 'hex').copy(chaddr);
-  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: 0x11223344, secs: 0, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0x0a140001, chaddr, sname: Buffer.alloc(64), file: Buffer.alloc(128), options };
+  return {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid: 0x11223344,
+    secs: 0,
+    flags: 0,
+    ciaddr: 0,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: 0x0a140001,
+    chaddr,
+    sname: Buffer.alloc(64),
+    file: Buffer.alloc(128),
+    options,
+  };
 }
 
 export const dhcpPackageEvidence: Bench = {

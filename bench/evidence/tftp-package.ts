@@ -110,7 +110,10 @@ export const tftpPackageEvidence: Bench = {
       process.stdout.write(table(rows) + '\n\n');
 
       // 2. A symlink leaving the root.
-      for (const [name, port] of [['node-tftp', PORTS.nodeTftp], ['podboot', PORTS.podboot]] as const) {
+      for (const [name, port] of [
+        ['node-tftp', PORTS.nodeTftp],
+        ['podboot', PORTS.podboot],
+      ] as const) {
         const r = await tftpFetch({ port, file: 'leak' });
         process.stdout.write(`symlink leak -> ../secret.txt from ${name}: ${r.ok ? `served ${JSON.stringify(r.data.toString())}` : `refused (error ${r.error?.code}: ${r.error?.message})`}\n`);
       }
@@ -118,7 +121,10 @@ export const tftpPackageEvidence: Bench = {
       // 3. An upload with default options (a name per server: a server may finish writing after the client exits).
       const local = join(dir, 'upload.bin');
       writeFileSync(local, 'uploaded by a client\n');
-      for (const [name, port] of [['node-tftp', PORTS.nodeTftp], ['podboot', PORTS.podboot]] as const) {
+      for (const [name, port] of [
+        ['node-tftp', PORTS.nodeTftp],
+        ['podboot', PORTS.podboot],
+      ] as const) {
         const target = `up-${name}.bin`;
         const r = await run('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', local, target]);
         await sleep(500);
@@ -131,7 +137,10 @@ export const tftpPackageEvidence: Bench = {
       const secs: Record<string, number[]> = { 'node-tftp': [], 'tftpd-hpa': [] };
       const out = join(dir, 'dl.bin');
       for (let round = 0; round < rounds; round++) {
-        for (const [name, port] of [['tftpd-hpa', PORTS.hpa], ['node-tftp', PORTS.nodeTftp]] as const) {
+        for (const [name, port] of [
+          ['tftpd-hpa', PORTS.hpa],
+          ['node-tftp', PORTS.nodeTftp],
+        ] as const) {
           const r = await timed(['curl', '-s', '--tftp-blksize', '1468', '-o', out, `tftp://127.0.0.1:${port}/f8.bin`], 60_000);
           secs[name]!.push(r.code === 0 ? r.seconds : NaN);
         }

@@ -53,7 +53,9 @@ export async function centralCredentials(opts: { ca: CaDirectory; selfIssued: bo
     // The CA never overwrites an issued key: the old certificate is revoked
     // (superseded) and its files removed before the new one is issued.
     if (recorded?.serial) {
-      await ca.revoke(recorded.serial, { reason: 'superseded' }).catch((err) => opts.log.warn({ err: (err as Error).message, serial: recorded.serial }, 'could not revoke the previous central API certificate'));
+      await ca
+        .revoke(recorded.serial, { reason: 'superseded' })
+        .catch((err) => opts.log.warn({ err: (err as Error).message, serial: recorded.serial }, 'could not revoke the previous central API certificate'));
     }
     for (const f of [keyFile, chain, join(dir, 'servers', `${CERT_NAME}.pem`)]) await rm(f, { force: true });
     const issued = await ca.issueServer(CERT_NAME, { ip: names.ip, dns: names.dns });

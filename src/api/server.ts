@@ -7,7 +7,6 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { RateLimitedLog } from '../log-limit.js';
 import { CONTENT_TYPE } from '../metrics/exposition.js';
 import type { MetricsAggregator } from '../metrics/aggregate.js';
 import { supervisorFamilies } from '../metrics/supervisor-metrics.js';
@@ -17,10 +16,13 @@ import { matchRoute } from './routes.js';
 import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
 import { sendUiAsset } from './ui.js';
 import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
-import { rmSync } from 'node:fs';
 import type { Family } from '../metrics/exposition.js';
-import { defaultReason, RefusalCounts } from '../metrics/refusals.js';
-import { answerClientError, bearerToken, BodyTooLarge, readBody } from '../net/http-edge.js';
+import { RefusalCounts } from '../metrics/refusals.js';
+import { bearerToken } from '../net/http/auth.js';
+import { readBody } from '../net/http/body.js';
+import { closeServer, listen, tlsServerOptions } from '../net/http/listen.js';
+import { HttpRefusals, pathOnly } from '../net/http/refusals.js';
+import { sendJson, type JsonStyle } from '../net/http/reply.js';
 
 export interface CentralApiOptions {
   address: string;
@@ -42,8 +44,8 @@ export interface CentralApiOptions {
 }
 
 const MAX_BODY = 64 * 1024;
-/** Refusal log lines per kind per 10 s; the rest are counted and summed up in one line. */
-const REFUSAL_LOG_BURST = 10;
+/** Every answer but /healthz is behind the token; a browser must not guess a type either. */
+const JSON_STYLE: JsonStyle = { headers: { 'x-content-type-options': 'nosniff' } };
 
 export interface CentralApiCounters {
   /** answers by status code */
@@ -52,23 +54,24 @@ export interface CentralApiCounters {
   refused: RefusalCounts;
 }
 
-/** What a refusing handler says about its answer: the reason word, and whether it logged a line of its own. */
-interface Refusal {
-  reason: string;
-  logged: boolean;
-  detail?: string;
-}
-
 export class CentralApi {
   readonly counters: CentralApiCounters = { requests: {}, refused: new RefusalCounts() };
   private server?: Server;
   private socketServer?: Server;
   private expiryTimer?: NodeJS.Timeout;
-  private readonly limited: RateLimitedLog;
-  private readonly refusals = new WeakMap<ServerResponse, Refusal>();
+  /** every refusal counted by code and reason and logged at a bounded rate; what handlers throw answered */
+  private readonly refusals: HttpRefusals;
 
   constructor(private readonly o: CentralApiOptions) {
-    this.limited = new RateLimitedLog(o.log, 10_000, Date.now, { burst: REFUSAL_LOG_BURST });
+    this.refusals = new HttpRefusals({
+      log: o.log,
+      counters: this.counters,
+      refusedMsg: 'central API request refused',
+      failedMsg: 'central API request failed',
+      tls: { kind: 'tls', msg: 'central API TLS handshake failed', remote: false },
+      remoteField: 'from',
+      json: JSON_STYLE,
+    });
   }
 
   get port(): number {
@@ -78,13 +81,7 @@ export class CentralApi {
   async start(): Promise<void> {
     const server = this.tlsServer();
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.o.port, this.o.address, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, { port: this.o.port, address: this.o.address });
     if (this.o.socketPath) await this.listenSocket(this.o.socketPath);
     // Registrations whose heartbeats stopped (a pod killed with -9, a host gone) leave /sd.
     this.o.targets.onExpire = (r) => this.o.log.warn({ pod: r.pod, pid: r.pid, lastSeen: new Date(r.lastSeen).toISOString() }, 'target registration expired (no heartbeat)');
@@ -95,73 +92,36 @@ export class CentralApi {
 
   /** The same TLS server for the TCP address and the unix socket. */
   private tlsServer(): ReturnType<typeof createServer> {
-    const server = createServer({ key: this.o.credentials.key, cert: this.o.credentials.cert, minVersion: 'TLSv1.2' }, (req, res) => {
-      res.on('finish', () => this.finished(req, res));
-      this.handle(req, res).catch((err: Error & { status?: unknown }) => {
-        // The status a handler means is the status sent: only what nobody meant is a 500.
-        const status = err instanceof BodyTooLarge ? 413 : typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
-        if (status === 500) this.limited.error('handler-failed', { err, url: pathOnly(req.url) }, 'central API request failed');
-        if (res.headersSent) return void res.destroy();
-        this.refusing(res, defaultReason(status), false, err.message);
-        // The rest of an oversized body is not read: the connection ends with the answer.
-        if (status === 413) res.setHeader('connection', 'close');
-        send(res, status, { error: status === 500 ? 'internal error' : err.message });
-      });
+    const server = createServer(tlsServerOptions(this.o.credentials), (req, res) => {
+      res.on('finish', () => this.refusals.finished(res, { from: req.socket.remoteAddress ?? 'unix socket', method: req.method, path: pathOnly(req.url), status: res.statusCode }));
+      // The status a handler means is the status sent: only what nobody meant is a 500.
+      this.handle(req, res).catch((err: unknown) => this.refusals.answerThrown(res, err, { url: pathOnly(req.url) }));
     });
     // A client that never finishes its TLS handshake or request must not hold a socket for long.
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
-    server.on('tlsClientError', (err) => {
-      this.counters.refused.add('tls', 'handshake');
-      this.limited.warn('tls', { err: err.message }, 'central API TLS handshake failed');
-    });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const a = answerClientError(err, socket);
-      if (!a) return;
-      this.counters.requests[a.status] = (this.counters.requests[a.status] ?? 0) + 1;
-      this.counters.refused.add(a.status, a.reason);
-      this.limited.warn(`refused:${a.status}:${a.reason}`, { from: a.remote, status: a.status, reason: a.reason, err: err.code ?? err.message }, 'central API request refused');
-    });
+    this.refusals.watch(server);
     return server;
-  }
-
-  /** Every answer counted; every refusal counted by reason and logged at a bounded rate (unless its handler logged it). */
-  private finished(req: IncomingMessage, res: ServerResponse): void {
-    const status = res.statusCode;
-    this.counters.requests[status] = (this.counters.requests[status] ?? 0) + 1;
-    if (status < 400) return;
-    const r = this.refusals.get(res);
-    const reason = r?.reason ?? defaultReason(status);
-    this.counters.refused.add(status, reason);
-    if (r?.logged) return;
-    this.limited.warn(`refused:${status}:${reason}`, { from: req.socket.remoteAddress ?? 'unix socket', method: req.method, path: pathOnly(req.url), status, reason, detail: r?.detail }, 'central API request refused');
-  }
-
-  /** Names the reason of a refusal about to be sent; `logged` when the caller wrote its own (rate-limited) line. */
-  private refusing(res: ServerResponse, reason: string, logged: boolean, detail?: string): void {
-    this.refusals.set(res, { reason, logged, detail });
   }
 
   /** The central API's own metrics, next to the supervisor's. */
   private families(): Family[] {
     return [
-      { name: 'podboot_api_requests_total', help: 'central API answers, by status code', type: 'counter', samples: Object.entries(this.counters.requests).map(([code, value]) => ({ labels: { code }, value })) },
+      {
+        name: 'podboot_api_requests_total',
+        help: 'central API answers, by status code',
+        type: 'counter',
+        samples: Object.entries(this.counters.requests).map(([code, value]) => ({ labels: { code }, value })),
+      },
       this.counters.refused.family('podboot_api_refused_total', 'central API requests refused (status >= 400, TLS handshakes, unparseable requests), by code and reason'),
     ];
   }
 
   private async listenSocket(path: string): Promise<void> {
     const server = this.tlsServer();
-    // A socket left by a killed node would make listen() fail.
-    rmSync(path, { force: true });
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      // (A socket file left by a killed node is removed first.)
+      await listen(server, { path });
       this.socketServer = server;
     } catch (err) {
       // Pods on the node's network still reach the TCP address.
@@ -171,15 +131,10 @@ export class CentralApi {
 
   async stop(): Promise<void> {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    for (const s of [this.server, this.socketServer]) {
-      if (!s) continue;
-      const closed = new Promise<void>((resolve) => s.close(() => resolve()));
-      s.closeAllConnections();
-      await closed;
-    }
-    if (this.socketServer && this.o.socketPath) rmSync(this.o.socketPath, { force: true });
+    // No grace: open connections are closed at once (the unix socket's file goes with its server).
+    for (const s of [this.server, this.socketServer]) if (s) await closeServer(s, 0);
     // The floods still owed a summary line get it now.
-    this.limited.flush();
+    this.refusals.flush();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -190,14 +145,14 @@ export class CentralApi {
     const presented = bearerToken(req.headers.authorization);
     if (route.kind === 'register' || route.kind === 'deregister') return this.registration(req, res, route, presented);
     if (!presented) {
-      this.refusing(res, 'no-token', true);
-      this.limited.warn('no-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request without a token');
+      this.refusals.refusing(res, 'no-token', { logged: true });
+      this.refusals.limited.warn('no-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request without a token');
       res.setHeader('www-authenticate', 'Bearer realm="podboot"');
       return send(res, 401, { error: 'operator token required (Authorization: Bearer …)' });
     }
     if (!tokenMatches(this.o.token, presented)) {
-      this.refusing(res, 'bad-token', true);
-      this.limited.warn('bad-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request with a wrong token');
+      this.refusals.refusing(res, 'bad-token', { logged: true });
+      this.refusals.limited.warn('bad-token', { from: req.socket.remoteAddress, url: pathOnly(req.url) }, 'central API request with a wrong token');
       return send(res, 403, { error: 'token not accepted' });
     }
     const sup = this.o.supervisor;
@@ -242,7 +197,9 @@ export class CentralApi {
         });
       case 'pods':
         return send(res, 200, {
-          pods: sup.status().map((s) => ({ name: s.pod, file: s.file, state: s.state, pid: s.pid, restarts: s.restarts, degraded: s.degraded, leases: s.self?.leases, listeners: s.self?.listeners ?? [] })),
+          pods: sup
+            .status()
+            .map((s) => ({ name: s.pod, file: s.file, state: s.state, pid: s.pid, restarts: s.restarts, degraded: s.degraded, leases: s.self?.leases, listeners: s.self?.listeners ?? [] })),
           refused: sup.refusedFiles().map((r) => ({ file: r.file, running: r.running, problems: r.problems })),
         });
       case 'pod':
@@ -265,7 +222,12 @@ export class CentralApi {
         if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
         return send(res, 200, { nodes: podNodes(this.o.stateRoot, route.pod) });
       case 'nodes-summary':
-        return send(res, 200, { pods: podNodeCounts(this.o.stateRoot, sup.status().map((s) => s.pod)) });
+        return send(res, 200, {
+          pods: podNodeCounts(
+            this.o.stateRoot,
+            sup.status().map((s) => s.pod),
+          ),
+        });
       case 'node': {
         if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
         const n = podNode(this.o.stateRoot, route.pod, route.mac);
@@ -303,8 +265,8 @@ export class CentralApi {
     const from = req.socket.remoteAddress ?? 'unix socket';
     if (!presented) {
       // Refused before the body is even read.
-      this.refusing(res, 'no-token', true);
-      this.limited.warn('register-no-token', { from, pod: route.kind === 'deregister' ? route.pod : undefined, action: route.kind }, 'target registration without a token');
+      this.refusals.refusing(res, 'no-token', { logged: true });
+      this.refusals.limited.warn('register-no-token', { from, pod: route.kind === 'deregister' ? route.pod : undefined, action: route.kind }, 'target registration without a token');
       res.setHeader('www-authenticate', 'Bearer realm="podboot"');
       return send(res, 401, { error: "the pod's registration token is required (Authorization: Bearer …)" });
     }
@@ -320,14 +282,14 @@ export class CentralApi {
       } else invalid = parsed.error;
     }
     if (invalid !== undefined) {
-      this.refusing(res, 'bad-registration', false, invalid);
+      this.refusals.refusing(res, 'bad-registration', { detail: invalid });
       return send(res, 400, { error: invalid });
     }
     const byPod = this.o.targets.accepts(pod, presented);
     const byOperator = route.kind === 'deregister' && tokenMatches(this.o.token, presented);
     if (!byPod && !byOperator) {
-      this.refusing(res, 'bad-token', true);
-      this.limited.warn('register-refused', { from, pod, action: route.kind }, 'target registration refused: not the registration token of this pod');
+      this.refusals.refusing(res, 'bad-token', { logged: true });
+      this.refusals.limited.warn('register-refused', { from, pod, action: route.kind }, 'target registration refused: not the registration token of this pod');
       return send(res, 403, { error: `token not accepted for pod ${pod}` });
     }
     if (!value) {
@@ -343,17 +305,9 @@ export class CentralApi {
   }
 }
 
+/** A JSON answer, never kept by a browser or proxy (src/net/http/reply.ts). */
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  // Every answer but /healthz is behind the token: no browser or proxy may keep a copy.
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(text);
-}
-
-/** What the log may show of a URL: never a query string, and not without bound. */
-function pathOnly(url: string | undefined): string {
-  const p = (url ?? '').split('?')[0]!;
-  return p.length > 200 ? `${p.slice(0, 200)}…` : p;
+  sendJson(res, status, body, JSON_STYLE);
 }
 
 /** A JSON object body, or undefined for none or not an object; BodyTooLarge (→ 413) past MAX_BODY. */

@@ -1,60 +1,17 @@
 // Pods registering themselves as Prometheus targets with the central node
-// (issue 5, M2). Each pod holds a registration token that is an HMAC of its
-// name under a secret only the central node keeps (STATE/central/register.key):
-// the node checks a token against the pod name it claims without keeping a
-// list of issued tokens, and a pod's token is worth nothing for another name.
-// Registrations live in memory and expire when their heartbeats stop.
-import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+// (issue 5, M2): the node's side. Each pod presents its registration token
+// (src/pod-link/registration.ts), bound to its name; registrations live in
+// memory and expire when their heartbeats stop.
+import { resolve, sep } from 'node:path';
 import { tokenMatches } from './credentials.js';
+import { registrationToken } from '../pod-link/registration.js';
 
-export const REGISTER_KEY_FILE = 'register.key';
-export const REGISTER_TOKEN_FILE = 'register.token';
 /** Heartbeats a registration may miss before it is dropped from /sd. */
 export const MISSED_HEARTBEATS = 3;
 const MIN_INTERVAL_MS = 100;
 const MAX_INTERVAL_MS = 300_000;
 const MAX_LABELS = 16;
 const MAX_TARGETS = 10_000;
-
-export function registerKeyPath(stateRoot: string): string {
-  return join(stateRoot, 'central', REGISTER_KEY_FILE);
-}
-
-export function registerTokenPath(stateRoot: string, pod: string): string {
-  return join(stateRoot, pod, REGISTER_TOKEN_FILE);
-}
-
-/** The central node's registration secret: read, or created (mode 0600, 256 random bits) on first start. */
-export async function registerKey(stateRoot: string): Promise<Buffer> {
-  const file = registerKeyPath(stateRoot);
-  if (existsSync(file)) {
-    const k = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64url');
-    if (k.length < 16) throw new Error(`${file}: a registration key must be at least 16 bytes`);
-    return k;
-  }
-  await mkdir(dirname(file), { recursive: true });
-  const k = randomBytes(32);
-  await writeFile(file, `${k.toString('base64url')}\n`, { mode: 0o600 });
-  return k;
-}
-
-/** A pod's registration token: HMAC-SHA256 of its name under the central key. */
-export function registrationToken(key: Buffer, pod: string): string {
-  return createHmac('sha256', key).update(`podboot-register:${pod}`).digest('base64url');
-}
-
-/** Writes STATE/<pod>/register.token (mode 0600) for the pod instance to present. */
-export async function writeRegistrationToken(stateRoot: string, pod: string, token: string): Promise<void> {
-  const file = registerTokenPath(stateRoot, pod);
-  await mkdir(dirname(file), { recursive: true });
-  // The pod owns its directory: whatever is at this name (a planted symlink too)
-  // is removed, never written through, and the file is made anew.
-  await rm(file, { force: true });
-  await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
-}
 
 export interface Registration {
   pod: string;

@@ -7,12 +7,7 @@ export function renderGrub(input: BootConfigInput): string {
   const lines = [header(input, '#'), 'set timeout=0', 'set default=0'];
   const abs = (p: string) => '/' + expand(p, input).replace(/^\/+/, '');
   if (provisions(input)) {
-    lines.push(
-      'menuentry "podboot stage1" {',
-      `  linux ${abs(input.stage1.kernel)} ${kernelArgs(input)}`,
-      `  initrd ${abs(input.stage1.initrd)}`,
-      '}',
-    );
+    lines.push('menuentry "podboot stage1" {', `  linux ${abs(input.stage1.kernel)} ${kernelArgs(input)}`, `  initrd ${abs(input.stage1.initrd)}`, '}');
   } else if (input.node.arch === 'bios') {
     lines.push('menuentry "local disk" {', '  set root=(hd0)', '  chainloader +1', '}');
   } else {

@@ -17,11 +17,7 @@ export function renderIpxe(input: BootConfigInput): string {
   const lines = ['#!ipxe', header(input, '#')];
   if (provisions(input)) {
     // initrd=<name> on the command line lets an EFI-stub kernel find the initrd under UEFI; BIOS ignores it.
-    lines.push(
-      `kernel ${fetchUrl(input.stage1.kernel, input)} initrd=initrd ${kernelArgs(input)}`,
-      `initrd --name initrd ${fetchUrl(input.stage1.initrd, input)}`,
-      'boot',
-    );
+    lines.push(`kernel ${fetchUrl(input.stage1.kernel, input)} initrd=initrd ${kernelArgs(input)}`, `initrd --name initrd ${fetchUrl(input.stage1.initrd, input)}`, 'boot');
   } else if (input.node.arch === 'bios') {
     lines.push('sanboot --no-describe --drive 0x80 || exit');
   } else {

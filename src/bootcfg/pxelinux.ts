@@ -5,13 +5,7 @@ import type { BootConfigInput } from './types.js';
 export function renderPxelinux(input: BootConfigInput): string {
   const lines = [header(input, '#'), 'PROMPT 0', 'TIMEOUT 0'];
   if (provisions(input)) {
-    lines.push(
-      'DEFAULT stage1',
-      'LABEL stage1',
-      `  KERNEL ${expand(input.stage1.kernel, input)}`,
-      `  INITRD ${expand(input.stage1.initrd, input)}`,
-      `  APPEND ${kernelArgs(input)}`,
-    );
+    lines.push('DEFAULT stage1', 'LABEL stage1', `  KERNEL ${expand(input.stage1.kernel, input)}`, `  INITRD ${expand(input.stage1.initrd, input)}`, `  APPEND ${kernelArgs(input)}`);
   } else {
     lines.push('DEFAULT local', 'LABEL local', '  LOCALBOOT 0');
   }

@@ -40,7 +40,7 @@ export function readIsolation(spec: Section, listenAddress: number | undefined):
   }
   const p = s.section('provisioning', PROVISIONING_FIELDS);
   if (!p) {
-    s.report('provisioning', 'mode netns needs provisioning: { parent: IFNAME } (the host interface on the pod\'s provisioning network)');
+    s.report('provisioning', "mode netns needs provisioning: { parent: IFNAME } (the host interface on the pod's provisioning network)");
     return { mode };
   }
   const prefix = p.node('prefix') === undefined ? 24 : p.integer('prefix', 1, 32);
@@ -57,7 +57,8 @@ export function readIsolation(spec: Section, listenAddress: number | undefined):
       const a = parseCidr(`${provisioning.address}/${provisioning.prefix}`)!;
       const b = parseCidr(`${management.address}/${management.prefix}`)!;
       if (cidrsOverlap(a, b)) m.report('address', `${management.address}/${management.prefix} overlaps the provisioning network ${formatIPv4(a.network)}/${a.prefix}`);
-      if (management.parent === provisioning.parent && management.vlan === provisioning.vlan) m.report(management.vlan === undefined ? 'parent' : 'vlan', 'the management network needs its own VLAN or parent interface');
+      if (management.parent === provisioning.parent && management.vlan === provisioning.vlan)
+        m.report(management.vlan === undefined ? 'parent' : 'vlan', 'the management network needs its own VLAN or parent interface');
     }
   }
   return { mode, provisioning, management };
@@ -70,7 +71,7 @@ function iface(s: Section, at: { address: string; prefix: number } | undefined):
   const gw = s.address('gateway');
   if (gw !== undefined && at) {
     const net = parseCidr(`${at.address}/${at.prefix}`)!;
-    if (((gw & net.mask) >>> 0) !== net.network >>> 0) s.report('gateway', `gateway ${formatIPv4(gw)} is not in ${formatIPv4(net.network)}/${net.prefix}`);
+    if ((gw & net.mask) >>> 0 !== net.network >>> 0) s.report('gateway', `gateway ${formatIPv4(gw)} is not in ${formatIPv4(net.network)}/${net.prefix}`);
   }
   if (parent === undefined || !IFNAME_RE.test(parent) || !at || (s.node('vlan') !== undefined && vlan === undefined)) return undefined;
   return { parent, ...(vlan !== undefined ? { vlan } : {}), address: at.address, prefix: at.prefix, ...(gw !== undefined ? { gateway: formatIPv4(gw) } : {}) };

@@ -140,7 +140,10 @@ export function parsePod(text: string, file: string): ParsedPod {
  */
 function declaresPod(r: YamlReader, root: YAMLMap): boolean {
   let ok = true;
-  for (const [field, want] of [['apiVersion', API_VERSION], ['kind', KIND]] as const) {
+  for (const [field, want] of [
+    ['apiVersion', API_VERSION],
+    ['kind', KIND],
+  ] as const) {
     const node = r.resolve(root.get(field, true));
     if (node === undefined) r.report(root, field, 'required field is missing');
     else if (!isScalar(node) || node.value !== want) r.report(node, field, `expected ${want}`);

@@ -119,7 +119,10 @@ function readPool(s: Section, cidr: Cidr | undefined, gateway: number | undefine
   if (!cidr) return undefined;
   const name = formatCidr(cidr);
   const problems: string[] = [];
-  for (const [label, addr] of [['start', range.start], ['end', range.end]] as const) {
+  for (const [label, addr] of [
+    ['start', range.start],
+    ['end', range.end],
+  ] as const) {
     if (!cidrContains(cidr, addr)) problems.push(`pool ${label} ${formatIPv4(addr)} is outside ${name}`);
   }
   if (problems.length === 0) {

@@ -18,11 +18,7 @@ const FIXED: Readonly<Record<string, string>> = {
 };
 
 /** UNEXPECTED_TOKEN messages that name token types only (scalar, flow-map-end, …), never their text. */
-const SAFE_UNEXPECTED = [
-  /^Unexpected [a-z-]+ (token|at node end)$/,
-  /^Unexpected (,|empty item) in flow (map|sequence|collection)$/,
-  /^Expected a flow scalar value, but found: [a-z-]+$/,
-];
+const SAFE_UNEXPECTED = [/^Unexpected [a-z-]+ (token|at node end)$/, /^Unexpected (,|empty item) in flow (map|sequence|collection)$/, /^Expected a flow scalar value, but found: [a-z-]+$/];
 
 export function yamlErrorMessage(e: Pick<YAMLError, 'code' | 'message'>): string {
   const first = e.message.split('\n')[0]!;

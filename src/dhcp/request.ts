@@ -3,18 +3,7 @@
 // this view instead of poking at raw options.
 import { BOOTREQUEST, DEFAULT_MAX_MESSAGE, MessageType, Opt, RelaySub } from './codec/constants.js';
 import type { DhcpPacket } from './codec/packet.js';
-import {
-  OptionError,
-  readClientArch,
-  readClientNdi,
-  readClientUuid,
-  readIPv4,
-  readSubOptions,
-  readText,
-  readU16,
-  readU8,
-  readUserClass,
-} from './codec/options.js';
+import { OptionError, readClientArch, readClientNdi, readClientUuid, readIPv4, readSubOptions, readText, readU16, readU8, readUserClass } from './codec/options.js';
 import { macFromBytes } from '../net/mac.js';
 
 export interface ClientRequest {

@@ -1,10 +1,10 @@
 // Owns the pod's DHCP socket and nothing else: receive, hand to the service,
-// make the service's lease records durable, then send its replies.
+// make the rows it decided durable (leases, install-state changes, events;
+// one group commit), then send its replies.
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import type { LeaseStore } from '../store/types.js';
+import type { InstallStateChange, LeaseRecord, LeaseStore, NodeEvent } from '../store/types.js';
 import type { Datagram, DhcpService } from './service.js';
-import type { LeaseRecord } from '../store/types.js';
 import { RateLimitedLog } from '../log-limit.js';
 import { observe } from '../metrics/histogram.js';
 
@@ -18,6 +18,8 @@ export interface DhcpServerOptions {
 export class DhcpServer {
   private socket?: dgram.Socket;
   private pendingRecords: LeaseRecord[] = [];
+  private pendingChanges: InstallStateChange[] = [];
+  private pendingEvents: NodeEvent[] = [];
   private pendingSends: { d: Datagram; received: number }[] = [];
   private flushScheduled = false;
   private sweepTimer?: NodeJS.Timeout;
@@ -64,7 +66,7 @@ export class DhcpServer {
 
   private onMessage(data: Buffer, rinfo: dgram.RemoteInfo): void {
     const received = performance.now();
-    let result;
+    let result: ReturnType<DhcpService['handle']>;
     try {
       result = this.service.handle(data, rinfo, nowSeconds());
     } catch (err) {
@@ -72,13 +74,18 @@ export class DhcpServer {
       this.log.error({ err, from: rinfo.address, bytes: data.length }, 'dhcp handler failed; packet dropped');
       return;
     }
-    if (result.commit.length === 0) {
+    const nodes = result.nodes;
+    if (result.commit.length === 0 && nodes === undefined) {
       for (const d of result.send) this.send(d, received);
       return;
     }
-    // Group commit: every record received in this turn of the event loop goes
-    // to the store in one transaction; their ACKs leave only after it.
+    // Group commit: every row decided in this turn of the event loop goes to
+    // the store in one transaction; their replies leave only after it.
     this.pendingRecords.push(...result.commit);
+    if (nodes) {
+      this.pendingChanges.push(...nodes.changes);
+      this.pendingEvents.push(...nodes.events);
+    }
     for (const d of result.send) this.pendingSends.push({ d, received });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -88,18 +95,26 @@ export class DhcpServer {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pendingRecords.length === 0 && this.pendingSends.length === 0) return;
+    const changes = this.pendingChanges;
+    const events = this.pendingEvents;
+    if (this.pendingRecords.length === 0 && this.pendingSends.length === 0 && changes.length === 0 && events.length === 0) return;
     const records = this.pendingRecords;
     const sends = this.pendingSends;
     this.pendingRecords = [];
     this.pendingSends = [];
+    const withNodes = changes.length > 0 || events.length > 0;
+    if (withNodes) {
+      this.pendingChanges = [];
+      this.pendingEvents = [];
+    }
     try {
-      this.store.commit(records);
+      this.store.commit(records, withNodes ? { changes, events } : undefined);
       this.service.counters.commits++;
+      this.service.committed();
     } catch (err) {
-      // Nothing was promised yet: drop the ACKs, forget the uncommitted leases.
+      // Nothing was promised yet: drop the replies, forget the uncommitted leases and install states.
       this.service.counters.commitFailures++;
-      this.log.error({ err, records: records.length }, 'lease commit failed; ACKs withheld');
+      this.log.error({ err, records: records.length, installChanges: changes.length }, 'lease commit failed; ACKs withheld');
       this.service.resync();
       return;
     }

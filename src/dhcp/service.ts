@@ -1,18 +1,19 @@
 // One pod's DHCP logic from datagram to reply: decode, check the relay, pick
-// the subnet and node, ask the lease and boot policies, build the reply. It
-// updates the in-memory lease table but does no I/O: the server commits the
-// returned records, then sends the returned datagrams.
+// the subnet and node, ask the lease, boot and install policies, build the
+// reply. It updates the in-memory lease table and reads install state, but
+// writes nothing: the server commits the returned rows (leases, install-state
+// changes and events) in its group commit, then sends the returned datagrams.
 import type { Logger } from 'pino';
-import { dhcpTransition } from '../install/state.js';
 import { newHistogram, type HistogramData } from '../metrics/histogram.js';
 import type { NodeConfig, PodConfig, SubnetConfig } from '../config/types.js';
 import { cidrContains, formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { RateLimitedLog } from '../log-limit.js';
-import type { LeaseRecord, LeaseStore, NodeStateStore } from '../store/types.js';
+import type { LeaseRecord, LeaseStore, NodeStateStore, NodeWrites } from '../store/types.js';
 import { MESSAGE_TYPE_NAMES, MessageType } from './codec/constants.js';
 import { decodePacket, encodePacket, type DhcpPacket } from './codec/packet.js';
 import { LeaseTable } from './lease-table.js';
 import { decideBoot, type BootDecision } from './policy/boot.js';
+import { decideInstallRecords } from './policy/install.js';
 import { decideLease, type LeaseOutcome } from './policy/lease.js';
 import { buildReply } from './reply.js';
 import { isRequestProblem, readRequest, type ClientRequest } from './request.js';
@@ -24,8 +25,10 @@ export interface Datagram {
 }
 
 export interface HandleResult {
-  /** records that must be durable before `send` leaves */
+  /** lease records that must be durable before `send` leaves */
   commit: LeaseRecord[];
+  /** rows about the server committed with them (already admitted by the node store), if any */
+  nodes: NodeWrites | undefined;
   send: Datagram[];
 }
 
@@ -39,7 +42,7 @@ export interface DhcpCounters {
   replySeconds: HistogramData;
 }
 
-const NOTHING: HandleResult = { commit: [], send: [] };
+const NOTHING: HandleResult = { commit: [], nodes: undefined, send: [] };
 const CLIENT_PORT = 68;
 const SERVER_PORT = 67;
 
@@ -59,6 +62,8 @@ export class DhcpService {
   private readonly limited: RateLimitedLog;
   private readonly offerHoldSec: number;
   private readonly declineHoldSec: number;
+  /** install states decided but not committed yet: read before the store's, until the server's next commit */
+  private readonly uncommitted = new Map<string, string>();
 
   constructor(
     private readonly pod: PodConfig,
@@ -98,6 +103,12 @@ export class DhcpService {
   /** Rebuilds the in-memory table from the store, e.g. after a failed commit. */
   resync(): void {
     this.table = new LeaseTable(this.pod.nodes, this.leases.loadAll());
+    this.uncommitted.clear();
+  }
+
+  /** Everything returned so far is in the store now: install state is read from it again. */
+  committed(): void {
+    if (this.uncommitted.size) this.uncommitted.clear();
   }
 
   sweep(now: number): void {
@@ -165,58 +176,71 @@ export class DhcpService {
       case 'record':
         for (const r of outcome.commit) this.table.put(r);
         this.log.info({ ...fields, address: formatIPv4(outcome.commit[0]!.address) }, `lease ${outcome.note}`);
-        return { commit: outcome.commit, send: [] };
+        return { commit: outcome.commit, nodes: undefined, send: [] };
       case 'nak': {
         this.log.info({ ...fields, reason: outcome.message }, 'DHCPNAK');
-        return { commit: [], send: [this.reply(MessageType.NAK, req, packet, subnet, { message: outcome.message }, from)] };
+        return { commit: [], nodes: undefined, send: [this.reply(MessageType.NAK, req, packet, subnet, { message: outcome.message }, from)] };
       }
       case 'offer': {
         this.table.hold(outcome.address, req.clientKey, outcome.holdUntil);
-        const boot = this.boot(req, node, fields, true, now);
+        const installState = this.installStateOf(req);
+        const boot = this.boot(req, node, fields, installState, true);
         this.log.debug({ ...fields, address: formatIPv4(outcome.address), boot: boot.kind === 'boot' ? boot.file : boot.reason }, 'DHCPOFFER');
         return {
           commit: [],
+          nodes: this.installRecords(req, installState, boot, true, now),
           send: [this.reply(MessageType.OFFER, req, packet, subnet, { yiaddr: outcome.address, leaseTime: outcome.leaseTime, boot, hostname: node?.hostname }, from)],
         };
       }
       case 'ack': {
         for (const r of outcome.commit) this.table.put(r);
-        const boot = this.boot(req, node, fields, false, now);
+        const installState = this.installStateOf(req);
+        const boot = this.boot(req, node, fields, installState, false);
         this.log.info({ ...fields, address: formatIPv4(outcome.address), boot: boot.kind === 'boot' ? boot.file : boot.reason }, 'DHCPACK');
         return {
           commit: outcome.commit,
+          nodes: this.installRecords(req, installState, boot, false, now),
           send: [this.reply(MessageType.ACK, req, packet, subnet, { yiaddr: outcome.address, leaseTime: outcome.leaseTime, boot, hostname: node?.hostname }, from)],
         };
       }
       case 'inform': {
-        const boot = this.boot(req, node, fields, false, now);
-        return { commit: [], send: [this.reply(MessageType.ACK, req, packet, subnet, { yiaddr: 0, boot, hostname: node?.hostname }, from)] };
+        const installState = this.installStateOf(req);
+        const boot = this.boot(req, node, fields, installState, false);
+        return {
+          commit: [],
+          nodes: this.installRecords(req, installState, boot, false, now),
+          send: [this.reply(MessageType.ACK, req, packet, subnet, { yiaddr: 0, boot, hostname: node?.hostname }, from)],
+        };
       }
     }
   }
 
-  private boot(req: ClientRequest, node: NodeConfig | undefined, fields: Record<string, unknown>, discover: boolean, now: number): BootDecision {
-    // Only network-boot clients need their install state; skip the lookup for the rest.
-    const networkBoot = req.isPxe || req.isHttpBoot || req.isIpxe || req.arch !== undefined;
-    const installState = networkBoot ? this.nodeState.installState(req.mac) : undefined;
+  /** Only network-boot clients need their install state; the rest skip the lookup. */
+  private installStateOf(req: ClientRequest): string | undefined {
+    if (!isNetworkBoot(req)) return undefined;
+    return this.uncommitted.get(req.mac) ?? this.nodeState.installState(req.mac);
+  }
+
+  private boot(req: ClientRequest, node: NodeConfig | undefined, fields: Record<string, unknown>, installState: string | undefined, discover: boolean): BootDecision {
     const decision = decideBoot(req, { pod: this.pod, node, installState, degraded: this.degraded });
-    if (networkBoot) {
-      // The install life starts here: seen (DISCOVER), then handed a boot file (ACK).
-      const next = dhcpTransition(installState, discover ? 'discovered' : decision.kind === 'boot' ? 'pxe' : 'discovered');
-      if (next && next !== installState) {
-        this.nodeState.setInstallState(req.mac, next, now);
-        this.nodeState.addEvent({ time: now, mac: req.mac, kind: next, ...(decision.kind === 'boot' ? { detail: decision.file } : {}) });
-      }
-    }
     if (decision.kind === 'none' && decision.reason === 'installed' && discover) {
       // An installed server should boot from disk; a PXE attempt is a reboot
       // loop, a firmware reset or a rogue host using its MAC. Say so.
       this.log.warn({ ...fields, installState }, 'network boot attempt from an installed server: no boot file offered');
-      this.nodeState.addEvent({ time: now, mac: req.mac, kind: 'pxe-after-install', detail: `install state ${installState}` });
     } else if (decision.kind === 'none' && decision.reason === 'unknown-arch') {
       this.limited.warn('unknown-arch', fields, `no boot file for client architecture: ${decision.detail}`);
     }
     return decision;
+  }
+
+  /** The rows to commit about a network-boot client, as the node store admits them. */
+  private installRecords(req: ClientRequest, installState: string | undefined, decision: BootDecision, discover: boolean, now: number): NodeWrites | undefined {
+    if (!isNetworkBoot(req)) return undefined;
+    const decided = decideInstallRecords(req.mac, installState, decision, discover, now);
+    if (!decided) return undefined;
+    const writes = this.nodeState.admit(decided);
+    for (const c of writes.changes) this.uncommitted.set(c.mac, c.state);
+    return writes.changes.length || writes.events.length ? writes : undefined;
   }
 
   private reply(
@@ -270,6 +294,10 @@ export class DhcpService {
   private subnetOf(address: number): SubnetConfig | undefined {
     return this.pod.subnets.find((s) => cidrContains({ network: s.network, prefix: s.prefix, mask: s.mask }, address));
   }
+}
+
+function isNetworkBoot(req: ClientRequest): boolean {
+  return req.isPxe || req.isHttpBoot || req.isIpxe || req.arch !== undefined;
 }
 
 function hex(n: number): string {

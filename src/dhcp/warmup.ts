@@ -10,11 +10,11 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { PodConfig, SubnetConfig } from '../config/types.js';
 import { formatIPv4 } from '../net/ipv4.js';
-import type { LeaseRecord, LeaseStore, NodeEvent, NodeRecord, NodeStateStore } from '../store/types.js';
+import { MemoryLeaseStore, MemoryNodeStateStore } from '../store/memory-store.js';
 import { buildClientRequest } from './client.js';
 import { MessageType, Opt } from './codec/constants.js';
 import { decodePacket, encodePacket } from './codec/packet.js';
-import { DhcpService } from './service.js';
+import { DhcpService, type HandleResult } from './service.js';
 
 export interface WarmUpOptions {
   exchanges?: number;
@@ -30,9 +30,16 @@ export async function warmUpDhcp(pod: PodConfig, log: Logger, opts: WarmUpOption
   const relay = 0x0a000001;
   const subnet: SubnetConfig = { cidr: '10.0.0.0/8', network: 0x0a000000, prefix: 8, mask: 0xff000000, gateway: relay, pool: { start: 0x0a000100, end: 0x0affff00 }, dns: [relay], leaseTimeSec: 3600 };
   // Throwaway stores in plain JS: SQLite's native calls are not what the JIT
-  // needs to see, and cost a sixth of the start-up CPU.
-  const leases = new ScratchLeases();
-  const svc = new DhcpService({ ...pod, relays: [relay], subnets: [subnet], nodes: [], unknownNodes: 'provision' }, leases, new ScratchNodeStates(), log.child({}, { level: 'silent' }));
+  // needs to see, and cost a sixth of the start-up CPU. Events are dropped.
+  const nodes = new MemoryNodeStateStore({ keepEvents: false });
+  const leases = new MemoryLeaseStore(nodes);
+  const svc = new DhcpService({ ...pod, relays: [relay], subnets: [subnet], nodes: [], unknownNodes: 'provision' }, leases, nodes, log.child({}, { level: 'silent' }));
+  // What the server does with a result, minus the socket.
+  const commit = (r: HandleResult) => {
+    if (r.commit.length === 0 && r.nodes === undefined) return;
+    leases.commit(r.commit, r.nodes);
+    svc.committed();
+  };
   const via = { relay: { address: formatIPv4(relay), port: 67 } };
   const from = { address: via.relay.address, port: 67 };
   let done = 0;
@@ -42,54 +49,18 @@ export async function warmUpDhcp(pod: PodConfig, log: Logger, opts: WarmUpOption
       const mac = `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
       const pxe = i % 3 === 0 ? { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' } : {};
       const discover = buildClientRequest(MessageType.DISCOVER, { mac, ...pxe }, {}, via);
-      const sent = svc.handle(encodePacket(discover, 0), from, 1).send[0];
+      const offered = svc.handle(encodePacket(discover, 0), from, 1);
+      commit(offered);
+      const sent = offered.send[0];
       const offer = sent && decodePacket(sent.data);
       if (!offer?.ok) throw new Error('DHCP warm-up got no OFFER from its own service');
       const serverId = offer.packet.options.get(Opt.SERVER_ID)?.readUInt32BE(0);
       const request = buildClientRequest(MessageType.REQUEST, { mac, ...pxe }, { xid: discover.xid, requestedIp: offer.packet.yiaddr, serverId }, via);
       const ack = svc.handle(encodePacket(request, 0), from, 1);
       if (ack.commit.length === 0) throw new Error('DHCP warm-up got no lease from its own service');
-      leases.commit(ack.commit);
+      commit(ack);
     }
     if (done < exchanges) await nextTurn();
   }
   return done;
-}
-
-/** Leases kept only for the warm-up's lifetime. */
-class ScratchLeases implements LeaseStore {
-  private readonly byAddress = new Map<number, LeaseRecord>();
-  loadAll(): LeaseRecord[] {
-    return [...this.byAddress.values()];
-  }
-  commit(records: readonly LeaseRecord[]): void {
-    for (const r of records) this.byAddress.set(r.address, r);
-  }
-}
-
-/** Install states kept only for the warm-up's lifetime; events are dropped. */
-class ScratchNodeStates implements NodeStateStore {
-  private readonly byMac = new Map<string, NodeRecord>();
-  installState(mac: string): string | undefined {
-    return this.byMac.get(mac)?.state;
-  }
-  setInstallState(mac: string, state: string, time: number, reason?: string): void {
-    this.byMac.set(mac, { mac, state, attempt: this.byMac.get(mac)?.attempt ?? 1, updatedAt: time, reason });
-  }
-  node(mac: string): NodeRecord | undefined {
-    return this.byMac.get(mac);
-  }
-  nodes(): NodeRecord[] {
-    return [...this.byMac.values()];
-  }
-  touch(): void {}
-  reinstall(mac: string, time: number): NodeRecord {
-    const record = { mac, state: 'discovered', attempt: (this.byMac.get(mac)?.attempt ?? 0) + 1, updatedAt: time };
-    this.byMac.set(mac, record);
-    return record;
-  }
-  addEvent(_event: NodeEvent): void {}
-  events(): NodeEvent[] {
-    return [];
-  }
 }

@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
 // Every program podboot, its tests, benches and image builders run, and the
 // Debian package that provides it. One table, so a missing program is named
 // with the package that brings it, `podboot lab doctor` checks from it, and a
 // test holds it against `.ci/apt-packages.txt` (a program the CI list lacks
 // would pass where someone installed it by hand and fail on a fresh machine).
+
+import { execFileSync } from 'node:child_process';
 
 /** program → Debian package */
 export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
@@ -14,6 +15,7 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   ss: 'iproute2',
   nsenter: 'util-linux',
   setpriv: 'util-linux',
+  unshare: 'util-linux',
   mount: 'mount',
   taskset: 'util-linux',
   sysctl: 'procps',

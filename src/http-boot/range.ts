@@ -8,10 +8,7 @@ export interface Validators {
   lastModified: string;
 }
 
-export type RangeDecision =
-  | { kind: 'full' }
-  | { kind: 'partial'; start: number; end: number }
-  | { kind: 'unsatisfiable' };
+export type RangeDecision = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
 /**
  * `range` and `ifRange` are the request's headers. If-Range with a validator

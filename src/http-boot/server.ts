@@ -20,9 +20,12 @@ import { tokenFromRequest } from './token.js';
 import { newHistogram, observe, type HistogramData } from '../metrics/histogram.js';
 import type { TokenAuthority } from './tokens.js';
 import { SESSION_ROUTE, type InstallCredentials } from '../install/credentials.js';
-import { RateLimitedLog } from '../log-limit.js';
-import { defaultReason, RefusalCounts } from '../metrics/refusals.js';
-import { answerClientError, BodyTooLarge, readBody } from '../net/http-edge.js';
+import { RefusalCounts } from '../metrics/refusals.js';
+import { BodyTooLarge, readBody } from '../net/http/body.js';
+import { HttpError } from '../net/http/errors.js';
+import { closeServer, listen, tlsServerOptions } from '../net/http/listen.js';
+import { HttpRefusals, pathOnly } from '../net/http/refusals.js';
+import { sendJson, type JsonStyle } from '../net/http/reply.js';
 
 export interface HttpBootConfig {
   address: string;
@@ -62,26 +65,23 @@ export interface HttpBootCounters {
 }
 
 const MAX_EVENT_BODY = 4096;
-/** Refusal log lines per kind (status and reason) per 10 s; the rest are counted and summed up in one line. */
-const REFUSAL_LOG_BURST = 10;
 const STREAM_CHUNK = 512 * 1024;
+/** Answers are read by stage1's shell scripts: one line each. */
+const JSON_STYLE: JsonStyle = { newline: true };
+/** How long stop() lets a download run before cutting it. */
+const CLOSE_GRACE_MS = 2000;
 
-class HttpError extends Error {
+/** A refusal about one server, when it is known: its MAC goes into the request's log line. */
+class BootHttpError extends HttpError {
   constructor(
-    readonly status: number,
+    status: number,
     message: string,
     readonly mac?: string,
     /** a fixed word for metrics and the log's kind; the status's own word when absent */
-    readonly reason?: string,
+    reason?: string,
   ) {
-    super(message);
+    super(status, message, reason);
   }
-}
-
-/** What the log may show of a path: never a query string (it can hold a token). */
-function pathOnly(url: string | undefined): string {
-  const p = (url ?? '').split('?')[0]!;
-  return p.length > 200 ? `${p.slice(0, 200)}…` : p;
 }
 
 function remoteV4(req: IncomingMessage): { text: string; value?: number } {
@@ -94,15 +94,24 @@ export class HttpBootServer {
   private http?: Server;
   private https?: Server;
   private readonly clock: () => number;
-  /** refusals are logged at a bounded rate: a flood of bad requests must not fill the disk */
-  private readonly limited: RateLimitedLog;
+  /** refusals are counted and logged at a bounded rate: a flood of bad requests must not fill the disk */
+  private readonly refusals: HttpRefusals;
 
   constructor(
     private readonly cfg: HttpBootConfig,
     private readonly deps: HttpBootDeps,
   ) {
     this.clock = deps.clock ?? Date.now;
-    this.limited = new RateLimitedLog(deps.log, 10_000, this.clock, { burst: REFUSAL_LOG_BURST });
+    this.refusals = new HttpRefusals({
+      log: deps.log,
+      clock: this.clock,
+      counters: this.counters,
+      refusedMsg: 'http request refused',
+      failedMsg: 'http handler failed',
+      tls: { kind: 'refused:tls', msg: 'TLS handshake refused', remote: true },
+      remoteField: 'remote',
+      json: JSON_STYLE,
+    });
   }
 
   get httpsPort(): number {
@@ -114,46 +123,25 @@ export class HttpBootServer {
   }
 
   async start(): Promise<void> {
-    this.https = createHttpsServer({ cert: this.cfg.tls.cert, key: this.cfg.tls.key, minVersion: 'TLSv1.2' }, (req, res) => void this.handle(req, res, true));
-    this.https.on('tlsClientError', (err, socket) => {
-      this.counters.refused.add('tls', 'handshake');
-      this.limited.warn('refused:tls', { remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
-    });
-    this.watchClientErrors(this.https, true);
-    await listen(this.https, this.cfg.httpsPort, this.cfg.address);
+    this.https = createHttpsServer(tlsServerOptions(this.cfg.tls), (req, res) => void this.handle(req, res, true));
+    this.refusals.watch(this.https, { tls: true });
+    await listen(this.https, { port: this.cfg.httpsPort, address: this.cfg.address });
     if (this.cfg.httpPort !== undefined) {
       this.http = createHttpServer((req, res) => void this.handle(req, res, false));
-      this.watchClientErrors(this.http, false);
-      await listen(this.http, this.cfg.httpPort, this.cfg.address);
+      this.refusals.watch(this.http, { tls: false });
+      await listen(this.http, { port: this.cfg.httpPort, address: this.cfg.address });
     }
     this.deps.log.info({ address: this.cfg.address, httpsPort: this.httpsPort, httpPort: this.http ? this.httpPort : undefined }, 'http boot listening');
   }
 
   async stop(): Promise<void> {
-    for (const s of [this.http, this.https]) {
-      if (!s) continue;
-      s.closeIdleConnections();
-      // Bounded: a stalled download must not hold a pod's shutdown forever.
-      const t = setTimeout(() => s.closeAllConnections(), 2000);
-      await new Promise<void>((r) => s.close(() => r()));
-      clearTimeout(t);
-    }
+    // Bounded: a stalled download must not hold a pod's shutdown for ever.
+    for (const s of [this.http, this.https]) if (s) await closeServer(s, CLOSE_GRACE_MS);
     // The floods still owed a summary line get it now.
-    this.limited.flush();
+    this.refusals.flush();
   }
 
-  /** Requests Node cannot parse (bad request line, headers too large, too slow) are refusals too. */
-  private watchClientErrors(server: Server, secure: boolean): void {
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const a = answerClientError(err, socket);
-      if (!a) return;
-      this.counters.refused.add(a.status, a.reason);
-      this.count('requests', String(a.status));
-      this.limited.warn(`refused:${a.status}:${a.reason}`, { remote: a.remote, status: a.status, reason: a.reason, err: err.code ?? err.message, tls: secure }, 'http request refused');
-    });
-  }
-
-  private count(group: 'requests' | 'events', key: string): void {
+  private count(group: 'events', key: string): void {
     const c = this.counters[group];
     c[key] = (c[key] ?? 0) + 1;
   }
@@ -163,47 +151,36 @@ export class HttpBootServer {
     const path = pathOnly(req.url);
     const remote = remoteV4(req);
     let mac: string | undefined;
-    let refusal: { reason: string; detail: string } | undefined;
     res.on('finish', () => {
-      const status = res.statusCode;
-      this.count('requests', String(status));
       observe(this.counters.requestSeconds, (this.clock() - started) / 1000);
-      const fields = { mac, method: req.method, path, status, remote: remote.text, ms: this.clock() - started, tls: secure };
-      if (status < 400) return void this.deps.log.info(fields, 'http request');
-      // Every refusal is counted; its line is rate-limited per status and reason.
-      const reason = refusal?.reason ?? defaultReason(status);
-      this.counters.refused.add(status, reason);
-      this.limited.warn(`refused:${status}:${reason}`, { ...fields, reason, detail: refusal?.detail }, 'http request refused');
+      const fields = { mac, method: req.method, path, status: res.statusCode, remote: remote.text, ms: this.clock() - started, tls: secure };
+      // Every answer is counted; a refusal by code and reason, its line rate-limited per status and reason.
+      if (!this.refusals.finished(res, fields)) this.deps.log.info(fields, 'http request');
     });
     try {
-      if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new HttpError(403, `source ${remote.text} is not in this pod`, undefined, 'not-in-pod');
+      if (remote.value === undefined || !this.cfg.allowSource(remote.value)) throw new BootHttpError(403, `source ${remote.text} is not in this pod`, undefined, 'not-in-pod');
       // URL parsing would quietly resolve `..` (even as %2e%2e); a client that sends one is refused, not redirected.
-      if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(path)) throw new HttpError(400, 'path with a .. segment');
+      if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(path)) throw new BootHttpError(400, 'path with a .. segment');
       const url = new URL(req.url ?? '/', 'http://pod');
       const method = req.method ?? 'GET';
       if (url.pathname === '/v1/health' && secure) {
         // Liveness for the supervisor's self-probe and for operators: no token, nothing about servers.
-        return this.sendJson(res, 200, { pod: this.deps.pod, ok: true });
+        return sendJson(res, 200, { pod: this.deps.pod, ok: true }, JSON_STYLE);
       }
       if (url.pathname.startsWith('/v1/')) {
-        if (!secure) throw new HttpError(403, 'the API is served over HTTPS only');
+        if (!secure) throw new BootHttpError(403, 'the API is served over HTTPS only');
         mac = await this.api(req, res, url, method);
         return;
       }
-      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `${method} not allowed`);
+      if (method !== 'GET' && method !== 'HEAD') throw new BootHttpError(405, `${method} not allowed`);
       const ipxe = /^\/ipxe\/([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(url.pathname);
       if (ipxe) return await this.resolved(req, res, `ipxe/${ipxe[1]}.ipxe`, 'text/plain; charset=utf-8');
       if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodePath(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
-      throw new HttpError(404, 'not found');
+      throw new BootHttpError(404, 'not found');
     } catch (err) {
+      if (err instanceof BootHttpError) mac ??= err.mac;
       // The status a handler means is the status sent: only what nobody meant is a 500.
-      const e = err instanceof HttpError ? err : err instanceof BodyTooLarge ? new HttpError(413, err.message, mac, 'body-too-large') : new HttpError(500, 'internal error');
-      if (e.status === 500 && !(err instanceof HttpError)) this.limited.error('handler-failed', { err, path }, 'http handler failed');
-      mac ??= e.mac;
-      refusal = { reason: e.reason ?? defaultReason(e.status), detail: e.message };
-      // The rest of an oversized body is not read: the connection ends with the answer.
-      if (e.status === 413) res.setHeader('connection', 'close');
-      this.sendJson(res, e.status, { error: e.message });
+      this.refusals.answerThrown(res, err, { path });
     }
   }
 
@@ -215,7 +192,7 @@ export class HttpBootServer {
     // The install token from the boot config is good here only, once (src/install/credentials.ts).
     if (route === SESSION_ROUTE) return this.exchange(res, token, source, now);
     const auth = this.deps.credentials.authorize(token, source, now);
-    if (!auth.ok) throw new HttpError(auth.status, auth.reason, auth.mac);
+    if (!auth.ok) throw new BootHttpError(auth.status, auth.reason, auth.mac);
     const { claims, node } = auth;
     const mac = claims.mac;
 
@@ -223,18 +200,18 @@ export class HttpBootServer {
       await this.report(req, res, claims.scope, mac, node, now);
       return mac;
     }
-    if (claims.scope !== 'install') throw new HttpError(403, `a ${claims.scope} token cannot ${route}`, mac);
+    if (claims.scope !== 'install') throw new BootHttpError(403, `a ${claims.scope} token cannot ${route}`, mac);
     // A server that is installed gets nothing to install, whoever holds its MAC.
     if (node && INSTALLED_STATES.has(node.state)) {
       this.deps.nodes.addEvent({ time: now, mac, kind: 'install-request-after-install', detail: `${route} refused: server is ${node.state}` });
-      throw new HttpError(403, `server is ${node.state}; an operator must ask for a reinstall`, mac);
+      throw new BootHttpError(403, `server is ${node.state}; an operator must ask for a reinstall`, mac);
     }
     const stage2 = /^\/v1\/stage2\/([a-z0-9.]+)$/.exec(url.pathname);
     if (stage2 && (method === 'GET' || method === 'HEAD')) {
       const name = stage2[1] as Stage2FileName;
-      if (!STAGE2_FILES.includes(name)) throw new HttpError(404, 'no such stage2 file', mac);
+      if (!STAGE2_FILES.includes(name)) throw new BootHttpError(404, 'no such stage2 file', mac);
       const set = this.deps.stage2();
-      if (!set) throw new HttpError(404, 'this pod has no stage2 image assigned', mac);
+      if (!set) throw new BootHttpError(404, 'this pod has no stage2 image assigned', mac);
       await this.sendFile(req, res, set.files[name], name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       return mac;
     }
@@ -243,7 +220,7 @@ export class HttpBootServer {
       try {
         text = this.deps.kickstart(mac);
       } catch (err) {
-        throw new HttpError(500, `kickstart: ${(err as Error).message}`, mac);
+        throw new BootHttpError(500, `kickstart: ${(err as Error).message}`, mac);
       }
       this.deps.nodes.addEvent({ time: now, mac, kind: 'kickstart-served' });
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
@@ -257,13 +234,13 @@ export class HttpBootServer {
       res.end(session + '\n');
       return mac;
     }
-    throw new HttpError(404, 'not found', mac);
+    throw new BootHttpError(404, 'not found', mac);
   }
 
   /** POST /v1/session: the session credential as text/plain, over TLS only. */
   private exchange(res: ServerResponse, token: string | undefined, source: string, now: number): string | undefined {
     const r = this.deps.credentials.exchange(token, source, now);
-    if (!r.ok) throw new HttpError(r.status, r.reason, r.mac);
+    if (!r.ok) throw new BootHttpError(r.status, r.reason, r.mac);
     res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
     res.end(r.session + '\n');
     return r.mac;
@@ -271,17 +248,17 @@ export class HttpBootServer {
 
   private async report(req: IncomingMessage, res: ServerResponse, scope: 'install' | 'node', mac: string, node: NodeRecord | undefined, now: number): Promise<void> {
     const body = await readBody(req, MAX_EVENT_BODY).catch((err: Error) => {
-      if (err instanceof BodyTooLarge) throw new HttpError(413, `event body over ${MAX_EVENT_BODY} bytes`, mac, 'body-too-large');
-      throw new HttpError(400, `event body: ${err.message}`, mac, 'body-incomplete');
+      if (err instanceof BodyTooLarge) throw new BootHttpError(413, `event body over ${MAX_EVENT_BODY} bytes`, mac, 'body-too-large');
+      throw new BootHttpError(400, `event body: ${err.message}`, mac, 'body-incomplete');
     });
     let msg: { state?: unknown; reason?: unknown; detail?: unknown };
     try {
       msg = JSON.parse(body.toString('utf8')) as typeof msg;
     } catch {
-      throw new HttpError(400, 'event body is not JSON', mac);
+      throw new BootHttpError(400, 'event body is not JSON', mac);
     }
     if (typeof msg !== 'object' || msg === null || typeof msg.state !== 'string' || !(REPORTABLE as readonly string[]).includes(msg.state)) {
-      throw new HttpError(400, `event state must be one of ${REPORTABLE.join(', ')}`, mac);
+      throw new BootHttpError(400, `event state must be one of ${REPORTABLE.join(', ')}`, mac);
     }
     const report = msg.state as Report;
     const detail = typeof msg.detail === 'string' ? msg.detail.replace(/[^\x20-\x7e]/g, '?').slice(0, 500) : undefined;
@@ -292,13 +269,12 @@ export class HttpBootServer {
     const t = reportTransition(node?.state, report, scope);
     if (!t.ok) {
       this.deps.nodes.addEvent({ time: now, mac, kind: 'report-refused', detail: `${report}: ${t.reason}` });
-      throw new HttpError(409, t.reason, mac);
+      throw new BootHttpError(409, t.reason, mac);
     }
     this.count('events', report);
     if (t.changed) {
-      this.deps.nodes.setInstallState(mac, t.next, now, reason);
       const text = reason ? `failed(${reason})${detail ? `: ${detail}` : ''}` : detail;
-      this.deps.nodes.addEvent({ time: now, mac, kind: t.next, ...(text ? { detail: text } : {}) });
+      this.deps.nodes.changeInstallState({ mac, state: t.next, time: now, reason, ...(text ? { detail: text } : {}) });
       const fields = { mac, from: node?.state, to: t.next, reason, detail };
       if (t.next === 'failed') this.deps.log.warn(fields, 'install failed');
       else this.deps.log.info(fields, 'install state');
@@ -308,13 +284,13 @@ export class HttpBootServer {
     const answer: Record<string, unknown> = { state: t.changed ? t.next : node?.state };
     // The installed OS needs a token of its own to report in after the reboot.
     if (t.changed && t.next === 'installed') answer.nodeToken = this.deps.tokens.issue(mac, 'node', now);
-    this.sendJson(res, 200, answer);
+    sendJson(res, 200, answer, JSON_STYLE);
   }
 
   /** A boot-tree file or generated iPXE script, by its TFTP name. */
   private async resolved(req: IncomingMessage, res: ServerResponse, name: string, type: string): Promise<void> {
     const r = await this.deps.bootFiles.resolve(name, { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 });
-    if (!r.ok) throw new HttpError(r.reason === 'not-found' ? 404 : 403, r.reason === 'not-found' ? 'not found' : `refused: ${r.reason}`);
+    if (!r.ok) throw new BootHttpError(r.reason === 'not-found' ? 404 : 403, r.reason === 'not-found' ? 'not found' : `refused: ${r.reason}`);
     const src = r.source;
     try {
       const d = src.descriptor;
@@ -391,8 +367,7 @@ export class HttpBootServer {
         r();
       }),
     );
-    const readAt = (buf: Buffer, pos: number) =>
-      new Promise<number>((resolve, reject) => read(fd, buf, 0, Math.min(chunk, end + 1 - pos), pos, (err, n) => (err ? reject(err) : resolve(n))));
+    const readAt = (buf: Buffer, pos: number) => new Promise<number>((resolve, reject) => read(fd, buf, 0, Math.min(chunk, end + 1 - pos), pos, (err, n) => (err ? reject(err) : resolve(n))));
     let pos = start;
     let next: Promise<number> | undefined = readAt(bufFor(0), pos);
     try {
@@ -417,16 +392,6 @@ export class HttpBootServer {
       await next?.catch(() => undefined);
     }
   }
-
-  private sendJson(res: ServerResponse, status: number, body: unknown): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const text = JSON.stringify(body) + '\n';
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  }
 }
 
 /** A bad %-escape is the client's mistake (400), not a server error. */
@@ -434,16 +399,6 @@ function decodePath(p: string): string {
   try {
     return decodeURIComponent(p);
   } catch {
-    throw new HttpError(400, 'malformed %-escape in the path');
+    throw new BootHttpError(400, 'malformed %-escape in the path');
   }
-}
-
-function listen(server: Server, port: number, address: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -5,7 +5,7 @@
 // costs no database read and a restarted instance still honours the tokens it
 // handed out. Pure: secret and clock come in as arguments.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { bearerToken } from '../net/http-edge.js';
+import { bearerToken } from '../net/http/auth.js';
 
 /** `install`: stage1 agent (stage2, kickstart, install callbacks); `node`: the installed OS reporting in. */
 export type TokenScope = 'install' | 'node';
@@ -19,9 +19,7 @@ export interface TokenClaims {
   expires: number;
 }
 
-export type TokenCheck =
-  | { ok: true; claims: TokenClaims }
-  | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
 
 const VERSION = 'pb1';
 const SCOPES: readonly TokenScope[] = ['install', 'node'];

@@ -17,7 +17,7 @@ export const DEFAULT_TOKEN_LIFETIMES: TokenLifetimes = { installSec: 4 * 3600, n
 
 export type Authorization =
   | { ok: true; claims: TokenClaims; node: NodeRecord | undefined }
-  | { ok: false; status: 401 | 403; reason: string; /** the MAC the token names, when it is genuine */ mac?: string };
+  | { ok: false; status: 401 | 403; reason: string /** the MAC the token names, when it is genuine */; mac?: string };
 
 /** Reads the pod's token secret, creating it (32 random bytes, mode 0600) on first start. */
 export function loadTokenSecret(path: string): Buffer {

@@ -5,7 +5,7 @@
 // unpacked package only through `packageFile`, which resolves symlinks inside
 // the package: Debian's ipxe ships usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi,
 // and following that on the host read whatever the host had installed.
-import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProgram } from '../host/programs.js';
 
@@ -140,7 +140,7 @@ export function resolveInPackage(root: string, rel: string, pkg: string): string
       continue;
     }
     const here = join(root, ...done, c);
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(here);
     } catch {

@@ -116,11 +116,7 @@ export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2R
   const systemdBoot = file('systemd-boot-efi', 'usr/lib/systemd/boot/efi/systemd-bootx64.efi');
   const kernel = findKernel(root('kernel'));
   const busybox = file('busybox-static', 'bin/busybox');
-  const scripts = [
-    imageFile('stage2/init', 'init'),
-    imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),
-    imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script'),
-  ];
+  const scripts = [imageFile('stage2/init', 'init'), imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644), imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script')];
   const caDigest = opts.rootCaPem ? createHash('sha256').update(opts.rootCaPem).digest('hex') : 'no-ca';
   const key = buildKey(BUILDER_VERSION, debs, scripts, [caDigest, LAB_CMDLINE, String(LAB_IMAGE_BYTES)]);
   if (!opts.force && existsSync(opts.out) && stamp?.key === key) {
@@ -134,7 +130,7 @@ export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2R
   const work = mkdtempSync(join(tmpdir(), 'podboot-lab-stage2-'));
   try {
     const files: Record<string, Buffer> = {
-      'vmlinuz': kernelBytes,
+      vmlinuz: kernelBytes,
       'initrd.img': initrd,
       'syslinux.cfg': Buffer.from(['DEFAULT podboot', 'PROMPT 0', 'TIMEOUT 0', 'LABEL podboot', '  KERNEL /vmlinuz', '  INITRD /initrd.img', `  APPEND ${LAB_CMDLINE}`, ''].join('\n')),
       'EFI/BOOT/BOOTX64.EFI': readFileSync(systemdBoot),

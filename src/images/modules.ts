@@ -35,7 +35,10 @@ export function readModinfo(elf: Buffer): Map<string, string[]> {
   for (let i = 0; i < shnum; i++) {
     const s = section(i);
     if (nameOf(s.name) !== '.modinfo') continue;
-    for (const item of elf.subarray(s.offset, s.offset + s.size).toString('latin1').split('\0')) {
+    for (const item of elf
+      .subarray(s.offset, s.offset + s.size)
+      .toString('latin1')
+      .split('\0')) {
       const eq = item.indexOf('=');
       if (eq <= 0) continue;
       const key = item.slice(0, eq);
@@ -61,11 +64,7 @@ export function moduleDepends(elf: Buffer): string[] {
  * is not available as a file (then it must be built in: `builtin` has it, or
  * it is an error). Depth-first, so a module comes right after what it needs.
  */
-export function resolveLoadOrder(
-  wanted: string[],
-  depsOf: (key: string) => string[] | undefined,
-  builtin: ReadonlySet<string> = new Set(),
-): string[] {
+export function resolveLoadOrder(wanted: string[], depsOf: (key: string) => string[] | undefined, builtin: ReadonlySet<string> = new Set()): string[] {
   const order: string[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (key: string, path: string[]) => {

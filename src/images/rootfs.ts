@@ -85,10 +85,14 @@ export function moduleCollector(kernel: KernelTree): (wanted: string[]) => Modul
     return d;
   };
   return (wanted) => {
-    const order = resolveLoadOrder(wanted, (key) => {
-      const d = load(key);
-      return d ? moduleDepends(d) : undefined;
-    }, builtin);
+    const order = resolveLoadOrder(
+      wanted,
+      (key) => {
+        const d = load(key);
+        return d ? moduleDepends(d) : undefined;
+      },
+      builtin,
+    );
     return order.map((key) => ({ key, data: data.get(key)! }));
   };
 }

@@ -155,7 +155,9 @@ export async function buildStage1(opts: BuildOptions): Promise<Stage1Report> {
   let modules: string[];
   if (upToDate) {
     progress('inputs unchanged: outputs are up to date');
-    modules = readFileSync(join(opts.outDir, 'stage1', 'modules'), 'utf8').split('\n').filter(Boolean);
+    modules = readFileSync(join(opts.outDir, 'stage1', 'modules'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
   } else {
     progress(`collect initramfs (busybox, ${STAGE1_HOST_PROGRAMS.join(', ')}, modules)`);
     const rootfs = busyboxRootfs({

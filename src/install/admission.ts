@@ -1,5 +1,6 @@
 // Bounds on what strangers can make a pod write. Every node row and event
-// row goes through this wrapper of the pod's store:
+// row goes through this wrapper of the pod's store, written at once (HTTP
+// callbacks) or admitted here and committed with the leases (DHCP):
 //   - which servers the pod may provision: those in its pod file, and unknown
 //     ones only under `unknownNodes: provision` and only up to a cap of
 //     unknown servers (new node rows); past it, no row, no token, local boot;
@@ -10,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
 import { RateLimitedLog } from '../log-limit.js';
-import type { NodeEvent, NodeRecord, NodeStateStore } from '../store/types.js';
+import type { InstallStateChange, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from '../store/types.js';
 
 export interface AdmissionLimits {
   /** unknown servers (node rows for MACs not in the pod file) a pod keeps at most */
@@ -64,7 +65,7 @@ export class AdmittingNodeStore implements NodeStateStore {
   constructor(
     private readonly inner: NodeStateStore,
     private readonly pod: PodConfig,
-    private readonly log: Logger,
+    log: Logger,
     private readonly limits: AdmissionLimits = DEFAULT_ADMISSION_LIMITS,
     private readonly clock: () => number = Date.now,
   ) {
@@ -75,25 +76,23 @@ export class AdmittingNodeStore implements NodeStateStore {
 
   /** Tokens are minted only for servers this says yes to. */
   mayProvision(mac: string): Admission {
-    return admit({ known: this.known.has(mac), policy: this.pod.unknownNodes, hasRow: this.inner.installState(mac) !== undefined, unknownRows: this.unknownRows, maxUnknownNodes: this.limits.maxUnknownNodes });
+    return admit({
+      known: this.known.has(mac),
+      policy: this.pod.unknownNodes,
+      hasRow: this.inner.installState(mac) !== undefined,
+      unknownRows: this.unknownRows,
+      maxUnknownNodes: this.limits.maxUnknownNodes,
+    });
   }
 
   installState(mac: string): string | undefined {
     return this.inner.installState(mac);
   }
 
-  setInstallState(mac: string, state: string, time: number, reason?: string): void {
-    const fresh = this.inner.installState(mac) === undefined;
-    if (fresh) {
-      const a = this.mayProvision(mac);
-      if (!a.ok) {
-        this.counters.nodesRefused++;
-        this.limited.warn(a.reason, { node: mac, unknownNodes: this.unknownRows, max: this.limits.maxUnknownNodes, refused: this.counters.nodesRefused }, `server not recorded: ${a.reason}`);
-        return;
-      }
-    }
-    this.inner.setInstallState(mac, state, time, reason);
-    if (fresh && !this.known.has(mac)) this.unknownRows++;
+  /** The change and its event in one write; no row at all for a server refused, the change alone when its event is over the rate. */
+  changeInstallState(change: InstallStateChange): void {
+    const admitted = this.admitChange(change);
+    if (admitted) this.inner.changeInstallState(admitted);
   }
 
   node(mac: string): NodeRecord | undefined {
@@ -113,19 +112,57 @@ export class AdmittingNodeStore implements NodeStateStore {
   }
 
   addEvent(event: NodeEvent): void {
+    if (this.admitEvent(event)) this.inner.addEvent(event);
+  }
+
+  /**
+   * Rows DHCP commits with its leases (src/dhcp/server.ts), bounded as if they
+   * were written now: the counts move at once, the rows are written by the
+   * group commit.
+   */
+  admit(writes: NodeWrites): NodeWrites {
+    let same = true;
+    const changes: InstallStateChange[] = [];
+    for (const c of writes.changes) {
+      const admitted = this.admitChange(c);
+      if (admitted) changes.push(admitted);
+      same &&= admitted === c;
+    }
+    const events = writes.events.filter((e) => this.admitEvent(e));
+    return same && events.length === writes.events.length ? writes : { changes, events };
+  }
+
+  /** The change as it may be written, or undefined: an unknown server refused a row. */
+  private admitChange(change: InstallStateChange): InstallStateChange | undefined {
+    const { mac } = change;
+    const fresh = this.inner.installState(mac) === undefined;
+    if (fresh) {
+      const a = this.mayProvision(mac);
+      if (!a.ok) {
+        this.counters.nodesRefused++;
+        this.limited.warn(a.reason, { node: mac, unknownNodes: this.unknownRows, max: this.limits.maxUnknownNodes, refused: this.counters.nodesRefused }, `server not recorded: ${a.reason}`);
+        return undefined;
+      }
+      if (!this.known.has(mac)) this.unknownRows++;
+    }
+    if (change.event === false || this.admitEvent({ time: change.time, mac, kind: change.state })) return change;
+    return { ...change, event: false };
+  }
+
+  private admitEvent(event: NodeEvent): boolean {
     const minute = Math.floor(this.clock() / 60_000);
     const w = this.windows.get(event.mac);
     if (!eventAllowed(w, minute, this.limits.maxEventsPerMinute)) {
       this.counters.eventsDropped++;
       this.limited.warn('event-rate', { node: event.mac, kind: event.kind, max: this.limits.maxEventsPerMinute, dropped: this.counters.eventsDropped }, 'event rows over the per-server rate dropped');
-      return;
+      return false;
     }
     if (w && w.minute === minute) w.count++;
     else {
       if (this.windows.size >= MAX_WINDOWS) this.sweep(minute);
       this.windows.set(event.mac, { minute, count: 1 });
     }
-    this.inner.addEvent(event);
+    return true;
   }
 
   events(mac?: string, limit?: number): NodeEvent[] {

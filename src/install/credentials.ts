@@ -41,9 +41,7 @@ export interface CredentialOptions {
   retryWindowSec?: number;
 }
 
-export type Exchange =
-  | { ok: true; session: string; mac: string; retried: boolean }
-  | { ok: false; status: 401 | 403; reason: string; mac?: string };
+export type Exchange = { ok: true; session: string; mac: string; retried: boolean } | { ok: false; status: 401 | 403; reason: string; mac?: string };
 
 export const DEFAULT_SESSION_SEC = 4 * 3600;
 export const DEFAULT_RETRY_WINDOW_SEC = 120;

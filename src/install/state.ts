@@ -5,17 +5,7 @@
 //   the state on; only an operator's reinstall takes a server back.
 import type { TokenScope } from '../http-boot/token.js';
 
-export const INSTALL_STATES = [
-  'discovered',
-  'pxe',
-  'stage1',
-  'stage2-fetched',
-  'verified',
-  'installing',
-  'installed',
-  'booted-from-disk',
-  'failed',
-] as const;
+export const INSTALL_STATES = ['discovered', 'pxe', 'stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'failed'] as const;
 export type InstallStateName = (typeof INSTALL_STATES)[number];
 
 /** What a client may report; `heartbeat` records liveness without a transition. */
@@ -43,9 +33,7 @@ const NEXT_FROM: Record<Exclude<Report, 'stage1' | 'failed' | 'heartbeat' | 'boo
   installed: new Set(['installing']),
 };
 
-export type Transition =
-  | { ok: true; next: InstallStateName; changed: boolean }
-  | { ok: false; reason: string };
+export type Transition = { ok: true; next: InstallStateName; changed: boolean } | { ok: false; reason: string };
 
 export function reportTransition(current: string | undefined, report: Report, scope: TokenScope): Transition {
   const stay = (): Transition => ({ ok: true, next: current as InstallStateName, changed: false });

@@ -2,14 +2,14 @@
 // from its serial console and its pod's record, report (table, JUnit,
 // timeline) and power them off again. A VM counts as done only when its
 // console printed booted-from-disk AND its pod recorded it.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type Database from 'better-sqlite3';
+import type { PodStateView } from '../store/types.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { allVms, makePlan, type VmPlan } from './plan.js';
 import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, statusText, tableLines, timeline, type Timeline, type VmProgress } from './report.js';
-import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type LabState, type RecordedProcess } from './sys.js';
+import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type RecordedProcess } from './sys.js';
 import { DISK_BYTES, labLogger, podboot, tamperStage2 } from './up.js';
 
 export interface BootOptions {
@@ -37,27 +37,25 @@ export interface BootResult {
 
 type NodeRow = { state: string; reason?: string; updatedAt: number };
 
-/** Reads each pod's records straight from its database (what `podboot nodes show --json` prints), one connection per pod. */
+/** Reads each pod's records from its state, read-only (what `podboot nodes show --json` prints), kept open per pod. */
 class PodRecords {
-  private readonly dbs = new Map<string, Database.Database>();
+  private readonly open = new Map<string, PodStateView>();
   constructor(private readonly stateRoot: string) {}
 
   async read(pod: string): Promise<Map<string, NodeRow>> {
-    let db = this.dbs.get(pod);
-    if (!db) {
-      if (!existsSync(join(this.stateRoot, pod, 'pod.db'))) return new Map();
-      const { openPodDatabase } = await import('../store/database.js');
-      db = openPodDatabase(join(this.stateRoot, pod));
-      this.dbs.set(pod, db);
+    let state = this.open.get(pod);
+    if (!state) {
+      const { openPodState } = await import('../store/pod-state.js');
+      state = openPodState(join(this.stateRoot, pod), { readonly: true });
+      if (!state) return new Map();
+      this.open.set(pod, state);
     }
-    const { SqliteNodeStateStore } = await import('../store/sqlite-store.js');
-    const rows = new SqliteNodeStateStore(db).nodes();
-    return new Map(rows.map((n) => [n.mac, { state: n.state, ...(n.reason ? { reason: n.reason } : {}), updatedAt: n.updatedAt }]));
+    return new Map(state.nodes().map((n) => [n.mac, { state: n.state, ...(n.reason ? { reason: n.reason } : {}), updatedAt: n.updatedAt }]));
   }
 
   close(): void {
-    for (const db of this.dbs.values()) db.close();
-    this.dbs.clear();
+    for (const state of this.open.values()) state.close();
+    this.open.clear();
   }
 }
 
@@ -73,18 +71,23 @@ export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVar
     return [
       ...common,
       // network first; once installed the pod offers no boot file and SeaBIOS falls through to the disk
-      '-boot', 'order=nc',
-      '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
+      '-boot',
+      'order=nc',
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
       ...drive,
     ];
   }
   return [
     ...common,
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-    '-drive', `if=pflash,format=raw,unit=1,file=${uefiVars}`,
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${uefiVars}`,
     // No option ROM: OVMF's own virtio-net driver and UEFI PXE client do the network boot (DHCP option 93 = 7), as a
     // rack server's firmware would; QEMU's iPXE ROM would answer for it as iPXE instead.
-    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`,
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`,
     // No bootindex: with one, OVMF rewrites BootOrder from QEMU's list at every boot and drops the entries the
     // stage1 agent sets; without, BootOrder lives in the VM's NVRAM like a server's.
     ...drive,
@@ -226,14 +229,19 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
   const junitFile = o.junit ?? join(vmDir, 'junit.xml');
   const timelineFile = o.timeline ?? join(vmDir, 'timeline.json');
   const tl = timeline(progress, startedIso, total);
-  for (const [file, text] of [[junitFile, junitXml(progress, total, tails)], [timelineFile, JSON.stringify(tl, null, 2) + '\n']] as const) {
+  for (const [file, text] of [
+    [junitFile, junitXml(progress, total, tails)],
+    [timelineFile, JSON.stringify(tl, null, 2) + '\n'],
+  ] as const) {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
   }
   const ok = progress.every((p) => p.outcome.kind === 'booted-from-disk');
   if (o.display !== 'tty') out(tableLines(progress, (v) => Math.max(0, ...Object.values(v.at).map(Number))).join('\n') + '\n');
   for (const p of progress) if (p.outcome.kind === 'failed') out(`${p.name} (${p.rack}, ${p.mac}): ${p.outcome.message}\n`);
-  out(`${ok ? 'all' : `${progress.filter((p) => p.outcome.kind === 'booted-from-disk').length} of`} ${progress.length} VM(s) booted from disk in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`);
+  out(
+    `${ok ? 'all' : `${progress.filter((p) => p.outcome.kind === 'booted-from-disk').length} of`} ${progress.length} VM(s) booted from disk in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
+  );
   log.info({ ok, seconds: total, results: Object.fromEntries(progress.map((p) => [p.name, statusText(p)])) }, 'boot finished');
   return { ok, vms: progress, timeline: tl, junitFile, timelineFile };
 }

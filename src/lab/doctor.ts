@@ -53,7 +53,11 @@ export function runChecks(): Check[] {
   // stage1 and the lab stage2 are built from packages fetched with apt-get download (nothing installed)
   const uri = which('apt-get') ? run('apt-get', ['download', '--print-uris', 'busybox-static'], { allowFail: true, timeoutMs: 60_000 }) : '';
   const apt = /\.deb'/.test(uri);
-  checks.push({ what: 'apt-get download', ok: apt, detail: apt ? 'resolves packages (stage1 is built from Debian packages)' : 'cannot resolve busybox-static: run apt-get update (and check the sources list)' });
+  checks.push({
+    what: 'apt-get download',
+    ok: apt,
+    detail: apt ? 'resolves packages (stage1 is built from Debian packages)' : 'cannot resolve busybox-static: run apt-get update (and check the sources list)',
+  });
   const kvm = existsSync('/dev/kvm');
   checks.push({ what: 'kvm', ok: kvm, info: true, detail: kvm ? '/dev/kvm present: podboot lab boot --accel kvm may work (TCG is the default)' : 'no /dev/kvm: VMs run under TCG (slower, works)' });
   return checks;

@@ -57,10 +57,7 @@ export function recordPhase(state: string): Phase | undefined {
   }
 }
 
-export type Outcome =
-  | { kind: 'running' }
-  | { kind: 'booted-from-disk' }
-  | { kind: 'failed'; reason: string; message: string };
+export type Outcome = { kind: 'running' } | { kind: 'booted-from-disk' } | { kind: 'failed'; reason: string; message: string };
 
 export interface VmProgress {
   name: string;
@@ -144,7 +141,9 @@ export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: 
   const failures = vms.filter((v) => v.outcome.kind !== 'booted-from-disk').length;
   const cases = vms.map((v) => {
     const head = `    <testcase classname="podboot.lab.${xml(v.rack)}" name="${xml(`${v.name} ${v.mac}`)}" time="${elapsed(v).toFixed(1)}">`;
-    const phases = PHASES.filter((ph) => v.at[ph] !== undefined).map((ph) => `${ph}=${v.at[ph]}s`).join(' ');
+    const phases = PHASES.filter((ph) => v.at[ph] !== undefined)
+      .map((ph) => `${ph}=${v.at[ph]}s`)
+      .join(' ');
     const out = `      <system-out>${xml(`phases: ${phases}`)}</system-out>`;
     if (v.outcome.kind === 'booted-from-disk') return [head, out, '    </testcase>'].join('\n');
     const o = v.outcome.kind === 'failed' ? v.outcome : { reason: 'unfinished', message: 'did not finish' };
@@ -192,11 +191,23 @@ export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: nu
 export function tableLines(vms: VmProgress[], now: (v: VmProgress) => number): string[] {
   const rows = [['VM', 'RACK', 'MAC', 'PHASE', 'SECONDS'], ...vms.map((v) => [v.name, v.rack, v.mac, statusText(v), now(v).toFixed(1)])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The last lines of a console, readable (escape sequences and carriage returns out). */
 export function consoleTail(text: string, lines = 12): string {
-  const clean = text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1bc/g, '').replace(/\r/g, '');
-  return clean.split('\n').filter((l) => l.trim()).slice(-lines).join('\n');
+  const clean = text
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(/\x1bc/g, '')
+    .replace(/\r/g, '');
+  return clean
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-lines)
+    .join('\n');
 }

@@ -61,7 +61,13 @@ export class CommandError extends Error {}
 
 export function run(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number; input?: string } = {}): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 120_000, input: opts.input, maxBuffer: 64 << 20 });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs ?? 120_000,
+      input: opts.input,
+      maxBuffer: 64 << 20,
+    });
   } catch (err) {
     if (opts.allowFail) return '';
     if (isProgramMissing(err)) throw new CommandError(programNotFound(cmd));

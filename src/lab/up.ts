@@ -79,7 +79,10 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   mkdirSync(o.dir, { recursive: true });
   // The central node runs each pod as its own unprivileged user, in DIR/state/<pod>: say so now, not after a 90 s wait.
   const blocked = blockedAncestor(join(o.dir, 'state'), NOBODY_UID);
-  if (blocked) throw new CommandError(`the lab's pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach ${join(o.dir, 'state')}: chmod o+x ${blocked.dir}, or choose another --dir`);
+  if (blocked)
+    throw new CommandError(
+      `the lab's pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach ${join(o.dir, 'state')}: chmod o+x ${blocked.dir}, or choose another --dir`,
+    );
   if (existsSync(statePath(o.dir))) throw new CommandError(`a lab is already up in ${o.dir} (podboot lab down --dir ${o.dir} first)`);
   const stray = readdirSync(o.dir).filter((e) => LAB_ENTRIES.includes(e));
   if (stray.length) throw new CommandError(`${o.dir} holds ${stray.join(', ')} from an earlier lab: podboot lab down --dir ${o.dir} removes them`);
@@ -129,7 +132,22 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   const image = join(signed, `${STAGE2_NAME}.img`);
   copyFileSync(join(cache, 'lab-stage2.img'), image);
   const pods = plan.racks.map((r) => r.pod).join(',');
-  podboot(['sign', image, '--cert', join(ca, 'signers', 'lab.chain.pem'), '--key', join(ca, 'signers', 'lab.key'), '--name', STAGE2_NAME, '--version', STAGE2_VERSION, '--pods', pods, '--not-after', '30d']);
+  podboot([
+    'sign',
+    image,
+    '--cert',
+    join(ca, 'signers', 'lab.chain.pem'),
+    '--key',
+    join(ca, 'signers', 'lab.key'),
+    '--name',
+    STAGE2_NAME,
+    '--version',
+    STAGE2_VERSION,
+    '--pods',
+    pods,
+    '--not-after',
+    '30d',
+  ]);
   const rootCa = readFileSync(join(ca, 'root.pem'));
   const podsDir = join(plan.dir, 'pods');
   mkdirSync(podsDir, { recursive: true });
@@ -173,10 +191,27 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   for (const rack of plan.racks) {
     const logs = join(plan.dir, 'logs');
     const ra = track(
-      spawnDetached(rack.torNs, 'dnsmasq', [
-        '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--no-resolv', '--no-hosts', '--interface=br0', '--bind-interfaces',
-        '--enable-ra', `--dhcp-range=fd99:20:${rack.index}::,ra-only,64`, '--ra-param=br0,10,600', '--log-facility=-', '--user=root', '--pid-file=',
-      ], join(logs, `ra-${rack.pod}.log`), `dnsmasq-ra-${rack.pod}`),
+      spawnDetached(
+        rack.torNs,
+        'dnsmasq',
+        [
+          '--keep-in-foreground',
+          '--conf-file=/dev/null',
+          '--port=0',
+          '--no-resolv',
+          '--no-hosts',
+          '--interface=br0',
+          '--bind-interfaces',
+          '--enable-ra',
+          `--dhcp-range=fd99:20:${rack.index}::,ra-only,64`,
+          '--ra-param=br0,10,600',
+          '--log-facility=-',
+          '--user=root',
+          '--pid-file=',
+        ],
+        join(logs, `ra-${rack.pod}.log`),
+        `dnsmasq-ra-${rack.pod}`,
+      ),
     );
     const relayLog = join(logs, `dhcrelay-${rack.pod}.log`);
     const relay = track(spawnDetached(rack.torNs, 'dhcrelay', ['-4', '-d', '--no-pid', '-a', '-id', 'br0', '-iu', rack.torIf, rack.podAddress], relayLog, `dhcrelay-${rack.pod}`));
@@ -211,7 +246,12 @@ function buildRackNetwork(plan: LabPlan, rack: RackPlan, emulation: LabState['wa
   ipn(c, 'addr', 'add', `${rack.podAddress}/30`, 'dev', rack.centralIf);
   ipn(t, 'addr', 'add', `${rack.torWanAddress}/30`, 'dev', rack.torIf);
   // Offloads off on every end: a user-space link would otherwise see partial checksums and GSO super-frames (TCP breaks).
-  for (const [n, ifname] of [[c, rack.centralIf], [t, rack.torIf], [w, rack.wanCentralIf], [w, rack.wanTorIf]] as const) {
+  for (const [n, ifname] of [
+    [c, rack.centralIf],
+    [t, rack.torIf],
+    [w, rack.wanCentralIf],
+    [w, rack.wanTorIf],
+  ] as const) {
     ns(n, 'ethtool', ['-K', ifname, ...OFFLOADS_OFF], { allowFail: true });
   }
   for (const ifname of [rack.wanCentralIf, rack.wanTorIf]) {
@@ -227,8 +267,13 @@ function buildRackNetwork(plan: LabPlan, rack: RackPlan, emulation: LabState['wa
   if (emulation === 'user-space') {
     const script = join(packageRoot(), 'lab', 'wan-link.py');
     track(
-      spawnDetached(w, 'python3', [script, '--a', rack.wanCentralIf, '--b', rack.wanTorIf, '--delay-ms', String(oneWayMs), '--loss', String(o.wanLoss), '--seed', String(o.seed * 1000 + rack.index)],
-        join(plan.dir, 'logs', `wan-link-${rack.pod}.log`), `wan-link-${rack.pod}`),
+      spawnDetached(
+        w,
+        'python3',
+        [script, '--a', rack.wanCentralIf, '--b', rack.wanTorIf, '--delay-ms', String(oneWayMs), '--loss', String(o.wanLoss), '--seed', String(o.seed * 1000 + rack.index)],
+        join(plan.dir, 'logs', `wan-link-${rack.pod}.log`),
+        `wan-link-${rack.pod}`,
+      ),
     );
   } else {
     const br = `bw${rack.index}`;

@@ -170,9 +170,19 @@ export class MetricsAggregator {
       return c ? [{ pod: t.pod, text: c.text }] : [];
     });
     const own: Family[] = [
-      { name: 'podboot_scrape_up', help: '1 when the pod answered this scrape; 0 when its last good values (if any) were served', type: 'gauge', samples: outcomes.map((o) => ({ labels: { pod: o.pod }, value: o.ok ? 1 : 0 })) },
+      {
+        name: 'podboot_scrape_up',
+        help: '1 when the pod answered this scrape; 0 when its last good values (if any) were served',
+        type: 'gauge',
+        samples: outcomes.map((o) => ({ labels: { pod: o.pod }, value: o.ok ? 1 : 0 })),
+      },
       { name: 'podboot_scrape_duration_seconds', help: 'time the pod took to answer this scrape', type: 'gauge', samples: outcomes.map((o) => ({ labels: { pod: o.pod }, value: o.ms / 1000 })) },
-      { name: 'podboot_scrape_cached_age_seconds', help: 'age of the cached values served for a pod that did not answer', type: 'gauge', samples: outcomes.filter((o) => o.cachedAgeSec !== undefined).map((o) => ({ labels: { pod: o.pod }, value: o.cachedAgeSec! })) },
+      {
+        name: 'podboot_scrape_cached_age_seconds',
+        help: 'age of the cached values served for a pod that did not answer',
+        type: 'gauge',
+        samples: outcomes.filter((o) => o.cachedAgeSec !== undefined).map((o) => ({ labels: { pod: o.pod }, value: o.cachedAgeSec! })),
+      },
     ];
     return mergeByPod(parts) + render([...own, ...extra]);
   }

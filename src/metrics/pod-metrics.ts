@@ -42,7 +42,12 @@ export function podFamilies(s: PodMetricsSource): Family[] {
       { name: 'podboot_tftp_requests_total', help: 'TFTP read requests', type: 'counter', samples: [{ value: t.rrq }] },
       { name: 'podboot_tftp_write_requests_total', help: 'TFTP write requests (always refused)', type: 'counter', samples: [{ value: t.wrq }] },
       { name: 'podboot_tftp_completed_total', help: 'TFTP transfers completed', type: 'counter', samples: [{ value: t.completed }] },
-      { name: 'podboot_tftp_size_probes_total', help: 'TFTP transfers a client ended after reading tsize from the OACK (UEFI firmware does this before each download)', type: 'counter', samples: [{ value: t.sizeProbes }] },
+      {
+        name: 'podboot_tftp_size_probes_total',
+        help: 'TFTP transfers a client ended after reading tsize from the OACK (UEFI firmware does this before each download)',
+        type: 'counter',
+        samples: [{ value: t.sizeProbes }],
+      },
       { name: 'podboot_tftp_active_transfers', help: 'TFTP transfers running', type: 'gauge', samples: [{ value: t.active }] },
       { name: 'podboot_tftp_sent_bytes_total', help: 'TFTP payload bytes sent', type: 'counter', samples: [{ value: t.bytesSent }] },
       { name: 'podboot_tftp_retransmitted_blocks_total', help: 'TFTP blocks sent again', type: 'counter', samples: [{ value: t.retransmittedBlocks }] },

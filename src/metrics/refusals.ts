@@ -2,7 +2,8 @@
 // pod's boot server and the central API). Codes are the ones answered, or a
 // word for refusals that never got an HTTP status (`tls`); reasons are short
 // fixed words chosen by the code that refuses, never text from a client, so
-// the label set stays small.
+// the label set stays small. Counted and logged by one path for both servers:
+// src/net/http/refusals.ts.
 import type { Family } from './exposition.js';
 
 export class RefusalCounts {
@@ -31,24 +32,3 @@ export class RefusalCounts {
     return { name, help, type: 'counter', samples: [...this.counts.values()].map((e) => ({ labels: { code: e.code, reason: e.reason }, value: e.value })) };
   }
 }
-
-/** The reason word for a status when the refusing code named none. */
-export function defaultReason(status: number): string {
-  return DEFAULT_REASONS[status] ?? (status >= 500 ? 'server-error' : 'client-error');
-}
-
-const DEFAULT_REASONS: Record<number, string> = {
-  400: 'bad-request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not-found',
-  405: 'method-not-allowed',
-  408: 'request-timeout',
-  409: 'conflict',
-  413: 'body-too-large',
-  416: 'range-not-satisfiable',
-  429: 'too-many-requests',
-  431: 'headers-too-large',
-  500: 'internal-error',
-  503: 'unavailable',
-};

@@ -53,7 +53,7 @@ export function parseCidr(text: string): Cidr | undefined {
 }
 
 export function cidrContains(cidr: Cidr, addr: number): boolean {
-  return ((addr & cidr.mask) >>> 0) === cidr.network;
+  return (addr & cidr.mask) >>> 0 === cidr.network;
 }
 
 export function cidrBroadcast(cidr: Cidr): number {
@@ -66,5 +66,5 @@ export function formatCidr(cidr: Cidr): string {
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const mask = a.prefix < b.prefix ? a.mask : b.mask;
-  return ((a.network & mask) >>> 0) === ((b.network & mask) >>> 0);
+  return (a.network & mask) >>> 0 === (b.network & mask) >>> 0;
 }

@@ -108,7 +108,7 @@ const MIB = 1024 * 1024;
  */
 export function cgroupPlan(layout: CgroupLayout, group: string, pod: string, limits: PodLimits): CgroupPlan | undefined {
   const v2 = layout.v2;
-  if (v2 && v2.controllers.includes('memory') && v2.controllers.includes('pids')) {
+  if (v2?.controllers.includes('memory') && v2.controllers.includes('pids')) {
     // v2's "no internal processes" rule: the node's cgroup can hand controllers
     // to children only once it holds no process itself, so the node moves into
     // a leaf of its own first (what systemd's Delegate= expects).

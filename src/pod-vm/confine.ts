@@ -2,11 +2,11 @@
 // and its resource limits (src/pod-vm/cgroup.ts). Prepared before every start
 // (state directory ownership, cgroups, TLS), wraps the pod's command, and says
 // afterwards whether the memory limit is what killed it.
-import { chmodSync, lchownSync, lstatSync, statSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, type Stats, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { DEFAULT_LIMITS, type PodConfig, type PodLimits } from '../config/types.js';
 import { applyCgroupPlan, cgroupPlan, describeLimits, killLeftovers, oomKills, removeCgroups, type CgroupLayout, type CgroupPlan, type LimitsStatus } from './cgroup.js';
-import { asUser, blockedAncestor, chownTree, inCgroups, type PodUser } from './pod-user.js';
+import { asUser, blockedAncestor, chownTree, inCgroups, withCodeMount, type CodeMount, type PodUser } from './pod-user.js';
 
 /** What the supervisor's instance shows and asks of a confinement. */
 export interface InstanceConfinement {
@@ -29,6 +29,8 @@ export interface ConfineOptions {
   /** the node's group directory in each hierarchy (podsCgroupName) */
   group: string;
   noLimitsReason?: string;
+  /** podboot's code, bound where the pod's user can read it (unprivileged pods only) */
+  code?: CodeMount;
   log: Logger;
 }
 
@@ -71,7 +73,7 @@ export class PodConfinement implements InstanceConfinement {
       lchownSync(stateDir, user.uid, user.gid);
       chmodSync(stateDir, 0o700);
       for (const f of readOnly) {
-        let st;
+        let st: Stats;
         try {
           st = lstatSync(f);
         } catch {
@@ -113,10 +115,12 @@ export class PodConfinement implements InstanceConfinement {
     log.info({ pod, via: this.status.via, limits: describeLimits(limits), cgroups: plan.names, missing: plan.missing }, 'resource limits in place');
   }
 
-  /** node … → sh (enter cgroups) → [ip netns exec NS] → setpriv (the pod's user) → node …, one process throughout. */
+  /** node … → sh (enter cgroups) → unshare + mount (the code) → [ip netns exec NS] → setpriv (the pod's user) → node …, one process throughout. */
   wrap(command: string, args: string[], netns?: string): { command: string; args: string[] } {
     let cmd = this.o.user ? asUser(this.o.user, command, args) : { command, args };
     if (netns) cmd = { command: 'ip', args: ['netns', 'exec', netns, cmd.command, ...cmd.args] };
+    // Before `ip netns exec`, whose own mount namespace is a copy of this one and so keeps the binding.
+    if (this.o.user && this.o.code) cmd = withCodeMount(this.o.code, cmd.command, cmd.args);
     return inCgroups(this.plan?.procs ?? [], cmd.command, cmd.args);
   }
 

@@ -1,18 +1,20 @@
 // One pod's instance as the supervisor sees it: a child process running
 // `podboot pod run`, its lifecycle (start, ready, heartbeat, exit, backoff,
-// crash loop, stop) and the last things it reported. Owns nothing of the
-// pod's own state: leases live in the pod's database in its state directory.
+// crash loop, stop; every state change goes through the transition table in
+// lifecycle.ts) and the last things it reported. Owns nothing of the pod's
+// own state: leases live in the pod's database in its state directory.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync, fstatSync } from 'node:fs';
 import { exitLogLine } from './exit-line.js';
 import type { Logger } from 'pino';
 import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from './backoff.js';
-import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from './ipc.js';
+import { ENV_HEARTBEAT_MS, isChildMessage, type MetricsSnapshot, type ParentMessage, type PodSelfStatus } from '../pod-link/ipc.js';
 import { cpuPercent, cpuSeconds, sampleProcess, type ProcSample } from './proc.js';
 import type { InstanceConfinement } from './confine.js';
 import type { LimitsStatus } from './cgroup.js';
+import { next, type InstanceState, type LifecycleEvent, type LifecycleState } from './lifecycle.js';
 
-export type InstanceState = 'starting' | 'running' | 'degraded' | 'busy' | 'error' | 'crashed' | 'crash-loop' | 'upgrading' | 'stopping' | 'stopped';
+export type { InstanceState, LifecycleState } from './lifecycle.js';
 
 export interface LaunchSpec {
   /** argv[0] and the rest: e.g. node, [main.js, 'pod', 'run', file, '--state', dir] */
@@ -26,7 +28,7 @@ export interface LaunchSpec {
    * cgroups, its certificate); a failure counts as a failed start. It may
    * return the command to run this time (e.g. entering the cgroups it made).
    */
-  prelaunch?: () => Promise<void | { command: string; args: string[] }>;
+  prelaunch?: () => Promise<undefined | { command: string; args: string[] }>;
   /** the user and resource limits the instance runs under */
   confinement?: InstanceConfinement;
 }
@@ -138,7 +140,7 @@ const BUSY_CPU_PERCENT = 90;
 const UNLIMITED: StartGate = { acquire: async () => () => undefined, idle: async () => undefined };
 
 export class PodInstanceProcess {
-  state: InstanceState = 'stopped';
+  private lifecycle: LifecycleState = 'stopped';
   private child?: ChildProcess;
   private startedAt?: number;
   /** Size of the log file when the running child was spawned: its lines come after. */
@@ -156,7 +158,7 @@ export class PodInstanceProcess {
   private wantDegraded = false;
   private degradeReason?: string;
   /** why the current child is being ended, when the supervisor ended it */
-  private ending?: { reason: string; then: 'stop' | 'restart' | 'backoff' };
+  private ending?: { reason: string; after: 'stop' | 'restart' | 'backoff' };
   private prevSample?: ProcSample;
   private sample?: ProcSample;
   private cpu?: number;
@@ -187,6 +189,11 @@ export class PodInstanceProcess {
     this.file = file;
   }
 
+  /** The lifecycle state (status() adds the display states busy, error, upgrading). */
+  get state(): LifecycleState {
+    return this.lifecycle;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -209,7 +216,7 @@ export class PodInstanceProcess {
       this.launching = false;
     }
     if (!this.child) {
-      this.state = 'stopped';
+      this.move({ type: 'cancel' });
       return;
     }
     await this.endChild(reason, 'stop');
@@ -308,14 +315,18 @@ export class PodInstanceProcess {
     return this.state;
   }
 
-  private launch(): void {
+  /**
+   * Every start goes through here: `start` from stopped, crashed or
+   * crash-loop; `exited (restart)` when the ending child of a restart is gone.
+   */
+  private launch(event: LifecycleEvent = { type: 'start' }): void {
     if (this.child || this.launching) return;
     this.launching = true;
-    this.state = 'starting';
+    this.move(event);
     const token = ++this.launchToken;
     void this.gate.acquire().then(async (release) => {
       if (token !== this.launchToken) return release();
-      let command: { command: string; args: string[] } | void;
+      let command: { command: string; args: string[] } | undefined;
       try {
         command = await this.spec.prelaunch?.();
       } catch (err) {
@@ -334,7 +345,7 @@ export class PodInstanceProcess {
   /** A start that failed before any process ran: backoff as for a crash. */
   private failedStart(reason: string): void {
     this.lastExit = { at: new Date().toISOString(), code: null, signal: null, reason };
-    this.scheduleRestart(reason, 0);
+    this.scheduleRestart(reason, 0, 'start-failed');
   }
 
   private freeSlot(): void {
@@ -366,7 +377,7 @@ export class PodInstanceProcess {
     this.self = undefined;
     this.failingProbes = '';
     this.lastHeartbeat = undefined;
-    this.state = 'starting';
+    this.move({ type: 'spawned' });
     this.ending = undefined;
     this.log.info({ pid: child.pid, restarts: this.restarts }, 'pod instance starting');
     this.onEvent({ kind: 'starting', message: `instance starting (pid ${child.pid})`, fields: { pid: child.pid } });
@@ -403,10 +414,17 @@ export class PodInstanceProcess {
         if (this.child === child) this.sendToChild({ type: 'warm-up' });
       });
     }
-    if (this.state === 'starting' || this.state === 'running' || this.state === 'degraded') this.state = m.status.degraded ? 'degraded' : 'running';
-    const failing = (m.status.probes ?? []).filter((p) => !p.ok).map((p) => p.listener).join(', ');
+    this.move({ type: 'reported', degraded: m.status.degraded });
+    const failing = (m.status.probes ?? [])
+      .filter((p) => !p.ok)
+      .map((p) => p.listener)
+      .join(', ');
     if (failing !== this.failingProbes) {
-      this.onEvent(failing ? { kind: 'probe-failed', message: `listener self-probe failed: ${failing}`, fields: { probes: m.status.probes } } : { kind: 'probe-ok', message: 'every listener answers its self-probe again' });
+      this.onEvent(
+        failing
+          ? { kind: 'probe-failed', message: `listener self-probe failed: ${failing}`, fields: { probes: m.status.probes } }
+          : { kind: 'probe-ok', message: 'every listener answers its self-probe again' },
+      );
       this.failingProbes = failing;
     }
     this.armWatchdog(this.timing.heartbeatTimeoutMs, `no heartbeat for ${this.timing.heartbeatTimeoutMs} ms`);
@@ -418,7 +436,7 @@ export class PodInstanceProcess {
       if (!this.child || this.ending) return;
       // A hung instance cannot be asked to stop; it is killed and restarted with backoff.
       this.log.error({ pid: this.child.pid, reason }, 'pod instance unresponsive; killing it');
-      this.ending = { reason, then: 'backoff' };
+      this.ending = { reason, after: 'backoff' };
       this.child.kill('SIGKILL');
     }, ms);
     this.watchdog.unref();
@@ -436,10 +454,10 @@ export class PodInstanceProcess {
     });
   }
 
-  private async endChild(reason: string, then: 'stop' | 'restart'): Promise<void> {
+  private async endChild(reason: string, after: 'stop' | 'restart'): Promise<void> {
     const child = this.child!;
-    this.ending = { reason, then };
-    this.state = 'stopping';
+    this.ending = { reason, after };
+    this.move({ type: 'end' });
     if (this.watchdog) clearTimeout(this.watchdog);
     child.kill('SIGTERM');
     const kill = setTimeout(() => {
@@ -465,35 +483,46 @@ export class PodInstanceProcess {
     const oom = signal === 'SIGKILL' ? this.spec.confinement?.exitReason() : undefined;
     const what = oom ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
     const reason = ending ? `${ending.reason} (${what})` : what;
-    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.then === 'stop' || ending?.then === 'restart' ? undefined : exitLogLine(this.spec.logFile, this.logFrom) };
-    if (ending?.then === 'stop') {
-      this.state = 'stopped';
+    this.lastExit = { at: new Date().toISOString(), code, signal, reason, lastLog: ending?.after === 'stop' || ending?.after === 'restart' ? undefined : exitLogLine(this.spec.logFile, this.logFrom) };
+    if (ending?.after === 'stop') {
+      this.move({ type: 'exited', after: 'stop' });
       this.log.info({ reason }, 'pod instance stopped');
       this.onEvent({ kind: 'stopped', message: `instance stopped: ${reason}` });
       return;
     }
-    if (ending?.then === 'restart') {
+    if (ending?.after === 'restart') {
       this.restarts++;
       this.log.info({ reason }, 'pod instance restarting');
       this.onEvent({ kind: 'restarting', message: `instance restarting: ${reason}` });
-      this.launch();
+      this.launch({ type: 'exited', after: 'restart' });
       return;
     }
-    this.scheduleRestart(reason, ranMs);
+    this.scheduleRestart(reason, ranMs, 'exited');
   }
 
-  private scheduleRestart(reason: string, ranMs: number): void {
+  private scheduleRestart(reason: string, ranMs: number, cause: 'exited' | 'start-failed'): void {
     const d = nextRestart(this.timing.backoff, this.streak, ranMs);
     this.streak = d.streak;
     this.restarts++;
-    this.state = d.crashLoop ? 'crash-loop' : 'crashed';
+    this.move(cause === 'exited' ? { type: 'exited', after: 'backoff', crashLoop: d.crashLoop } : { type: 'start-failed', crashLoop: d.crashLoop });
     this.nextStartAt = Date.now() + d.delayMs;
-    this.log.error({ reason, ranMs, delayMs: d.delayMs, streak: d.streak, lastLog: this.lastExit?.lastLog }, d.crashLoop ? 'pod instance in a crash loop' : 'pod instance exited; restarting after backoff');
+    this.log.error(
+      { reason, ranMs, delayMs: d.delayMs, streak: d.streak, lastLog: this.lastExit?.lastLog },
+      d.crashLoop ? 'pod instance in a crash loop' : 'pod instance exited; restarting after backoff',
+    );
     this.onEvent({ kind: d.crashLoop ? 'crash-loop' : 'crashed', message: `instance ended: ${reason}; next start in ${d.delayMs} ms`, fields: { streak: d.streak } });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       this.launch();
     }, d.delayMs);
+  }
+
+  /** The one place the lifecycle state changes: through the table, never around it. */
+  private move(event: LifecycleEvent): void {
+    const t = next(this.lifecycle, event);
+    if (t.ok) this.lifecycle = t.next;
+    // Not reachable by the table's own account; if it ever is, the state stays and it is said loudly.
+    else this.log.error({ state: this.lifecycle, event: event.type, reason: t.reason }, 'pod instance lifecycle: transition refused');
   }
 
   private clearRestartTimer(): void {

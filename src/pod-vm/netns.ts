@@ -22,8 +22,15 @@ function tempName(pod: string, role: 'p' | 'm'): string {
 }
 
 function addInterface(ns: string, tmp: string, name: string, i: NetnsInterface): string[][] {
-  const create = i.vlan !== undefined ? ['link', 'add', 'link', i.parent, 'name', tmp, 'type', 'vlan', 'id', String(i.vlan)] : ['link', 'add', 'link', i.parent, 'name', tmp, 'type', 'macvlan', 'mode', 'bridge'];
-  return [create, ['link', 'set', tmp, 'netns', ns], ['-n', ns, 'link', 'set', tmp, 'name', name], ['-n', ns, 'addr', 'add', `${i.address}/${i.prefix}`, 'dev', name], ['-n', ns, 'link', 'set', name, 'up']];
+  const create =
+    i.vlan !== undefined ? ['link', 'add', 'link', i.parent, 'name', tmp, 'type', 'vlan', 'id', String(i.vlan)] : ['link', 'add', 'link', i.parent, 'name', tmp, 'type', 'macvlan', 'mode', 'bridge'];
+  return [
+    create,
+    ['link', 'set', tmp, 'netns', ns],
+    ['-n', ns, 'link', 'set', tmp, 'name', name],
+    ['-n', ns, 'addr', 'add', `${i.address}/${i.prefix}`, 'dev', name],
+    ['-n', ns, 'link', 'set', name, 'up'],
+  ];
 }
 
 /**

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
-import { podCertificate, tlsPaths } from '../pod/tls.js';
+import { podCertificate, tlsPaths } from '../pod-link/tls.js';
 import { CaDirectory } from '../signing/index.js';
 import { ensureOwnedDir, writeOwned, type PodUser } from './pod-user.js';
 
@@ -44,6 +44,9 @@ export class PodTlsIssuer {
     writeOwned(p.key, c.key, owner, 0o600);
     writeOwned(p.cert, c.chain, owner, 0o644);
     writeOwned(p.rootCa, c.rootCa, owner, 0o644);
-    this.log.info({ pod: pod.name, addresses: c.addresses, newlyIssued: c.issued, caDir: this.caDir }, c.issued ? 'issued the pod its TLS certificate' : "handed the pod its issued TLS certificate again");
+    this.log.info(
+      { pod: pod.name, addresses: c.addresses, newlyIssued: c.issued, caDir: this.caDir },
+      c.issued ? 'issued the pod its TLS certificate' : 'handed the pod its issued TLS certificate again',
+    );
   }
 }

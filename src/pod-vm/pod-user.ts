@@ -10,7 +10,24 @@
 // creates its file with O_EXCL (never through a symlink), fixes its owner by
 // descriptor and renames it into place; ownership walks use lchown and never
 // follow a link.
-import { closeSync, constants, fchmodSync, fchownSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  chmodSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 export interface PodUser {
@@ -173,8 +190,60 @@ export function asUser(user: PodUser, command: string, args: string[]): { comman
   const caps = POD_CAPS.map((c) => `+${c}`).join(',');
   return {
     command: 'setpriv',
-    args: ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--inh-caps', `-all,${caps}`, '--ambient-caps', caps, '--bounding-set', `-all,${caps}`, '--no-new-privs', '--', command, ...args],
+    args: [
+      '--reuid',
+      String(user.uid),
+      '--regid',
+      String(user.gid),
+      '--clear-groups',
+      '--inh-caps',
+      `-all,${caps}`,
+      '--ambient-caps',
+      caps,
+      '--bounding-set',
+      `-all,${caps}`,
+      '--no-new-privs',
+      '--',
+      command,
+      ...args,
+    ],
   };
+}
+
+/**
+ * Where a pod sees podboot's own code. The package may sit where a pod's user
+ * cannot pass (a checkout under /root, mode 0700): each pod gets a private
+ * mount namespace with the package root bound read-only here, a path every
+ * user can reach, and runs its CLI script from it.
+ */
+export const CODE_MOUNT = '/run/podboot/code';
+
+export interface CodeMount {
+  /** the package root on the host (holds package.json, dist/, node_modules/) */
+  root: string;
+  /** the CLI script, inside root */
+  script: string;
+  /** where root is bound in the pod's mount namespace */
+  at: string;
+}
+
+/** The package a script belongs to: the nearest directory above it holding a package.json. */
+export function packageRootOf(script: string): string {
+  let dir = dirname(resolve(script));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${script}`);
+    dir = up;
+  }
+}
+
+/** `command args` with the CLI script run from the bound copy, in a mount namespace of its own that binds it there. */
+export function withCodeMount(code: CodeMount, command: string, args: string[]): { command: string; args: string[] } {
+  const inside = code.at + code.script.slice(code.root.length);
+  const moved = args.map((a) => (a === code.script ? inside : a));
+  const script = 'mount --bind -o ro "$1" "$2" || { echo "podboot: cannot bind $1 at $2" >&2; exit 125; }; shift 2; exec "$@"';
+  return { command: 'unshare', args: ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'podboot-code', code.root, code.at, command, ...moved] };
 }
 
 /**

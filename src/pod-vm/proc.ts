@@ -40,7 +40,10 @@ export function parseStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   if (close < 0) return undefined;
   // Fields after the name, numbered as in proc(5) starting at field 3 (state).
-  const f = text.slice(close + 2).trim().split(/\s+/);
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   const n = (field: number) => Number(f[field - 3]);
   if (f.length < 22) return undefined;
   return {

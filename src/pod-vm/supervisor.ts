@@ -1,3 +1,15 @@
+// src/pod-vm is each pod's isolated instance ("pod VM") as the central node
+// sees it: this supervisor, the instance process and its lifecycle
+// (instance.ts, lifecycle.ts), how it is launched and confined (confine.ts,
+// pod-user.ts, cgroup.ts, netns.ts, node-options.ts), its restart backoff,
+// /proc sampling, the plan that follows the pods directory, log rotation, the
+// shared stage1 copy and the TLS certificate issued to it before it starts.
+// Nothing in this folder runs inside a pod: the pod's own process is
+// src/pod (PodInstance, its end of the IPC channel, self-probe, registration),
+// and what both sides share (the IPC messages, the registration token, where
+// the pod's certificate lives) is in src/pod-link, which imports neither:
+// src/pod-vm and src/pod do not import each other.
+//
 // The central node's supervisor: one child process per pod file, kept in
 // step with the pods directory (new file → start, changed → reload, removed
 // → stop, invalid → refused and nothing else touched), restarted with backoff
@@ -13,13 +25,12 @@ import { existsSync } from 'node:fs';
 import type { PodConfig } from '../config/types.js';
 import { netnsName, setupNetns, teardownNetns } from './netns.js';
 import { rotateIfLarger } from './log-rotate.js';
-import { writeRegistrationToken } from '../api/targets.js';
+import { REGISTER_TOKEN_FILE, writeRegistrationToken } from '../pod-link/registration.js';
 import { hashText, planScan, type AppliedEntry, type PlanAction, type ScannedFile } from './plan.js';
 import { PodConfinement } from './confine.js';
 import { podsCgroupName, readLayout, type CgroupLayout } from './cgroup.js';
-import { podUser } from './pod-user.js';
+import { CODE_MOUNT, packageRootOf, podUser, type CodeMount } from './pod-user.js';
 import { PodTlsIssuer } from './pod-tls.js';
-import { REGISTER_TOKEN_FILE } from '../api/targets.js';
 import { copyMode, PodFileRefused, readPodFile } from '../config/read-pod-file.js';
 
 export interface SupervisorOptions {
@@ -117,6 +128,9 @@ export class Supervisor {
     if (opts.caDir) this.issuer = new PodTlsIssuer(opts.caDir, opts.log);
   }
 
+  /** podboot's code as unprivileged pods see it (set at start) */
+  private code?: CodeMount;
+
   /** Whether pods run as their own unprivileged users (serve as root, not --pod-user root). */
   get unprivilegedPods(): boolean {
     return this.opts.podUser !== 'root' && process.getuid?.() === 0;
@@ -131,7 +145,14 @@ export class Supervisor {
     if (this.opts.limits === false) this.noLimitsReason = 'limits turned off for this node';
     else if (process.getuid?.() !== 0) this.noLimitsReason = 'the central node does not run as root: it cannot create cgroups';
     else this.layout = readLayout();
-    this.log.info({ podUser: this.unprivilegedPods ? 'own unprivileged uid per pod' : 'root', limits: this.layout ? 'cgroups' : this.noLimitsReason }, 'how pod instances are confined');
+    if (this.unprivilegedPods) {
+      this.code = { root: packageRootOf(this.opts.cliScript), script: this.opts.cliScript, at: CODE_MOUNT };
+      await mkdir(CODE_MOUNT, { recursive: true, mode: 0o755 });
+    }
+    this.log.info(
+      { podUser: this.unprivilegedPods ? 'own unprivileged uid per pod' : 'root', limits: this.layout ? 'cgroups' : this.noLimitsReason, code: this.code?.at },
+      'how pod instances are confined',
+    );
     await this.rescan();
     if (this.opts.podsDir) {
       try {
@@ -165,7 +186,7 @@ export class Supervisor {
   private async dropNetns(pod: string): Promise<void> {
     const c = this.confinements.get(pod);
     this.confinements.delete(pod);
-    await c?.remove().catch((err) => this.log.warn({ pod, err: (err as Error).message }, 'could not remove the pod\'s cgroups'));
+    await c?.remove().catch((err) => this.log.warn({ pod, err: (err as Error).message }, "could not remove the pod's cgroups"));
     if (!this.netns.has(pod)) return;
     this.netns.delete(pod);
     await teardownNetns(pod);
@@ -401,7 +422,11 @@ export class Supervisor {
           // Built unless it is still there as this config wants it.
           if (!(this.netns.get(pod) === want && existsSync(`/run/netns/${ns}`))) {
             this.netns.delete(pod);
-            await setupNetns(pod, iso, config.subnets.map((s) => s.cidr));
+            await setupNetns(
+              pod,
+              iso,
+              config.subnets.map((s) => s.cidr),
+            );
             this.netns.set(pod, want);
             this.log.info({ pod, netns: ns, provisioning: iso.provisioning, management: iso.management }, 'pod network namespace ready');
           }
@@ -424,6 +449,7 @@ export class Supervisor {
         layout: this.layout,
         group: podsCgroupName(this.opts.stateRoot),
         noLimitsReason: this.noLimitsReason,
+        code: this.code,
         log: this.log,
       });
       this.confinements.set(pod, c);

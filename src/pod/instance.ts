@@ -101,14 +101,21 @@ export class PodInstance {
     // One policy for TFTP and plain HTTP: a config with a token goes to its server only.
     const access = (mac: string, client: ClientInfo, name: string): boolean => {
       const d = this.fromServer(mac, client.address, nowSec());
-      if (!d.allow) refusals.warn(`boot-config:${d.reason}`, { node: mac, file: name, source: client.address, reason: d.reason, detail: d.detail }, 'boot config with an install token refused: not its server');
+      if (!d.allow)
+        refusals.warn(`boot-config:${d.reason}`, { node: mac, file: name, source: client.address, reason: d.reason, detail: d.detail }, 'boot config with an install token refused: not its server');
       return d.allow;
     };
     // Generated per-server configs first, then files from the boot tree.
     const server = podServer(this.config);
     // iPXE fetches kernel and initrd over HTTP (seconds over a WAN); pxelinux and GRUB use TFTP.
     const stage1 = this.config.boot.stage1 === 'http' ? { ...DEFAULT_STAGE1, httpBase: `http://{server}:{httpPort}/boot` } : DEFAULT_STAGE1;
-    const generated = new GeneratedFilesResolver({ server, stage1, directory: new PodNodeDirectory(this.config, this.nodeState, () => this.dhcp.degraded), token: (mac) => credentials.mint(mac, nowSec()), access });
+    const generated = new GeneratedFilesResolver({
+      server,
+      stage1,
+      directory: new PodNodeDirectory(this.config, this.nodeState, () => this.dhcp.degraded),
+      token: (mac) => credentials.mint(mac, nowSec()),
+      access,
+    });
     const bootFiles = new FirstMatchResolver([generated, await BootTreeResolver.open(this.bootDir)]);
     this.tftpServer = new TftpServer(tftpOptionsFromPod(this.config), bootFiles, this.log);
     await this.tftpServer.start();
@@ -122,13 +129,18 @@ export class PodInstance {
       stage2: () => this.stage2.get(),
     });
     this.httpServer = new HttpBootServer(
-      { address: this.config.listen.address, httpPort: this.config.boot.stage1 === 'http' ? this.config.listen.httpPort : undefined, httpsPort: this.config.listen.httpsPort, tls, allowSource: podSources(this.config) },
+      {
+        address: this.config.listen.address,
+        httpPort: this.config.boot.stage1 === 'http' ? this.config.listen.httpPort : undefined,
+        httpsPort: this.config.listen.httpsPort,
+        tls,
+        allowSource: podSources(this.config),
+      },
       { pod: this.config.name, log: this.log, nodes: this.nodes, tokens, credentials, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
     );
     await this.httpServer.start();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
   }
-
 
   /**
    * Runs the DHCP JIT warm-up (src/dhcp/warmup.ts) while the pod serves. Once:

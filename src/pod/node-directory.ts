@@ -5,7 +5,6 @@ import type { NodeConfig, PodConfig } from '../config/types.js';
 import type { NodeStateStore } from '../store/types.js';
 import { INSTALL_IN_PROGRESS, INSTALLED_STATES } from '../install/state.js';
 
-
 export class PodNodeDirectory implements NodeDirectory {
   private readonly byMac = new Map<string, NodeConfig>();
   private readonly byUuid = new Map<string, NodeConfig>();

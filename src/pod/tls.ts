@@ -1,6 +1,7 @@
 // A pod instance's TLS server certificate and the root CA its servers trust.
 // They live in <state>/tls. A supervised pod only reads them: the central node
-// issues them before it starts the pod (src/pod-vm/pod-tls.ts), so no pod
+// issues them before it starts the pod (src/pod-vm/pod-tls.ts; where they
+// live and what they carry: src/pod-link/tls.ts), so no pod
 // process ever opens the CA directory. Run by hand (labs, as root), a pod may
 // still issue its own from --ca DIR, creating a local CA there when none exists.
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
 import { CaDirectory, writeFileAtomic } from '../signing/index.js';
+import { podCertificate, tlsPaths } from '../pod-link/tls.js';
 
 export interface PodTls {
   /** leaf + signing CA, PEM */
@@ -23,11 +25,6 @@ export interface PodTlsSource {
   caDir: string;
   /** create the CA when the directory does not exist (labs, the embedded default) */
   createCa: boolean;
-}
-
-export function tlsPaths(stateDir: string) {
-  const dir = join(stateDir, 'tls');
-  return { dir, cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), rootCa: join(dir, 'root.pem') };
 }
 
 export async function ensurePodTls(pod: PodConfig, stateDir: string, source: PodTlsSource | undefined, log: Logger): Promise<PodTls> {
@@ -51,24 +48,6 @@ export async function ensurePodTls(pod: PodConfig, stateDir: string, source: Pod
     log.info({ addresses: issued.addresses, caDir: source.caDir }, 'issued the pod its TLS certificate');
   }
   return { cert: readFileSync(p.cert), key: readFileSync(p.key), rootCa: readFileSync(p.rootCa) };
-}
-
-/** The addresses a pod's certificate carries: its listen address and next server. */
-export function podAddresses(pod: PodConfig): string[] {
-  return [...new Set([pod.listen.address, pod.boot.nextServer])];
-}
-
-/**
- * The pod's key, chain (leaf + issuing CA) and root, issued by `ca` the first
- * time. The CA never overwrites a key: a pod whose state was wiped gets its
- * issued pair back.
- */
-export async function podCertificate(ca: CaDirectory, pod: PodConfig): Promise<{ key: Buffer; chain: Buffer; rootCa: Buffer; addresses: string[]; issued: boolean }> {
-  const addresses = podAddresses(pod);
-  const kept = { key: join(ca.dir, 'servers', `${pod.name}.key`), chain: join(ca.dir, 'servers', `${pod.name}.chain.pem`) };
-  const have = existsSync(kept.key) && existsSync(kept.chain);
-  const files = have ? kept : await ca.issueServer(pod.name, { ip: addresses });
-  return { key: readFileSync(files.key), chain: readFileSync(files.chain), rootCa: readFileSync(ca.paths.rootCert), addresses, issued: !have };
 }
 
 /**

@@ -45,10 +45,7 @@ export function migratedState(old: LegacyState, serviceCa: IssuedRecord, now: Da
     organization: old.organization,
     crlDays: old.crlDays,
     crlNumber: { root: old.crlNumber.root, codesign: old.crlNumber.signingCa, service: 0 },
-    issued: [
-      ...old.issued.map((r): IssuedRecord => (r.kind === 'signing-ca' ? { ...r, kind: 'codesign-ca', issuer: 'root' } : { ...r, kind: r.kind, issuer: 'codesign' })),
-      serviceCa,
-    ],
+    issued: [...old.issued.map((r): IssuedRecord => (r.kind === 'signing-ca' ? { ...r, kind: 'codesign-ca', issuer: 'root' } : { ...r, kind: r.kind, issuer: 'codesign' })), serviceCa],
     revoked: { root: old.rootRevoked, codesign: old.revoked, service: [] },
     migrated: { from: LEGACY_CA_FORMAT, at: now.toISOString(), legacySigningCa: signingCa?.serial ?? '' },
   };

@@ -26,8 +26,7 @@ export interface ValidatedPath {
   revocation: { checked: string[]; unchecked: string[] };
 }
 
-const signedBy = (child: Certificate | Crl, issuer: Certificate): boolean =>
-  verifySignature(child.signatureAlgorithm, issuer.publicKey, child.tbs, child.signature);
+const signedBy = (child: Certificate | Crl, issuer: Certificate): boolean => verifySignature(child.signatureAlgorithm, issuer.publicKey, child.tbs, child.signature);
 
 function role(chain: Certificate[], i: number): string {
   const c = chain[i]!;
@@ -127,7 +126,14 @@ function checkRevocation(chain: Certificate[], crls: Crl[], now: Date): Validate
   const covered = new Set<number>();
   for (const crl of crls) {
     const at = chain.findIndex((c, i) => i > 0 && c.subject.equals(crl.issuer));
-    if (at < 0) throw new VerificationError('crl', `the CRL issued by ${crl.issuerText} does not belong to this chain (issuers: ${chain.slice(1).map((c) => c.subjectText).join('; ')})`);
+    if (at < 0)
+      throw new VerificationError(
+        'crl',
+        `the CRL issued by ${crl.issuerText} does not belong to this chain (issuers: ${chain
+          .slice(1)
+          .map((c) => c.subjectText)
+          .join('; ')})`,
+      );
     const issuer = chain[at]!;
     if (!signedBy(crl, issuer)) throw new VerificationError('crl', `the CRL naming ${crl.issuerText} as issuer has a signature that does not verify with that CA's key`);
     if (issuer.keyUsage && !issuer.keyUsage.has('cRLSign')) throw new VerificationError('crl', `${issuer.subjectText} may not sign CRLs (keyUsage lacks cRLSign)`);

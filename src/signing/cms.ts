@@ -1,28 +1,7 @@
 // Detached CMS SignedData (RFC 5652 §5) with one signer: the codec in both
 // directions. Checking what it says (chain, signature, digest) is verify.ts's job.
 import type { KeyObject } from 'node:crypto';
-import {
-  DerError,
-  Reader,
-  TAG,
-  ctxTag,
-  decode,
-  encode,
-  explicit,
-  implicit,
-  integer,
-  items,
-  octets,
-  oid,
-  readOid,
-  readSmallInt,
-  readInteger,
-  readTime,
-  seq,
-  setOf,
-  time,
-  type Tlv,
-} from './der.js';
+import { DerError, Reader, TAG, ctxTag, decode, encode, explicit, implicit, integer, items, octets, oid, readOid, readSmallInt, readInteger, readTime, seq, setOf, time, type Tlv } from './der.js';
 import { SHA256_ALGORITHM_ID, readCmsSignatureAlgorithm, readDigestAlgorithm, signerFor, type HashName, type SignatureAlgorithm } from './algorithms.js';
 import { VerificationError } from './errors.js';
 import { OID } from './oids.js';
@@ -170,11 +149,7 @@ export interface EncodeSignatureInput {
 export function encodeDetachedSignature(input: EncodeSignatureInput): Buffer {
   if (input.digest.length !== 32) throw new RangeError('digest must be a SHA-256 (32 bytes)');
   const attribute = (type: string, value: Buffer) => seq(oid(type), setOf(value));
-  const signedAttrs = setOf(
-    attribute(OID.contentType, oid(OID.data)),
-    attribute(OID.signingTime, time(input.signingTime)),
-    attribute(OID.messageDigest, octets(input.digest)),
-  );
+  const signedAttrs = setOf(attribute(OID.contentType, oid(OID.data)), attribute(OID.signingTime, time(input.signingTime)), attribute(OID.messageDigest, octets(input.digest)));
   const signer = signerFor(input.key);
   let sid: Buffer;
   let version: bigint;
@@ -186,20 +161,7 @@ export function encodeDetachedSignature(input: EncodeSignatureInput): Buffer {
     sid = seq(input.signer.issuer, integer(input.signer.serial));
     version = 1n;
   }
-  const signerInfo = seq(
-    integer(version),
-    sid,
-    SHA256_ALGORITHM_ID(),
-    implicit(0, signedAttrs),
-    signer.algorithmId,
-    octets(signer.sign(signedAttrs)),
-  );
-  const signedData = seq(
-    integer(version),
-    setOf(SHA256_ALGORITHM_ID()),
-    seq(oid(OID.data)),
-    implicit(0, setOf(input.signer.der, ...input.chain)),
-    setOf(signerInfo),
-  );
+  const signerInfo = seq(integer(version), sid, SHA256_ALGORITHM_ID(), implicit(0, signedAttrs), signer.algorithmId, octets(signer.sign(signedAttrs)));
+  const signedData = seq(integer(version), setOf(SHA256_ALGORITHM_ID()), seq(oid(OID.data)), implicit(0, setOf(input.signer.der, ...input.chain)), setOf(signerInfo));
   return seq(oid(OID.signedData), explicit(0, signedData));
 }

@@ -5,30 +5,12 @@ import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:c
 import { isIPv4, isIPv6 } from 'node:net';
 import { signerFor } from './algorithms.js';
 import { REVOCATION_REASONS, type RevocationReason } from './crl.js';
-import {
-  Reader,
-  TAG,
-  bitString,
-  boolTrue,
-  ctxTag,
-  decode,
-  encode,
-  enumerated,
-  explicit,
-  integer,
-  namedBits,
-  octets,
-  oid,
-  seq,
-  time,
-} from './der.js';
+import { Reader, TAG, bitString, boolTrue, ctxTag, decode, encode, enumerated, explicit, integer, namedBits, octets, oid, seq, time } from './der.js';
 import { OID } from './oids.js';
 
 export type CertificateProfile =
   /** `eku`: the purposes this CA may vouch for (EKU chaining, as OpenSSL and podboot's verifier apply it); absent = any */
-  | { kind: 'ca'; pathLen: number; eku?: string[] }
-  | { kind: 'code-signing' }
-  | { kind: 'tls-server'; dns: string[]; ip: string[] };
+  { kind: 'ca'; pathLen: number; eku?: string[] } | { kind: 'code-signing' } | { kind: 'tls-server'; dns: string[]; ip: string[] };
 
 export interface CertificateRequest {
   serial: bigint;
@@ -77,7 +59,7 @@ function ipAddressBytes(text: string): Buffer {
   const t = groups(tail);
   const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
   const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (let i = 0; i < all.length; i++) out.writeUInt16BE(all[i]!, i * 2);
   return out;
 }
 

@@ -100,7 +100,8 @@ export function checkSignature(signature: Buffer, trust: TrustAnchors, now: Date
     if (!signer) throw new VerificationError('chain', `the signer's certificate (${describeSignerId(sd.signerId)}) is not among the ${certs.length} certificates in the signature`);
     const path = validatePath(signer, certs, trust, now, OID.codeSigning);
     if (sd.eContentType !== OID.data) throw new VerificationError('content-type', `signed content type is ${sd.eContentType}, not data (${OID.data})`);
-    if (sd.attributes.contentType !== sd.eContentType) throw new VerificationError('content-type', `contentType attribute ${sd.attributes.contentType} differs from the content type ${sd.eContentType}`);
+    if (sd.attributes.contentType !== sd.eContentType)
+      throw new VerificationError('content-type', `contentType attribute ${sd.attributes.contentType} differs from the content type ${sd.eContentType}`);
     if (sd.digestAlgorithm !== 'sha256') throw new VerificationError('unsupported', `digest algorithm ${sd.digestAlgorithm}; podboot signs and checks images with sha256`);
     if (sd.attributes.messageDigest.length !== 32) throw new DerError(`messageDigest is ${sd.attributes.messageDigest.length} bytes, a SHA-256 is 32`);
     if (!verifySignature(sd.signatureAlgorithm, signer.publicKey, sd.signedAttributesDer, sd.signature)) {

@@ -1,36 +1,12 @@
 // X.509 v3 certificates (RFC 5280 §4): bytes → the fields path validation needs.
 import { createHash, type KeyObject } from 'node:crypto';
-import {
-  DerError,
-  Reader,
-  TAG,
-  ctxTag,
-  decode,
-  items,
-  readBitString,
-  readBoolean,
-  readInteger,
-  readOid,
-  readSmallInt,
-  readTime,
-  type Tlv,
-} from './der.js';
+import { DerError, Reader, TAG, ctxTag, decode, items, readBitString, readBoolean, readInteger, readOid, readSmallInt, readTime, type Tlv } from './der.js';
 import { publicKeyFromSpki, readSignatureAlgorithm, type SignatureAlgorithm } from './algorithms.js';
 import { readExtensionList } from './extensions.js';
 import { nameText } from './names.js';
 import { OID } from './oids.js';
 
-export const KEY_USAGE_BITS = [
-  'digitalSignature',
-  'nonRepudiation',
-  'keyEncipherment',
-  'dataEncipherment',
-  'keyAgreement',
-  'keyCertSign',
-  'cRLSign',
-  'encipherOnly',
-  'decipherOnly',
-] as const;
+export const KEY_USAGE_BITS = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement', 'keyCertSign', 'cRLSign', 'encipherOnly', 'decipherOnly'] as const;
 export type KeyUsage = (typeof KEY_USAGE_BITS)[number];
 
 export interface Certificate {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Durability = 'process' | 'power';
@@ -54,6 +54,11 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** A pod's database file in its state directory. */
+export function podDatabaseFile(stateDir: string): string {
+  return join(stateDir, 'pod.db');
+}
+
 /**
  * Opens (creating if needed) one pod's database. WAL keeps readers off the
  * writer's back; 'process' durability (synchronous=NORMAL) makes a commit
@@ -61,7 +66,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  */
 export function openPodDatabase(stateDir: string, durability: Durability = 'process'): Database.Database {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const db = new Database(join(stateDir, 'pod.db'));
+  const db = new Database(podDatabaseFile(stateDir));
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
@@ -81,5 +86,44 @@ export function migrate(db: Database.Database): void {
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);
     })();
+  }
+}
+
+/**
+ * Opens a pod's existing database from another process (the central node,
+ * `podboot nodes`, the lab), or undefined when the pod has none yet. Read-only
+ * opens never write, create tables nor migrate; read-write ones (an operator's
+ * reinstall) migrate as the pod would. The pod runs as its own user and must
+ * still write the WAL and its index after root read them: SQLite run as root
+ * gives the files it creates beside a database that database's owner
+ * (test/integration/store/pod-state-owner.test.ts).
+ */
+export function openExistingPodDatabase(stateDir: string, readonly: boolean): Database.Database | undefined {
+  const file = podDatabaseFile(stateDir);
+  if (!existsSync(file)) return undefined;
+  const db = new Database(file, { readonly, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    if (!readonly) {
+      db.pragma('synchronous = NORMAL');
+      migrate(db);
+    }
+    const version = db.pragma('user_version', { simple: true }) as number;
+    // A pod creating its database right now: nothing in it to read yet.
+    if (version === 0 && readonly) {
+      db.close();
+      return undefined;
+    }
+    if (version !== MIGRATIONS.length) {
+      throw new Error(
+        version > MIGRATIONS.length
+          ? `database schema version ${version} is newer than this podboot (${MIGRATIONS.length}); refusing to touch it`
+          : `${file}: schema version ${version} predates this podboot (${MIGRATIONS.length}); the pod upgrades it when it starts`,
+      );
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }

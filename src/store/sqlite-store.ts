@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { LeaseRecord, LeaseState, LeaseStore, NodeEvent, NodeRecord, NodeStateStore } from './types.js';
+import type { InstallStateChange, LeaseRecord, LeaseState, LeaseStore, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from './types.js';
 
 interface LeaseRow {
   address: number;
@@ -12,9 +12,40 @@ interface LeaseRow {
   subnet: string;
 }
 
+/** The statements that write rows about servers; shared by both stores (one database, one transaction). */
+class NodeRows {
+  private readonly putState: Database.Statement;
+  private readonly putEvent: Database.Statement;
+
+  constructor(db: Database.Database) {
+    // The reason belongs to a failure: any other state clears it.
+    this.putState = db.prepare(
+      `INSERT INTO nodes (mac, state, updated_at, reason, last_seen) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+         reason = excluded.reason, last_seen = excluded.last_seen`,
+    );
+    this.putEvent = db.prepare('INSERT INTO events (time, mac, kind, detail) VALUES (?, ?, ?, ?)');
+  }
+
+  /** Call inside a transaction. */
+  change(c: InstallStateChange): void {
+    this.putState.run(c.mac, c.state, c.time, c.reason ?? null, c.time);
+    if (c.event !== false) this.putEvent.run(c.time, c.mac, c.state, c.detail ?? null);
+  }
+
+  event(e: NodeEvent): void {
+    this.putEvent.run(e.time, e.mac, e.kind, e.detail ?? null);
+  }
+
+  write(w: NodeWrites): void {
+    for (const c of w.changes) this.change(c);
+    for (const e of w.events) this.event(e);
+  }
+}
+
 export class SqliteLeaseStore implements LeaseStore {
   private readonly upsert: Database.Statement;
-  private readonly commitMany: (records: readonly LeaseRecord[]) => void;
+  private readonly commitMany: (records: readonly LeaseRecord[], nodes: NodeWrites | undefined) => void;
 
   constructor(private readonly db: Database.Database) {
     this.upsert = db.prepare(
@@ -24,8 +55,10 @@ export class SqliteLeaseStore implements LeaseStore {
          hostname = excluded.hostname, state = excluded.state, starts = excluded.starts,
          ends = excluded.ends, subnet = excluded.subnet`,
     );
-    this.commitMany = db.transaction((records: readonly LeaseRecord[]) => {
+    const nodeRows = new NodeRows(db);
+    this.commitMany = db.transaction((records: readonly LeaseRecord[], nodes: NodeWrites | undefined) => {
       for (const r of records) this.upsert.run({ ...r, hostname: r.hostname ?? null });
+      if (nodes) nodeRows.write(nodes);
     });
   }
 
@@ -43,8 +76,9 @@ export class SqliteLeaseStore implements LeaseStore {
     }));
   }
 
-  commit(records: readonly LeaseRecord[]): void {
-    if (records.length) this.commitMany(records);
+  commit(records: readonly LeaseRecord[], nodes?: NodeWrites): void {
+    const rows = nodes && (nodes.changes.length || nodes.events.length) ? nodes : undefined;
+    if (records.length || rows) this.commitMany(records, rows);
   }
 }
 
@@ -71,22 +105,18 @@ function nodeRecord(r: NodeRow): NodeRecord {
 export class SqliteNodeStateStore implements NodeStateStore {
   private readonly getState: Database.Statement;
   private readonly getNode: Database.Statement;
-  private readonly putState: Database.Statement;
   private readonly putSeen: Database.Statement;
-  private readonly putEvent: Database.Statement;
+  private readonly rows: NodeRows;
+  private readonly doChange: (change: InstallStateChange) => void;
   private readonly doReinstall: (mac: string, time: number, by: string) => NodeRecord;
 
   constructor(private readonly db: Database.Database) {
     this.getState = db.prepare('SELECT state FROM nodes WHERE mac = ?').pluck();
     this.getNode = db.prepare('SELECT * FROM nodes WHERE mac = ?');
-    // The reason belongs to a failure: any other state clears it.
-    this.putState = db.prepare(
-      `INSERT INTO nodes (mac, state, updated_at, reason, last_seen) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(mac) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
-         reason = excluded.reason, last_seen = excluded.last_seen`,
-    );
     this.putSeen = db.prepare('UPDATE nodes SET last_seen = ? WHERE mac = ?');
-    this.putEvent = db.prepare('INSERT INTO events (time, mac, kind, detail) VALUES (?, ?, ?, ?)');
+    const rows = new NodeRows(db);
+    this.rows = rows;
+    this.doChange = db.transaction((change: InstallStateChange) => rows.change(change));
     const bump = db.prepare(
       `INSERT INTO nodes (mac, state, updated_at, attempt) VALUES (?, 'discovered', ?, 2)
        ON CONFLICT(mac) DO UPDATE SET state = 'discovered', updated_at = excluded.updated_at,
@@ -105,8 +135,8 @@ export class SqliteNodeStateStore implements NodeStateStore {
     return (this.getState.get(mac) as string | undefined) ?? undefined;
   }
 
-  setInstallState(mac: string, state: string, time: number, reason?: string): void {
-    this.putState.run(mac, state, time, reason ?? null, time);
+  changeInstallState(change: InstallStateChange): void {
+    this.doChange(change);
   }
 
   node(mac: string): NodeRecord | undefined {
@@ -127,7 +157,12 @@ export class SqliteNodeStateStore implements NodeStateStore {
   }
 
   addEvent(e: NodeEvent): void {
-    this.putEvent.run(e.time, e.mac, e.kind, e.detail ?? null);
+    this.rows.event(e);
+  }
+
+  /** Takes every row: nothing bounds this store (src/install/admission.ts wraps it where that matters). */
+  admit(writes: NodeWrites): NodeWrites {
+    return writes;
   }
 
   events(mac?: string, limit = 100): NodeEvent[] {

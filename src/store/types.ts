@@ -21,11 +21,12 @@ export interface LeaseRecord {
 export interface LeaseStore {
   loadAll(): LeaseRecord[];
   /**
-   * Writes all records in one transaction (upsert by address). When it
-   * returns, the records survive a crash of this process (and, with
-   * durability 'power', a power loss).
+   * Writes all records in one transaction (upsert by address), and with them
+   * the rows about servers the same exchanges decided (DHCP's group commit).
+   * When it returns, all of it survives a crash of this process (and, with
+   * durability 'power', a power loss); when it throws, none of it was written.
    */
-  commit(records: readonly LeaseRecord[]): void;
+  commit(records: readonly LeaseRecord[], nodes?: NodeWrites): void;
 }
 
 export interface NodeEvent {
@@ -48,10 +49,36 @@ export interface NodeRecord {
   lastSeen?: number;
 }
 
+/**
+ * An install-state change and the event row that records it (its kind is the
+ * new state): written in one transaction, never one without the other.
+ */
+export interface InstallStateChange {
+  mac: string;
+  state: string;
+  /** unix seconds */
+  time: number;
+  /** why the install failed (state `failed`); any other state clears it */
+  reason?: string;
+  /** the event's detail */
+  detail?: string;
+  /** false: the change without its event row (a bounded store dropped the event: src/install/admission.ts) */
+  event?: boolean;
+}
+
+/** Rows about servers that another component commits later, with its own (DHCP: with the leases). */
+export interface NodeWrites {
+  /** install-state changes, each with its event */
+  changes: readonly InstallStateChange[];
+  /** events that change no state */
+  events: readonly NodeEvent[];
+}
+
 export interface NodeStateStore {
   /** install state of a server, or undefined if it never got that far */
   installState(mac: string): string | undefined;
-  setInstallState(mac: string, state: string, time: number, reason?: string): void;
+  /** an install-state change and its event, in one transaction */
+  changeInstallState(change: InstallStateChange): void;
   node(mac: string): NodeRecord | undefined;
   nodes(): NodeRecord[];
   /** records a report without a state change */
@@ -60,4 +87,34 @@ export interface NodeStateStore {
   reinstall(mac: string, time: number, by: string): NodeRecord;
   addEvent(event: NodeEvent): void;
   events(mac?: string, limit?: number): NodeEvent[];
+  /**
+   * Of rows another component will commit (LeaseStore.commit), those this
+   * store takes, as they should be written; writes nothing. All of them,
+   * unless the store bounds what strangers make a pod write (admission).
+   */
+  admit(writes: NodeWrites): NodeWrites;
+}
+
+/** A server as listed from outside its pod: with the address of the unexpired lease it holds, if any. */
+export type NodeWithLease = NodeRecord & { address?: number };
+
+/**
+ * A pod's state seen from outside the pod (the central node's API, `podboot
+ * nodes`, the lab): what operators read. Opened with openPodState
+ * (src/store/pod-state.ts), the one way in from outside; closed after use.
+ */
+export interface PodStateView {
+  /** every server the pod recorded, by MAC, each with its bound unexpired lease's address */
+  nodesWithLeases(now: number): NodeWithLease[];
+  nodes(): NodeRecord[];
+  node(mac: string): NodeRecord | undefined;
+  /** newest first */
+  events(mac?: string, limit?: number): NodeEvent[];
+  close(): void;
+}
+
+/** The same, opened for the one write an operator makes from outside: a reinstall. */
+export interface PodStateAdmin extends PodStateView {
+  /** a new install attempt (older tokens die), state back to `discovered`, an event naming who asked */
+  reinstall(mac: string, time: number, by: string): NodeRecord;
 }

@@ -59,13 +59,7 @@ export interface OackPacket {
 }
 export type TftpPacket = RequestPacket | DataPacket | AckPacket | ErrorPacket | OackPacket;
 
-export type DecodeFailure =
-  | 'too-short'
-  | 'unknown-opcode'
-  | 'unterminated-string'
-  | 'empty-filename'
-  | 'bad-mode'
-  | 'option-without-value';
+export type DecodeFailure = 'too-short' | 'unknown-opcode' | 'unterminated-string' | 'empty-filename' | 'bad-mode' | 'option-without-value';
 
 export type DecodeResult = { ok: true; packet: TftpPacket } | { ok: false; reason: DecodeFailure; opcode: number | undefined; detail: string };
 

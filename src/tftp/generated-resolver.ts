@@ -36,7 +36,6 @@ const ROUTES: Route[] = [
   { pattern: /^ipxe\/([0-9a-f:-]{12,17})\.ipxe$/i, render: renderIpxe, arch: 'bios', key: 'mac' },
 ];
 
-
 export function podServer(pod: PodConfig): PodServer {
   const { listen } = pod;
   return { pod: pod.name, address: pod.boot.nextServer, tftpPort: listen.tftpPort, httpPort: listen.httpPort, httpsPort: listen.httpsPort };

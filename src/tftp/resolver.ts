@@ -19,8 +19,8 @@ export interface ClientInfo {
 }
 
 export type ResolveResult =
-  | { ok: true; source: FileSource; /** the node the file is about, for logs */ mac?: string }
-  | { ok: false; code: ErrorCode; /** for logs and counters */ reason: string; /** for the client's ERROR packet */ message: string };
+  | { ok: true; source: FileSource /** the node the file is about, for logs */; mac?: string }
+  | { ok: false; code: ErrorCode /** for logs and counters */; reason: string /** for the client's ERROR packet */; message: string };
 
 export interface FileResolver {
   resolve(name: string, client: ClientInfo): Promise<ResolveResult>;

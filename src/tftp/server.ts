@@ -131,7 +131,10 @@ export class TftpServer {
     socket.on('error', (err) => this.log.error({ err }, 'tftp socket error'));
     await bind(socket, this.opts.address, this.opts.port);
     this.socket = socket;
-    this.log.info({ address: this.opts.address, port: this.port, maxBlockSize: this.opts.maxBlockSize, maxWindowSize: this.opts.maxWindowSize, maxTransfers: this.opts.maxTransfers }, 'tftp listening');
+    this.log.info(
+      { address: this.opts.address, port: this.port, maxBlockSize: this.opts.maxBlockSize, maxWindowSize: this.opts.maxWindowSize, maxTransfers: this.opts.maxTransfers },
+      'tftp listening',
+    );
   }
 
   /** Stops taking requests and aborts running transfers (each client gets an ERROR); the runner is its owner's to close. */

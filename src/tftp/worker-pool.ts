@@ -8,10 +8,7 @@ import type { SourceDescriptor, FileSource } from './file-source.js';
 import type { TransferHandle, TransferJob, TransferRunner } from './runner.js';
 import type { SessionEvents, TransferResult } from './session.js';
 
-export type ToWorker =
-  | { type: 'start'; id: number; job: TransferJob; source: SourceDescriptor }
-  | { type: 'repeat'; id: number }
-  | { type: 'abort'; id: number; detail: string };
+export type ToWorker = { type: 'start'; id: number; job: TransferJob; source: SourceDescriptor } | { type: 'repeat'; id: number } | { type: 'abort'; id: number; detail: string };
 
 export type FromWorker = { type: 'progress'; id: number } | { type: 'end'; id: number; result: TransferResult };
 

@@ -2,7 +2,7 @@
 // client uses. Real captured packets live in test/fixtures/dhcp; these cover
 // the cases no capture does (bad options, chosen architectures, crafted relays).
 import { buildClientRequest } from '../../src/dhcp/client.js';
-import { MessageType, Opt } from '../../src/dhcp/codec/constants.js';
+import { type MessageType, Opt } from '../../src/dhcp/codec/constants.js';
 import { encodePacket, type DhcpPacket } from '../../src/dhcp/codec/packet.js';
 
 export interface RequestSpec {

@@ -54,7 +54,10 @@ export function makeLegacyCa(dir: string, organization = 'Legacy', now = new Dat
   w('signing-ca.key', keyPem(signing.key), 0o600);
   mkdirSync(join(dir, 'signers'));
   mkdirSync(join(dir, 'servers'));
-  for (const [sub, leaf, n] of [['signers', signer, 'ci'], ['servers', server, 'rack-a']] as const) {
+  for (const [sub, leaf, n] of [
+    ['signers', signer, 'ci'],
+    ['servers', server, 'rack-a'],
+  ] as const) {
     w(`${sub}/${n}.pem`, toPem('CERTIFICATE', leaf.der));
     w(`${sub}/${n}.chain.pem`, toPem('CERTIFICATE', leaf.der) + toPem('CERTIFICATE', signing.der));
     w(`${sub}/${n}.key`, keyPem(leaf.key), 0o600);
@@ -62,7 +65,15 @@ export function makeLegacyCa(dir: string, organization = 'Legacy', now = new Dat
   const crl = (issuer: typeof root) =>
     toPem(
       'X509 CRL',
-      issueCrl({ issuerName: issuer.cert.subject, issuerKey: issuer.key, issuerKeyId: keyIdentifier(issuer.key), thisUpdate: from, nextUpdate: new Date(now.getTime() + 30 * DAY), number: 1n, revoked: [] }),
+      issueCrl({
+        issuerName: issuer.cert.subject,
+        issuerKey: issuer.key,
+        issuerKeyId: keyIdentifier(issuer.key),
+        thisUpdate: from,
+        nextUpdate: new Date(now.getTime() + 30 * DAY),
+        number: 1n,
+        revoked: [],
+      }),
     );
   w('crl.pem', crl(signing));
   w('root-crl.pem', crl(root));

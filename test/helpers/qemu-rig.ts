@@ -83,13 +83,28 @@ export class QemuRig {
     if (this.opts.ra ?? true) {
       lab.ip('tor', '-6', 'addr', 'add', RACK_ULA, 'dev', 'br0', 'nodad');
       // RA only: no DHCPv6, no DNS (port 0), nothing but the prefix. --conf-file=/dev/null keeps the host's config out.
-      this.ra = lab.spawn('tor', 'dnsmasq', [
-        '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--no-resolv', '--no-hosts',
-        '--interface=br0', '--bind-interfaces', '--enable-ra', '--dhcp-range=fd99:20::,ra-only,64',
-        '--ra-param=br0,10,600', '--log-facility=-', '--user=root', '--pid-file=',
-      ], 'dnsmasq-ra');
+      this.ra = lab.spawn(
+        'tor',
+        'dnsmasq',
+        [
+          '--keep-in-foreground',
+          '--conf-file=/dev/null',
+          '--port=0',
+          '--no-resolv',
+          '--no-hosts',
+          '--interface=br0',
+          '--bind-interfaces',
+          '--enable-ra',
+          '--dhcp-range=fd99:20::,ra-only,64',
+          '--ra-param=br0,10,600',
+          '--log-facility=-',
+          '--user=root',
+          '--pid-file=',
+        ],
+        'dnsmasq-ra',
+      );
     }
-    const relayArgs = ['-4', '-d', '--no-pid', ...(this.opts.option82 ?? true ? ['-a'] : []), '-id', 'br0', '-iu', 'wan-t', POD_ADDRESS];
+    const relayArgs = ['-4', '-d', '--no-pid', ...((this.opts.option82 ?? true) ? ['-a'] : []), '-id', 'br0', '-iu', 'wan-t', POD_ADDRESS];
     this.relay = lab.spawn('tor', 'dhcrelay', relayArgs, 'dhcrelay');
     await this.relay.waitFor(/Sending on|Listening on/);
   }
@@ -110,10 +125,19 @@ export class QemuRig {
     this.lab.ip('tor', 'link', 'set', tap, 'master', 'br0');
     this.lab.ip('tor', 'link', 'set', tap, 'up');
     const args = [
-      '-machine', 'pc,accel=tcg', '-m', String(o.memMb ?? 512), '-smp', '1', '-nographic',
-      '-boot', `order=${o.bootOrder ?? 'n'}`,
-      '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
-      '-device', `${o.nic ?? 'virtio-net-pci'},netdev=n0,mac=${o.mac}`,
+      '-machine',
+      'pc,accel=tcg',
+      '-m',
+      String(o.memMb ?? 512),
+      '-smp',
+      '1',
+      '-nographic',
+      '-boot',
+      `order=${o.bootOrder ?? 'n'}`,
+      '-netdev',
+      `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+      '-device',
+      `${o.nic ?? 'virtio-net-pci'},netdev=n0,mac=${o.mac}`,
     ];
     if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=${o.diskInterface ?? 'virtio'}`);
     if (o.noReboot) args.push('-no-reboot');

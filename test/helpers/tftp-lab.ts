@@ -60,12 +60,7 @@ export async function startTftp(root: string, over: Partial<TftpServerOptions> =
   const { log, lines } = captureLogger({ pod: 'rack-t' });
   const tree = await BootTreeResolver.open(root);
   const resolver = using.extra?.length ? new FirstMatchResolver([...using.extra, tree]) : tree;
-  const server = new TftpServer(
-    { ...DEFAULT_TFTP_TUNING, address: '127.0.0.1', port: 0, maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 200, ...over },
-    resolver,
-    log,
-    using.runner,
-  );
+  const server = new TftpServer({ ...DEFAULT_TFTP_TUNING, address: '127.0.0.1', port: 0, maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 200, ...over }, resolver, log, using.runner);
   await server.start();
   return { server, port: server.port, lines, stop: () => server.stop() };
 }

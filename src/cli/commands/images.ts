@@ -189,7 +189,7 @@ async function placeFile(from: string, to: string): Promise<void> {
 }
 
 export const imagesOnboardCommand: Command = {
-  summary: "hand each pod the verified stage2 image its pod file names, and nothing else",
+  summary: 'hand each pod the verified stage2 image its pod file names, and nothing else',
   usage: `usage: podboot images onboard --pods DIR --ca ROOT.pem [--crl FILE]... [--catalog DIR] [--state DIR]
 
 Selective onboarding: for every pod file in DIR with spec.stage2 {image, version},

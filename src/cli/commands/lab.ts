@@ -72,8 +72,16 @@ ${DIR_HELP}`,
     const { values, positionals } = parseArgs({
       args: argv,
       options: {
-        racks: { type: 'string' }, 'nodes-per-rack': { type: 'string' }, 'wan-rtt': { type: 'string' }, 'wan-loss': { type: 'string' },
-        firmware: { type: 'string' }, stage1: { type: 'string' }, tamper: { type: 'string' }, seed: { type: 'string' }, dir: { type: 'string' }, cache: { type: 'string' },
+        racks: { type: 'string' },
+        'nodes-per-rack': { type: 'string' },
+        'wan-rtt': { type: 'string' },
+        'wan-loss': { type: 'string' },
+        firmware: { type: 'string' },
+        stage1: { type: 'string' },
+        tamper: { type: 'string' },
+        seed: { type: 'string' },
+        dir: { type: 'string' },
+        cache: { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -118,7 +126,15 @@ ${DIR_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { dir: { type: 'string' }, timeout: { type: 'string' }, junit: { type: 'string' }, timeline: { type: 'string' }, tamper: { type: 'string' }, 'keep-running': { type: 'boolean' }, accel: { type: 'string' } },
+      options: {
+        dir: { type: 'string' },
+        timeout: { type: 'string' },
+        junit: { type: 'string' },
+        timeline: { type: 'string' },
+        tamper: { type: 'string' },
+        'keep-running': { type: 'boolean' },
+        accel: { type: 'string' },
+      },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -132,7 +148,9 @@ ${DIR_HELP}`,
       const tamper = values.tamper === undefined ? undefined : checkTamper(values.tamper, state?.options.racks ?? 1);
       const { labBoot } = await import('../../lab/boot.js');
       const r = await labBoot({
-        dir, timeoutSec: timeout, accel,
+        dir,
+        timeoutSec: timeout,
+        accel,
         display: process.stdout.isTTY ? 'tty' : 'plain',
         ...(values.junit ? { junit: values.junit } : {}),
         ...(values.timeline ? { timeline: values.timeline } : {}),

@@ -1,43 +1,39 @@
 import { defaultStateRoot, STATE_DEFAULT_HELP } from '../../config/state-root.js';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { normalizeMac } from '../../net/mac.js';
-import type { NodeEvent, NodeRecord } from '../../store/types.js';
+import type { NodeEvent, NodeRecord, PodStateAdmin, PodStateView } from '../../store/types.js';
 
-// These commands open the pod's own database next to the running instance:
-// SQLite in WAL mode takes a second process, and the instance reads install
-// state from the database on every request, so a reinstall takes effect at
-// the server's next DHCP exchange without a restart.
+// These commands open the pod's state next to the running instance
+// (src/store/pod-state.ts): read-only to list and show; a reinstall takes
+// effect at the server's next DHCP exchange without a restart.
 
 const OPTIONS = { state: { type: 'string' }, pod: { type: 'string' }, json: { type: 'boolean' } } as const;
 const HELP = `  --state DIR   state root of the central node (${STATE_DEFAULT_HELP})
   --pod NAME    the pod the server belongs to (required)
   --json        one JSON document instead of text`;
 
-async function openStore(values: { state?: string; pod?: string }) {
+/**
+ * Opens the pod's state for one command, runs it, closes it; a pod that has
+ * recorded nothing yet is exit 1 with the reason.
+ */
+async function withState(command: string, values: { state?: string; pod?: string }, readonly: true, run: (state: PodStateView) => number): Promise<number>;
+async function withState(command: string, values: { state?: string; pod?: string }, readonly: false, run: (state: PodStateAdmin) => number): Promise<number>;
+async function withState(command: string, values: { state?: string; pod?: string }, readonly: boolean, run: (state: PodStateAdmin) => number): Promise<number> {
   if (!values.pod) throw new UsageError('--pod NAME is required');
-  const dir = join(values.state ?? defaultStateRoot(), values.pod);
-  if (!existsSync(join(dir, 'pod.db'))) return { error: `no pod ${values.pod} under ${values.state ?? defaultStateRoot()} (no ${join(dir, 'pod.db')})` } as const;
-  const [{ openPodDatabase }, { SqliteNodeStateStore }] = await Promise.all([import('../../store/database.js'), import('../../store/sqlite-store.js')]);
-  const db = openPodDatabase(dir);
-  return { db, store: new SqliteNodeStateStore(db) } as const;
-}
-
-type Store = Exclude<Awaited<ReturnType<typeof openStore>>, { error: string }>['store'];
-
-/** Opens the pod's store for one command, runs it, closes it; a missing pod is exit 1 with the reason. */
-async function withStore(command: string, values: { state?: string; pod?: string }, run: (store: Store) => number): Promise<number> {
-  const o = await openStore(values);
-  if ('error' in o) {
-    process.stderr.write(`podboot ${command}: ${o.error}\n`);
+  const root = values.state ?? defaultStateRoot();
+  const dir = join(root, values.pod);
+  const [{ openPodState }, { podDatabaseFile }] = await Promise.all([import('../../store/pod-state.js'), import('../../store/database.js')]);
+  const state = readonly ? openPodState(dir, { readonly: true }) : openPodState(dir, { readonly: false });
+  if (!state) {
+    process.stderr.write(`podboot ${command}: no pod ${values.pod} under ${root} (no ${podDatabaseFile(dir)})\n`);
     return EXIT_FAILURE;
   }
   try {
-    return run(o.store);
+    return run(state as PodStateAdmin);
   } finally {
-    o.db.close();
+    state.close();
   }
 }
 
@@ -62,7 +58,7 @@ function eventLine(e: NodeEvent): string {
 }
 
 export const nodesListCommand: Command = {
-  summary: "servers a pod has seen, with their install state",
+  summary: 'servers a pod has seen, with their install state',
   usage: `usage: podboot nodes list --pod NAME [--state DIR] [--json]
 
 One line per server: MAC, install state (discovered, pxe, stage1,
@@ -73,7 +69,7 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    return withStore('nodes list', values, (store) => {
+    return withState('nodes list', values, true, (store) => {
       const nodes = store.nodes();
       process.stdout.write(values.json ? JSON.stringify(nodes, null, 2) + '\n' : nodes.map(nodeLine).join('\n') + (nodes.length ? '\n' : ''));
       return EXIT_OK;
@@ -91,7 +87,7 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     const mac = macArg(positionals);
-    return withStore('nodes show', values, (store) => {
+    return withState('nodes show', values, true, (store) => {
       const node = store.node(mac);
       const events = store.events(mac, 50).reverse();
       if (!node && events.length === 0) {
@@ -118,7 +114,7 @@ ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     const mac = macArg(positionals);
-    return withStore('nodes reinstall', values, (store) => {
+    return withState('nodes reinstall', values, false, (store) => {
       const node = store.reinstall(mac, Math.floor(Date.now() / 1000), `operator ${process.env.USER ?? 'unknown'} (cli)`);
       process.stdout.write(`${mac}: reinstall at next boot (attempt ${node.attempt})\n`);
       return EXIT_OK;

@@ -10,8 +10,8 @@ import { untilSignal } from '../signals.js';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { installStage1, STAGE1_INITRD } from '../../images/stage1.js';
-import { attachInstanceChannels } from '../../pod-vm/child.js';
-import { startRegistrar } from '../../pod-vm/register.js';
+import { attachInstanceChannels } from '../../pod/channels.js';
+import { startRegistrar } from '../../pod/registrar.js';
 
 /** Lays a built stage1 into the pod's boot tree; without one the tree is served as the operator filled it. */
 export function stage1Preparer(dir: string | undefined, log: Logger): ((bootDir: string, rootCa: Buffer) => Promise<void>) | undefined {

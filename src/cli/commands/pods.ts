@@ -45,7 +45,7 @@ interface Instance {
 }
 
 export const podsListCommand: Command = {
-  summary: 'list the central node\'s pods: state, pid, CPU, memory, restarts (and refused files)',
+  summary: "list the central node's pods: state, pid, CPU, memory, restarts (and refused files)",
   usage: `usage: podboot pods list [--sort name|pid|cpu|rss] [--state DIR | --url … --ca … --token-file …] [--json]
 
 ${CONNECT}
@@ -72,9 +72,27 @@ ${CONNECT}
     });
     const rows = [['POD', 'STATE', 'PID', 'CPU%', 'RSS MiB', 'THREADS', 'FDS', 'UPTIME', 'RESTARTS', 'LEASES', 'LAST EXIT']];
     for (const i of list)
-      rows.push([i.pod, i.state, String(i.pid ?? '-'), i.cpuPercent === undefined ? '-' : i.cpuPercent.toFixed(1), mib(i.rssBytes), String(i.threads ?? '-'), String(i.fds ?? '-'), i.uptimeSec === undefined ? '-' : `${i.uptimeSec}s`, String(i.restarts), String(i.self?.leases ?? '-'), i.lastExit?.reason ?? '']);
+      rows.push([
+        i.pod,
+        i.state,
+        String(i.pid ?? '-'),
+        i.cpuPercent === undefined ? '-' : i.cpuPercent.toFixed(1),
+        mib(i.rssBytes),
+        String(i.threads ?? '-'),
+        String(i.fds ?? '-'),
+        i.uptimeSec === undefined ? '-' : `${i.uptimeSec}s`,
+        String(i.restarts),
+        String(i.self?.leases ?? '-'),
+        i.lastExit?.reason ?? '',
+      ]);
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-    for (const r of rows) process.stdout.write(r.map((v, c) => v.padEnd(widths[c]!)).join('  ').trimEnd() + '\n');
+    for (const r of rows)
+      process.stdout.write(
+        r
+          .map((v, c) => v.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd() + '\n',
+      );
     for (const r of refused) for (const p of r.problems) process.stdout.write(`refused: ${p.file}:${p.line}:${p.col}: ${p.path}: ${p.message}\n`);
     return EXIT_OK;
   },
@@ -124,7 +142,7 @@ export const podsDegradeCommand = actionCommand('degrade', 'stop new installs on
 export const podsUndegradeCommand = actionCommand('undegrade', 'allow new installs on a degraded pod again');
 
 export const eventsCommand: Command = {
-  summary: 'the central node\'s events: pods added, refused, crashed, restarted, operator actions',
+  summary: "the central node's events: pods added, refused, crashed, restarted, operator actions",
   usage: `usage: podboot events [--pod POD] [--after SEQ] [--state DIR | --url … --ca … --token-file …] [--json]
 
 ${CONNECT}

@@ -15,8 +15,8 @@ import { isIPv4 } from 'node:net';
 import { MetricsAggregator } from '../../metrics/aggregate.js';
 import { centralCredentials, nodeCa, operatorToken } from '../../api/credentials.js';
 import { CentralApi } from '../../api/server.js';
-import { registerKey, registrationToken, TargetRegistry } from '../../api/targets.js';
-import { CENTRAL_API_SOCKET } from '../../pod-vm/register.js';
+import { TargetRegistry } from '../../api/targets.js';
+import { CENTRAL_API_SOCKET, registerKey, registrationToken } from '../../pod-link/registration.js';
 import { DEFAULT_INSTANCE_NODE_OPTIONS } from '../../pod-vm/node-options.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
@@ -74,7 +74,19 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { pods: { type: 'string' }, state: { type: 'string' }, api: { type: 'string' }, 'api-name': { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' }, 'instance-node-options': { type: 'string' }, stage1: { type: 'string' }, 'instance-log-max': { type: 'string' }, 'pod-user': { type: 'string' }, 'no-limits': { type: 'boolean' } },
+      options: {
+        pods: { type: 'string' },
+        state: { type: 'string' },
+        api: { type: 'string' },
+        'api-name': { type: 'string' },
+        ca: { type: 'string' },
+        'token-file': { type: 'string' },
+        'instance-node-options': { type: 'string' },
+        stage1: { type: 'string' },
+        'instance-log-max': { type: 'string' },
+        'pod-user': { type: 'string' },
+        'no-limits': { type: 'boolean' },
+      },
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
@@ -92,7 +104,13 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const logMaxMiB = Number(values['instance-log-max'] ?? 64);
     if (!(logMaxMiB > 0)) throw new UsageError(`--instance-log-max must be a positive number of MiB, not ${values['instance-log-max']}`);
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
-    const dns = ['localhost', ...(values['api-name'] ?? '').split(',').map((n) => n.trim()).filter(Boolean)];
+    const dns = [
+      'localhost',
+      ...(values['api-name'] ?? '')
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    ];
     for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
     const log = createLogger({ node: 'central' });
     if (podUser === 'auto' && process.getuid?.() === 0) {
@@ -100,7 +118,9 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       await mkdir(stateRoot, { recursive: true });
       const blocked = blockedAncestor(join(stateRoot, 'pod'), NOBODY_UID);
       if (blocked) {
-        process.stderr.write(`podboot serve: pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach their state in ${stateRoot}: chmod o+x ${blocked.dir}, or give another --state (the default as root is ${ROOT_STATE_DIR}), or --pod-user root\n`);
+        process.stderr.write(
+          `podboot serve: pods run as their own unprivileged users and must pass through ${blocked.dir} (mode ${blocked.mode.toString(8).padStart(4, '0')}) to reach their state in ${stateRoot}: chmod o+x ${blocked.dir}, or give another --state (the default as root is ${ROOT_STATE_DIR}), or --pod-user root\n`,
+        );
         return EXIT_FAILURE;
       }
     }
@@ -145,7 +165,10 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       await chmod(join(stateRoot, 'central', CENTRAL_API_SOCKET), 0o666).catch(() => undefined);
       const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
       await mkdir(join(stateRoot, 'central'), { recursive: true });
-      await writeFile(join(stateRoot, 'central', 'api.json'), JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n');
+      await writeFile(
+        join(stateRoot, 'central', 'api.json'),
+        JSON.stringify({ url: `https://${host}:${central.port}`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, null, 2) + '\n',
+      );
       // Where an operator points a browser (docs/web-page.md); the token is in tokenFile, never in a log.
       log.info({ url: `https://${host}:${central.port}/`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, 'operator page');
     }

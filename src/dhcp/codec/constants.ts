@@ -27,7 +27,14 @@ export enum MessageType {
 }
 
 export const MESSAGE_TYPE_NAMES: Record<number, string> = {
-  1: 'DISCOVER', 2: 'OFFER', 3: 'REQUEST', 4: 'DECLINE', 5: 'ACK', 6: 'NAK', 7: 'RELEASE', 8: 'INFORM',
+  1: 'DISCOVER',
+  2: 'OFFER',
+  3: 'REQUEST',
+  4: 'DECLINE',
+  5: 'ACK',
+  6: 'NAK',
+  7: 'RELEASE',
+  8: 'INFORM',
 };
 
 export const Opt = {

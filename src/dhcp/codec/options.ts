@@ -133,7 +133,7 @@ export function u32(n: number): Buffer {
 
 export function ipList(addrs: readonly number[]): Buffer {
   const b = Buffer.allocUnsafe(addrs.length * 4);
-  addrs.forEach((a, i) => b.writeUInt32BE(a >>> 0, i * 4));
+  for (let i = 0; i < addrs.length; i++) b.writeUInt32BE(addrs[i]! >>> 0, i * 4);
   return b;
 }
 

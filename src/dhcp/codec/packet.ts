@@ -29,14 +29,7 @@ export interface DhcpPacket {
   options: Map<number, Buffer>;
 }
 
-export type DecodeReason =
-  | 'too-short'
-  | 'too-large'
-  | 'bad-magic-cookie'
-  | HardwareReason
-  | 'option-overrun'
-  | 'bad-overload'
-  | 'overload-loop';
+export type DecodeReason = 'too-short' | 'too-large' | 'bad-magic-cookie' | HardwareReason | 'option-overrun' | 'bad-overload' | 'overload-loop';
 
 export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; reason: DecodeReason; detail: string };
 
@@ -54,13 +47,7 @@ const FILE_LENGTH = 128;
  * `into` (joining repeats per RFC 3396) and reports option 52 when seen.
  * Values are copies: the packet must not alias the socket's receive buffer.
  */
-function readOptionArea(
-  buf: Buffer,
-  start: number,
-  end: number,
-  into: Map<number, Buffer>,
-  area: string,
-): { error?: string; overload?: number; overloadCount: number } {
+function readOptionArea(buf: Buffer, start: number, end: number, into: Map<number, Buffer>, area: string): { error?: string; overload?: number; overloadCount: number } {
   let i = start;
   let overload: number | undefined;
   let overloadCount = 0;

@@ -57,14 +57,8 @@ function allowed(ctx: LeaseContext, req: ClientRequest, address: number): string
 function chooseOffer(ctx: LeaseContext, req: ClientRequest): number | undefined {
   const { table, now } = ctx;
   if (ctx.node?.address !== undefined) return fixedAddress(ctx);
-  const free = (a: number | undefined) =>
-    a !== undefined && inPool(ctx.subnet, a) && table.isFreeFor(a, req.clientKey, req.mac, now) ? a : undefined;
-  return (
-    free(table.offerOf(req.clientKey, now)) ??
-    free(table.leaseOf(req.clientKey)?.address) ??
-    free(req.requestedIp) ??
-    table.nextFree(ctx.subnet, req.clientKey, req.mac, now)
-  );
+  const free = (a: number | undefined) => (a !== undefined && inPool(ctx.subnet, a) && table.isFreeFor(a, req.clientKey, req.mac, now) ? a : undefined);
+  return free(table.offerOf(req.clientKey, now)) ?? free(table.leaseOf(req.clientKey)?.address) ?? free(req.requestedIp) ?? table.nextFree(ctx.subnet, req.clientKey, req.mac, now);
 }
 
 function bindRecords(ctx: LeaseContext, req: ClientRequest, address: number): LeaseRecord[] {

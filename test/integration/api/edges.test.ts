@@ -17,7 +17,11 @@ import { captureLogger } from '../../helpers/logs.js';
 const TOKEN = 'operator-token-0123456789abcdef';
 
 function selfSigned(dir: string): { cert: string; key: string } {
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
   return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
 }
@@ -45,7 +49,17 @@ describe('central API edges', () => {
     const metrics = { scrape: async (extra: Parameters<typeof render>[0]) => render(extra) } as unknown as MetricsAggregator;
     const targets = { expire: () => [], live: () => [], accepts: () => false, get: () => undefined } as unknown as TargetRegistry;
     const { cert, key } = selfSigned(dir);
-    api = new CentralApi({ address: '127.0.0.1', port: 0, credentials: { cert, key, caFile: join(dir, 'cert.pem'), selfIssued: true }, token: TOKEN, supervisor, stateRoot: dir, metrics, log: captured.log, targets });
+    api = new CentralApi({
+      address: '127.0.0.1',
+      port: 0,
+      credentials: { cert, key, caFile: join(dir, 'cert.pem'), selfIssued: true },
+      token: TOKEN,
+      supervisor,
+      stateRoot: dir,
+      metrics,
+      log: captured.log,
+      targets,
+    });
     await api.start();
   });
 

@@ -82,7 +82,22 @@ beforeAll(async () => {
   podboot('ca', 'init', '--out', ca, '--org', 'QEMU Install Test');
   podboot('ca', 'issue-signer', 'ci', '--ca', ca);
   copyFileSync(join(CACHE, 'lab-stage2.img'), join(rig.dir, 'lab-stage2.img'));
-  podboot('sign', join(rig.dir, 'lab-stage2.img'), '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'lab-stage2', '--version', '1.0', '--pods', 'rack-q', '--not-after', '7d');
+  podboot(
+    'sign',
+    join(rig.dir, 'lab-stage2.img'),
+    '--cert',
+    `${ca}/signers/ci.chain.pem`,
+    '--key',
+    `${ca}/signers/ci.key`,
+    '--name',
+    'lab-stage2',
+    '--version',
+    '1.0',
+    '--pods',
+    'rack-q',
+    '--not-after',
+    '7d',
+  );
   placeStage2(join(rig.dir, 'lab-stage2.img'), join(state, 'rack-q'), 'lab-stage2@1.0');
   await rig.startPod(POD, state, ['--ca', ca, '--stage1', join(CACHE, 'stage1')], [/dhcp listening/, /tftp listening/, /http boot listening/]);
 }, 900_000);

@@ -87,7 +87,13 @@ describe('stage1 boots in QEMU through dhcrelay', () => {
     console.log(`stage1 iPXE/HTTP: DHCP → running ${t.dhcpToRunning} ms, VM start → running ${t.startToRunning} ms`);
     // The agent then talks to the pod over HTTPS from inside stage1: the root CA from the overlay, the token from the command line.
     await vm.waitFor(/podboot-stage1: fetch manifest/, 60_000);
-    console.log(vm.log().split('\n').filter((l) => l.startsWith('podboot-stage1')).join('\n'));
+    console.log(
+      vm
+        .log()
+        .split('\n')
+        .filter((l) => l.startsWith('podboot-stage1'))
+        .join('\n'),
+    );
     expect(vm.log()).not.toMatch(/could not report stage1/);
     await vm.stop();
   }, 240_000);

@@ -91,7 +91,7 @@ describe('images pull', () => {
     expect(r.code, r.out + r.err).toBe(0);
     expect(relay!.cuts).toBe(1);
     expect(r.out).toMatch(/image: .*; resuming at byte \d+/);
-    expect(r.out).toMatch(/^  image: 50% \(\d+\.\d MiB of 24\.0 MiB\)$/m);
+    expect(r.out).toMatch(/^ {2}image: 50% \(\d+\.\d MiB of 24\.0 MiB\)$/m);
     expect(r.out).not.toContain('\r'); // not a terminal: plain lines, no redrawn bar
     expect(r.out).toMatch(new RegExp(`admitted: stage2@1\\.0 sha256 ${imageSha} \\(${IMAGE_SIZE} bytes\\), signed by O=Catalog Test, CN=ci`));
 
@@ -256,7 +256,11 @@ describe('selective onboarding', () => {
     expect(lines[2]).toBe('rack-c: no stage2 assigned');
     const placed = join(state, 'rack-a', 'images', 'stage2@1.0');
     expect(readdirSync(placed).sort()).toEqual(['image', 'image.p7s', 'manifest.json', 'manifest.json.p7s']);
-    expect(createHash('sha256').update(readFileSync(join(placed, 'image'))).digest('hex')).toBe(imageSha);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(placed, 'image')))
+        .digest('hex'),
+    ).toBe(imageSha);
     expect(readdirSync(state).sort()).toEqual(['rack-a']);
   });
 

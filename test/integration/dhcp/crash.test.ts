@@ -1,6 +1,7 @@
 // kill -9 of a pod instance in the middle of a storm of relayed clients: every
-// ACK the clients saw must still be in the store after the restart, and no
-// address may ever be ACKed to two clients. Loopback only.
+// ACK the clients saw must still be in the store after the restart (and, for
+// PXE clients, the install state the ACK moved them to), and no address may
+// ever be ACKed to two clients. Loopback only.
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,16 +51,22 @@ describe('kill -9 under a DHCP storm', () => {
     await lab.cleanup();
   });
 
-  it('loses no ACKed lease and never gives one address to two clients', async () => {
+  it('loses no ACKed lease nor install state, and never gives one address to two clients', async () => {
     const acked = new Map<string, number>();
+    // Every 20th client PXE-boots (option 93): its ACK carries a boot file and moves it to pxe.
+    const ackedPxe = new Set<string>();
     let next = 0;
     let stop = false;
     const worker = async () => {
       // Paced (~1,000 DORA/s in all) so the storm is still running when the kill comes.
       while (!stop && next < 20_000) {
         const i = next++;
-        const { ack } = await client.dora({ mac: mac(i) }, 400);
-        if (ack && messageType(ack) === MessageType.ACK) acked.set(mac(i), ack.yiaddr);
+        const pxe = i % 20 === 0;
+        const { ack } = await client.dora({ mac: mac(i), ...(pxe ? { arch: 0 } : {}) }, 400);
+        if (ack && messageType(ack) === MessageType.ACK) {
+          acked.set(mac(i), ack.yiaddr);
+          if (pxe) ackedPxe.add(mac(i));
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     };
@@ -92,8 +99,12 @@ describe('kill -9 under a DHCP storm', () => {
     await pod.stop();
     const db = new Database(join(stateDir, 'crash-pod', 'pod.db'), { readonly: true });
     const rows = db.prepare("SELECT address, mac FROM leases WHERE state = 'bound'").all() as { address: number; mac: string }[];
+    const states = new Map((db.prepare('SELECT mac, state FROM nodes').all() as { mac: string; state: string }[]).map((r) => [r.mac, r.state]));
     db.close();
     const stored = new Map(rows.map((r) => [r.mac, r.address >>> 0]));
     for (const [m, a] of acked) expect(stored.get(m), m).toBe(a);
+    // Committed with the lease, before the ACK: a PXE client ACKed before the kill is pxe after it.
+    expect(ackedPxe.size).toBeGreaterThan(5);
+    for (const m of ackedPxe) expect(states.get(m), m).toBe('pxe');
   });
 });

@@ -25,7 +25,13 @@ describe('running DHCP server: hardware length', () => {
   const leases = new SqliteLeaseStore(db);
   const nodes = new SqliteNodeStateStore(db);
   const { log, lines } = captureLogger({ pod: 'rack-l' });
-  const pod = testPod({ name: 'rack-l', listen: { address: '127.0.0.1', dhcpPort: PORT, tftpPort: 69, httpPort: 80, httpsPort: 443 }, relays: [RELAY], subnets: [subnet('127.0.0.0/24', ['127.0.0.100', '127.0.0.199'])], boot: { ...testPod().boot, nextServer: '127.0.0.1' } });
+  const pod = testPod({
+    name: 'rack-l',
+    listen: { address: '127.0.0.1', dhcpPort: PORT, tftpPort: 69, httpPort: 80, httpsPort: 443 },
+    relays: [RELAY],
+    subnets: [subnet('127.0.0.0/24', ['127.0.0.100', '127.0.0.199'])],
+    boot: { ...testPod().boot, nextServer: '127.0.0.1' },
+  });
   const service = new DhcpService(pod, leases, nodes, log);
   const server = new DhcpServer(service, leases, log, { address: '127.0.0.1', port: PORT });
   const relay = dgram.createSocket('udp4');

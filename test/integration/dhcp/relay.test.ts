@@ -162,7 +162,9 @@ exit 0
     expect(replies.length).toBeGreaterThanOrEqual(2);
     for (const rep of replies) {
       const reply = rep.p.ok ? rep.p.packet : undefined;
-      const req = requests.find((q) => q.p.ok && q.p.packet.xid === reply!.xid && q.p.packet.options.get(Opt.MESSAGE_TYPE)![0] === (reply!.options.get(Opt.MESSAGE_TYPE)![0] === MessageType.OFFER ? 1 : 3));
+      const req = requests.find(
+        (q) => q.p.ok && q.p.packet.xid === reply!.xid && q.p.packet.options.get(Opt.MESSAGE_TYPE)![0] === (reply!.options.get(Opt.MESSAGE_TYPE)![0] === MessageType.OFFER ? 1 : 3),
+      );
       expect(req).toBeDefined();
       const sent = req!.p.ok ? req!.p.packet.options.get(Opt.RELAY_AGENT_INFO) : undefined;
       expect(sent, 'dhcrelay -a added option 82').toBeDefined();

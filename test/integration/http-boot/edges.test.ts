@@ -26,7 +26,11 @@ const INSIDE = '127.0.0.1';
 
 /** A throwaway self-signed certificate: these tests are about HTTP, not the pod's PKI. */
 function selfSigned(dir: string): { cert: Buffer; key: Buffer } {
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
   return { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) };
 }
@@ -51,12 +55,14 @@ describe('HTTP boot server edges', () => {
     lines = captured.lines;
     const credentials = {
       authorize: (token: string | undefined) =>
-        token === GOOD ? { ok: true, claims: { scope: 'install', mac: MAC, attempt: 1, expires: 2_000_000_000 }, node: undefined } : { ok: false, status: 401, reason: token === undefined ? 'no token' : 'session malformed' },
+        token === GOOD
+          ? { ok: true, claims: { scope: 'install', mac: MAC, attempt: 1, expires: 2_000_000_000 }, node: undefined }
+          : { ok: false, status: 401, reason: token === undefined ? 'no token' : 'session malformed' },
     } as unknown as InstallCredentials;
     const nodes = {
       node: () => undefined,
       installState: () => undefined,
-      setInstallState: (_mac: string, state: string) => void reports.push(state),
+      changeInstallState: (c: { state: string }) => void reports.push(c.state),
       addEvent: () => undefined,
       touch: () => undefined,
     } as unknown as NodeStateStore;

@@ -87,7 +87,11 @@ const post = (path: string, token: string, body: unknown, from?: string) =>
 /** A relayed DHCP exchange for `mac` (as its rack's relay would forward it): the address the pod leased it. */
 function lease(mac: string): string {
   const out = podboot('dhcp', 'probe', '--server', `127.0.0.1:${PORTS.dhcp}`, '--relay', `127.77.0.1:${PORTS.relay}`, '--mac', mac, '--arch', '0', '--timeout', '5000');
-  const ack = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; yiaddr: string }).find((p) => p.type === 'ACK');
+  const ack = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; yiaddr: string })
+    .find((p) => p.type === 'ACK');
   expect(ack?.yiaddr, out).toMatch(/^127\.77\.0\.\d+$/);
   return ack!.yiaddr;
 }
@@ -177,7 +181,10 @@ describe('HTTP(S) boot server', () => {
     expect(curl(https('/v1/health')).code).toBe(0);
     const old = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${PORTS.https}`, '-tls1_1'], { input: '', encoding: 'utf8' });
     expect(old.status).not.toBe(0);
-    const t12 = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${PORTS.https}`, '-tls1_2', '-CAfile', join(state, 'rack-h', 'tls', 'root.pem'), '-verify_return_error'], { input: '', encoding: 'utf8' });
+    const t12 = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${PORTS.https}`, '-tls1_2', '-CAfile', join(state, 'rack-h', 'tls', 'root.pem'), '-verify_return_error'], {
+      input: '',
+      encoding: 'utf8',
+    });
     expect(t12.stdout).toMatch(/Verify return code: 0 \(ok\)/);
     expect(t12.stdout).toMatch(/Protocol\s*: TLSv1\.2/);
   });
@@ -260,7 +267,9 @@ describe('HTTP(S) boot server', () => {
 
     const shown = JSON.parse(podboot('nodes', 'show', NODE_B, '--pod', 'rack-h', '--state', state, '--json')) as { node: { state: string; attempt: number }; events: { kind: string }[] };
     expect(shown.node).toMatchObject({ state: 'booted-from-disk', attempt: 1 });
-    expect(shown.events.map((e) => e.kind)).toEqual(expect.arrayContaining(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'install-request-after-install', 'report-refused']));
+    expect(shown.events.map((e) => e.kind)).toEqual(
+      expect.arrayContaining(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'install-request-after-install', 'report-refused']),
+    );
 
     podboot('nodes', 'reinstall', NODE_B, '--pod', 'rack-h', '--state', state);
     // Tokens of the old attempt are dead; the new boot config carries a fresh one.
@@ -320,7 +329,10 @@ describe('install credentials stay with their server', () => {
     expect(`${hpa.stdout}${hpa.stderr}`).toMatch(/Error code 2: Access violation/);
     expect(curl(http(`/ipxe/${NODE_A.replace(/:/g, '-')}.ipxe`), { from: b }).status).toBe(403);
     await pod.waitFor(/boot config with an install token refused/, 5000);
-    const line = pod.log().split('\n').find((l) => l.includes('boot config with an install token refused'))!;
+    const line = pod
+      .log()
+      .split('\n')
+      .find((l) => l.includes('boot config with an install token refused'))!;
     expect(line).toContain('"pod":"rack-h"');
     expect(pod.log()).toMatch(new RegExp(`"node":"${NODE_A}","file":"pxelinux\\.cfg/01-52-54-00-77-00-10","source":"${b.replace(/\./g, '\\.')}"`));
     // The server itself, from its leased address: its config, token included, over TFTP and HTTP.
@@ -389,4 +401,3 @@ describe('install credentials stay with their server', () => {
     expect(curl(https('/v1/stage2/manifest.json'), { token: forged }).status).toBe(401);
   });
 });
-

@@ -51,7 +51,10 @@ describe('podboot lab: 2 racks × 1 VM behind a 50 ms RTT WAN', () => {
     expect(xml).not.toMatch(/<failure/);
 
     // the pods' own records agree
-    for (const [pod, mac] of [['rack-1', '52:54:00:9b:01:01'], ['rack-2', '52:54:00:9b:02:01']] as const) {
+    for (const [pod, mac] of [
+      ['rack-1', '52:54:00:9b:01:01'],
+      ['rack-2', '52:54:00:9b:02:01'],
+    ] as const) {
       const shown = await podboot(['nodes', 'show', mac, '--pod', pod, '--state', join(DIR, 'state'), '--json']);
       expect(shown.code).toBe(0);
       expect(JSON.parse(shown.stdout).node.state).toBe('booted-from-disk');

@@ -24,8 +24,18 @@ export function podboot(args: string[], timeoutMs = 600_000): Promise<Ran> {
   });
 }
 
-export const labNamespaces = (prefix: string) => run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${prefix}-`));
-export const hostLinks = () => new Set(run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter((n) => n !== ''));
+export const labNamespaces = (prefix: string) =>
+  run('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(`${prefix}-`));
+export const hostLinks = () =>
+  new Set(
+    run('ip', ['-o', 'link', 'show'])
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim() ?? '')
+      .filter((n) => n !== ''),
+  );
 
 /** a live (not zombie) process with this pid */
 export function running(pid: number): boolean {

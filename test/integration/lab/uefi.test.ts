@@ -59,7 +59,7 @@ describe('podboot lab --firmware uefi: 1 rack × 1 VM under OVMF', () => {
     expect(after).toMatch(/podboot-stage2: reported booted-from-disk/);
   });
 
-  it("the pod saw a UEFI client (EFI boot file), recorded booted-from-disk and no PXE attempt after install", async () => {
+  it('the pod saw a UEFI client (EFI boot file), recorded booted-from-disk and no PXE attempt after install', async () => {
     const shown = await podboot(['nodes', 'show', MAC, '--pod', 'rack-1', '--state', join(DIR, 'state'), '--json']);
     expect(shown.code).toBe(0);
     const { node, events } = JSON.parse(shown.stdout) as { node: { state: string }; events: { kind: string; detail?: string }[] };

@@ -39,7 +39,11 @@ beforeAll(() => {
   lab.veth({ ns: 'b', ifname: 'x', addr: '10.98.0.2/30' }, { ns: 'w', ifname: 'cb' });
   for (const n of ['a', 'b']) lab.exec(n, 'ethtool', OFF);
   for (const i of ['ca', 'cb']) {
-    lab.exec('w', 'ethtool', OFF.map((x) => (x === 'x' ? i : x)));
+    lab.exec(
+      'w',
+      'ethtool',
+      OFF.map((x) => (x === 'x' ? i : x)),
+    );
     lab.exec('w', 'sysctl', ['-qw', `net.ipv6.conf.${i}.disable_ipv6=1`]);
     lab.ip('w', 'link', 'set', i, 'promisc', 'on');
   }
@@ -79,7 +83,10 @@ describe('lab/wan-link.py', () => {
     await new Promise((r) => setTimeout(r, 300));
     const { received } = pingRtts(40, '0.05');
     await stopLink(link);
-    const down = link.log().split('\n').find((l) => l.includes('wan link down'))!;
+    const down = link
+      .log()
+      .split('\n')
+      .find((l) => l.includes('wan link down'))!;
     const stats = JSON.parse(down) as Record<string, { in: number; lost: number }>;
     expect(stats['ca->cb']!.lost + stats['cb->ca']!.lost).toBeGreaterThan(0);
     // 30% each way: some round trips lost, not all

@@ -56,7 +56,21 @@ describe('central node API and a real Prometheus', () => {
   const podToken = (pod: string) => readFileSync(join(stateDir, pod, 'register.token'), 'utf8').trim();
   /** a registration as a pod would send it, with `token`; returns the HTTP code */
   const register = (token: string | undefined, body: Record<string, unknown>, method = 'POST', path = '/api/v1/targets') =>
-    curl('--cacert', api.ca, '-o', '/dev/null', '-w', '%{http_code}', '-X', method, ...(token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`]), '-H', 'content-type: application/json', ...(method === 'POST' ? ['-d', JSON.stringify(body)] : []), `${api.url}${path}`);
+    curl(
+      '--cacert',
+      api.ca,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      method,
+      ...(token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`]),
+      '-H',
+      'content-type: application/json',
+      ...(method === 'POST' ? ['-d', JSON.stringify(body)] : []),
+      `${api.url}${path}`,
+    );
 
   beforeAll(async () => {
     requireBuild();
@@ -64,11 +78,18 @@ describe('central node API and a real Prometheus', () => {
     // One more address for a pod run by hand (rack-d).
     for (let i = 0; i <= PODS.length; i++) lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
     mkdirSync(podsDir);
-    PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
+    for (const [i, p] of PODS.entries()) writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i));
     // The instances inherit the heartbeat period of their registration.
-    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0', '--api-name', 'central.rack.example,podboot'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) });
+    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0', '--api-name', 'central.rack.example,podboot'], 'central', {
+      PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS),
+    });
     await central.waitFor(/central API listening/, 30_000);
-    await until('pods ready', () => PODS.every((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"`).test(central.log())), 30_000, () => central.log());
+    await until(
+      'pods ready',
+      () => PODS.every((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"`).test(central.log())),
+      30_000,
+      () => central.log(),
+    );
     api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
   }, 60_000);
 
@@ -95,7 +116,12 @@ describe('central node API and a real Prometheus', () => {
   });
 
   it('each pod registers itself over TLS with its own token; /sd lists the registrations', async () => {
-    await until('the three pods registered in /sd', () => sdPods().join() === PODS.join(), 30_000, () => central.log());
+    await until(
+      'the three pods registered in /sd',
+      () => sdPods().join() === PODS.join(),
+      30_000,
+      () => central.log(),
+    );
     const groups = JSON.parse(authed('/sd')) as { targets: string[]; labels: Record<string, string> }[];
     for (const g of groups) {
       expect(g.targets).toEqual([api.url.replace('https://', '')]);
@@ -105,7 +131,12 @@ describe('central node API and a real Prometheus', () => {
       // The node gave each pod its token, readable by root only.
       expect(statSync(join(stateDir, p, 'register.token')).mode & 0o777).toBe(0o600);
       const registered = new RegExp(`"pod":"${p}","pid":\\d+,"socket":"[^"]*/${p}/metrics.sock".*"msg":"target registered"`);
-      await until(`${p} registered in the central log`, () => registered.test(central.log()), 5000, () => central.log());
+      await until(
+        `${p} registered in the central log`,
+        () => registered.test(central.log()),
+        5000,
+        () => central.log(),
+      );
       expect(readFileSync(join(stateDir, p, 'instance.log'), 'utf8')).toMatch(/"msg":"registered as a scrape target with the central node"/);
     }
     // What the central API lists: each pod's socket, heartbeat and expiry.
@@ -115,7 +146,7 @@ describe('central node API and a real Prometheus', () => {
     expect(authed('/pods/rack-b/metrics')).toMatch(/^podboot_dhcp_pool_addresses 251$/m);
   }, 40_000);
 
-  it('refuses a registration without a token (401), with a wrong one or another pod\'s (403); nothing refused appears', async () => {
+  it("refuses a registration without a token (401), with a wrong one or another pod's (403); nothing refused appears", async () => {
     const operator = readFileSync(api.tokenFile, 'utf8').trim();
     const body = (pod: string) => ({ pod, metricsSocket: join(stateDir, pod, 'metrics.sock'), intervalMs: 60_000 });
     expect(register(undefined, body('rack-x'))).toBe('401');
@@ -170,7 +201,12 @@ scrape_configs:
         ${auth}
 `,
     );
-    const prom = lab.spawn('c', 'prometheus', [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:19090', '--log.level=warn'], 'prometheus');
+    const prom = lab.spawn(
+      'c',
+      'prometheus',
+      [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:19090', '--log.level=warn'],
+      'prometheus',
+    );
     const query = (q: string) => {
       const out = curl(`http://127.0.0.1:19090/api/v1/query?query=${encodeURIComponent(q)}`);
       try {
@@ -179,18 +215,32 @@ scrape_configs:
         return [];
       }
     };
-    const perPod = await until('per-pod series from the central scrape', () => {
-      const r = query('podboot_dhcp_pool_addresses{job="podboot-central"}');
-      return r.length === 3 ? r : undefined;
-    }, 45_000, () => prom.log());
+    const perPod = await until(
+      'per-pod series from the central scrape',
+      () => {
+        const r = query('podboot_dhcp_pool_addresses{job="podboot-central"}');
+        return r.length === 3 ? r : undefined;
+      },
+      45_000,
+      () => prom.log(),
+    );
     expect(perPod.map((s) => s.metric.pod).sort()).toEqual(PODS);
     for (const s of perPod) expect(s.value[1]).toBe('251');
-    const discovered = await until('the pods discovered through /sd scraped up', () => {
-      const r = query('up{job="podboot-pods"} == 1');
-      return r.length === 3 ? r : undefined;
-    }, 45_000, () => prom.log());
+    const discovered = await until(
+      'the pods discovered through /sd scraped up',
+      () => {
+        const r = query('up{job="podboot-pods"} == 1');
+        return r.length === 3 ? r : undefined;
+      },
+      45_000,
+      () => prom.log(),
+    );
     expect(discovered.map((s) => s.metric.pod).sort()).toEqual(PODS);
-    expect(query('podboot_instance_up{job="podboot-central"} == 1').map((s) => s.metric.pod).sort()).toEqual(PODS);
+    expect(
+      query('podboot_instance_up{job="podboot-central"} == 1')
+        .map((s) => s.metric.pod)
+        .sort(),
+    ).toEqual(PODS);
     await prom.stop();
   }, 120_000);
 
@@ -213,7 +263,12 @@ scrape_configs:
     const after = authed('/metrics');
     // Stopped gracefully, it deregistered: gone from /sd at once (not only after its registration's TTL).
     expect(sdPods()).toEqual(['rack-a', 'rack-b']);
-    await until('rack-c deregistered in the central log', () => /"pod":"rack-c","by":"pod","msg":"target deregistered"/.test(central.log()), 5000, () => central.log());
+    await until(
+      'rack-c deregistered in the central log',
+      () => /"pod":"rack-c","by":"pod","msg":"target deregistered"/.test(central.log()),
+      5000,
+      () => central.log(),
+    );
     expect(after).toMatch(/^podboot_scrape_up\{pod="rack-c"\} 0$/m);
     expect(after).toMatch(/^podboot_dhcp_pool_addresses\{pod="rack-c"\} 251$/m);
     expect(after).toMatch(/^podboot_instance_state\{pod="rack-c",state="stopped"\} 1$/m);
@@ -241,7 +296,12 @@ scrape_configs:
     const before = pids();
     const startSeq = cli('events').trim().split('\n').at(-1)!;
     expect(cli('pods', 'rolling-restart')).toMatch(/rolling restart of 3 pods started: rack-a, rack-b, rack-c/);
-    await until('rolling-done', () => cli('events').includes('rolling-done'), 60_000, () => central.log());
+    await until(
+      'rolling-done',
+      () => cli('events').includes('rolling-done'),
+      60_000,
+      () => central.log(),
+    );
     const events = (JSON.parse(cli('events', '--json')) as { seq: number; pod?: string; kind: string }[]).filter((e) => e.seq > Number(/(\d+)/.exec(startSeq)![1]));
     // One at a time: each pod is ready again before the next one is restarted.
     const seqOf = (pod: string, kind: string) => events.find((e) => e.pod === pod && e.kind === kind)?.seq ?? NaN;
@@ -252,7 +312,7 @@ scrape_configs:
     for (const p of PODS) expect(JSON.parse(cli('pods', 'status', p)).state).toMatch(/running|degraded/);
   }, 90_000);
 
-  it('lists a pod\'s servers from its database and reinstalls one through the API', () => {
+  it("lists a pod's servers from its database and reinstalls one through the API", () => {
     const mac = '52:54:00:aa:bb:01';
     const r = JSON.parse(authed(`/api/v1/pods/rack-b/nodes/${mac}/reinstall`, '-X', 'POST', '-H', 'content-type: application/json', '-d', '{"reason":"disk replaced"}'));
     expect(r).toMatchObject({ mac, state: 'discovered', attempt: 2 });
@@ -269,7 +329,12 @@ scrape_configs:
     const env = { PODBOOT_REGISTER_INTERVAL_MS: String(REGISTER_MS) };
     const start = async (label: string) => {
       const d = lab.spawn('c', process.execPath, [PODBOOT, 'pod', 'run', file, '--state', stateDir], label, env);
-      await until(`${label} in /sd`, () => sdPods().includes('rack-d'), 30_000, () => d.log());
+      await until(
+        `${label} in /sd`,
+        () => sdPods().includes('rack-d'),
+        30_000,
+        () => d.log(),
+      );
       return d;
     };
     const first = await start('rack-d-1');
@@ -287,10 +352,20 @@ scrape_configs:
     const second = await start('rack-d-2');
     second.proc.kill('SIGKILL');
     const killedAt = Date.now();
-    await until('rack-d expired from /sd', () => !sdPods().includes('rack-d'), 10_000, () => central.log());
+    await until(
+      'rack-d expired from /sd',
+      () => !sdPods().includes('rack-d'),
+      10_000,
+      () => central.log(),
+    );
     // Expiry is three missed heartbeats after the last one.
     expect(Date.now() - killedAt).toBeGreaterThan(REGISTER_MS);
-    await until('the expiry logged', () => /"pod":"rack-d".*"msg":"target registration expired \(no heartbeat\)"/.test(central.log()), 5000, () => central.log());
+    await until(
+      'the expiry logged',
+      () => /"pod":"rack-d".*"msg":"target registration expired \(no heartbeat\)"/.test(central.log()),
+      5000,
+      () => central.log(),
+    );
     expect(sdPods()).toEqual(PODS);
   }, 90_000);
 });

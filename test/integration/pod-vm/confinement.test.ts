@@ -61,7 +61,9 @@ function catAs(uid: number, file: string): { status: number | null; stderr: stri
 }
 
 function procStatus(pid: number, field: string): string {
-  return readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:[ \\t]*(.*)$`, 'm'))![1]!.trim();
+  return readFileSync(`/proc/${pid}/status`, 'utf8')
+    .match(new RegExp(`^${field}:[ \\t]*(.*)$`, 'm'))![1]!
+    .trim();
 }
 
 /** Every file under dir whose name ends in .key (the CA's private keys). */
@@ -94,7 +96,8 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const perfdhcp = (r: Rack, seconds: number, label: string) => lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
+  const perfdhcp = (r: Rack, seconds: number, label: string) =>
+    lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
   async function perfResult(d: Daemon): Promise<{ sent: number; drops: number; out: string }> {
     await new Promise<void>((resolve) => (d.proc.stdout!.readableEnded ? resolve() : d.proc.once('close', () => resolve())));
     await new Promise((r) => setTimeout(r, 200));
@@ -102,7 +105,13 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
     return { sent: perfStat(out, 'REQUEST-ACK', 'sent packets'), drops: perfStat(out, 'DISCOVER-OFFER', 'drops') + perfStat(out, 'REQUEST-ACK', 'drops'), out };
   }
   // The API listens in the central namespace.
-  const podStatus = (pod: string) => JSON.parse(lab.exec('central', process.execPath, [PODBOOT, 'pods', 'status', pod, '--state', stateDir])) as { runAs?: { uid: number }; limits?: { enforced: boolean; via?: string; memoryBytes: number; cgroups?: string[] }; restarts: number; lastExit?: { reason: string } };
+  const podStatus = (pod: string) =>
+    JSON.parse(lab.exec('central', process.execPath, [PODBOOT, 'pods', 'status', pod, '--state', stateDir])) as {
+      runAs?: { uid: number };
+      limits?: { enforced: boolean; via?: string; memoryBytes: number; cgroups?: string[] };
+      restarts: number;
+      lastExit?: { reason: string };
+    };
 
   beforeAll(async () => {
     requireBuild();
@@ -147,14 +156,21 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
     for (const r of RACKS) expect(recorded.pods[r.pod], r.pod).toBe(Number(procStatus(pidOf(r.pod), 'Uid').split(/\s+/)[0]));
   });
 
-  it('as a pod\'s uid, the CA keys, another pod\'s pod.db and the operator token cannot be read (EACCES); its own state can', () => {
+  it("as a pod's uid, the CA keys, another pod's pod.db and the operator token cannot be read (EACCES); its own state can", () => {
     const uidOf = (pod: string) => Number(procStatus(pidOf(pod), 'Uid').split(/\s+/)[0]);
     const a = uidOf('rack-a');
     const caDir = join(stateDir, 'ca');
     const keys = keysUnder(caDir);
     expect(keys.length).toBeGreaterThanOrEqual(3);
     expect((statSync(caDir).mode & 0o777).toString(8)).toBe('700');
-    const secrets = [...keys, join(caDir, 'root.pem'), join(stateDir, 'rack-b', 'pod.db'), join(stateDir, 'rack-c', 'tls', 'server.key'), join(stateDir, 'central', 'operator.token'), join(stateDir, 'central', 'register.key')];
+    const secrets = [
+      ...keys,
+      join(caDir, 'root.pem'),
+      join(stateDir, 'rack-b', 'pod.db'),
+      join(stateDir, 'rack-c', 'tls', 'server.key'),
+      join(stateDir, 'central', 'operator.token'),
+      join(stateDir, 'central', 'register.key'),
+    ];
     for (const file of secrets) {
       const r = catAs(a, file);
       expect(r.status, file).not.toBe(0);
@@ -166,12 +182,14 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
     expect(readFileSync(join(stateDir, 'rack-a', 'tls', 'root.pem'), 'utf8')).toBe(readFileSync(join(caDir, 'root.pem'), 'utf8'));
   });
 
-  it('limits are in the pod\'s cgroups and in its status', () => {
+  it("limits are in the pod's cgroups and in its status", () => {
     const pid = pidOf('rack-a');
     const s = podStatus('rack-a');
     expect(s.limits).toMatchObject({ enforced: true, memoryBytes: 200 * 1024 * 1024 });
     // Named as /proc/PID/cgroup names them; the instance is in each of them.
-    const own = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').map((l) => l.replace(/^\d+:/, ''));
+    const own = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/^\d+:/, ''));
     expect(s.limits!.cgroups!.length).toBeGreaterThan(0);
     for (const name of s.limits!.cgroups!) expect(own, name).toContain(name);
     expect(s.limits!.cgroups!.every((n) => n.endsWith('/rack-a'))).toBe(true);
@@ -213,7 +231,10 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
   it('a pod whose file is removed leaves no cgroup behind', async () => {
     const names = podStatus('rack-c').limits!.cgroups!;
     const dirs = names.map((n) => (n.startsWith('0::') ? `/sys/fs/cgroup${n.slice(3)}` : `/sys/fs/cgroup/${n.split(':')[0]}${n.slice(n.indexOf(':') + 1)}`));
-    expect(dirs.every((d) => existsSync(d)), dirs.join(' ')).toBe(true);
+    expect(
+      dirs.every((d) => existsSync(d)),
+      dirs.join(' '),
+    ).toBe(true);
     rmSync(join(podsDir, 'rack-c.yaml'));
     await wait('rack-c stopped', () => /"pod":"rack-c","file":"[^"]*","msg":"pod file removed; stopping its instance"/.test(central.log()) && dirs.every((d) => !existsSync(d)), 20_000);
   }, 30_000);

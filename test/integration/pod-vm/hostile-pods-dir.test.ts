@@ -90,7 +90,11 @@ describe('a hostile pods directory', () => {
     return out;
   };
   const alive = () => central.proc.exitCode === null && central.proc.signalCode === null;
-  const refusedLines = (file: string) => central.log().split('\n').filter((l) => l.includes('"msg":"pod file refused"') && l.includes(`"file":"${file}"`));
+  const refusedLines = (file: string) =>
+    central
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"pod file refused"') && l.includes(`"file":"${file}"`));
 
   beforeAll(async () => {
     requireBuild();
@@ -101,11 +105,9 @@ describe('a hostile pods directory', () => {
     mkdirSync(podsDir);
     mkdirSync(join(lab.dir, 'secret'));
     writeFileSync(join(podsDir, 'rack-a.yaml'), podYaml('rack-a', 0));
-    writeFileSync(
-      secretFile,
-      [`root:$6$Zq8x$${MARKER}-root:19800:0:99999:7:::`, 'daemon:*:19800:0:99999:7:::', `operator:$y$j9T$${MARKER}-operator:19800:0:99999:7:::`, ''].join('\n'),
-      { mode: 0o600 },
-    );
+    writeFileSync(secretFile, [`root:$6$Zq8x$${MARKER}-root:19800:0:99999:7:::`, 'daemon:*:19800:0:99999:7:::', `operator:$y$j9T$${MARKER}-operator:19800:0:99999:7:::`, ''].join('\n'), {
+      mode: 0o600,
+    });
     central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
     await central.waitFor(/"msg":"central node serving"/, 60_000);
     api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
@@ -128,7 +130,12 @@ describe('a hostile pods directory', () => {
     writeFileSync(hostile.big, podYaml('rack-big', 1) + padding);
 
     for (const [k, file] of Object.entries(hostile) as [keyof typeof hostile, string][]) {
-      await until(`${k} refused in the log`, () => !alive() || refusedLines(file).length > 0, 15_000, () => central.log());
+      await until(
+        `${k} refused in the log`,
+        () => !alive() || refusedLines(file).length > 0,
+        15_000,
+        () => central.log(),
+      );
       expect(alive(), central.log().slice(-3000)).toBe(true);
       expect(refusedLines(file)[0]).toContain(reasons[k]);
     }
@@ -137,7 +144,12 @@ describe('a hostile pods directory', () => {
     const valid = join(podsDir, 'rack-b.yaml');
     writeFileSync(valid, podYaml('rack-b', 1), { mode: 0o600 });
     chmodSync(valid, 0o600);
-    await until('rack-b starting within 5 s', () => /"pod":"rack-b"[^\n]*"msg":"pod instance starting"/.test(central.log()), 5000, () => central.log());
+    await until(
+      'rack-b starting within 5 s',
+      () => /"pod":"rack-b"[^\n]*"msg":"pod instance starting"/.test(central.log()),
+      5000,
+      () => central.log(),
+    );
     // Its running copy is no more readable than the operator's 0600 file: nothing for others,
     // no group write (the group, when set, is the pod's own: it reads its copy through it).
     const copy = statSync(join(stateDir, 'rack-b', 'pod.yaml'));

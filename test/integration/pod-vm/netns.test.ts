@@ -69,7 +69,12 @@ describe('netns isolation', () => {
       .sort();
   /** Runs node in the network namespace of a running process and tries to bind a UDP address. */
   const tryBind = (p: number, address: string) =>
-    run('nsenter', [`--net=/proc/${p}/ns/net`, process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log(e.code);process.exit(0)});s.bind(0,'${address}',()=>{console.log('bound');s.close()})`]).trim();
+    run('nsenter', [
+      `--net=/proc/${p}/ns/net`,
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log(e.code);process.exit(0)});s.bind(0,'${address}',()=>{console.log('bound');s.close()})`,
+    ]).trim();
 
   beforeAll(async () => {
     requireBuild();
@@ -94,7 +99,12 @@ describe('netns isolation', () => {
     writeFileSync(join(podsDir, 'a.yaml'), podA);
     writeFileSync(join(podsDir, 'b.yaml'), podB);
     central = lab.spawn(undefined, process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_REGISTER_INTERVAL_MS: '500' });
-    await until('both instances ready', () => pid(PODS.a) > 0 && pid(PODS.b) > 0, 30_000, () => central.log());
+    await until(
+      'both instances ready',
+      () => pid(PODS.a) > 0 && pid(PODS.b) > 0,
+      30_000,
+      () => central.log(),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -104,7 +114,7 @@ describe('netns isolation', () => {
     await lab.cleanup();
   });
 
-  it('each instance sees only its own interfaces and cannot bind the other pod\'s address', () => {
+  it("each instance sees only its own interfaces and cannot bind the other pod's address", () => {
     const [a, b] = [pid(PODS.a), pid(PODS.b)];
     expect(links(a)).toEqual(['lo', 'mgmt0', 'prov0']);
     expect(links(b)).toEqual(['lo', 'prov0']);
@@ -125,7 +135,7 @@ describe('netns isolation', () => {
     expect(run('ip', ['-n', `podboot-${PODS.a}`, '-d', 'link', 'show', 'prov0'])).toMatch(/macvlan mode bridge/);
   });
 
-  it('each pod answers its own rack\'s relay through its namespace interface', () => {
+  it("each pod answers its own rack's relay through its namespace interface", () => {
     const probe = (ns: string, server: string, relay: string) =>
       lab.exec(ns, process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', `${server}:67`, '--relay', `${relay}:67`, '--mac', '52:54:00:aa:00:01', '--timeout', '5000'], { allowFail: true });
     expect(probe('racka', '10.99.0.1', '10.31.0.1')).toMatch(/"type":"ACK","xid":"[^"]+","yiaddr":"10\.31\.1\.\d+"/);
@@ -143,8 +153,13 @@ describe('netns isolation', () => {
     }
   };
 
-  it('each instance registers as a target through the central node\'s unix socket, from inside its namespace', async () => {
-    await until('both pods in /sd', () => sdPods().join() === [PODS.a, PODS.b].sort().join(), 20_000, () => central.log());
+  it("each instance registers as a target through the central node's unix socket, from inside its namespace", async () => {
+    await until(
+      'both pods in /sd',
+      () => sdPods().join() === [PODS.a, PODS.b].sort().join(),
+      20_000,
+      () => central.log(),
+    );
     for (const p of Object.values(PODS)) {
       expect(readFileSync(join(stateDir, p, 'instance.log'), 'utf8')).toMatch(/"central":"[^"]*\/central\/api\.sock".*"msg":"registered as a scrape target with the central node"/);
     }
@@ -153,7 +168,12 @@ describe('netns isolation', () => {
   it('removing the pod file stops the instance and deletes its namespace', async () => {
     const { rmSync, existsSync } = await import('node:fs');
     rmSync(join(podsDir, 'b.yaml'));
-    await until('namespace gone', () => !existsSync(`/run/netns/podboot-${PODS.b}`), 20_000, () => central.log());
+    await until(
+      'namespace gone',
+      () => !existsSync(`/run/netns/podboot-${PODS.b}`),
+      20_000,
+      () => central.log(),
+    );
     expect(existsSync(`/run/netns/podboot-${PODS.a}`)).toBe(true);
     // Stopped gracefully, it deregistered on its way out.
     expect(sdPods()).toEqual([PODS.a]);

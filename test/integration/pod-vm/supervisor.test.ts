@@ -88,7 +88,10 @@ describe('central node: one supervised instance per pod', () => {
     return Number(all.at(-1)?.[1]);
   };
   const diagnose = () => {
-    const pids = lab.exec('central', 'ip', ['netns', 'pids', lab.ns('central')], { allowFail: true }).split('\n').filter(Boolean);
+    const pids = lab
+      .exec('central', 'ip', ['netns', 'pids', lab.ns('central')], { allowFail: true })
+      .split('\n')
+      .filter(Boolean);
     const ps = pids.map((p) => lab.exec('central', 'ps', ['-o', 'pid,stat,wchan:20,etime,args', '-p', p], { allowFail: true })).join('');
     return `${central.log()}\nprocesses in central:\n${ps}`;
   };
@@ -97,7 +100,8 @@ describe('central node: one supervised instance per pod', () => {
       what,
       () => {
         // A central node that died will not get there: say so now, with its log.
-        if (central.proc.exitCode !== null || central.proc.signalCode !== null) throw new Error(`central node exited (${central.proc.exitCode ?? central.proc.signalCode}) waiting for ${what}:\n${central.log().slice(-4000)}`);
+        if (central.proc.exitCode !== null || central.proc.signalCode !== null)
+          throw new Error(`central node exited (${central.proc.exitCode ?? central.proc.signalCode}) waiting for ${what}:\n${central.log().slice(-4000)}`);
         return fn();
       },
       timeoutMs,
@@ -159,7 +163,9 @@ describe('central node: one supervised instance per pod', () => {
     };
     const pods = RACKS.slice(0, 3).map((r) => r.pod);
     await wait('three warm-ups', () => pods.every((p) => instanceLog(p).includes('"msg":"DHCP warm-up done"')));
-    const lastReady = Math.max(...pods.map((p) => Date.parse(central.log().match(new RegExp(`"time":"([^"]+)","node":"central","pod":"${p}","pid":\\d+,"listeners":[^\\n]*"msg":"pod instance ready"`))![1]!)));
+    const lastReady = Math.max(
+      ...pods.map((p) => Date.parse(central.log().match(new RegExp(`"time":"([^"]+)","node":"central","pod":"${p}","pid":\\d+,"listeners":[^\\n]*"msg":"pod instance ready"`))![1]!)),
+    );
     for (const p of pods) {
       const done = instanceLog(p).match(/"time":"([^"]+)"[^\n]*"exchanges":(\d+),"ms":(\d+),"msg":"DHCP warm-up done"/);
       expect(done, p).not.toBeNull();

@@ -48,7 +48,7 @@ describe('pod instance: TFTP boot files', () => {
     writeFileSync(file, POD);
     // The second node finished its install earlier: its state is in the pod's database.
     const db = openPodDatabase(join(state, 'boot-pod'));
-    new SqliteNodeStateStore(db).setInstallState('52:54:00:66:00:02', 'installed', 1_700_000_000);
+    new SqliteNodeStateStore(db).changeInstallState({ mac: '52:54:00:66:00:02', state: 'installed', time: 1_700_000_000 });
     db.close();
     mkdirSync(join(state, 'boot-pod', 'boot', 'stage1'), { recursive: true });
     writeFileSync(join(state, 'boot-pod', 'boot', 'stage1', 'vmlinuz'), 'kernel bytes');
@@ -60,7 +60,9 @@ describe('pod instance: TFTP boot files', () => {
 
   it('gives a server to provision its stage1 config (from its leased address only) and the files from the boot tree', async () => {
     // The server's PXE ROM gets its lease through the rack's relay, then asks from that address.
-    execFileSync(process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', `127.0.0.1:${BASE}`, '--relay', `127.66.0.1:${BASE + 2}`, '--mac', '52:54:00:66:00:01', '--arch', '0', '--timeout', '5000'], { encoding: 'utf8' });
+    execFileSync(process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', `127.0.0.1:${BASE}`, '--relay', `127.66.0.1:${BASE + 2}`, '--mac', '52:54:00:66:00:01', '--arch', '0', '--timeout', '5000'], {
+      encoding: 'utf8',
+    });
     const own = await tftpFetch({ port: BASE + 1, file: 'pxelinux.cfg/01-52-54-00-66-00-01', localAddress: '127.66.0.11', timeoutMs: 1000 });
     expect(own.ok).toBe(true);
     const cfg = own.data.toString();

@@ -43,15 +43,21 @@ describe('podboot tftp serve', () => {
     const exited = new Promise<number | null>((res) => proc!.once('exit', (c) => res(c)));
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const done = output.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'tftp transfer complete');
+    const done = output
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'tftp transfer complete');
     expect(done).toMatchObject({ pod: 'bench', file: 'boot/file.bin', blksize: 1024 });
   });
 });
 
 function freeUdpPort(): Promise<number> {
   const s = dgram.createSocket('udp4');
-  return new Promise((resolve) => s.bind(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  }));
+  return new Promise((resolve) =>
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    }),
+  );
 }

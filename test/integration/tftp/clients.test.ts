@@ -56,9 +56,7 @@ describe('TFTP with real clients', () => {
     expect(curl).toEqual({ ok: true, packet: { op: 'rrq', filename: 'pxelinux.0', mode: 'octet', options: { tsize: 0, blksize: 1468, timeout: 1 }, ignored: [] } });
     const hpa = await capture((p) => runProcess('timeout', ['2', 'tftp', '-m', 'binary', '127.0.0.1', String(p), '-c', 'get', 'a/b.0', '/dev/null']));
     expect(hpa).toEqual({ ok: true, packet: { op: 'rrq', filename: 'a/b.0', mode: 'octet', options: {}, ignored: [] } });
-    const atftp = await capture((p) =>
-      runProcess('timeout', ['2', 'atftp', '--option', 'tsize enable', '--option', 'windowsize 16', '-g', '-r', 'x', '-l', '/dev/null', '127.0.0.1', String(p)]),
-    );
+    const atftp = await capture((p) => runProcess('timeout', ['2', 'atftp', '--option', 'tsize enable', '--option', 'windowsize 16', '-g', '-r', 'x', '-l', '/dev/null', '127.0.0.1', String(p)]));
     expect(atftp.ok && atftp.packet.op === 'rrq' && atftp.packet.options).toEqual({ tsize: 0, windowsize: 16 });
   });
 
@@ -101,7 +99,21 @@ describe('TFTP with real clients', () => {
   });
 
   it.each([1, 4, 16])('atftp (RFC 7440 client) at windowsize %i, blksize 1468, tsize', async (ws) => {
-    const r = await runProcess('atftp', ['--option', `blksize 1468`, '--option', `windowsize ${ws}`, '--option', 'tsize enable', '-g', '-r', 'stage1/mid.bin', '-l', out('atftp'), '127.0.0.1', String(tftp.port)]);
+    const r = await runProcess('atftp', [
+      '--option',
+      `blksize 1468`,
+      '--option',
+      `windowsize ${ws}`,
+      '--option',
+      'tsize enable',
+      '-g',
+      '-r',
+      'stage1/mid.bin',
+      '-l',
+      out('atftp'),
+      '127.0.0.1',
+      String(tftp.port),
+    ]);
     expect(r.code).toBe(0);
     expectSame('stage1/mid.bin', 'atftp');
     expect(acceptedLine(tftp.lines, 'stage1/mid.bin')).toMatchObject({ params: { windowsize: ws, oack: { windowsize: ws, blksize: 1468, tsize: tree.files.get('stage1/mid.bin')!.length } } });

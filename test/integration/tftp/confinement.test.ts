@@ -90,7 +90,7 @@ describe('TFTP confinement and refusals', () => {
     expect(await exchangeOnce(tftp.port, encodeError(0, 'hello'), 400)).toBeUndefined();
   });
 
-  it('ignores a stranger writing to a transfer\'s port (the socket is connected to its client) and keeps the transfer going', async () => {
+  it("ignores a stranger writing to a transfer's port (the socket is connected to its client) and keeps the transfer going", async () => {
     const client = dgram.createSocket('udp4');
     const stranger = dgram.createSocket('udp4');
     await Promise.all([client, stranger].map((s) => new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()))));
@@ -145,7 +145,7 @@ describe('TFTP confinement and refusals', () => {
       expect(tftp.server.counters.errors.clientError).toBeGreaterThanOrEqual(1);
       expect(tftp.lines.filter((l) => l.reason === 'timeout').at(-1)).toMatchObject({ msg: 'tftp transfer failed', file: 'stage1/vmlinuz', blocksAcked: 0 });
     } finally {
-      holders.forEach((h) => h.close());
+      for (const h of holders) h.close();
     }
   });
 
@@ -178,7 +178,7 @@ describe('TFTP confinement and refusals', () => {
     expect(tftp.server.counters.sizeProbes).toBe(before.probes + 1);
   });
 
-  it('ends a transfer at once when the client\'s port goes away (ICMP port unreachable)', async () => {
+  it("ends a transfer at once when the client's port goes away (ICMP port unreachable)", async () => {
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
     const first = new Promise<void>((r) => s.once('message', () => r()));

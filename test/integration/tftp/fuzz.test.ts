@@ -60,7 +60,7 @@ describe('TFTP live fuzz', () => {
     }
   });
   afterAll(async () => {
-    sockets.forEach((s) => s.close());
+    for (const s of sockets) s.close();
     await tftp?.stop();
     tree?.cleanup();
   });
@@ -77,7 +77,7 @@ describe('TFTP live fuzz', () => {
     expect(tftp.lines.some((l) => l.level === 'error')).toBe(false);
   });
 
-  it('survives 3,000 datagrams from strangers at a running transfer\'s port and still completes it', async () => {
+  it("survives 3,000 datagrams from strangers at a running transfer's port and still completes it", async () => {
     const r = prng(0xa11);
     // The test client pulls the file while garbage arrives at its transfer port.
     let flood: Promise<void> | undefined;
@@ -94,7 +94,7 @@ describe('TFTP live fuzz', () => {
     expect(flood).toBeDefined();
   });
 
-  it('survives 2,000 malformed datagrams from the client\'s own address and port', async () => {
+  it("survives 2,000 malformed datagrams from the client's own address and port", async () => {
     const r = prng(0xc11e);
     let sent = 0;
     const before = tftp.server.counters.rrq;

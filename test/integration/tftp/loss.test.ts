@@ -95,7 +95,7 @@ describe('TFTP under loss', () => {
     expect(tftp.server.counters.duplicateAcks - before).toBeGreaterThanOrEqual(2 * (Math.ceil(BLOCKS / ws) - 1));
   });
 
-  it('repeated ACKs while a block is really lost do not multiply windows (no Sorcerer\'s Apprentice)', async () => {
+  it("repeated ACKs while a block is really lost do not multiply windows (no Sorcerer's Apprentice)", async () => {
     // The client repeats its last ACK (3 copies) every 60 ms while the server waits for its own 1 s timer.
     const r = await fetch({ options: { blksize: BLK, windowsize: 4, timeout: 1 }, drop: (k, b, a) => k === 'data' && b === 5 && a === 1, ackCopies: 3, timeoutMs: 60 });
     expect(r.ok).toBe(true);

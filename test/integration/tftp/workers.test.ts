@@ -60,9 +60,7 @@ describe('TFTP transfers on worker threads', () => {
 
   it('runs 60 clients at once on both workers, all byte-identical', async () => {
     const file = tree.files.get('big.bin')!;
-    const runs = Array.from({ length: 60 }, (_, i) =>
-      tftpFetch({ port: tftp.port, file: 'big.bin', options: i % 2 ? { blksize: 1468, windowsize: 8 } : { blksize: 1468 }, timeoutMs: 1000 }),
-    );
+    const runs = Array.from({ length: 60 }, (_, i) => tftpFetch({ port: tftp.port, file: 'big.bin', options: i % 2 ? { blksize: 1468, windowsize: 8 } : { blksize: 1468 }, timeoutMs: 1000 }));
     await new Promise((r) => setTimeout(r, 100));
     expect(pool.load).toHaveLength(2);
     expect(Math.min(...pool.load)).toBeGreaterThan(0);

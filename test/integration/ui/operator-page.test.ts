@@ -103,7 +103,7 @@ describe('the operator page in Chromium', () => {
       lab.ip('c', 'addr', 'add', `10.${41 + i}.0.1/32`, 'dev', 'lo');
     }
     mkdirSync(podsDir);
-    PODS.forEach((p, i) => writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i)));
+    for (const [i, p] of PODS.entries()) writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i));
     central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
     await central.waitFor(/central API listening/, 30_000);
     const ready = () => PODS.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
@@ -164,7 +164,11 @@ describe('the operator page in Chromium', () => {
     expect(html.body).toMatch(/<script type="module" src="\/ui\/app.js"><\/script>/);
     // No inline script or style anywhere: the CSP would block it.
     expect(html.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
-    for (const [path, type] of [['/ui/app.js', 'text/javascript; charset=utf-8'], ['/ui/app.css', 'text/css; charset=utf-8'], ['/ui/icon.svg', 'image/svg+xml']]) {
+    for (const [path, type] of [
+      ['/ui/app.js', 'text/javascript; charset=utf-8'],
+      ['/ui/app.css', 'text/css; charset=utf-8'],
+      ['/ui/icon.svg', 'image/svg+xml'],
+    ]) {
       const r = await fetchNode(path!);
       expect(r.status, path).toBe(200);
       expect(r.headers['content-type']).toBe(type);
@@ -176,11 +180,14 @@ describe('the operator page in Chromium', () => {
     expect(data.headers['cache-control']).toBe('no-store');
     expect((await fetchNode('/ui/other.js')).status).toBe(401);
     // The node says where the page is, and where its CA and token are, not the token itself.
-    const line = central.log().split('\n').find((l) => l.includes('"msg":"operator page"'));
+    const line = central
+      .log()
+      .split('\n')
+      .find((l) => l.includes('"msg":"operator page"'));
     expect(JSON.parse(line!)).toMatchObject({ node: 'central', url: `${api.url}/`, ca: api.ca, tokenFile: api.tokenFile });
   });
 
-  it('is refused by a browser that does not trust the node\'s CA', async () => {
+  it("is refused by a browser that does not trust the node's CA", async () => {
     const bare = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, env: { ...process.env, HOME: join(lab.dir, 'empty-home') } });
     try {
       const p = await bare.newPage();
@@ -244,19 +251,27 @@ describe('the operator page in Chromium', () => {
   });
 
   it('sorts by PID, CPU and memory in the order the figures imply; a second click reverses; a refresh keeps the order', async () => {
-    const byValue = (list: { pod: string; value?: number }[], dir: 1 | -1) =>
-      [...list].sort((a, b) => (a.value! - b.value!) * dir || a.pod.localeCompare(b.pod)).map((r) => r.pod);
+    const byValue = (list: { pod: string; value?: number }[], dir: 1 | -1) => [...list].sort((a, b) => (a.value! - b.value!) * dir || a.pod.localeCompare(b.pod)).map((r) => r.pod);
     for (const key of ['pid', 'cpu', 'rss']) {
       await clickSort(key);
       expect(await ariaSort(key), key).toBe('ascending');
       expect(await ariaSort('name')).toBe('none');
       let shown = await rows(key);
-      expect(shown.every((r) => typeof r.value === 'number'), key).toBe(true);
-      expect(shown.map((r) => r.pod), key).toEqual(byValue(shown, 1));
+      expect(
+        shown.every((r) => typeof r.value === 'number'),
+        key,
+      ).toBe(true);
+      expect(
+        shown.map((r) => r.pod),
+        key,
+      ).toEqual(byValue(shown, 1));
       await clickSort(key);
       expect(await ariaSort(key), key).toBe('descending');
       shown = await rows(key);
-      expect(shown.map((r) => r.pod), key).toEqual(byValue(shown, -1));
+      expect(
+        shown.map((r) => r.pod),
+        key,
+      ).toEqual(byValue(shown, -1));
     }
     // PIDs do not move between samples: the order is the API's.
     await clickSort('pid');
@@ -285,10 +300,14 @@ describe('the operator page in Chromium', () => {
     expect((await rows('pid')).map((r) => r.pod)).toEqual(all);
   });
 
-  it('shows a server\'s install progress after a real DHCP exchange, and a failed install in red with its reason', async () => {
+  it("shows a server's install progress after a real DHCP exchange, and a failed install in red with its reason", async () => {
     // A PXE client behind rack-a's relay: DISCOVER, OFFER, REQUEST, ACK with a boot file.
     const out = lab.exec('c', process.execPath, [PODBOOT, 'dhcp', 'probe', '--server', '10.99.0.1:67', '--relay', '10.41.0.1:67', '--mac', MAC, '--arch', '0', '--timeout', '5000']);
-    const ack = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; yiaddr: string }).find((p) => p.type === 'ACK');
+    const ack = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; yiaddr: string })
+      .find((p) => p.type === 'ACK');
     expect(ack?.yiaddr).toMatch(/^10\.41\.1\.\d+$/);
 
     // A second server gets as far as stage1, then reports a bad signature over the pod's HTTPS API with its own token.
@@ -303,9 +322,24 @@ describe('the operator page in Chromium', () => {
     const script = lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--interface', leased, `http://10.99.0.1/ipxe/${MAC_FAILED.replace(/:/g, '-')}.ipxe`]);
     const installToken = /podboot\.token=(\S+)/.exec(script)?.[1];
     expect(installToken, script).toBeTruthy();
-    const session = lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--interface', leased, '--cacert', api.ca, '-X', 'POST', '-H', `Authorization: Bearer ${installToken}`, 'https://10.99.0.1/v1/session']).trim();
+    const session = lab
+      .exec('c', 'curl', ['-sf', '--max-time', '10', '--interface', leased, '--cacert', api.ca, '-X', 'POST', '-H', `Authorization: Bearer ${installToken}`, 'https://10.99.0.1/v1/session'])
+      .trim();
     const report = (body: string) =>
-      lab.exec('c', 'curl', ['-sf', '--max-time', '10', '--cacert', api.ca, '-H', `Authorization: Bearer ${session}`, '-H', 'content-type: application/json', '-d', body, 'https://10.99.0.1/v1/events']);
+      lab.exec('c', 'curl', [
+        '-sf',
+        '--max-time',
+        '10',
+        '--cacert',
+        api.ca,
+        '-H',
+        `Authorization: Bearer ${session}`,
+        '-H',
+        'content-type: application/json',
+        '-d',
+        body,
+        'https://10.99.0.1/v1/events',
+      ]);
     expect(JSON.parse(report('{"state":"stage1"}')).state).toBe('stage1');
     expect(JSON.parse(report('{"state":"failed","reason":"signature","detail":"stage2 signature does not verify"}')).state).toBe('failed');
 
@@ -422,10 +456,15 @@ describe('the operator page in Chromium', () => {
     phase = 'control';
     const ran = await page.evaluate("{ const s = document.createElement('script'); s.textContent = 'window.inlineRan = true'; document.body.append(s); window.inlineRan === true }");
     expect(ran).toBe(false);
-    await expect.poll(() => problems.filter((p) => p.phase === 'control').map((p) => p.text), { timeout: 5000 }).toEqual(
-      // Chromium's own report, and the page's securitypolicyviolation event.
-      expect.arrayContaining([expect.stringMatching(/^console error: Executing inline script violates the following Content Security Policy directive 'default-src 'self''/), 'console error: CSP violation: script-src-elem inline']),
-    );
+    await expect
+      .poll(() => problems.filter((p) => p.phase === 'control').map((p) => p.text), { timeout: 5000 })
+      .toEqual(
+        // Chromium's own report, and the page's securitypolicyviolation event.
+        expect.arrayContaining([
+          expect.stringMatching(/^console error: Executing inline script violates the following Content Security Policy directive 'default-src 'self''/),
+          'console error: CSP violation: script-src-elem inline',
+        ]),
+      );
     // Nothing the page holds leaked into the node's log.
     expect(central.log()).not.toContain(token());
   });

@@ -50,10 +50,7 @@ describe('servers as the page lists them', () => {
   const db = openPodDatabase(join(root, pod));
   const nodes = new SqliteNodeStateStore(db);
   const leases = new SqliteLeaseStore(db);
-  const step = (mac: string, state: string, t: number, reason?: string) => {
-    nodes.setInstallState(mac, state, t, reason);
-    nodes.addEvent({ time: t, mac, kind: state });
-  };
+  const step = (mac: string, state: string, t: number, reason?: string) => nodes.changeInstallState({ mac, state, time: t, reason });
   // one in PXE with a lease, one that failed after stage2-fetched, one installed whose lease ran out
   step('52:54:00:00:00:01', 'discovered', now - 30);
   step('52:54:00:00:00:01', 'pxe', now - 29);
@@ -90,9 +87,9 @@ describe('servers as the page lists them', () => {
       expect(podNodeCounts(root, [pod])[0]!.states).toEqual({ pxe: 1, failed: 1, installed: 1 });
       const first = podNodeCounts(root, [pod])[0];
       expect(podNodeCounts(root, [pod])[0]).toBe(first);
-      store.setInstallState('52:54:00:00:00:01', 'stage1', now);
+      store.changeInstallState({ mac: '52:54:00:00:00:01', state: 'stage1', time: now });
       expect(podNodeCounts(root, [pod])[0]!.states).toEqual({ stage1: 1, failed: 1, installed: 1 });
-      store.setInstallState('52:54:00:00:00:04', 'discovered', now);
+      store.changeInstallState({ mac: '52:54:00:00:00:04', state: 'discovered', time: now });
       expect(podNodeCounts(root, [pod])[0]).toEqual({ pod, total: 4, states: { stage1: 1, failed: 1, installed: 1, discovered: 1 } });
     } finally {
       live.close();

@@ -47,11 +47,17 @@ describe('the CLI routing table', () => {
     // A module resolve hook that lists every podboot module the process loads.
     const dir = mkdtempSync(join(tmpdir(), 'pb-cli-'));
     try {
-      writeFileSync(join(dir, 'hooks.mjs'), `import { writeSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); if (r.url.includes('/dist/src/')) writeSync(2, 'loaded ' + r.url + '\\n'); return r; }\n`);
+      writeFileSync(
+        join(dir, 'hooks.mjs'),
+        `import { writeSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); if (r.url.includes('/dist/src/')) writeSync(2, 'loaded ' + r.url + '\\n'); return r; }\n`,
+      );
       writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
       const loaded = (args: string[]) => {
         const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, PODBOOT, ...args], { encoding: 'utf8' });
-        return r.stderr.split('\n').filter((l) => l.startsWith('loaded ')).map((l) => l.replace(/^loaded .*\/dist\/src\//, ''));
+        return r.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('loaded '))
+          .map((l) => l.replace(/^loaded .*\/dist\/src\//, ''));
       };
       const validate = loaded(['validate', 'examples/default-pod.yaml']);
       expect(validate).toContain('cli/commands/validate.js');

@@ -8,7 +8,7 @@ import { ip } from '../../helpers/pods.js';
 import { FIXTURES, lines } from './fixtures.js';
 
 const load = (rel: string) => loadPodFile(join(FIXTURES, rel));
-const problemsOf = (rel: string) => lines(load(rel).problems);
+const _problemsOf = (rel: string) => lines(load(rel).problems);
 
 describe('valid pod files', () => {
   it('loads every field: uint32 addresses, canonical MACs and UUIDs, durations in seconds', () => {
@@ -101,132 +101,168 @@ describe('valid pod files', () => {
 
 describe('mistakes in one pod file, each at its file:line:col and field', () => {
   it.each([
-    ['header.yaml', [
-      // A file that does not say it is a pod may be anything (a symlink to a secret):
-      // nothing else in it is checked, and nothing of it is quoted.
-      'bad/header.yaml:1:13: apiVersion: expected podboot/v1',
-      'bad/header.yaml:2:7: kind: expected Pod',
-    ]],
-    ['types.yaml', [
-      'bad/types.yaml:3:11: metadata: expected a mapping, found a list',
-      'bad/types.yaml:6:14: spec.listen.address: expected a string, found a list',
-      'bad/types.yaml:7:15: spec.listen.dhcpPort: expected an integer, found "sixty-seven"',
-      'bad/types.yaml:8:15: spec.listen.tftpPort: expected an integer, found 69.5',
-      'bad/types.yaml:9:11: spec.relays: expected a list, found "10.20.0.1"',
-      'bad/types.yaml:12:12: spec.subnets[0].dns: expected a list, found "10.20.0.1"',
-      'bad/types.yaml:13:18: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found a mapping',
-      'bad/types.yaml:14:15: spec.subnets[0].domain: expected a string, found true',
-      'bad/types.yaml:15:7: spec.subnets[1]: expected a mapping, found "just-a-string"',
-      'bad/types.yaml:17:5: spec.nodes: expected a list, found a mapping',
-      'bad/types.yaml:18:16: spec.unknownNodes: expected a string, found nothing',
-      'bad/types.yaml:19:9: spec.tftp: expected a mapping, found 512',
-    ]],
-    ['unknown-fields.yaml', [
-      'bad/unknown-fields.yaml:3:1: metdata: unknown field (did you mean metadata?)',
-      'bad/unknown-fields.yaml:7:3: metadata.labels: unknown field (expected one of: name)',
-      'bad/unknown-fields.yaml:10:5: spec.listen.adress: unknown field (did you mean address?)',
-      'bad/unknown-fields.yaml:12:5: spec.listen.dhcp_port: unknown field (did you mean dhcpPort?)',
-      'bad/unknown-fields.yaml:14:3: spec.subnet: unknown field (did you mean subnets?)',
-      'bad/unknown-fields.yaml:18:7: spec.subnets[0].gw: unknown field (expected one of: cidr, gateway, pool, dns, leaseTime, domain)',
-      'bad/unknown-fields.yaml:19:7: spec.subnets[0].leasetime: unknown field (did you mean leaseTime?)',
-      'bad/unknown-fields.yaml:21:35: spec.nodes[0].hostnme: unknown field (did you mean hostname?)',
-      'bad/unknown-fields.yaml:21:56: spec.nodes[0].boot.efi: unknown field (did you mean uefi?)',
-      'bad/unknown-fields.yaml:22:11: spec.boot.nextserver: unknown field (did you mean nextServer?)',
-      'bad/unknown-fields.yaml:22:43: spec.boot.files.ipxe: unknown field (expected one of: bios, uefi, arm64, ipxeScript, httpBoot)',
-      'bad/unknown-fields.yaml:23:11: spec.tftp.blksize: unknown field (expected one of: maxBlockSize, maxWindowSize, maxTransfers)',
-      'bad/unknown-fields.yaml:24:3: spec.status: unknown field (expected one of: listen, relays, subnets, nodes, unknownNodes, boot, tftp, stage2, install, isolation, limits)',
-      'bad/unknown-fields.yaml:25:3: spec.<<: unknown field (YAML merge keys are not supported)',
-    ]],
+    [
+      'header.yaml',
+      [
+        // A file that does not say it is a pod may be anything (a symlink to a secret):
+        // nothing else in it is checked, and nothing of it is quoted.
+        'bad/header.yaml:1:13: apiVersion: expected podboot/v1',
+        'bad/header.yaml:2:7: kind: expected Pod',
+      ],
+    ],
+    [
+      'types.yaml',
+      [
+        'bad/types.yaml:3:11: metadata: expected a mapping, found a list',
+        'bad/types.yaml:6:14: spec.listen.address: expected a string, found a list',
+        'bad/types.yaml:7:15: spec.listen.dhcpPort: expected an integer, found "sixty-seven"',
+        'bad/types.yaml:8:15: spec.listen.tftpPort: expected an integer, found 69.5',
+        'bad/types.yaml:9:11: spec.relays: expected a list, found "10.20.0.1"',
+        'bad/types.yaml:12:12: spec.subnets[0].dns: expected a list, found "10.20.0.1"',
+        'bad/types.yaml:13:18: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found a mapping',
+        'bad/types.yaml:14:15: spec.subnets[0].domain: expected a string, found true',
+        'bad/types.yaml:15:7: spec.subnets[1]: expected a mapping, found "just-a-string"',
+        'bad/types.yaml:17:5: spec.nodes: expected a list, found a mapping',
+        'bad/types.yaml:18:16: spec.unknownNodes: expected a string, found nothing',
+        'bad/types.yaml:19:9: spec.tftp: expected a mapping, found 512',
+      ],
+    ],
+    [
+      'unknown-fields.yaml',
+      [
+        'bad/unknown-fields.yaml:3:1: metdata: unknown field (did you mean metadata?)',
+        'bad/unknown-fields.yaml:7:3: metadata.labels: unknown field (expected one of: name)',
+        'bad/unknown-fields.yaml:10:5: spec.listen.adress: unknown field (did you mean address?)',
+        'bad/unknown-fields.yaml:12:5: spec.listen.dhcp_port: unknown field (did you mean dhcpPort?)',
+        'bad/unknown-fields.yaml:14:3: spec.subnet: unknown field (did you mean subnets?)',
+        'bad/unknown-fields.yaml:18:7: spec.subnets[0].gw: unknown field (expected one of: cidr, gateway, pool, dns, leaseTime, domain)',
+        'bad/unknown-fields.yaml:19:7: spec.subnets[0].leasetime: unknown field (did you mean leaseTime?)',
+        'bad/unknown-fields.yaml:21:35: spec.nodes[0].hostnme: unknown field (did you mean hostname?)',
+        'bad/unknown-fields.yaml:21:56: spec.nodes[0].boot.efi: unknown field (did you mean uefi?)',
+        'bad/unknown-fields.yaml:22:11: spec.boot.nextserver: unknown field (did you mean nextServer?)',
+        'bad/unknown-fields.yaml:22:43: spec.boot.files.ipxe: unknown field (expected one of: bios, uefi, arm64, ipxeScript, httpBoot)',
+        'bad/unknown-fields.yaml:23:11: spec.tftp.blksize: unknown field (expected one of: maxBlockSize, maxWindowSize, maxTransfers)',
+        'bad/unknown-fields.yaml:24:3: spec.status: unknown field (expected one of: listen, relays, subnets, nodes, unknownNodes, boot, tftp, stage2, install, isolation, limits)',
+        'bad/unknown-fields.yaml:25:3: spec.<<: unknown field (YAML merge keys are not supported)',
+      ],
+    ],
     // A missing field is reported at the mapping that should hold it.
-    ['missing.yaml', [
-      'bad/missing.yaml:4:3: metadata.namespace: unknown field (expected one of: name)',
-      'bad/missing.yaml:4:3: metadata.name: required field is missing',
-      'bad/missing.yaml:6:3: spec.relays: required field is missing',
-      'bad/missing.yaml:7:5: spec.listen.address: required field is missing',
-      'bad/missing.yaml:9:7: spec.subnets[0].cidr: required field is missing',
-      'bad/missing.yaml:11:7: spec.nodes[0].mac: required field is missing',
-    ]],
+    [
+      'missing.yaml',
+      [
+        'bad/missing.yaml:4:3: metadata.namespace: unknown field (expected one of: name)',
+        'bad/missing.yaml:4:3: metadata.name: required field is missing',
+        'bad/missing.yaml:6:3: spec.relays: required field is missing',
+        'bad/missing.yaml:7:5: spec.listen.address: required field is missing',
+        'bad/missing.yaml:9:7: spec.subnets[0].cidr: required field is missing',
+        'bad/missing.yaml:11:7: spec.nodes[0].mac: required field is missing',
+      ],
+    ],
     ['no-spec.yaml', ['bad/no-spec.yaml:2:1: metadata: required field is missing', 'bad/no-spec.yaml:2:1: spec: required field is missing']],
-    ['addresses.yaml', [
-      'bad/addresses.yaml:7:14: spec.listen.address: 10.99.0.300 is not an IPv4 address',
-      'bad/addresses.yaml:10:13: spec.subnets[0].cidr: 10.20.0.0/33 is not a CIDR (a.b.c.d/len, len 0..32)',
-      'bad/addresses.yaml:12:13: spec.subnets[1].cidr: 10.21.0.5/24 has host bits set; the network is 10.21.0.0/24',
-      'bad/addresses.yaml:14:16: spec.subnets[2].gateway: gateway 10.23.0.1 is outside 10.22.0.0/24',
-      'bad/addresses.yaml:15:24: spec.subnets[2].dns[1]: 224.0.0.1 is a multicast address',
-      'bad/addresses.yaml:15:35: spec.subnets[2].dns[2]: 010.22.0.2 is not an IPv4 address (no leading zeros)',
-      'bad/addresses.yaml:17:16: spec.subnets[3].gateway: gateway 10.24.0.255 is the broadcast address of 10.24.0.0/24',
-      'bad/addresses.yaml:19:17: spec.boot.nextServer: 0.0.0.0 is in 0.0.0.0/8 ("this network"), not a host address',
-    ]],
-    ['pools.yaml', [
-      'bad/pools.yaml:11:13: spec.subnets[0].pool: pool end 10.21.0.9 is outside 10.20.0.0/24',
-      'bad/pools.yaml:13:13: spec.subnets[1].pool: pool start 10.21.0.199 is after its end 10.21.0.100',
-      'bad/pools.yaml:15:13: spec.subnets[2].pool: 10.22.0.100 is not a range first-last, e.g. 10.20.0.100-10.20.0.199',
-      'bad/pools.yaml:17:13: spec.subnets[3].pool: pool includes 10.23.0.0, the network address of 10.23.0.0/24',
-      'bad/pools.yaml:17:13: spec.subnets[3].pool: pool includes 10.23.0.255, the broadcast address of 10.23.0.0/24',
-      'bad/pools.yaml:20:13: spec.subnets[4].pool: pool contains the gateway 10.24.0.1',
-      'bad/pools.yaml:22:13: spec.subnets[5].pool: pool end 10.25.0.x is not an IPv4 address',
-    ]],
-    ['nodes.yaml', [
-      'bad/nodes.yaml:12:14: spec.nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also spec.nodes[0])',
-      'bad/nodes.yaml:12:45: spec.nodes[1].hostname: duplicate hostname N1 (also spec.nodes[0])',
-      'bad/nodes.yaml:12:58: spec.nodes[1].address: duplicate address 10.20.0.11 (also spec.nodes[0])',
-      'bad/nodes.yaml:12:76: spec.nodes[1].uuid: duplicate UUID 4c4c4544-0042-3010-8031-b4c04f334c31 (also spec.nodes[0])',
-      'bad/nodes.yaml:13:14: spec.nodes[2].mac: 52:54:00:00:01 is not a MAC address (six hex bytes, e.g. 52:54:00:12:34:56)',
-      "bad/nodes.yaml:13:42: spec.nodes[2].hostname: n_3 is not a host name (letters, digits, inner '-', dots)",
-      'bad/nodes.yaml:13:56: spec.nodes[2].address: fixed address 10.20.0.150 is inside the pool of 10.20.0.0/24',
-      "bad/nodes.yaml:14:14: spec.nodes[3].mac: 01:00:5e:00:00:01 is a multicast MAC, not a network card's",
-      "bad/nodes.yaml:14:44: spec.nodes[3].address: fixed address 10.50.0.4 is in none of the pod's subnets",
-      'bad/nodes.yaml:15:14: spec.nodes[4].mac: 00:00:00:00:00:00 is all zeros',
-      'bad/nodes.yaml:15:44: spec.nodes[4].address: fixed address 10.20.0.0 is the network address of 10.20.0.0/24',
-      'bad/nodes.yaml:15:61: spec.nodes[4].uuid: optional-smbios-uuid is not a UUID (8-4-4-4-12 hex digits)',
-      'bad/nodes.yaml:16:44: spec.nodes[5].address: fixed address 10.20.0.1 is the gateway of 10.20.0.0/24',
-    ]],
-    ['relays.yaml', [
-      "bad/relays.yaml:7:23: spec.relays[1]: relay 10.40.0.1 is in none of the pod's subnets",
-      'bad/relays.yaml:7:34: spec.relays[2]: duplicate relay 10.20.0.1 (also spec.relays[0])',
-      'bad/relays.yaml:7:45: spec.relays[3]: relay 10.20.0.150 is inside the pool of 10.20.0.0/24',
-    ]],
+    [
+      'addresses.yaml',
+      [
+        'bad/addresses.yaml:7:14: spec.listen.address: 10.99.0.300 is not an IPv4 address',
+        'bad/addresses.yaml:10:13: spec.subnets[0].cidr: 10.20.0.0/33 is not a CIDR (a.b.c.d/len, len 0..32)',
+        'bad/addresses.yaml:12:13: spec.subnets[1].cidr: 10.21.0.5/24 has host bits set; the network is 10.21.0.0/24',
+        'bad/addresses.yaml:14:16: spec.subnets[2].gateway: gateway 10.23.0.1 is outside 10.22.0.0/24',
+        'bad/addresses.yaml:15:24: spec.subnets[2].dns[1]: 224.0.0.1 is a multicast address',
+        'bad/addresses.yaml:15:35: spec.subnets[2].dns[2]: 010.22.0.2 is not an IPv4 address (no leading zeros)',
+        'bad/addresses.yaml:17:16: spec.subnets[3].gateway: gateway 10.24.0.255 is the broadcast address of 10.24.0.0/24',
+        'bad/addresses.yaml:19:17: spec.boot.nextServer: 0.0.0.0 is in 0.0.0.0/8 ("this network"), not a host address',
+      ],
+    ],
+    [
+      'pools.yaml',
+      [
+        'bad/pools.yaml:11:13: spec.subnets[0].pool: pool end 10.21.0.9 is outside 10.20.0.0/24',
+        'bad/pools.yaml:13:13: spec.subnets[1].pool: pool start 10.21.0.199 is after its end 10.21.0.100',
+        'bad/pools.yaml:15:13: spec.subnets[2].pool: 10.22.0.100 is not a range first-last, e.g. 10.20.0.100-10.20.0.199',
+        'bad/pools.yaml:17:13: spec.subnets[3].pool: pool includes 10.23.0.0, the network address of 10.23.0.0/24',
+        'bad/pools.yaml:17:13: spec.subnets[3].pool: pool includes 10.23.0.255, the broadcast address of 10.23.0.0/24',
+        'bad/pools.yaml:20:13: spec.subnets[4].pool: pool contains the gateway 10.24.0.1',
+        'bad/pools.yaml:22:13: spec.subnets[5].pool: pool end 10.25.0.x is not an IPv4 address',
+      ],
+    ],
+    [
+      'nodes.yaml',
+      [
+        'bad/nodes.yaml:12:14: spec.nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also spec.nodes[0])',
+        'bad/nodes.yaml:12:45: spec.nodes[1].hostname: duplicate hostname N1 (also spec.nodes[0])',
+        'bad/nodes.yaml:12:58: spec.nodes[1].address: duplicate address 10.20.0.11 (also spec.nodes[0])',
+        'bad/nodes.yaml:12:76: spec.nodes[1].uuid: duplicate UUID 4c4c4544-0042-3010-8031-b4c04f334c31 (also spec.nodes[0])',
+        'bad/nodes.yaml:13:14: spec.nodes[2].mac: 52:54:00:00:01 is not a MAC address (six hex bytes, e.g. 52:54:00:12:34:56)',
+        "bad/nodes.yaml:13:42: spec.nodes[2].hostname: n_3 is not a host name (letters, digits, inner '-', dots)",
+        'bad/nodes.yaml:13:56: spec.nodes[2].address: fixed address 10.20.0.150 is inside the pool of 10.20.0.0/24',
+        "bad/nodes.yaml:14:14: spec.nodes[3].mac: 01:00:5e:00:00:01 is a multicast MAC, not a network card's",
+        "bad/nodes.yaml:14:44: spec.nodes[3].address: fixed address 10.50.0.4 is in none of the pod's subnets",
+        'bad/nodes.yaml:15:14: spec.nodes[4].mac: 00:00:00:00:00:00 is all zeros',
+        'bad/nodes.yaml:15:44: spec.nodes[4].address: fixed address 10.20.0.0 is the network address of 10.20.0.0/24',
+        'bad/nodes.yaml:15:61: spec.nodes[4].uuid: optional-smbios-uuid is not a UUID (8-4-4-4-12 hex digits)',
+        'bad/nodes.yaml:16:44: spec.nodes[5].address: fixed address 10.20.0.1 is the gateway of 10.20.0.0/24',
+      ],
+    ],
+    [
+      'relays.yaml',
+      [
+        "bad/relays.yaml:7:23: spec.relays[1]: relay 10.40.0.1 is in none of the pod's subnets",
+        'bad/relays.yaml:7:34: spec.relays[2]: duplicate relay 10.20.0.1 (also spec.relays[0])',
+        'bad/relays.yaml:7:45: spec.relays[3]: relay 10.20.0.150 is inside the pool of 10.20.0.0/24',
+      ],
+    ],
     ['empty-lists.yaml', ['bad/empty-lists.yaml:7:11: spec.relays: at least one relay address is needed', 'bad/empty-lists.yaml:8:12: spec.subnets: at least one subnet is needed']],
-    ['overlap.yaml', [
-      'bad/overlap.yaml:11:13: spec.subnets[2].cidr: 10.20.0.128/25 overlaps 10.20.0.0/24 (spec.subnets[0])',
-      'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.20.0.0/24 (spec.subnets[0])',
-      'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.21.0.0/24 (spec.subnets[1])',
-      'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.20.0.128/25 (spec.subnets[2])',
-    ]],
-    ['limits.yaml', [
-      'bad/limits.yaml:8:15: spec.listen.dhcpPort: 0 is outside 1..65535',
-      'bad/limits.yaml:9:15: spec.listen.tftpPort: 70000 is outside 1..65535',
-      'bad/limits.yaml:11:16: spec.listen.httpsPort: httpsPort and httpPort are both tcp port 8443',
-      'bad/limits.yaml:14:40: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found 0',
-      'bad/limits.yaml:15:40: spec.subnets[1].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found "1 week"',
-      'bad/limits.yaml:16:40: spec.subnets[2].leaseTime: 4320000000 s is longer than a DHCP lease can state (4294967294 s)',
-      'bad/limits.yaml:17:40: spec.subnets[3].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found -5',
-      'bad/limits.yaml:19:19: spec.tftp.maxBlockSize: 65465 is outside 8..65464',
-      'bad/limits.yaml:20:20: spec.tftp.maxWindowSize: 0 is outside 1..65535',
-      'bad/limits.yaml:21:19: spec.tftp.maxTransfers: 1000000 is outside 1..10000',
-    ]],
-    ['boot.yaml', [
-      'bad/boot.yaml:10:49: spec.nodes[0].boot.uefi: boot file is empty',
-      'bad/boot.yaml:12:17: spec.boot.nextServer: tftp.example is not an IPv4 address',
-      'bad/boot.yaml:14:13: spec.boot.files.bios: unknown placeholder {hostname} (known: {server}, {httpPort}, {httpsPort}, {mac}, {pod})',
-      'bad/boot.yaml:15:19: spec.boot.files.ipxeScript: "http://{server}/{mac} .ipxe" contains white space',
-      'bad/boot.yaml:16:17: spec.boot.files.httpBoot: ipxe.efi is not an http:// or https:// URL',
-    ]],
+    [
+      'overlap.yaml',
+      [
+        'bad/overlap.yaml:11:13: spec.subnets[2].cidr: 10.20.0.128/25 overlaps 10.20.0.0/24 (spec.subnets[0])',
+        'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.20.0.0/24 (spec.subnets[0])',
+        'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.21.0.0/24 (spec.subnets[1])',
+        'bad/overlap.yaml:12:13: spec.subnets[3].cidr: 10.0.0.0/8 overlaps 10.20.0.128/25 (spec.subnets[2])',
+      ],
+    ],
+    [
+      'limits.yaml',
+      [
+        'bad/limits.yaml:8:15: spec.listen.dhcpPort: 0 is outside 1..65535',
+        'bad/limits.yaml:9:15: spec.listen.tftpPort: 70000 is outside 1..65535',
+        'bad/limits.yaml:11:16: spec.listen.httpsPort: httpsPort and httpPort are both tcp port 8443',
+        'bad/limits.yaml:14:40: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found 0',
+        'bad/limits.yaml:15:40: spec.subnets[1].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found "1 week"',
+        'bad/limits.yaml:16:40: spec.subnets[2].leaseTime: 4320000000 s is longer than a DHCP lease can state (4294967294 s)',
+        'bad/limits.yaml:17:40: spec.subnets[3].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found -5',
+        'bad/limits.yaml:19:19: spec.tftp.maxBlockSize: 65465 is outside 8..65464',
+        'bad/limits.yaml:20:20: spec.tftp.maxWindowSize: 0 is outside 1..65535',
+        'bad/limits.yaml:21:19: spec.tftp.maxTransfers: 1000000 is outside 1..10000',
+      ],
+    ],
+    [
+      'boot.yaml',
+      [
+        'bad/boot.yaml:10:49: spec.nodes[0].boot.uefi: boot file is empty',
+        'bad/boot.yaml:12:17: spec.boot.nextServer: tftp.example is not an IPv4 address',
+        'bad/boot.yaml:14:13: spec.boot.files.bios: unknown placeholder {hostname} (known: {server}, {httpPort}, {httpsPort}, {mac}, {pod})',
+        'bad/boot.yaml:15:19: spec.boot.files.ipxeScript: "http://{server}/{mac} .ipxe" contains white space',
+        'bad/boot.yaml:16:17: spec.boot.files.httpBoot: ipxe.efi is not an http:// or https:// URL',
+      ],
+    ],
     // The missing ] of line 7 is noticed where the next key starts.
     ['syntax.yaml', ['bad/syntax.yaml:8:3: (yaml): Flow sequence in block collection must be sufficiently indented and end with a ]']],
     ['duplicate-key.yaml', ['bad/duplicate-key.yaml:9:3: (yaml): Map keys must be unique']],
     ['empty.yaml', ['bad/empty.yaml:1:1: (document): expected a pod (a mapping with apiVersion, kind, metadata, spec), found an empty file']],
-    ['many.yaml', [
-      'bad/many.yaml:10:15: spec.listen.tftpPort: tftpPort and dhcpPort are both udp port 67',
-      "bad/many.yaml:11:23: spec.relays[1]: relay 10.40.0.1 is in none of the pod's subnets",
-      'bad/many.yaml:15:13: spec.subnets[0].pool: pool end 10.21.0.9 is outside 10.20.0.0/24',
-      'bad/many.yaml:16:7: spec.subnets[0].dnss: unknown field (did you mean dns?)',
-      'bad/many.yaml:17:18: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found "forever"',
-      'bad/many.yaml:18:13: spec.subnets[1].cidr: 10.20.0.128/25 overlaps 10.20.0.0/24 (spec.subnets[0])',
-      'bad/many.yaml:21:14: spec.nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also spec.nodes[0])',
-      'bad/many.yaml:22:17: spec.unknownNodes: expected provision or ignore, found "maybe"',
-      'bad/many.yaml:23:25: spec.tftp.maxBlockSize: 4 is outside 8..65464',
-    ]],
+    [
+      'many.yaml',
+      [
+        'bad/many.yaml:10:15: spec.listen.tftpPort: tftpPort and dhcpPort are both udp port 67',
+        "bad/many.yaml:11:23: spec.relays[1]: relay 10.40.0.1 is in none of the pod's subnets",
+        'bad/many.yaml:15:13: spec.subnets[0].pool: pool end 10.21.0.9 is outside 10.20.0.0/24',
+        'bad/many.yaml:16:7: spec.subnets[0].dnss: unknown field (did you mean dns?)',
+        'bad/many.yaml:17:18: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found "forever"',
+        'bad/many.yaml:18:13: spec.subnets[1].cidr: 10.20.0.128/25 overlaps 10.20.0.0/24 (spec.subnets[0])',
+        'bad/many.yaml:21:14: spec.nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also spec.nodes[0])',
+        'bad/many.yaml:22:17: spec.unknownNodes: expected provision or ignore, found "maybe"',
+        'bad/many.yaml:23:25: spec.tftp.maxBlockSize: 4 is outside 8..65464',
+      ],
+    ],
   ])('bad/%s: exactly these problems, in line order', (file, expected) => {
     const r = load(`bad/${file}`);
     expect(r.pod).toBeUndefined();
@@ -246,7 +282,7 @@ spec:
     expect(lines(loadPodText(text, 'pod.yaml').problems)).toEqual(['pod.yaml:7:21: spec.subnets[0].cidr: 10.20.0.0/42 is not a CIDR (a.b.c.d/len, len 0..32)']);
   });
 
-  it.each(['ca', 'central'])('refuses the reserved pod name %s (its state would be the central node\'s own directory)', (name) => {
+  it.each(['ca', 'central'])("refuses the reserved pod name %s (its state would be the central node's own directory)", (name) => {
     const text = `apiVersion: podboot/v1
 kind: Pod
 metadata: { name: ${name} }

@@ -91,7 +91,7 @@ describe('reading a pod file from a hostile directory', () => {
       expect(r.mode & 0o777).toBe(0o600);
     });
 
-    it('follows a symlink to a regular file (the target\'s mode counts)', async () => {
+    it("follows a symlink to a regular file (the target's mode counts)", async () => {
       const r = await bounded(read(at('link.yaml')));
       expect(r.text).toBe(POD);
       expect(r.mode & 0o777).toBe(0o600);
@@ -119,11 +119,7 @@ describe('reading a pod file from a hostile directory', () => {
 });
 
 describe('problems in a file that is not a pod never quote it', () => {
-  const shadow = [
-    `root:$6$abcdefgh$${MARKER}:19000:0:99999:7:::`,
-    'daemon:*:19000:0:99999:7:::',
-    `alice:$y$j9T$${MARKER}:19000:0:99999:7:::`,
-  ].join('\n');
+  const shadow = [`root:$6$abcdefgh$${MARKER}:19000:0:99999:7:::`, 'daemon:*:19000:0:99999:7:::', `alice:$y$j9T$${MARKER}:19000:0:99999:7:::`].join('\n');
 
   it.each([
     ['shadow(5) lines', shadow],
@@ -151,7 +147,7 @@ describe('problems in a file that is not a pod never quote it', () => {
     expect(loadPodText('apiVersion: v1\nkind: Secret\n', 'f.yaml').problems.map(formatProblem)).toEqual(['f.yaml:1:13: apiVersion: expected podboot/v1', 'f.yaml:2:7: kind: expected Pod']);
   });
 
-  it('keeps the parser\'s messages made of its own words', () => {
+  it("keeps the parser's messages made of its own words", () => {
     expect(yamlErrorMessage({ code: 'BAD_INDENT', message: 'Flow sequence in block collection must be sufficiently indented and end with a ]\n\nx' })).toBe(
       'Flow sequence in block collection must be sufficiently indented and end with a ]',
     );

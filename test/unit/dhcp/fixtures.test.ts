@@ -33,7 +33,10 @@ describe('DHCP codec on captured packets', () => {
   it('has captures from every source the issue names', () => {
     const names = Object.keys(fixtures);
     for (const source of ['dhclient-discover', 'dhcrelay-dhclient-discover', 'dhcrelay-dhclient-request-opt82', 'ipxe-discover', 'perfdhcp-relay-discover', 'kea-offer']) {
-      expect(names.some((n) => n.startsWith(source)), source).toBe(true);
+      expect(
+        names.some((n) => n.startsWith(source)),
+        source,
+      ).toBe(true);
     }
   });
 

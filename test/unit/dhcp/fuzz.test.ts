@@ -41,30 +41,34 @@ function mutate(r: ReturnType<typeof prng>, seed: Buffer): Buffer {
       return b.subarray(0, r.int(b.length));
     case 2: // garbage tail
       return Buffer.concat([b, r.bytes(r.int(600))]);
-    case 3: { // corrupt an option length
+    case 3: {
+      // corrupt an option length
       const at = 240 + r.int(Math.max(1, b.length - 240));
       if (at < b.length) b[at] = r.int(256);
       return b;
     }
-    case 4: { // overload games: option 52 with random value at the start of the options
+    case 4: {
+      // overload games: option 52 with random value at the start of the options
       const o = Buffer.from([52, 1, r.int(5)]);
       return Buffer.concat([b.subarray(0, 240), o, b.subarray(240)]);
     }
     case 5: // random header fields (op, hlen, hops)
       b[r.int(4)] = r.int(256);
       return b;
-    default: // pure noise of a plausible size with the magic cookie
-      {
-        const n = r.bytes(240 + r.int(400));
-        n.writeUInt32BE(0x63825363, 236);
-        return n;
-      }
+    default: {
+      // pure noise of a plausible size with the magic cookie
+      const n = r.bytes(240 + r.int(400));
+      n.writeUInt32BE(0x63825363, 236);
+      return n;
+    }
   }
 }
 
 describe('DHCP fuzz', () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   it('decoder and request reader never throw on 100k random and mutated packets', () => {
     const r = prng(0x5eed1);
@@ -101,7 +105,8 @@ describe('DHCP fuzz', () => {
     const base = seeds();
     for (let i = 0; i < 20_000; i++) {
       const res = svc.handle(mutate(r, base[r.int(base.length)]!), { address: '10.20.0.1', port: 67 }, 1_700_000_000 + (i >> 8));
-      leases.commit(res.commit);
+      leases.commit(res.commit, res.nodes);
+      svc.committed();
     }
     // Rate limiting: a few lines per kind, not one per bad packet.
     const warnings = lines.filter((l) => l.level === 'warn').length;

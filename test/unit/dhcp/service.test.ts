@@ -32,8 +32,9 @@ function harness(pod: PodConfig = testPod(), stateDir?: string) {
   let now = 1_700_000_000;
   const send = (spec: RequestSpec, from = { address: '10.20.0.1', port: 67 }): { result: HandleResult; reply?: DhcpPacket } => {
     const result = svc.handle(requestBytes({ giaddr: RELAY, ...spec }), from, now);
-    // What the server does: commit, then send.
-    leases.commit(result.commit);
+    // What the server does: commit (leases and the rows about the server), then send.
+    leases.commit(result.commit, result.nodes);
+    svc.committed();
     const d = result.send[0];
     if (!d) return { result };
     const dec = decodePacket(d.data);
@@ -45,7 +46,20 @@ function harness(pod: PodConfig = testPod(), stateDir?: string) {
     const ack = send({ type: MessageType.REQUEST, mac, requestedIp: offer.yiaddr, serverId: SERVER, ...extra }).reply!;
     return { offer, ack };
   };
-  return { svc, db, dir, leases, nodes, lines, send, dora, tick: (s: number) => (now += s), get now() { return now; } };
+  return {
+    svc,
+    db,
+    dir,
+    leases,
+    nodes,
+    lines,
+    send,
+    dora,
+    tick: (s: number) => (now += s),
+    get now() {
+      return now;
+    },
+  };
 }
 
 const type = (p: DhcpPacket) => p.options.get(Opt.MESSAGE_TYPE)![0];
@@ -254,7 +268,7 @@ describe('DHCP service: PXE boot files', () => {
 
   it('offers no boot file to an installed server and records an event naming it', () => {
     const h = harness();
-    h.nodes.setInstallState('52:54:00:00:06:05', 'installed', h.now);
+    h.nodes.changeInstallState({ mac: '52:54:00:00:06:05', state: 'installed', time: h.now });
     const offer = h.send({ type: MessageType.DISCOVER, mac: '52:54:00:00:06:05', arch: 0, vendorClass: 'PXEClient' }).reply!;
     expect(offer.yiaddr).not.toBe(0);
     expect(offer.options.has(Opt.BOOTFILE)).toBe(false);
@@ -273,13 +287,37 @@ describe('DHCP service: PXE boot files', () => {
     expect(h.nodes.node('52:54:00:00:06:08')).toBeUndefined();
   });
 
+  it('returns the rows about a server and writes none: the server commits them with the leases', () => {
+    const h = harness();
+    const mac = '52:54:00:00:06:0b';
+    const discover = () => h.svc.handle(requestBytes({ type: MessageType.DISCOVER, mac, giaddr: RELAY, arch: 0, vendorClass: 'PXEClient' }), { address: '10.20.0.1', port: 67 }, h.now);
+    const first = discover();
+    expect(first.nodes?.changes).toEqual([{ mac, state: 'discovered', time: h.now, detail: 'undionly.kpxe' }]);
+    expect(h.nodes.node(mac)).toBeUndefined();
+    // A second DISCOVER before the commit (a redundant relay) sees the decided state: nothing twice.
+    expect(discover().nodes).toBeUndefined();
+    h.leases.commit(first.commit, first.nodes);
+    h.svc.committed();
+    expect(h.nodes.events(mac).map((e) => e.kind)).toEqual(['discovered']);
+    expect(discover().nodes).toBeUndefined();
+  });
+
+  it('a failed commit forgets the decided install states: the next exchange decides them again', () => {
+    const h = harness();
+    const mac = '52:54:00:00:06:0c';
+    const discover = () => h.svc.handle(requestBytes({ type: MessageType.DISCOVER, mac, giaddr: RELAY, arch: 0, vendorClass: 'PXEClient' }), { address: '10.20.0.1', port: 67 }, h.now);
+    expect(discover().nodes?.changes).toHaveLength(1);
+    h.svc.resync();
+    expect(discover().nodes?.changes).toHaveLength(1);
+  });
+
   it('degraded: leases go on, new installs get no boot file, installs under way keep theirs', () => {
     const h = harness();
     h.svc.degraded = true;
     const { ack } = h.dora('52:54:00:00:06:09', { arch: 0, vendorClass: 'PXEClient' });
     expect(ack.yiaddr).not.toBe(0);
     expect(ack.options.has(Opt.BOOTFILE)).toBe(false);
-    h.nodes.setInstallState('52:54:00:00:06:0a', 'stage2-fetched', h.now);
+    h.nodes.changeInstallState({ mac: '52:54:00:00:06:0a', state: 'stage2-fetched', time: h.now });
     expect(fieldText(h.dora('52:54:00:00:06:0a', { arch: 0, vendorClass: 'PXEClient' }).ack.file)).toBe('undionly.kpxe');
     h.svc.degraded = false;
     expect(fieldText(h.dora('52:54:00:00:06:09', { arch: 0, vendorClass: 'PXEClient' }).ack.file)).toBe('undionly.kpxe');

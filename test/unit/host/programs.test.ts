@@ -12,7 +12,12 @@ const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 function ciPackages(): Set<string> {
   const text = readFileSync(join(REPO, '.ci', 'apt-packages.txt'), 'utf8');
-  return new Set(text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean));
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean),
+  );
 }
 
 function dpkgField(pkg: string, field: string): string {

@@ -131,7 +131,18 @@ describe('the stage1 build (global setup)', () => {
   });
   it('initrd: busybox and applets, modules in load order, curl/openssl with their loader, scripts; no root CA', () => {
     const files = decodeInitramfs(readFileSync(join(STAGE1_DIR, 'stage1', 'initrd.img')));
-    for (const f of ['init', 'bin/busybox', 'usr/bin/curl', 'usr/bin/openssl', 'usr/bin/efibootmgr', 'lib64/ld-linux-x86-64.so.2', 'lib/podboot/podboot-agent.sh', 'lib/podboot/verify.sh', 'lib/podboot/udhcpc.script', 'dev/console'])
+    for (const f of [
+      'init',
+      'bin/busybox',
+      'usr/bin/curl',
+      'usr/bin/openssl',
+      'usr/bin/efibootmgr',
+      'lib64/ld-linux-x86-64.so.2',
+      'lib/podboot/podboot-agent.sh',
+      'lib/podboot/verify.sh',
+      'lib/podboot/udhcpc.script',
+      'dev/console',
+    ])
       expect(files.has(f), f).toBe(true);
     expect(files.get('bin/sh')!.data.toString()).toBe('/bin/busybox');
     expect(files.has('etc/podboot/root.pem')).toBe(false);

@@ -56,9 +56,19 @@ describe('newc cpio codec', () => {
   });
 
   it('refuses duplicates, .. and a file where a directory is needed', () => {
-    expect(() => encodeCpio([{ type: 'dir', name: 'a' }, { type: 'dir', name: 'a/' }])).toThrow(/duplicate/);
+    expect(() =>
+      encodeCpio([
+        { type: 'dir', name: 'a' },
+        { type: 'dir', name: 'a/' },
+      ]),
+    ).toThrow(/duplicate/);
     expect(() => encodeCpio([{ type: 'file', name: 'a/../b', data: Buffer.alloc(0) }])).toThrow(/\.\./);
-    expect(() => encodeCpio([{ type: 'file', name: 'a', data: Buffer.alloc(1) }, { type: 'file', name: 'a/b', data: Buffer.alloc(1) }])).toThrow(/directory/);
+    expect(() =>
+      encodeCpio([
+        { type: 'file', name: 'a', data: Buffer.alloc(1) },
+        { type: 'file', name: 'a/b', data: Buffer.alloc(1) },
+      ]),
+    ).toThrow(/directory/);
   });
 
   it('overlay: base + overlay read as one initramfs, the root CA at etc/podboot/root.pem', () => {

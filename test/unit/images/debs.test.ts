@@ -59,7 +59,9 @@ describe('files from an unpacked Debian package', () => {
   });
 
   it('a symlink that leads out of the package is an error naming the package and the link', () => {
-    expect(() => cache.file(info, 'usr/lib/thing/escape')).toThrow(/package podboot-linktest: .*symlink \/usr\/lib\/thing\/escape -> \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd leads out of the package/);
+    expect(() => cache.file(info, 'usr/lib/thing/escape')).toThrow(
+      /package podboot-linktest: .*symlink \/usr\/lib\/thing\/escape -> \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd leads out of the package/,
+    );
   });
 
   it('a path that climbs above the root, a missing file, a loop and a directory are errors', () => {

@@ -114,7 +114,10 @@ describe('GPT writer', () => {
     };
     const clean = dumpOf(image(), 'clean.img');
     expect(clean.err).not.toMatch(/corrupt/);
-    for (const [what, offset] of [['entry array', 2 * 512 + 60], ['header', 512 + 40]] as const) {
+    for (const [what, offset] of [
+      ['entry array', 2 * 512 + 60],
+      ['header', 512 + 40],
+    ] as const) {
       const img = image();
       img[offset]! ^= 0xff;
       const d = dumpOf(img, `bad-${what.replace(' ', '-')}.img`);

@@ -29,7 +29,7 @@ const V2_MOUNTINFO = `35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 c
 const LIMITS = { memoryBytes: 256 * 1024 * 1024, pids: 64, cpuWeight: 50 };
 
 describe('cgroup plan', () => {
-  it('v1 (v2 without controllers): memory, pids and cpu below the node\'s own cgroup in each hierarchy', () => {
+  it("v1 (v2 without controllers): memory, pids and cpu below the node's own cgroup in each hierarchy", () => {
     const layout = cgroupLayout(HYBRID_MOUNTINFO, HYBRID_CGROUP, () => []);
     expect(layout.v2?.controllers).toEqual([]);
     const plan = cgroupPlan(layout, 'podboot-x', 'rack-a', LIMITS)!;
@@ -39,7 +39,12 @@ describe('cgroup plan', () => {
       '/sys/fs/cgroup/pids/system.slice/podboot.service/podboot-x/rack-a/cgroup.procs',
       '/sys/fs/cgroup/cpu,cpuacct/podboot-x/rack-a/cgroup.procs',
     ]);
-    expect(plan.writes.map((w) => `${w.file.split('/').slice(-1)[0]}=${w.value}`)).toEqual(['memory.limit_in_bytes=268435456', 'memory.memsw.limit_in_bytes=268435456', 'pids.max=64', 'cpu.shares=512']);
+    expect(plan.writes.map((w) => `${w.file.split('/').slice(-1)[0]}=${w.value}`)).toEqual([
+      'memory.limit_in_bytes=268435456',
+      'memory.memsw.limit_in_bytes=268435456',
+      'pids.max=64',
+      'cpu.shares=512',
+    ]);
     expect(plan.oomCounter.file).toBe('/sys/fs/cgroup/memory/process_api/abc/podboot-x/rack-a/memory.oom_control');
     expect(plan.missing).toEqual([]);
   });
@@ -63,7 +68,14 @@ describe('cgroup plan', () => {
   });
 
   it('no memory or pids controller anywhere: no plan', () => {
-    expect(cgroupPlan(cgroupLayout(V2_MOUNTINFO, '0::/x\n', () => ['cpu']), 'g', 'rack-a', LIMITS)).toBeUndefined();
+    expect(
+      cgroupPlan(
+        cgroupLayout(V2_MOUNTINFO, '0::/x\n', () => ['cpu']),
+        'g',
+        'rack-a',
+        LIMITS,
+      ),
+    ).toBeUndefined();
   });
 
   it('without the mounts in sight (ip netns exec), mounts each hierarchy again with its own controller set', () => {
@@ -103,7 +115,7 @@ describe('cgroup plan', () => {
 });
 
 describe('pod users', () => {
-  it('a pod keeps its uid; new pods get the lowest free one, never an account\'s', () => {
+  it("a pod keeps its uid; new pods get the lowest free one, never an account's", () => {
     const taken = systemIds('root:x:0:0::/root:/bin/sh\nodd:x:1900000001:100::/:/bin/false\n', 'staff:x:50:\n');
     expect(taken.has(1900000001)).toBe(true);
     const rec: Record<string, number> = { 'rack-a': 1900000000 };
@@ -112,7 +124,7 @@ describe('pod users', () => {
     expect(() => allocate({ a: 10, b: 11 }, 'c', new Set(), 10, 2)).toThrow(/no free pod uid/);
   });
 
-  it('the command: into the cgroups, then the pod\'s user with only net_bind_service, in one process', () => {
+  it("the command: into the cgroups, then the pod's user with only net_bind_service, in one process", () => {
     const user = asUser({ uid: 1900000003, gid: 1900000003 }, 'node', ['main.js', 'pod', 'run']);
     expect([user.command, ...user.args].join(' ')).toBe(
       'setpriv --reuid 1900000003 --regid 1900000003 --clear-groups --inh-caps -all,+net_bind_service --ambient-caps +net_bind_service --bounding-set -all,+net_bind_service --no-new-privs -- node main.js pod run',

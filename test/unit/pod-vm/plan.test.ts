@@ -149,7 +149,7 @@ describe('StartLimiter', () => {
 });
 
 describe('instance log rotation', () => {
-  it('copies past the limit to .1 and empties the file; the writer\'s next line starts it again', async () => {
+  it("copies past the limit to .1 and empties the file; the writer's next line starts it again", async () => {
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');

@@ -10,7 +10,7 @@ import { OID } from '../../../src/signing/oids.js';
 import { derObjects } from '../../../src/signing/pem.js';
 import { signImage, signerIdentity } from '../../../src/signing/sign.js';
 import { verifyImage } from '../../../src/signing/verify.js';
-import { VerificationError } from '../../../src/signing/errors.js';
+import type { VerificationError } from '../../../src/signing/errors.js';
 import { parseCertificate } from '../../../src/signing/x509.js';
 import { makeLegacyCa } from '../../helpers/legacy-ca.js';
 import { DAY } from './pki.js';
@@ -52,7 +52,10 @@ describe('CaDirectory: two intermediates with different jobs', () => {
     const [codesign] = certs(p.codeSigningCaCert);
     const [service] = certs(p.serviceCaCert);
     expect(root!.basicConstraints).toEqual({ ca: true, pathLen: 1 });
-    for (const [c, eku, cn] of [[codesign!, OID.codeSigning, 'Unit podboot code-signing CA'], [service!, OID.serverAuth, 'Unit podboot service TLS CA']] as const) {
+    for (const [c, eku, cn] of [
+      [codesign!, OID.codeSigning, 'Unit podboot code-signing CA'],
+      [service!, OID.serverAuth, 'Unit podboot service TLS CA'],
+    ] as const) {
       expect(c.subjectText).toBe(`O=Unit, CN=${cn}`);
       expect(c.issuer.equals(root!.subject)).toBe(true);
       expect(c.basicConstraints).toEqual({ ca: true, pathLen: 0 });
@@ -122,7 +125,9 @@ describe('CaDirectory: two intermediates with different jobs', () => {
     await signImage({ image: img, signer: signerIdentity(readFileSync(leaving.chain), await readPrivateKey(leaving.key), T0), name: 'img', version: '1', now: T0 });
     const s = await without(ca.paths.serviceCaKey, () => ca.revoke(leaving.serial, { reason: 'keyCompromise', now: T0 }));
     expect(s.crl).toBe(ca.paths.codeSigningCrl);
-    const refused = await verifyImage({ image: img, signature: readFileSync(`${img}.p7s`), rootCa: readFileSync(ca.paths.rootCert), crl: [readFileSync(ca.paths.codeSigningCrl)], now: T0 }).catch((e: unknown) => e);
+    const refused = await verifyImage({ image: img, signature: readFileSync(`${img}.p7s`), rootCa: readFileSync(ca.paths.rootCert), crl: [readFileSync(ca.paths.codeSigningCrl)], now: T0 }).catch(
+      (e: unknown) => e,
+    );
     expect(refused).toMatchObject({ check: 'revoked', message: expect.stringMatching(/CN=leaving.*keyCompromise/) });
     // The service CA's CRL does not belong to a code-signing chain: given it, a verifier says so.
     expect(await verifyAt(T0, [readFileSync(ca.paths.serviceCrl)])).toMatchObject({ check: 'crl', message: expect.stringMatching(/does not belong to this chain/) });

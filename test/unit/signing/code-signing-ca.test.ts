@@ -43,7 +43,13 @@ function signed(name: string, chain: string, key: string): string {
 function stage1Verify(img: string, rootCa: string) {
   const d = join(dir, `${img.split('/').pop()}.stage1`);
   mkdirSync(d, { recursive: true });
-  for (const [from, to] of [['', 'image'], ['.p7s', 'image.p7s'], ['.manifest.json', 'manifest.json'], ['.manifest.json.p7s', 'manifest.json.p7s']] as const) copyFileSync(`${img}${from}`, join(d, to));
+  for (const [from, to] of [
+    ['', 'image'],
+    ['.p7s', 'image.p7s'],
+    ['.manifest.json', 'manifest.json'],
+    ['.manifest.json.p7s', 'manifest.json.p7s'],
+  ] as const)
+    copyFileSync(`${img}${from}`, join(d, to));
   return run('sh', [VERIFY_SH, 'image', d, rootCa, 'rack-a']);
 }
 
@@ -64,14 +70,18 @@ describe('a stage2 signed through the service TLS CA', () => {
     const bad = signed('forged.img', forged.chain, forged.key);
     const r = podboot('verify', bad, '--ca', `${ca}/root.pem`);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/REFUSED \[eku\] .*issuing CA certificate \(O=Two CAs, CN=Two CAs podboot service TLS CA, serial [0-9a-f]+\) is not a code-signing CA: its extendedKeyUsage \(serverAuth\) excludes codeSigning/);
+    expect(r.err).toMatch(
+      /REFUSED \[eku\] .*issuing CA certificate \(O=Two CAs, CN=Two CAs podboot service TLS CA, serial [0-9a-f]+\) is not a code-signing CA: its extendedKeyUsage \(serverAuth\) excludes codeSigning/,
+    );
     const good = signed('good.img', `${ca}/signers/ci.chain.pem`, `${ca}/signers/ci.key`);
     ok(podboot('verify', good, '--ca', `${ca}/root.pem`, '--crl', `${ca}/codesign-crl.pem`, '--crl', `${ca}/root-crl.pem`));
   });
 
   it('passes openssl cms -verify -purpose any (OpenSSL 3.0 checks no issuer EKU for code signing), so stage1 checks the issuer itself', () => {
     const bad = signed('forged-openssl.img', forged.chain, forged.key);
-    expect(ok(openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', `${bad}.p7s`, '-content', bad, '-CAfile', `${ca}/root.pem`, '-purpose', 'any', '-out', '/dev/null')).err).toMatch(/Verification successful/);
+    expect(ok(openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', `${bad}.p7s`, '-content', bad, '-CAfile', `${ca}/root.pem`, '-purpose', 'any', '-out', '/dev/null')).err).toMatch(
+      /Verification successful/,
+    );
     // For the purposes it knows OpenSSL does chain EKUs: a TLS server certificate under the code-signing CA is refused.
     writeFileSync(join(dir, 'ext.cnf'), 'extendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n');
     ok(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-subj', '/CN=tls', '-out', 'tls.csr'));
@@ -84,19 +94,42 @@ describe('a stage2 signed through the service TLS CA', () => {
   it("is refused by stage1's verify.sh, which accepts the code-signing CA's", () => {
     const r = stage1Verify(signed('forged-stage1.img', forged.chain, forged.key), `${ca}/root.pem`);
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/^signature: manifest\.json\.p7s: signer issued by subject=O = Two CAs, CN = Two CAs podboot service TLS CA, which is not the code-signing CA \(its extended key usage: TLS Web Server Authentication\)$/m);
+    expect(r.out).toMatch(
+      /^signature: manifest\.json\.p7s: signer issued by subject=O = Two CAs, CN = Two CAs podboot service TLS CA, which is not the code-signing CA \(its extended key usage: TLS Web Server Authentication\)$/m,
+    );
     expect(ok(stage1Verify(signed('good-stage1.img', `${ca}/signers/ci.chain.pem`, `${ca}/signers/ci.key`), `${ca}/root.pem`)).out).toBe('ok: stage2 1.0\n');
   });
 
   it('is refused even when the signature also carries a copy of the service CA claiming codeSigning', () => {
     // Self-issued with the service CA's key and name: its key signed the leaf, but the root never issued it.
-    ok(openssl('req', '-new', '-x509', '-key', `${ca}/service-ca.key`, '-subj', '/O=Two CAs/CN=Two CAs podboot service TLS CA', '-days', '3', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'extendedKeyUsage=codeSigning', '-out', 'copy.pem'));
+    ok(
+      openssl(
+        'req',
+        '-new',
+        '-x509',
+        '-key',
+        `${ca}/service-ca.key`,
+        '-subj',
+        '/O=Two CAs/CN=Two CAs podboot service TLS CA',
+        '-days',
+        '3',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-addext',
+        'extendedKeyUsage=codeSigning',
+        '-out',
+        'copy.pem',
+      ),
+    );
     writeFileSync(join(dir, 'extra.pem'), readFileSync(`${ca}/service-ca.pem`, 'utf8') + readFileSync(join(dir, 'copy.pem'), 'utf8'));
     const img = join(dir, 'copy.img');
     writeFileSync(img, randomBytes(4096));
     ok(podboot('sign', img, '--cert', forged.chain, '--key', forged.key, '--name', 'stage2', '--version', '1.0'));
     // re-sign both files with openssl to carry the extra certificate
-    for (const f of [img, `${img}.manifest.json`]) ok(openssl('cms', '-sign', '-binary', '-outform', 'DER', '-in', f, '-out', `${f}.p7s`, '-signer', forged.cert, '-inkey', forged.key, '-certfile', 'extra.pem'));
+    for (const f of [img, `${img}.manifest.json`])
+      ok(openssl('cms', '-sign', '-binary', '-outform', 'DER', '-in', f, '-out', `${f}.p7s`, '-signer', forged.cert, '-inkey', forged.key, '-certfile', 'extra.pem'));
     const s = stage1Verify(img, `${ca}/root.pem`);
     expect(s.code).toBe(1);
     expect(s.out).toMatch(/^signature: manifest\.json\.p7s: signer issued by .*service TLS CA, which is not the code-signing CA/m);

@@ -1,22 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DerError,
-  TAG,
-  decode,
-  encode,
-  integer,
-  items,
-  namedBits,
-  oid,
-  readBitString,
-  readBoolean,
-  readInteger,
-  readOid,
-  readTime,
-  seq,
-  setOf,
-  time,
-} from '../../../src/signing/der.js';
+import { DerError, TAG, decode, encode, integer, items, namedBits, oid, readBitString, readBoolean, readInteger, readOid, readTime, seq, setOf, time } from '../../../src/signing/der.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

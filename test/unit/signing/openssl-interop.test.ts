@@ -30,7 +30,8 @@ function image(name: string): string {
   return name;
 }
 
-const opensslVerify = (img: string, sig = `${img}.p7s`) => openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', sig, '-content', img, '-CAfile', `${ca}/root.pem`, '-purpose', 'any', '-out', '/dev/null');
+const opensslVerify = (img: string, sig = `${img}.p7s`) =>
+  openssl('cms', '-verify', '-binary', '-inform', 'DER', '-in', sig, '-content', img, '-CAfile', `${ca}/root.pem`, '-purpose', 'any', '-out', '/dev/null');
 
 beforeAll(() => {
   requireBuild();
@@ -124,7 +125,10 @@ describe('openssl cms -sign → podboot verify', () => {
     ok(openssl('cms', '-sign', '-binary', '-outform', 'DER', '-in', img, '-out', `${img}.p7s`, '-signer', `${ca}/signers/ci.pem`, '-inkey', `${ca}/signers/ci.key`, ...extra));
 
   it('accepts issuerAndSerialNumber and subjectKeyIdentifier signer identifiers', () => {
-    for (const [img, keyid] of [['d.img', []], ['e.img', ['-keyid']]] as const) {
+    for (const [img, keyid] of [
+      ['d.img', []],
+      ['e.img', ['-keyid']],
+    ] as const) {
       image(img);
       opensslSign(img, '-certfile', `${ca}/codesign-ca.pem`, ...keyid);
       const r = ok(podboot('verify', img, '--ca', `${ca}/root.pem`, '--crl', `${ca}/codesign-crl.pem`, '--crl', `${ca}/root-crl.pem`));

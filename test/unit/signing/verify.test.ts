@@ -113,11 +113,7 @@ describe('verifyImage refuses, naming the check', () => {
   });
 
   it('a signature from another CA with the same names (its own signing CA in the signature)', async () => {
-    await refused(
-      verifyImage(opts(signedWith(impostor.identity(impostor.leaf())))),
-      'chain',
-      /signature does not verify with the trusted root's key \(a different CA with the same name\?\)/,
-    );
+    await refused(verifyImage(opts(signedWith(impostor.identity(impostor.leaf())))), 'chain', /signature does not verify with the trusted root's key \(a different CA with the same name\?\)/);
   });
 
   it("a signer from another CA whose signature carries our signing CA's certificate", async () => {

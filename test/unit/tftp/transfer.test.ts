@@ -45,7 +45,7 @@ describe('ReadTransfer (sender state machine)', () => {
     expect(t.onAck(11)).toEqual({ kind: 'done' });
   });
 
-  it('duplicate and late ACKs never send anything (no Sorcerer\'s Apprentice)', () => {
+  it("duplicate and late ACKs never send anything (no Sorcerer's Apprentice)", () => {
     const t = new ReadTransfer({ ...base, windowsize: 4, size: 512 * 20 });
     t.start();
     t.onAck(4);

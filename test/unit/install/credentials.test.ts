@@ -73,14 +73,14 @@ describe('admission: who gets tokens and rows', () => {
     const pod = testPod({ nodes: [{ mac: '52:54:00:00:00:01' }] });
     const nodes = new AdmittingNodeStore(new SqliteNodeStateStore(db), pod, log, { maxUnknownNodes: 3, maxEventsPerMinute: 100 });
     const creds = credentials(db, nodes, log);
-    for (let i = 0; i < 10; i++) nodes.setInstallState(`52:54:00:aa:00:${i.toString(16).padStart(2, '0')}`, 'discovered', NOW);
+    for (let i = 0; i < 10; i++) nodes.changeInstallState({ mac: `52:54:00:aa:00:${i.toString(16).padStart(2, '0')}`, state: 'discovered', time: NOW });
     expect(nodes.nodes()).toHaveLength(3);
     expect(nodes.counters.nodesRefused).toBe(7);
     expect(nodes.mayProvision('52:54:00:aa:00:09')).toEqual({ ok: false, reason: 'unknown-node-cap' });
     expect(creds.mint('52:54:00:aa:00:09', NOW)).toBeUndefined();
     // Admitted ones keep going, and so does the server the pod file names.
     expect(creds.mint('52:54:00:aa:00:00', NOW)).toMatch(/^pb1\.install\.525400aa0000\./);
-    nodes.setInstallState('52:54:00:00:00:01', 'discovered', NOW);
+    nodes.changeInstallState({ mac: '52:54:00:00:00:01', state: 'discovered', time: NOW });
     expect(creds.mint('52:54:00:00:00:01', NOW)).toMatch(/^pb1\.install\.525400000001\./);
     expect(nodes.nodes()).toHaveLength(4);
     // One line for the whole flood, not seven.
@@ -97,9 +97,34 @@ describe('admission: who gets tokens and rows', () => {
     const nodes = new AdmittingNodeStore(new SqliteNodeStateStore(db), testPod({ unknownNodes: 'ignore', nodes: [{ mac: MAC }] }), log);
     const creds = credentials(db, nodes, log);
     expect(creds.mint(OTHER, NOW)).toBeUndefined();
-    nodes.setInstallState(OTHER, 'discovered', NOW);
+    nodes.changeInstallState({ mac: OTHER, state: 'discovered', time: NOW });
     expect(nodes.node(OTHER)).toBeUndefined();
     expect(creds.mint(MAC, NOW)).toMatch(/^pb1\.install\./);
+    db.close();
+  });
+
+  it("bounds DHCP's rows before its group commit writes them: refused servers get no row, an event over the rate leaves the change alone", () => {
+    const db = open();
+    const { log } = captureLogger({ pod: 'rack-t' });
+    const inner = new SqliteNodeStateStore(db);
+    const nodes = new AdmittingNodeStore(inner, testPod({ nodes: [{ mac: MAC }] }), log, { maxUnknownNodes: 1, maxEventsPerMinute: 1 }, () => NOW * 1000);
+    const w = {
+      changes: [
+        { mac: '52:54:00:aa:01:01', state: 'discovered', time: NOW },
+        { mac: '52:54:00:aa:01:02', state: 'discovered', time: NOW },
+        { mac: MAC, state: 'discovered', time: NOW },
+      ],
+      events: [{ time: NOW, mac: MAC, kind: 'pxe-after-install' }],
+    };
+    const admitted = nodes.admit(w);
+    // The second unknown server is over the cap; the known one's event used its minute, so the extra event goes.
+    expect(admitted).toEqual({ changes: [w.changes[0], w.changes[2]], events: [] });
+    expect(nodes.counters).toEqual({ nodesRefused: 1, eventsDropped: 1 });
+    expect(inner.nodes()).toEqual([]);
+    // Counted as if written: a third unknown server is refused before the commit lands.
+    expect(nodes.admit({ changes: [{ mac: '52:54:00:aa:01:03', state: 'discovered', time: NOW }], events: [] }).changes).toEqual([]);
+    // A change whose event is over the rate is still a change, written without its event.
+    expect(nodes.admit({ changes: [{ mac: MAC, state: 'pxe', time: NOW }], events: [] }).changes).toEqual([{ mac: MAC, state: 'pxe', time: NOW, event: false }]);
     db.close();
   });
 
@@ -124,7 +149,12 @@ describe('admission: who gets tokens and rows', () => {
   });
 });
 
-function credentials(db: ReturnType<typeof openPodDatabase>, nodes: AdmittingNodeStore | SqliteNodeStateStore, log: ReturnType<typeof captureLogger>['log'], fromServer = (_mac: string, source: string) => source === '10.20.0.10') {
+function credentials(
+  db: ReturnType<typeof openPodDatabase>,
+  nodes: AdmittingNodeStore | SqliteNodeStateStore,
+  log: ReturnType<typeof captureLogger>['log'],
+  fromServer = (_mac: string, source: string) => source === '10.20.0.10',
+) {
   const inner = new SqliteNodeStateStore(db);
   return new InstallCredentials({
     pod: 'rack-t',
@@ -207,7 +237,7 @@ describe('install token → session exchange', () => {
     store.reinstall(MAC, NOW, 'test');
     expect(creds.authorize(session, 'x', NOW + 1)).toMatchObject({ ok: false, status: 403 });
     // Installed: its install token buys no session, and the refusal is an event.
-    store.setInstallState(MAC, 'installed', NOW + 2);
+    store.changeInstallState({ mac: MAC, state: 'installed', time: NOW + 2 });
     expect(creds.exchange(creds.mint(MAC, NOW + 3)!, '10.20.0.10', NOW + 3)).toMatchObject({ ok: false, status: 403 });
     expect(store.events(MAC).some((e) => e.kind === 'install-request-after-install')).toBe(true);
     db.close();

@@ -49,11 +49,14 @@ describe('spec.isolation', () => {
       'p.yaml:12:55: spec.isolation.provisioning.vlan: 5000 is outside 1..4094',
       'p.yaml:12:70: spec.isolation.provisioning.gateway: gateway 10.98.0.254 is not in 10.99.0.0/24',
     ]);
-    const overlap = parsePod(pod(`  isolation:
+    const overlap = parsePod(
+      pod(`  isolation:
     mode: netns
     provisioning: { parent: eth1 }
     management: { parent: eth1, address: 10.99.0.7/16 }
-`), 'p.yaml');
+`),
+      'p.yaml',
+    );
     expect(overlap.problems.map(formatProblem)).toEqual([
       'p.yaml:13:27: spec.isolation.management.parent: the management network needs its own VLAN or parent interface',
       'p.yaml:13:42: spec.isolation.management.address: 10.99.0.7/16 overlaps the provisioning network 10.99.0.0/24',

@@ -57,7 +57,10 @@ export async function probeListeners(l: { address: string; dhcpPort: number; tft
     results.push({ listener: 'udp', ok: false, detail: `cannot read /proc/self/net/udp: ${(err as Error).message}` });
   }
   if (udp) {
-    for (const [name, port] of [['dhcp', l.dhcpPort], ['tftp', l.tftpPort]] as const) {
+    for (const [name, port] of [
+      ['dhcp', l.dhcpPort],
+      ['tftp', l.tftpPort],
+    ] as const) {
       const ok = udp.has(`${l.address}:${port}`) || udp.has(`0.0.0.0:${port}`);
       results.push({ listener: `${name} ${l.address}:${port}`, ok, ...(ok ? {} : { detail: 'socket not bound' }) });
     }

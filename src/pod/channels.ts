@@ -1,16 +1,18 @@
-// The pod instance's side of supervision: its metrics endpoint (HTTP on a
-// unix socket in its state directory, reachable from the central node even
+// The pod instance's side of supervision (runs inside the pod's process; the
+// supervisor's side is src/pod-vm/instance.ts): its metrics endpoint (HTTP on
+// a unix socket in its state directory, reachable from the central node even
 // when the instance runs in another network namespace) and, when started by
-// the supervisor, the IPC channel (ready, heartbeat, degrade).
+// the supervisor, the IPC channel (ready, heartbeat, degrade; the messages
+// are in src/pod-link/ipc.ts).
 import { createServer, type Server } from 'node:http';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { PodInstance } from '../pod/instance.js';
+import type { PodInstance } from './instance.js';
 import { CONTENT_TYPE, render } from '../metrics/exposition.js';
 import { podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
 import { probeListeners, type ProbeResult } from './probe.js';
-import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from './ipc.js';
+import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from '../pod-link/ipc.js';
 
 export const METRICS_SOCKET = 'metrics.sock';
 const PROBE_INTERVAL_MS = 10_000;
@@ -45,13 +47,26 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
     const nodesByState: Record<string, number> = {};
     for (const n of instance.nodeState.nodes()) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;
     const mem = process.memoryUsage();
-    return { dhcp: instance.dhcp.counters, leases: instance.dhcp.leaseCount, poolAddresses: pool, tftp: tftp(), http: instance.http?.counters, nodesByState, degraded, startTimeSec, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
+    return {
+      dhcp: instance.dhcp.counters,
+      leases: instance.dhcp.leaseCount,
+      poolAddresses: pool,
+      tftp: tftp(),
+      http: instance.http?.counters,
+      nodesByState,
+      degraded,
+      startTimeSec,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+    };
   };
   let probes: ProbeResult[] | undefined;
   const selfStatus = (): PodSelfStatus => ({ degraded, degradeReason, leases: instance.dhcp.leaseCount, listeners, probes });
   const probe = async () => {
     const http = instance.http;
-    const next = await probeListeners({ ...cfg.listen, httpPort: http?.httpPort || undefined, httpsPort: http?.httpsPort || undefined }).catch((err) => [{ listener: 'probe', ok: false, detail: (err as Error).message }]);
+    const next = await probeListeners({ ...cfg.listen, httpPort: http?.httpPort || undefined, httpsPort: http?.httpsPort || undefined }).catch((err) => [
+      { listener: 'probe', ok: false, detail: (err as Error).message },
+    ]);
     for (const r of next) {
       const before = probes?.find((p) => p.listener === r.listener);
       // One line per change, not per probe.

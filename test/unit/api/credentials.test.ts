@@ -57,7 +57,9 @@ describe('central API credentials', () => {
     expect(ca.dir).toBe(join(dir, 'state2', 'ca'));
     const c = await centralCredentials({ ca, selfIssued, ip: ['127.0.0.1'], log });
     expect(await handshake(c, c.caFile)).toMatchObject({ authorized: true });
-    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['no --ca given: creating a local CA for this node', 'central API certificate is self-issued (no --ca given): clients must trust this root explicitly']));
+    expect(lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['no --ca given: creating a local CA for this node', 'central API certificate is self-issued (no --ca given): clients must trust this root explicitly']),
+    );
     await expect(nodeCa(join(dir, 'state3'), join(dir, 'nothing-here'), log)).rejects.toThrow(/not a CA directory/);
   });
 

@@ -51,7 +51,9 @@ describe('exposition', () => {
     expect(text).toMatch(/^podboot_nodes\{state="installed"\} 2$/m);
     expect(text).toMatch(/^podboot_pod_degraded 1$/m);
     // Cumulative buckets, +Inf = count.
-    expect(text).toContain('podboot_dhcp_reply_seconds_bucket{le="0.001"} 1\npodboot_dhcp_reply_seconds_bucket{le="0.01"} 3\npodboot_dhcp_reply_seconds_bucket{le="+Inf"} 4\npodboot_dhcp_reply_seconds_sum 5.0054\npodboot_dhcp_reply_seconds_count 4\n');
+    expect(text).toContain(
+      'podboot_dhcp_reply_seconds_bucket{le="0.001"} 1\npodboot_dhcp_reply_seconds_bucket{le="0.01"} 3\npodboot_dhcp_reply_seconds_bucket{le="+Inf"} 4\npodboot_dhcp_reply_seconds_sum 5.0054\npodboot_dhcp_reply_seconds_count 4\n',
+    );
     const names = [...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]);
     expect(new Set(names).size).toBe(names.length);
   });

@@ -1,6 +1,8 @@
 // Messages between the supervisor and one pod instance over the Node IPC
-// channel (process.send). Small and plain: the channel also carries the
-// heartbeat, so a big message would delay the signal that the pod is alive.
+// channel (process.send): the supervisor's end is src/pod-vm/instance.ts, the
+// pod's end src/pod/channels.ts, and both import them from here. Small and
+// plain: the channel also carries the heartbeat, so a big message would delay
+// the signal that the pod is alive.
 
 /** What a pod reports about itself; the supervisor adds what /proc says. */
 export interface PodSelfStatus {
@@ -23,9 +25,7 @@ export interface MetricsSnapshot {
   tftpBytesSent: number;
 }
 
-export type ChildMessage =
-  | { type: 'ready'; pid: number; status: PodSelfStatus; metricsSocket?: string }
-  | { type: 'heartbeat'; seq: number; status: PodSelfStatus; metrics: MetricsSnapshot };
+export type ChildMessage = { type: 'ready'; pid: number; status: PodSelfStatus; metricsSocket?: string } | { type: 'heartbeat'; seq: number; status: PodSelfStatus; metrics: MetricsSnapshot };
 
 export type ParentMessage =
   | { type: 'degrade'; on: boolean; reason?: string }

@@ -1,40 +1,24 @@
-// The edges both HTTP servers share (the pod's boot server and the central
-// API): reading the bearer credential, reading a request body under a limit,
-// and answering a request Node could not parse. Small on purpose; the first
-// pieces of one HTTP toolkit.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-
-/**
- * The credential of `Authorization: Bearer <token>`, or undefined when the
- * header is absent, names another scheme or carries nothing. The scheme is
- * matched case-insensitively (RFC 7235 §2.1: `bearer`, `BEARER` are the same
- * scheme); the token itself is returned as sent.
- */
-export function bearerToken(authorization: string | undefined): string | undefined {
-  if (authorization === undefined) return undefined;
-  const m = /^[ \t]*bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-  return m?.[1];
-}
+// Reading a request body under a limit, for both HTTP servers. Past the limit
+// the answer is 413 (BodyTooLarge is an HttpError), read cleanly so the client
+// sees it; a client gone before its body ended is a 400.
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from './errors.js';
 
 /** A request body past its limit: the handler answers 413. */
-export class BodyTooLarge extends Error {
-  readonly status = 413;
+export class BodyTooLarge extends HttpError {
   constructor(
     readonly limit: number,
     /** true when the rest of the body was read and thrown away, so the connection is clean */
     readonly drained: boolean,
   ) {
-    super(`request body over ${limit} bytes`);
+    super(413, `request body over ${limit} bytes`, 'body-too-large');
   }
 }
 
 /** The client stopped sending (reset, closed) before its body ended: 400, if anyone is still listening. */
-export class BodyIncomplete extends Error {
-  readonly status = 400;
+export class BodyIncomplete extends HttpError {
   constructor(cause: string) {
-    super(`request body incomplete: ${cause}`);
+    super(400, `request body incomplete: ${cause}`);
   }
 }
 
@@ -108,30 +92,4 @@ export function readBody(req: IncomingMessage, limit: number, opts: ReadBodyOpti
     req.on('error', onError);
     req.on('close', onClose);
   });
-}
-
-export interface ClientErrorAnswer {
-  status: number;
-  /** a fixed word for metrics and logs */
-  reason: string;
-  /** the client's address, for the log */
-  remote?: string;
-}
-
-/**
- * What a server's 'clientError' handler must do (Node's default, made
- * visible): answer 400/408/431 on a request it could not parse and close.
- * Returns undefined when there is nobody left to answer (the client reset
- * the connection, or a response was already under way).
- */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): ClientErrorAnswer | undefined {
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
-    socket.destroy();
-    return undefined;
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const reason = status === 431 ? 'headers-too-large' : status === 408 ? 'request-timeout' : 'malformed-request';
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  return { status, reason, remote: (socket as Partial<Socket>).remoteAddress };
 }

@@ -1,25 +1,19 @@
-// The HTTP edges both servers share: the bearer credential (scheme
-// case-insensitive), a body read under a limit that ends in a clean 413, and
-// the answer to a request Node cannot parse.
+// A request body read under a limit: a clean 413 past it (BodyTooLarge is an
+// HttpError, so the status it means is the status sent).
 import { createServer, request, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { answerClientError, bearerToken, BodyTooLarge, readBody } from '../../../src/net/http-edge.js';
-import { tokenFromRequest } from '../../../src/http-boot/token.js';
+import { BodyIncomplete, BodyTooLarge, readBody } from '../../../../src/net/http/body.js';
+import { HttpError } from '../../../../src/net/http/errors.js';
 
-describe('bearerToken', () => {
-  it('takes the scheme in any case (RFC 7235) and the token as sent', () => {
-    for (const h of ['Bearer abc.DEF-1', 'bearer abc.DEF-1', 'BEARER abc.DEF-1', 'bEaReR \tabc.DEF-1  ']) expect(bearerToken(h), h).toBe('abc.DEF-1');
-  });
-
-  it('refuses other schemes, an empty credential and more than one word', () => {
-    for (const h of [undefined, '', 'Bearer', 'Bearer ', 'Basic YWJj', 'Bearerabc', 'Bearer a b', 'Token abc']) expect(bearerToken(h), String(h)).toBeUndefined();
-  });
-
-  it("is the pod's parser too: a lower-case scheme reads the same token", () => {
-    const q = new URLSearchParams('token=fromquery');
-    expect(tokenFromRequest('bearer pb1.x', q)).toBe(tokenFromRequest('Bearer pb1.x', q));
-    expect(tokenFromRequest('bearer pb1.x', q)).toBe('pb1.x');
+describe('body errors', () => {
+  it('are HttpErrors with their status and reason', () => {
+    const big = new BodyTooLarge(4096, true);
+    expect(big).toBeInstanceOf(HttpError);
+    expect([big.status, big.reason, big.message]).toEqual([413, 'body-too-large', 'request body over 4096 bytes']);
+    const cut = new BodyIncomplete('reset');
+    expect(cut).toBeInstanceOf(HttpError);
+    expect([cut.status, cut.reason, cut.message]).toEqual([400, 'bad-request', 'request body incomplete: reset']);
   });
 });
 
@@ -76,32 +70,5 @@ describe('readBody', () => {
     // Chunked, past limit + drain: refused without reading the rest (the client may or may not see it).
     const r = await post(port, Buffer.alloc(64 * 1024, 1), true).catch((err: Error) => ({ status: 0, text: err.message }));
     if (r.status) expect(r).toEqual({ status: 413, text: 'drained=false' });
-  });
-});
-
-describe('answerClientError', () => {
-  let server: Server | undefined;
-  afterEach(async () => {
-    if (server) await new Promise((r) => server!.close(r));
-    server = undefined;
-  });
-
-  it('answers an unparseable request with 400 and a header flood with 431, and says so', async () => {
-    const seen: unknown[] = [];
-    server = createServer({ maxHeaderSize: 1024 }, (_req, res) => res.end('ok'));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket) => seen.push(answerClientError(err, socket)));
-    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
-    const raw = (text: string) =>
-      new Promise<string>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => s.write(text));
-        let got = '';
-        s.on('data', (c) => (got += c));
-        s.on('close', () => resolve(got));
-        s.on('error', () => resolve(got));
-      });
-    expect(await raw('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
-    expect(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
-    expect(seen).toEqual([expect.objectContaining({ status: 400, reason: 'malformed-request', remote: '127.0.0.1' }), expect.objectContaining({ status: 431, reason: 'headers-too-large' })]);
   });
 });

@@ -1,20 +1,19 @@
 // The pod instance's registration with the central node as a Prometheus
-// target (issue 5, M2): over HTTPS (TLS 1.2+, the node's root CA), with the
-// pod's own registration token; again at every heartbeat, and a
-// deregistration on a graceful stop. The central node finds it in
+// target (issue 5, M2), from inside the pod's process: over HTTPS (TLS 1.2+,
+// the node's root CA), with the pod's own registration token
+// (src/pod-link/registration.ts; the node's side is src/api/targets.ts);
+// again at every heartbeat, and a deregistration on a graceful stop. The central node finds it in
 // STATE/central/api.json (its URL and CA); a unix socket STATE/central/api.sock,
 // when there, is preferred: it also reaches the node from a pod's network
 // namespace. Supervised or run by hand, a pod on the node's state root
 // registers the same way.
 import { request } from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { REGISTER_TOKEN_FILE, registrationToken, registerKeyPath } from '../api/targets.js';
+import { CENTRAL_API_SOCKET, podRegistrationToken, registerTokenPath } from '../pod-link/registration.js';
 
 export const ENV_REGISTER_INTERVAL_MS = 'PODBOOT_REGISTER_INTERVAL_MS';
-export const CENTRAL_API_SOCKET = 'api.sock';
 const DEFAULT_INTERVAL_MS = 15_000;
 const REQUEST_TIMEOUT_MS = 5_000;
 
@@ -39,31 +38,6 @@ interface Endpoint {
   socketPath?: string;
   url?: string;
   ca: string;
-}
-
-/**
- * The pod's token: STATE/<pod>/register.token, written by the central node
- * before it starts the pod. A pod run by hand on the same state root, by a
- * user who can read the node's key, derives its own and keeps it there.
- */
-async function podToken(stateRoot: string, pod: string): Promise<string | undefined> {
-  const file = join(stateRoot, pod, REGISTER_TOKEN_FILE);
-  try {
-    return readFileSync(file, 'utf8').trim() || undefined;
-  } catch {
-    /* not given one */
-  }
-  let key: Buffer;
-  try {
-    key = Buffer.from(readFileSync(registerKeyPath(stateRoot), 'utf8').trim(), 'base64url');
-  } catch {
-    return undefined;
-  }
-  if (key.length < 16) return undefined;
-  const token = registrationToken(key, pod);
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return token;
 }
 
 function endpoint(stateRoot: string, pod: string): Endpoint | undefined {
@@ -127,10 +101,10 @@ async function callCentral(ep: Endpoint, token: string, method: string, path: st
 }
 
 export async function startRegistrar(o: RegistrarOptions): Promise<Registrar> {
-  const intervalMs = o.intervalMs ?? (Math.max(100, Number(process.env[ENV_REGISTER_INTERVAL_MS]) || DEFAULT_INTERVAL_MS));
-  const token = await podToken(o.stateRoot, o.pod).catch(() => undefined);
+  const intervalMs = o.intervalMs ?? Math.max(100, Number(process.env[ENV_REGISTER_INTERVAL_MS]) || DEFAULT_INTERVAL_MS);
+  const token = await podRegistrationToken(o.stateRoot, o.pod).catch(() => undefined);
   if (!token) {
-    o.log.info({ file: join(o.stateRoot, o.pod, REGISTER_TOKEN_FILE) }, 'no registration token: not registering as a scrape target with a central node');
+    o.log.info({ file: registerTokenPath(o.stateRoot, o.pod) }, 'no registration token: not registering as a scrape target with a central node');
     return { registered: false, close: async () => undefined };
   }
   const body = { pod: o.pod, metricsSocket: resolve(o.metricsSocket), labels: o.labels ?? {}, pid: process.pid, intervalMs };

@@ -1,30 +1,13 @@
 // Pods' registrations as scrape targets (src/api/targets.ts): tokens bound to
 // pod names, what a registration may say, expiry after missed heartbeats.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+// (How a token is made and kept: test/unit/pod-link/registration.test.ts.)
+import { describe, expect, it } from 'vitest';
 import { matchRoute } from '../../../src/api/routes.js';
-import { parseRegisterBody, registerKey, registerKeyPath, registrationToken, TargetRegistry, writeRegistrationToken, type Registration } from '../../../src/api/targets.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'pbv-targets-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { parseRegisterBody, TargetRegistry, type Registration } from '../../../src/api/targets.js';
+import { registrationToken } from '../../../src/pod-link/registration.js';
 
 describe('registration tokens', () => {
-  it('are made from a key kept 0600, stable across reads, different per pod', async () => {
-    const key = await registerKey(dir);
-    expect(statSync(registerKeyPath(dir)).mode & 0o777).toBe(0o600);
-    expect((await registerKey(dir)).equals(key)).toBe(true);
-    expect(registrationToken(key, 'rack-a')).toBe(registrationToken(key, 'rack-a'));
-    expect(registrationToken(key, 'rack-a')).not.toBe(registrationToken(key, 'rack-b'));
-    expect(registrationToken(Buffer.alloc(32, 1), 'rack-a')).not.toBe(registrationToken(key, 'rack-a'));
-    await writeRegistrationToken(dir, 'rack-a', registrationToken(key, 'rack-a'));
-    const file = join(dir, 'rack-a', 'register.token');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(readFileSync(file, 'utf8').trim()).toBe(registrationToken(key, 'rack-a'));
-  });
-
-  it('a pod\'s token is accepted for that pod only', () => {
+  it("a pod's token is accepted for that pod only", () => {
     const key = Buffer.alloc(32, 7);
     const reg = new TargetRegistry(key);
     expect(reg.accepts('rack-a', registrationToken(key, 'rack-a'))).toBe(true);
@@ -45,7 +28,7 @@ describe('registration bodies', () => {
   it.each([
     ['no body', undefined, /JSON object/],
     ['a bad pod name', { ...ok, pod: 'Rack_A' }, /^pod:/],
-    ['another pod\'s socket', { ...ok, metricsSocket: '/var/lib/podboot/rack-b/metrics.sock' }, /^metricsSocket: must be in/],
+    ["another pod's socket", { ...ok, metricsSocket: '/var/lib/podboot/rack-b/metrics.sock' }, /^metricsSocket: must be in/],
     ['a socket climbing out', { ...ok, metricsSocket: '/var/lib/podboot/rack-a/../rack-b/metrics.sock' }, /^metricsSocket: must be in/],
     ['a reserved label', { ...ok, labels: { __metrics_path__: '/x' } }, /labels\.__metrics_path__/],
     ['the pod label', { ...ok, labels: { pod: 'rack-b' } }, /labels\.pod/],

@@ -1,0 +1,95 @@
+// The pod's stores in plain JS, kept in memory only: for the DHCP warm-up
+// (throwaway state; SQLite's native calls are not what the JIT needs to see)
+// and as test doubles. Same interfaces, same rules as the SQLite ones
+// (src/store/sqlite-store.ts), nothing durable.
+import type { InstallStateChange, LeaseRecord, LeaseStore, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from './types.js';
+
+export interface MemoryNodeStateOptions {
+  /** keep event rows (tests read them); the warm-up drops them */
+  keepEvents?: boolean;
+}
+
+export class MemoryNodeStateStore implements NodeStateStore {
+  private readonly byMac = new Map<string, NodeRecord>();
+  private readonly log: NodeEvent[] = [];
+  private readonly keepEvents: boolean;
+
+  constructor(opts: MemoryNodeStateOptions = {}) {
+    this.keepEvents = opts.keepEvents ?? true;
+  }
+
+  installState(mac: string): string | undefined {
+    return this.byMac.get(mac)?.state;
+  }
+
+  changeInstallState(c: InstallStateChange): void {
+    const before = this.byMac.get(c.mac);
+    // As in SQLite: the reason belongs to a failure, the report is the last one seen.
+    this.byMac.set(c.mac, { mac: c.mac, state: c.state, attempt: before?.attempt ?? 1, updatedAt: c.time, ...(c.reason !== undefined ? { reason: c.reason } : {}), lastSeen: c.time });
+    if (c.event !== false) this.addEvent({ time: c.time, mac: c.mac, kind: c.state, ...(c.detail !== undefined ? { detail: c.detail } : {}) });
+  }
+
+  node(mac: string): NodeRecord | undefined {
+    return this.byMac.get(mac);
+  }
+
+  nodes(): NodeRecord[] {
+    return [...this.byMac.values()].sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+  }
+
+  touch(mac: string, time: number): void {
+    const n = this.byMac.get(mac);
+    if (n) this.byMac.set(mac, { ...n, lastSeen: time });
+  }
+
+  reinstall(mac: string, time: number, by: string): NodeRecord {
+    const before = this.byMac.get(mac);
+    const after: NodeRecord = { mac, state: 'discovered', attempt: before ? before.attempt + 1 : 2, updatedAt: time, ...(before?.lastSeen !== undefined ? { lastSeen: before.lastSeen } : {}) };
+    this.byMac.set(mac, after);
+    this.addEvent({ time, mac, kind: 'reinstall', detail: `by ${by}; was ${before?.state ?? 'never seen'}; attempt ${after.attempt}` });
+    return after;
+  }
+
+  addEvent(e: NodeEvent): void {
+    if (this.keepEvents) this.log.push(e);
+  }
+
+  /** Newest first, as the SQLite store answers. */
+  events(mac?: string, limit = 100): NodeEvent[] {
+    const out: NodeEvent[] = [];
+    for (let i = this.log.length - 1; i >= 0 && out.length < limit; i--) {
+      const e = this.log[i]!;
+      if (mac === undefined || e.mac === mac) out.push(e);
+    }
+    return out;
+  }
+
+  admit(writes: NodeWrites): NodeWrites {
+    return writes;
+  }
+
+  /** What a LeaseStore's commit does with the rows about servers. */
+  write(w: NodeWrites): void {
+    for (const c of w.changes) this.changeInstallState(c);
+    for (const e of w.events) this.addEvent(e);
+  }
+}
+
+/** Leases in memory; commits the rows about servers into `nodes`, as the SQLite store does in the same transaction. */
+export class MemoryLeaseStore implements LeaseStore {
+  private readonly byAddress = new Map<number, LeaseRecord>();
+
+  constructor(private readonly nodes?: MemoryNodeStateStore) {}
+
+  loadAll(): LeaseRecord[] {
+    return [...this.byAddress.values()];
+  }
+
+  commit(records: readonly LeaseRecord[], nodes?: NodeWrites): void {
+    for (const r of records) this.byAddress.set(r.address, r);
+    if (nodes) {
+      if (!this.nodes && (nodes.changes.length || nodes.events.length)) throw new Error('MemoryLeaseStore: rows about servers but no node store to write them to');
+      this.nodes?.write(nodes);
+    }
+  }
+}
