@@ -90,6 +90,19 @@ export class CentralApi {
     this.o.log.info({ address: this.o.address, port: this.port, socket: this.o.socketPath, selfIssued: this.o.credentials.selfIssued }, 'central API listening');
   }
 
+  /**
+   * Serves `credentials` to connections from now on (SIGHUP after a renewed
+   * certificate); open connections keep the ones they were made with, and
+   * nothing stops listening. Returns false when they are the ones in use.
+   */
+  updateCredentials(credentials: ServerCredentials): boolean {
+    const now = this.o.credentials;
+    if (credentials.cert === now.cert && credentials.key === now.key) return false;
+    for (const s of [this.server, this.socketServer]) s?.setSecureContext(tlsServerOptions(credentials));
+    this.o.credentials = credentials;
+    return true;
+  }
+
   /** The same TLS server for the TCP address and the unix socket. */
   private tlsServer(): ReturnType<typeof createServer> {
     const server = createServer(tlsServerOptions(this.o.credentials), (req, res) => {

@@ -5,23 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { commands, type CommandEntry } from './registry.js';
 import { EXIT_USAGE, EXIT_FAILURE, UsageError } from './command.js';
 
-async function overview(): Promise<string> {
-  // Only the overview needs every command's summary, so only it loads them all.
-  const loaded = await Promise.all(commands.map(async (c) => ({ name: c.name.join(' '), summary: (await c.load()).summary })));
-  const width = Math.max(...loaded.map((c) => c.name.length));
-  const lines = loaded.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return [
-    'podboot: bare-metal provisioning appliance',
-    '',
-    'usage: podboot <command> [options]   (podboot <command> --help for its options; podboot --version)',
-    '',
-    'commands:',
-    ...lines,
-    '',
-    'exit codes: 0 ok, 1 the command found a problem, 2 wrong usage',
-  ].join('\n');
-}
-
 /** The longest registered name that prefixes argv wins: `pod run` before `pod`. */
 function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | undefined {
   let best: CommandEntry | undefined;
@@ -45,20 +28,45 @@ function version(): string {
   return 'unknown';
 }
 
+const isHelp = (w: string | undefined) => w === '--help' || w === '-h';
+
+/**
+ * Words that select no command: a group alone (`podboot pods`) prints that
+ * group's subcommands; anything else is named, with the command it most
+ * likely meant, and the group's help when the group was right.
+ */
+async function notACommand(argv: string[]): Promise<number> {
+  const { didYouMean, groupHelp, isGroup } = await import('./help.js');
+  const [first, second] = argv;
+  if (isGroup(first) && (second === undefined || second.startsWith('-'))) {
+    // Like `podboot` alone: the help on stdout, but a command was still expected (2).
+    if (second === undefined || isHelp(second)) {
+      process.stdout.write(`${await groupHelp(first!)}\n`);
+      return isHelp(second) ? 0 : EXIT_USAGE;
+    }
+    process.stderr.write(`podboot ${first}: expected a subcommand before ${second}\n\n${await groupHelp(first!)}\n`);
+    return EXIT_USAGE;
+  }
+  const guess = didYouMean(argv);
+  const hint = guess ? `; did you mean ${guess}?` : '';
+  const more = isGroup(first) ? await groupHelp(first!) : 'podboot --help lists every command.';
+  process.stderr.write(`podboot: unknown command '${argv.join(' ')}'${hint}\n\n${more}\n`);
+  return EXIT_USAGE;
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-V') {
     process.stdout.write(`podboot ${version()}\n`);
     return 0;
   }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    // Loaded here, not above: a command that runs (`pod run`, started per pod) needs no help texts.
+    const { overview } = await import('./help.js');
     process.stdout.write((await overview()) + '\n');
     return argv.length === 0 ? EXIT_USAGE : 0;
   }
   const found = findCommand(argv);
-  if (!found) {
-    process.stderr.write(`podboot: unknown command '${argv.join(' ')}'\n\n${await overview()}\n`);
-    return EXIT_USAGE;
-  }
+  if (!found) return notACommand(argv);
   const cmd = await found.entry.load();
   const name = found.entry.name.join(' ');
   if (found.rest.includes('--help') || found.rest.includes('-h')) {

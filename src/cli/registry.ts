@@ -45,9 +45,18 @@ export const commands: CommandEntry[] = [
   { name: ['images', 'onboard'], load: async () => (await import('./commands/images.js')).imagesOnboardCommand },
   { name: ['images', 'build-stage1'], load: async () => (await import('./commands/images-build.js')).imagesBuildStage1Command },
   { name: ['images', 'build-lab-stage2'], load: async () => (await import('./commands/images-build.js')).imagesBuildLabStage2Command },
-  { name: ['lab'], load: async () => (await import('./commands/lab.js')).labCommand },
   { name: ['lab', 'up'], load: async () => (await import('./commands/lab.js')).labUpCommand },
   { name: ['lab', 'boot'], load: async () => (await import('./commands/lab.js')).labBootCommand },
   { name: ['lab', 'down'], load: async () => (await import('./commands/lab.js')).labDownCommand },
   { name: ['lab', 'doctor'], load: async () => (await import('./commands/lab.js')).labDoctorCommand },
 ];
+
+/**
+ * A line under a group's own help (`podboot lab`), where the subcommands'
+ * summaries do not say where to read on. The group help itself is built from
+ * the commands above (src/cli/help.ts).
+ */
+export const groupNotes: Record<string, string> = {
+  lab: 'See docs/lab.md.',
+  ca: 'See docs/trust-model.md.',
+};

@@ -10,3 +10,33 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', on);
   });
 }
+
+/**
+ * Calls `fn` at every SIGHUP until the returned function is called. Node's
+ * default for SIGHUP is to exit, which would stop a node and every pod with
+ * it; SIGHUP is the reload signal of the daemons operators know (Kea,
+ * dnsmasq, nginx), so a long-running command turns it into a reload.
+ * Reloads do not overlap: a SIGHUP during one runs one more afterwards.
+ */
+export function onReloadSignal(fn: () => Promise<void>): () => void {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    // fn logs its own failures; one that escapes must still not stop the node.
+    running = fn()
+      .catch(() => undefined)
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  process.on('SIGHUP', run);
+  return () => process.off('SIGHUP', run);
+}

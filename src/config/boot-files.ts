@@ -1,9 +1,9 @@
 // Boot file names and URLs (spec.boot.files, spec.nodes[].boot).
+import { BOOT_FILE_KINDS, BOOT_FILES_SHAPE, fieldsOf } from './pod-shape.js';
 import { BOOT_FILE_PLACEHOLDERS, type BootFiles } from './types.js';
 import type { Section } from './yaml-reader.js';
 
-const BOOT_FILE_KINDS = ['bios', 'uefi', 'arm64', 'ipxeScript', 'httpBoot'] as const satisfies readonly (keyof BootFiles)[];
-const BOOT_FILE_FIELDS = Object.fromEntries(BOOT_FILE_KINDS.map((k) => [k, false]));
+const BOOT_FILE_FIELDS = fieldsOf(BOOT_FILES_SHAPE);
 
 /** The boot files given under `parent.key`; absent kinds are left out (the caller applies defaults). */
 export function readBootFiles(parent: Section, key: string): Partial<BootFiles> | undefined {

@@ -3,6 +3,7 @@
 // network namespace holding only a macvlan or 802.1Q interface on the pod's
 // provisioning network (and optionally one on its management network, F8).
 import { cidrsOverlap, formatIPv4, parseCidr } from '../net/ipv4.js';
+import { boundsOf, fieldsOf, ISOLATION_MODES, ISOLATION_SHAPE, MANAGEMENT_SHAPE, PROVISIONING_SHAPE } from './pod-shape.js';
 import type { Section } from './yaml-reader.js';
 
 export interface NetnsInterface {
@@ -24,16 +25,16 @@ export interface IsolationConfig {
   management?: NetnsInterface;
 }
 
-const ISOLATION_FIELDS = { mode: false, provisioning: false, management: false };
-const PROVISIONING_FIELDS = { parent: true, vlan: false, prefix: false, gateway: false };
-const MANAGEMENT_FIELDS = { parent: true, vlan: false, address: true, gateway: false };
+const ISOLATION_FIELDS = fieldsOf(ISOLATION_SHAPE);
+const PROVISIONING_FIELDS = fieldsOf(PROVISIONING_SHAPE);
+const MANAGEMENT_FIELDS = fieldsOf(MANAGEMENT_SHAPE);
 /** Linux interface names: at most 15 bytes, no '/', no whitespace. */
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export function readIsolation(spec: Section, listenAddress: number | undefined): IsolationConfig {
   const s = spec.section('isolation', ISOLATION_FIELDS);
   if (!s) return { mode: 'process' };
-  const mode = s.oneOf('mode', ['process', 'netns'] as const) ?? 'process';
+  const mode = s.oneOf('mode', ISOLATION_MODES) ?? 'process';
   if (mode === 'process') {
     for (const k of ['provisioning', 'management']) if (s.node(k) !== undefined) s.report(k, 'only used with mode: netns');
     return { mode };
@@ -43,7 +44,7 @@ export function readIsolation(spec: Section, listenAddress: number | undefined):
     s.report('provisioning', "mode netns needs provisioning: { parent: IFNAME } (the host interface on the pod's provisioning network)");
     return { mode };
   }
-  const prefix = p.node('prefix') === undefined ? 24 : p.integer('prefix', 1, 32);
+  const prefix = p.node('prefix') === undefined ? 24 : p.integer('prefix', ...boundsOf(PROVISIONING_SHAPE, 'prefix'));
   const provisioning = iface(p, prefix === undefined || listenAddress === undefined ? undefined : { address: formatIPv4(listenAddress), prefix });
   let management: NetnsInterface | undefined;
   const m = s.section('management', MANAGEMENT_FIELDS);
@@ -67,7 +68,7 @@ export function readIsolation(spec: Section, listenAddress: number | undefined):
 function iface(s: Section, at: { address: string; prefix: number } | undefined): NetnsInterface | undefined {
   const parent = s.string('parent');
   if (parent !== undefined && !IFNAME_RE.test(parent)) s.report('parent', `${JSON.stringify(parent)} is not an interface name (1-15 of A-Z a-z 0-9 _ . -)`);
-  const vlan = s.node('vlan') === undefined ? undefined : s.integer('vlan', 1, 4094);
+  const vlan = s.node('vlan') === undefined ? undefined : s.integer('vlan', ...boundsOf(PROVISIONING_SHAPE, 'vlan'));
   const gw = s.address('gateway');
   if (gw !== undefined && at) {
     const net = parseCidr(`${at.address}/${at.prefix}`)!;

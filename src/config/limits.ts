@@ -3,10 +3,11 @@
 // (src/pod-vm/cgroup.ts). Every field defaults; a bad value is reported at
 // its line like any other field.
 import { isScalar } from 'yaml';
+import { boundsOf, fieldsOf, LIMITS_SHAPE } from './pod-shape.js';
 import { DEFAULT_LIMITS, type PodLimits } from './types.js';
 import { found, type Section } from './yaml-reader.js';
 
-const LIMITS_FIELDS = { memory: false, pids: false, cpuWeight: false };
+const LIMITS_FIELDS = fieldsOf(LIMITS_SHAPE);
 const UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 /** Below this a Node process cannot even start; the kernel would kill it at once. */
 export const MIN_MEMORY_BYTES = 32 * 1024 * 1024;
@@ -31,9 +32,9 @@ export function readLimits(spec: Section): PodLimits | undefined {
     else if (bytes < MIN_MEMORY_BYTES || bytes > MAX_MEMORY_BYTES) s.report('memory', `${bytes} bytes is outside 32Mi..1024Gi`);
     else limits.memoryBytes = bytes;
   }
-  const pids = s.node('pids') === undefined ? undefined : s.integer('pids', 16, 100_000);
+  const pids = s.node('pids') === undefined ? undefined : s.integer('pids', ...boundsOf(LIMITS_SHAPE, 'pids'));
   if (pids !== undefined) limits.pids = pids;
-  const weight = s.node('cpuWeight') === undefined ? undefined : s.integer('cpuWeight', 1, 10_000);
+  const weight = s.node('cpuWeight') === undefined ? undefined : s.integer('cpuWeight', ...boundsOf(LIMITS_SHAPE, 'cpuWeight'));
   if (weight !== undefined) limits.cpuWeight = weight;
   return limits;
 }

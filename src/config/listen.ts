@@ -1,5 +1,6 @@
 // spec.listen: the pod's own address on the central node and its four sockets.
 import { formatIPv4 } from '../net/ipv4.js';
+import { boundsOf, fieldsOf, LISTEN_SHAPE } from './pod-shape.js';
 import type { ListenConfig } from './types.js';
 import type { Section } from './yaml-reader.js';
 
@@ -13,7 +14,7 @@ export const LISTEN_PORTS: readonly { key: PortKey; protocol: 'udp' | 'tcp'; def
   { key: 'httpsPort', protocol: 'tcp', default: 443 },
 ];
 
-const LISTEN_FIELDS = { address: true, dhcpPort: false, tftpPort: false, httpPort: false, httpsPort: false };
+const LISTEN_FIELDS = fieldsOf(LISTEN_SHAPE);
 
 export function readListen(spec: Section): ListenConfig | undefined {
   const listen = spec.section('listen', LISTEN_FIELDS);
@@ -22,7 +23,7 @@ export function readListen(spec: Section): ListenConfig | undefined {
   const ports = {} as Record<PortKey, number>;
   let complete = true;
   for (const p of LISTEN_PORTS) {
-    const port = listen.node(p.key) === undefined ? p.default : listen.integer(p.key, 1, 65535);
+    const port = listen.node(p.key) === undefined ? p.default : listen.integer(p.key, ...boundsOf(LISTEN_SHAPE, p.key));
     if (port === undefined) complete = false;
     else ports[p.key] = port;
   }

@@ -2,12 +2,13 @@
 import { formatIPv4 } from '../net/ipv4.js';
 import { normalizeMac } from '../net/mac.js';
 import { readBootFiles } from './boot-files.js';
+import { fieldsOf, NODE_SHAPE } from './pod-shape.js';
 import { poolOf, reservedIn, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isDnsName, normalizeUuid } from './syntax.js';
 import type { NodeConfig } from './types.js';
 import type { Section } from './yaml-reader.js';
 
-const NODE_FIELDS = { mac: true, hostname: false, address: false, uuid: false, boot: false };
+const NODE_FIELDS = fieldsOf(NODE_SHAPE);
 
 const FIELD_LABELS: Record<string, string> = { mac: 'MAC', uuid: 'UUID' };
 

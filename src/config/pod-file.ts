@@ -10,12 +10,24 @@ import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
-import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig, type UnknownNodePolicy } from './types.js';
+import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
+import {
+  API_VERSION,
+  BOOT_SHAPE,
+  boundsOf,
+  fieldsOf,
+  INSTALL_SHAPE,
+  KIND,
+  METADATA_SHAPE,
+  POD_SHAPE,
+  SPEC_SHAPE,
+  STAGE1_TRANSPORTS,
+  STAGE2_SHAPE,
+  TFTP_SHAPE,
+  UNKNOWN_NODE_POLICIES,
+} from './pod-shape.js';
 import { shapeOf, YamlReader, type Position, type Section } from './yaml-reader.js';
 import { yamlErrorMessage } from './yaml-errors.js';
-
-const API_VERSION = 'podboot/v1';
-const KIND = 'Pod';
 
 /** A parsed pod file: the pod when it has no problem, and a way to locate its fields. */
 export interface ParsedPod {
@@ -28,18 +40,16 @@ export interface ParsedPod {
   locate(path: string): Position & { written: boolean };
 }
 
-const ROOT_FIELDS = { apiVersion: true, kind: true, metadata: true, spec: true };
-const METADATA_FIELDS = { name: true };
-const SPEC_FIELDS = { listen: true, relays: true, subnets: true, nodes: false, unknownNodes: false, boot: false, tftp: false, stage2: false, install: false, isolation: false, limits: false };
-const INSTALL_FIELDS = { kickstart: false, disk: false, rootPasswordHash: false };
-const STAGE2_FIELDS = { image: true, version: true };
-
-const BOOT_FIELDS = { nextServer: false, files: false, stage1: false };
-const STAGE1_TRANSPORTS = ['http', 'tftp'] as const;
-const TFTP_FIELDS = { maxBlockSize: false, maxWindowSize: false, maxTransfers: false };
+// Field tables from the pod's shape (pod-shape.ts), which the JSON Schema is made from too.
+const ROOT_FIELDS = fieldsOf(POD_SHAPE);
+const METADATA_FIELDS = fieldsOf(METADATA_SHAPE);
+const SPEC_FIELDS = fieldsOf(SPEC_SHAPE);
+const INSTALL_FIELDS = fieldsOf(INSTALL_SHAPE);
+const STAGE2_FIELDS = fieldsOf(STAGE2_SHAPE);
+const BOOT_FIELDS = fieldsOf(BOOT_SHAPE);
+const TFTP_FIELDS = fieldsOf(TFTP_SHAPE);
 /** One broken bracket can make the parser complain hundreds of times; the first few locate it. */
 const MAX_SYNTAX_PROBLEMS = 10;
-const UNKNOWN_NODE_POLICIES: readonly UnknownNodePolicy[] = ['provision', 'ignore'];
 
 export function parsePod(text: string, file: string): ParsedPod {
   const lines = new LineCounter();
@@ -234,10 +244,9 @@ function readRelays(spec: Section, subnets: LocatedSubnet[] | undefined): number
 function readTftp(spec: Section): PodConfig['tftp'] {
   const tftp = spec.section('tftp', TFTP_FIELDS);
   return {
-    // RFC 2348: blksize 8..65464; RFC 7440: windowsize 1..65535.
-    maxBlockSize: tftp?.integer('maxBlockSize', 8, 65464) ?? 65464,
-    maxWindowSize: tftp?.integer('maxWindowSize', 1, 65535) ?? 64,
-    // Each transfer holds its own UDP socket (an ephemeral port).
-    maxTransfers: tftp?.integer('maxTransfers', 1, 10000) ?? 200,
+    // Ranges in TFTP_SHAPE: RFC 2348 blksize, RFC 7440 windowsize, one UDP socket per transfer.
+    maxBlockSize: tftp?.integer('maxBlockSize', ...boundsOf(TFTP_SHAPE, 'maxBlockSize')) ?? 65464,
+    maxWindowSize: tftp?.integer('maxWindowSize', ...boundsOf(TFTP_SHAPE, 'maxWindowSize')) ?? 64,
+    maxTransfers: tftp?.integer('maxTransfers', ...boundsOf(TFTP_SHAPE, 'maxTransfers')) ?? 200,
   };
 }

@@ -2,6 +2,7 @@
 import { isScalar, type Node } from 'yaml';
 import { cidrBroadcast, cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, type Cidr } from '../net/ipv4.js';
 import { parseDuration } from './duration.js';
+import { fieldsOf, SUBNET_SHAPE } from './pod-shape.js';
 import { isDnsName, parsePool } from './syntax.js';
 import type { PoolRange, SubnetConfig } from './types.js';
 import { found, type Item, type Section, type YamlReader } from './yaml-reader.js';
@@ -13,7 +14,7 @@ export interface LocatedSubnet {
   cidrNode: Node;
 }
 
-const SUBNET_FIELDS = { cidr: true, gateway: false, pool: false, dns: false, leaseTime: false, domain: false };
+const SUBNET_FIELDS = fieldsOf(SUBNET_SHAPE);
 const DEFAULT_LEASE_SEC = 3600;
 /** DHCP states lease times in 32 bits and all ones means "infinite" (RFC 2132 §9.2). */
 const MAX_LEASE_SEC = 0xfffffffe;

@@ -65,6 +65,7 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   truncate: 'coreutils',
   sha256sum: 'coreutils',
   readlink: 'coreutils',
+  tar: 'tar',
   script: 'bsdutils',
 };
 

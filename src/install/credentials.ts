@@ -14,9 +14,9 @@
 // keeps. See docs/trust-model.md, "Install credentials".
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { TokenClaims } from '../http-boot/token.js';
-import { checkSession, isSessionToken, issueSession, sessionKey } from '../http-boot/session.js';
-import type { Authorization, TokenAuthority } from '../http-boot/tokens.js';
+import type { TokenClaims } from './token.js';
+import { checkSession, isSessionToken, issueSession, sessionKey } from './session.js';
+import type { Authorization, TokenAuthority } from './tokens.js';
 import type { NodeStateStore } from '../store/types.js';
 import type { TokenUse, TokenUseStore } from '../store/token-uses.js';
 import { INSTALLED_STATES } from './state.js';

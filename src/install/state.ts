@@ -3,7 +3,7 @@
 //   installed → booted-from-disk, and failed (with a reason) from any step
 //   before installed. Once installed only the installed OS (node token) moves
 //   the state on; only an operator's reinstall takes a server back.
-import type { TokenScope } from '../http-boot/token.js';
+import type { TokenScope } from './token.js';
 
 export const INSTALL_STATES = ['discovered', 'pxe', 'stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'failed'] as const;
 export type InstallStateName = (typeof INSTALL_STATES)[number];

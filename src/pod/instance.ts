@@ -18,7 +18,7 @@ import { BootTreeResolver, FirstMatchResolver } from '../tftp/resolver.js';
 import { TftpServer, tftpOptionsFromPod } from '../tftp/server.js';
 import { PodNodeDirectory } from './node-directory.js';
 import { HttpBootServer } from '../http-boot/server.js';
-import { loadTokenSecret, TokenAuthority } from '../http-boot/tokens.js';
+import { loadTokenSecret, TokenAuthority } from '../install/tokens.js';
 import { packageRoot } from '../package-root.js';
 import { KickstartSource, podSources, Stage2Slot } from './boot-services.js';
 import { ensurePodTls, type PodTlsSource } from './tls.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { OptionError, parseLabOptions, checkTamper } from '../../lab/plan.js';
 import { existsSync } from 'node:fs';
 import { CommandError, readState, statePath } from '../../lab/sys.js';
@@ -24,22 +24,6 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
     throw err;
   }
 }
-
-export const labCommand: Command = {
-  summary: 'QEMU lab rig: racks behind a WAN PXE-install through the central node (up, boot, down, doctor)',
-  usage: `usage: podboot lab up|boot|down|doctor [options]   (podboot lab <sub> --help)
-
-  lab up      build the rig: central node, WAN, racks with dhcrelay (returns; daemons run on)
-  lab boot    power the VMs on and follow them to booted-from-disk; JUnit and timeline
-  lab down    remove every namespace, process, tap and file the lab made
-  lab doctor  check this machine for what the lab needs
-
-See docs/lab.md.`,
-  async run(argv) {
-    process.stderr.write(`podboot lab: ${argv.length ? `unknown subcommand ${argv[0]}` : 'expected a subcommand'}\n\n${this.usage}\n`);
-    return EXIT_USAGE;
-  },
-};
 
 export const labUpCommand: Command = {
   summary: 'build a lab rig: central node, WAN (delay/loss), racks with dhcrelay',

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { normalizeMac } from '../../net/mac.js';
+import { formatIPv4 } from '../../net/ipv4.js';
 import type { NodeEvent, NodeRecord, PodStateAdmin, PodStateView } from '../../store/types.js';
+import { formatTable } from '../table.js';
 
 // These commands open the pod's state next to the running instance
 // (src/store/pod-state.ts): read-only to list and show; a reinstall takes
@@ -48,9 +50,13 @@ function iso(sec: number | undefined): string {
   return sec === undefined ? '-' : new Date(sec * 1000).toISOString();
 }
 
+function stateText(n: NodeRecord): string {
+  return n.state === 'failed' && n.reason ? `failed(${n.reason})` : n.state;
+}
+
+/** `nodes show`'s first line: one server, its fields named. */
 function nodeLine(n: NodeRecord): string {
-  const state = n.state === 'failed' && n.reason ? `failed(${n.reason})` : n.state;
-  return `${n.mac}  ${state.padEnd(20)} attempt ${n.attempt}  since ${iso(n.updatedAt)}  last seen ${iso(n.lastSeen)}`;
+  return `${n.mac}  ${stateText(n).padEnd(20)} attempt ${n.attempt}  since ${iso(n.updatedAt)}  last seen ${iso(n.lastSeen)}`;
 }
 
 function eventLine(e: NodeEvent): string {
@@ -61,17 +67,26 @@ export const nodesListCommand: Command = {
   summary: 'servers a pod has seen, with their install state',
   usage: `usage: podboot nodes list --pod NAME [--state DIR] [--json]
 
-One line per server: MAC, install state (discovered, pxe, stage1,
+A table, one row per server: MAC, install state (discovered, pxe, stage1,
 stage2-fetched, verified, installing, installed, booted-from-disk,
-failed(reason)), install attempt, when it changed, when it last reported.
+failed(reason)), install attempt, the address of its live lease (- when it
+holds none), when its state changed, when it last reported. --json: the
+same as a list of objects (ip only where a lease is live).
 
 ${HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
     return withState('nodes list', values, true, (store) => {
-      const nodes = store.nodes();
-      process.stdout.write(values.json ? JSON.stringify(nodes, null, 2) + '\n' : nodes.map(nodeLine).join('\n') + (nodes.length ? '\n' : ''));
+      const nodes = store.nodesWithLeases(Math.floor(Date.now() / 1000)).map(({ address, ...n }) => ({ ...n, ...(address === undefined ? {} : { ip: formatIPv4(address) }) }));
+      if (values.json) process.stdout.write(JSON.stringify(nodes, null, 2) + '\n');
+      else
+        process.stdout.write(
+          formatTable(
+            ['MAC', 'STATE', 'ATTEMPT', 'IP', 'CHANGED', 'LAST SEEN'],
+            nodes.map((n) => [n.mac, stateText(n), String(n.attempt), n.ip ?? '-', iso(n.updatedAt), iso(n.lastSeen)]),
+          ),
+        );
       return EXIT_OK;
     });
   },

@@ -1,6 +1,7 @@
 import { STATE_DEFAULT_HELP } from '../../config/state-root.js';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+import { formatTable } from '../table.js';
 import { callApi, resolveTarget, type ApiTarget } from '../../api/client.js';
 
 const CONNECT = `  --state DIR        the central node's state root: its API address, CA root and
@@ -70,29 +71,20 @@ ${CONNECT}
       const y = key[sort]!(b);
       return x < y ? -1 : x > y ? 1 : 0;
     });
-    const rows = [['POD', 'STATE', 'PID', 'CPU%', 'RSS MiB', 'THREADS', 'FDS', 'UPTIME', 'RESTARTS', 'LEASES', 'LAST EXIT']];
-    for (const i of list)
-      rows.push([
-        i.pod,
-        i.state,
-        String(i.pid ?? '-'),
-        i.cpuPercent === undefined ? '-' : i.cpuPercent.toFixed(1),
-        mib(i.rssBytes),
-        String(i.threads ?? '-'),
-        String(i.fds ?? '-'),
-        i.uptimeSec === undefined ? '-' : `${i.uptimeSec}s`,
-        String(i.restarts),
-        String(i.self?.leases ?? '-'),
-        i.lastExit?.reason ?? '',
-      ]);
-    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-    for (const r of rows)
-      process.stdout.write(
-        r
-          .map((v, c) => v.padEnd(widths[c]!))
-          .join('  ')
-          .trimEnd() + '\n',
-      );
+    const rows = list.map((i) => [
+      i.pod,
+      i.state,
+      String(i.pid ?? '-'),
+      i.cpuPercent === undefined ? '-' : i.cpuPercent.toFixed(1),
+      mib(i.rssBytes),
+      String(i.threads ?? '-'),
+      String(i.fds ?? '-'),
+      i.uptimeSec === undefined ? '-' : `${i.uptimeSec}s`,
+      String(i.restarts),
+      String(i.self?.leases ?? '-'),
+      i.lastExit?.reason ?? '',
+    ]);
+    process.stdout.write(formatTable(['POD', 'STATE', 'PID', 'CPU%', 'RSS MiB', 'THREADS', 'FDS', 'UPTIME', 'RESTARTS', 'LEASES', 'LAST EXIT'], rows));
     for (const r of refused) for (const p of r.problems) process.stdout.write(`refused: ${p.file}:${p.line}:${p.col}: ${p.path}: ${p.message}\n`);
     return EXIT_OK;
   },

@@ -7,7 +7,7 @@ import { defaultPodPath } from '../../config/load.js';
 import { createLogger } from '../../log.js';
 import { Supervisor } from '../../pod-vm/supervisor.js';
 import { shareStage1 } from '../../pod-vm/stage1-share.js';
-import { untilSignal } from '../signals.js';
+import { onReloadSignal, untilSignal } from '../signals.js';
 import { statSync } from 'node:fs';
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -69,6 +69,11 @@ touching a network.
                     generation, ~12 MiB less per idle instance; "" for V8's
                     own defaults; see docs/operations.md, Sizing)
 
+Signals: SIGHUP reads DIR again at once (as a change seen by the watch would:
+changed files reload their pods, leases kept) and the central API's
+certificate files, serving a changed certificate to new connections; nothing
+stops. SIGTERM and SIGINT stop every pod gracefully, then the node.
+
 The API's address, CA root and token file are written to STATE/central/api.json
 for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
   async run(argv) {
@@ -113,6 +118,10 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     ];
     for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
     const log = createLogger({ node: 'central' });
+    // From here on SIGHUP reloads rather than kills (Node's default); until the
+    // pods have started there is nothing to reload: the start reads everything.
+    let reload = async (): Promise<void> => log.info({ signal: 'SIGHUP' }, 'reload requested (SIGHUP) while starting: nothing to reload yet');
+    const stopReloads = onReloadSignal(() => reload());
     if (podUser === 'auto' && process.getuid?.() === 0) {
       // Said once, at start, rather than as every pod's failed start.
       await mkdir(stateRoot, { recursive: true });
@@ -147,11 +156,16 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       log,
     });
     let central: CentralApi | undefined;
+    let reloadCredentials = async (): Promise<void> => undefined;
     // The API (and api.json) come first, so the pods find it for their first registration.
     if (api && regKey) {
       const tokenFile = values['token-file'] ?? join(stateRoot, 'central', 'operator.token');
       const token = await operatorToken(tokenFile, !values['token-file']);
-      const credentials = await centralCredentials({ ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], dns, log });
+      const credentialsOf = { ca, selfIssued, ip: [api.address === '0.0.0.0' ? '127.0.0.1' : api.address], dns, log };
+      const credentials = await centralCredentials(credentialsOf);
+      reloadCredentials = async () => {
+        if (central?.updateCredentials(await centralCredentials(credentialsOf))) log.info({ ca: ca.dir }, 'central API certificate reloaded');
+      };
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
       const targets = new TargetRegistry(regKey);
       central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
@@ -174,7 +188,15 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     }
     await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
+    reload = async () => {
+      log.info({ signal: 'SIGHUP' }, 'reload requested (SIGHUP)');
+      await supervisor.rescan();
+      // A certificate that cannot be read (half-copied, wrong key) leaves the one in use serving.
+      await reloadCredentials().catch((err: Error) => log.error({ err: err.message }, 'central API certificate could not be re-read; the one in use is kept'));
+      log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file) }, 'reload done');
+    };
     const signal = await untilSignal();
+    stopReloads();
     log.info({ signal }, 'stopping');
     // Instances first: they deregister from the API on their way out.
     await supervisor.stop();

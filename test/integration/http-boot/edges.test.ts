@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpBootServer } from '../../../src/http-boot/server.js';
 import type { InstallCredentials } from '../../../src/install/credentials.js';
-import type { TokenAuthority } from '../../../src/http-boot/tokens.js';
+import type { TokenAuthority } from '../../../src/install/tokens.js';
 import { render } from '../../../src/metrics/exposition.js';
 import { newHistogram } from '../../../src/metrics/histogram.js';
 import { podFamilies } from '../../../src/metrics/pod-metrics.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueToken } from '../../../src/http-boot/token.js';
+import { issueToken } from '../../../src/install/token.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
@@ -282,7 +282,7 @@ describe('HTTP(S) boot server', () => {
     expect(curl(https('/v1/stage2/manifest.json'), { token: session }).status).toBe(200);
     const list = podboot('nodes', 'list', '--pod', 'rack-h', '--state', state);
     // discovered by the reinstall, then handed its boot file again by DHCP (the lease before the fresh script)
-    expect(list).toMatch(/52:54:00:77:00:11\s+pxe\s+attempt 2/);
+    expect(list).toMatch(/52:54:00:77:00:11\s+pxe\s+2\s/);
   });
 
   it("counts every answer in the pod's metrics: status codes, bytes, callbacks and a request-time histogram", () => {

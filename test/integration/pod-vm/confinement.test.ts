@@ -13,16 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { perfStat, type Rack, rackPodYaml } from '../../helpers/rack-pods.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
-
-interface Rack {
-  pod: string;
-  ns: string;
-  server: string;
-  relay: string;
-  octet: number;
-  limits?: string;
-}
 
 const RACKS: Rack[] = [
   // Idle, an instance uses ~75 MiB: 200 MiB lets it serve and warm up, not leak for long.
@@ -30,29 +22,6 @@ const RACKS: Rack[] = [
   { pod: 'rack-b', ns: 'rb', server: '10.98.0.2', relay: '10.42.0.1', octet: 42 },
   { pod: 'rack-c', ns: 'rc', server: '10.98.0.3', relay: '10.43.0.1', octet: 43 },
 ];
-
-function podYaml(r: Rack): string {
-  return `apiVersion: podboot/v1
-kind: Pod
-metadata:
-  name: ${r.pod}
-spec:
-  listen: { address: ${r.server} }
-  relays: [${r.relay}]
-  subnets:
-    - cidr: 10.${r.octet}.0.0/16
-      gateway: ${r.relay}
-      pool: 10.${r.octet}.1.0-10.${r.octet}.200.250
-      leaseTime: 1h
-  unknownNodes: provision
-${r.limits ? `  limits: ${r.limits}\n` : ''}`;
-}
-
-function perfStat(out: string, section: string, field: string): number {
-  const at = out.indexOf(`Statistics for: ${section}`);
-  const m = at >= 0 ? out.slice(at).match(new RegExp(`${field}: ([\\d.]+)`)) : null;
-  return m ? Number(m[1]) : NaN;
-}
 
 /** `cat FILE` as uid/gid with no supplementary groups: its exit status and stderr. */
 function catAs(uid: number, file: string): { status: number | null; stderr: string } {
@@ -123,7 +92,7 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
       lab.ip(r.ns, 'route', 'add', '10.98.0.0/24', 'via', `10.${r.octet}.0.254`);
     }
     mkdirSync(podsDir);
-    for (const r of RACKS) writeFileSync(join(podsDir, `${r.pod}.yaml`), podYaml(r));
+    for (const r of RACKS) writeFileSync(join(podsDir, `${r.pod}.yaml`), rackPodYaml(r));
     central = lab.spawn('central', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_DEBUG_ALLOCATE_ON_SIGUSR2: '1' });
     await wait('three instances ready', () => RACKS.every((r) => readyCount(r.pod) === 1), 45_000);
   }, 60_000);

@@ -11,37 +11,10 @@ import { request } from 'node:http';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { perfStat, type Rack, rackPodYaml } from '../../helpers/rack-pods.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 
-interface Rack {
-  pod: string;
-  ns: string;
-  /** the pod instance's address in the central namespace */
-  server: string;
-  /** the rack relay (perfdhcp / probe) address */
-  relay: string;
-  octet: number;
-}
-
 const RACKS: Rack[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ pod: `rack-${x}`, ns: `r${x}`, server: `10.99.0.${i + 1}`, relay: `10.${31 + i}.0.1`, octet: 31 + i }));
-
-// Pools far larger than perfdhcp's clients: an exhausted pool would look like drops.
-function podYaml(r: Rack, poolEnd = `10.${r.octet}.200.250`): string {
-  return `apiVersion: podboot/v1
-kind: Pod
-metadata:
-  name: ${r.pod}
-spec:
-  listen: { address: ${r.server} }
-  relays: [${r.relay}]
-  subnets:
-    - cidr: 10.${r.octet}.0.0/16
-      gateway: ${r.relay}
-      pool: 10.${r.octet}.1.0-${poolEnd}
-      leaseTime: 1h
-  unknownNodes: provision
-`;
-}
 
 const mac = (rack: number, i: number) => `52:54:0${rack}:00:00:${i.toString(16).padStart(2, '0')}`;
 
@@ -55,13 +28,6 @@ async function until(what: string, fn: () => boolean, timeoutMs = 20_000, log?: 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${log ? `; log:\n${log().slice(-4000)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** perfdhcp's drop and packet counts for one exchange section. */
-function perfStat(out: string, section: string, field: string): number {
-  const at = out.indexOf(`Statistics for: ${section}`);
-  const m = at >= 0 ? out.slice(at).match(new RegExp(`${field}: ([\\d.]+)`)) : null;
-  return m ? Number(m[1]) : NaN;
 }
 
 function metricsText(socketPath: string): Promise<string> {
@@ -144,7 +110,7 @@ describe('central node: one supervised instance per pod', () => {
       lab.ip(r.ns, 'route', 'add', '10.99.0.0/24', 'via', `10.${r.octet}.0.254`);
     }
     mkdirSync(podsDir);
-    for (const r of RACKS.slice(0, 3)) writeFileSync(join(podsDir, `${r.pod}.yaml`), podYaml(r));
+    for (const r of RACKS.slice(0, 3)) writeFileSync(join(podsDir, `${r.pod}.yaml`), rackPodYaml(r));
     central = lab.spawn('central', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir], 'central');
     await wait('three instances ready', () => RACKS.slice(0, 3).every((r) => readyCount(r.pod) === 1), 30_000);
   }, 60_000);
@@ -219,7 +185,7 @@ describe('central node: one supervised instance per pod', () => {
     const pb = perfdhcp(b, 4, 'perf-b2');
     const file = join(podsDir, `${d.pod}.yaml`);
     // leaseTime as a list: a type error on line 12 of the file.
-    writeFileSync(file, podYaml(d).replace('leaseTime: 1h', 'leaseTime: [1h]'));
+    writeFileSync(file, rackPodYaml(d).replace('leaseTime: 1h', 'leaseTime: [1h]'));
     await wait('the refusal', () => central.log().includes('pod file refused'));
     const refusal = central.log().match(/"problems":\["([^"]*rack-d\.yaml:\d+:\d+:[^"]*)"/)?.[1];
     expect(refusal).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}:12:\\d+: spec\\.subnets\\[0\\]\\.leaseTime: `));
@@ -229,7 +195,7 @@ describe('central node: one supervised instance per pod', () => {
     expect(pidOf(d.pod)).toBeNaN();
     expect({ b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
 
-    writeFileSync(file, podYaml(d));
+    writeFileSync(file, rackPodYaml(d));
     await wait('rack-d ready', () => readyCount(d.pod) === 1);
     expect(probe(d, mac(4, 1))).toMatch(/^10\.34\.1\./);
     expect({ b: pidOf(b.pod), c: pidOf(c.pod) }).toEqual(pids);
@@ -240,7 +206,7 @@ describe('central node: one supervised instance per pod', () => {
     const leased = new Map<string, string>();
     for (let i = 1; i <= 4; i++) leased.set(mac(1, i), probe(a, mac(1, i))!);
     const readyBefore = readyCount(a.pod);
-    writeFileSync(join(podsDir, `${a.pod}.yaml`), podYaml(a, '10.31.250.250'));
+    writeFileSync(join(podsDir, `${a.pod}.yaml`), rackPodYaml(a, '10.31.250.250'));
     await wait('rack-a reloaded', () => readyCount(a.pod) === readyBefore + 1);
     expect(central.log()).toMatch(/"pod":"rack-a","reason":"pod file changed \(exit code 0\)","msg":"pod instance restarting"/);
     expect(await metricsText(join(stateDir, a.pod, 'metrics.sock'))).toMatch(/^podboot_dhcp_pool_addresses 63995$/m);
@@ -270,7 +236,7 @@ describe('central node: one supervised instance per pod', () => {
     // A valid file whose address is on no interface of the central node: bind fails at every start.
     const x: Rack = { pod: 'rack-x', ns: 'rx', server: '10.99.0.9', relay: '10.39.0.1', octet: 39 };
     const file = join(podsDir, 'rack-x.yaml');
-    writeFileSync(file, podYaml(x));
+    writeFileSync(file, rackPodYaml(x));
     await wait('rack-x in a crash loop', () => /"pod":"rack-x"[^\n]*"msg":"pod instance in a crash loop"/.test(central.log()), 40_000);
     const exits = [...central.log().matchAll(/"pod":"rack-x","reason":"exit code 1","ranMs":\d+,"delayMs":(\d+),"streak":(\d+),"lastLog":"([^\n]*?)","msg"/g)];
     // 0.5 s, 1 s, 2 s, 4 s, then the crash loop (8 s).

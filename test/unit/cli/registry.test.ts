@@ -62,6 +62,10 @@ describe('the CLI routing table', () => {
       const validate = loaded(['validate', 'examples/default-pod.yaml']);
       expect(validate).toContain('cli/commands/validate.js');
       expect(validate.filter((m) => /^(lab|images|pod-vm|api|tftp|http-boot)\/|cli\/commands\/(?!validate)/.test(m))).toEqual([]);
+      // A group's own help loads that group's commands, no other.
+      const group = loaded(['pods']);
+      expect(group).toContain('cli/commands/pods.js');
+      expect(group.filter((m) => /^(lab|images|pod-vm|tftp|http-boot)\/|cli\/commands\/(?!pods)/.test(m))).toEqual([]);
       // Help for everything loads every command.
       expect(loaded(['--help'])).toEqual(expect.arrayContaining(['cli/commands/lab.js', 'cli/commands/serve.js', 'cli/commands/pod-run.js']));
     } finally {

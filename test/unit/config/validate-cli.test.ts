@@ -1,6 +1,6 @@
 // `podboot validate` run for real: the built CLI in a child process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,32 @@ describe('podboot validate', () => {
       expect(r.stderr).toContain(`podboot validate: ${message}`);
       expect(r.stderr).toContain('usage: podboot validate <file|dir>...');
     }
+  });
+
+  it('--json prints the problems as one JSON object: file, line, column, field, message', () => {
+    const r = validate(['--json', 'bad/relays.yaml', 'valid/full.yaml']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(false);
+    expect(report.pods).toBe(1);
+    expect(report.problems).toHaveLength(3);
+    expect(report.problems[0]).toEqual({
+      file: 'bad/relays.yaml',
+      line: 7,
+      column: 23,
+      field: 'spec.relays[1]',
+      message: "relay 10.40.0.1 is in none of the pod's subnets",
+    });
+    expect(JSON.parse(validate(['valid/full.yaml', '--json']).stdout)).toEqual({ ok: true, pods: 1, problems: [] });
+    expect(validate(['valid/full.yaml', '--json']).status).toBe(0);
+  });
+
+  it('--schema prints the JSON Schema checked in as docs/pod.schema.json', () => {
+    const r = validate(['--schema']);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(readFileSync(join(ROOT, 'docs/pod.schema.json'), 'utf8')));
+    expect(validate(['--schema', 'valid/full.yaml']).status).toBe(2);
   });
 
   it('prints its usage for --help and exits 0', () => {

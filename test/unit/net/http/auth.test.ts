@@ -2,7 +2,7 @@
 // the token as sent.
 import { describe, expect, it } from 'vitest';
 import { bearerToken } from '../../../../src/net/http/auth.js';
-import { tokenFromRequest } from '../../../../src/http-boot/token.js';
+import { tokenFromRequest } from '../../../../src/install/token.js';
 
 describe('bearerToken', () => {
   it('takes the scheme in any case (RFC 7235) and the token as sent', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkToken, issueToken, tokenFromRequest, MAX_TOKEN_LENGTH } from '../../../src/http-boot/token.js';
+import { checkToken, issueToken, tokenFromRequest, MAX_TOKEN_LENGTH } from '../../../src/install/token.js';
 
 const SECRET = Buffer.alloc(32, 7);
 const OTHER = Buffer.alloc(32, 8);
