@@ -154,13 +154,13 @@ export function chownTree(dir: string, owner: PodUser): number {
   return n;
 }
 
+/** A uid that owns no directory: with it, blockedAncestor asks whether any other user gets through. */
+export const NOBODY_UID = 65534;
+
 /**
  * The first directory on the way to `dir` that a uid with no groups cannot
  * pass (no o+x and not its own), or undefined when the way is open.
  */
-/** A uid that owns no directory: with it, blockedAncestor asks whether any other user gets through. */
-export const NOBODY_UID = 65534;
-
 export function blockedAncestor(dir: string, uid: number): { dir: string; mode: number } | undefined {
   let p = resolve(dir);
   const chain: string[] = [];
