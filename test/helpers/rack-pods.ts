@@ -1,4 +1,5 @@
 // Pods for the central-node tests that put one rack per network namespace
+import type { Daemon, Lab } from './netns.js';
 // behind a relay and load it with perfdhcp.
 
 export interface Rack {
@@ -37,4 +38,29 @@ export function perfStat(out: string, section: string, field: string): number {
   const at = out.indexOf(`Statistics for: ${section}`);
   const m = at >= 0 ? out.slice(at).match(new RegExp(`${field}: ([\\d.]+)`)) : null;
   return m ? Number(m[1]) : Number.NaN;
+}
+
+/** The central namespace holding every pod's address on lo, and a rack namespace per pod joined to it by a veth, routed back to `serverNet`. */
+export function wireRacks(lab: Lab, racks: Rack[], serverNet: string): void {
+  lab.addNs('central');
+  for (const r of racks) {
+    lab.addNs(r.ns);
+    lab.ip('central', 'addr', 'add', `${r.server}/32`, 'dev', 'lo');
+    lab.veth({ ns: 'central', ifname: `${r.ns}-c`, addr: `10.${r.octet}.0.254/16` }, { ns: r.ns, ifname: `${r.ns}-r`, addr: `${r.relay}/16` });
+    lab.ip(r.ns, 'route', 'add', serverNet, 'via', `10.${r.octet}.0.254`);
+  }
+}
+
+/** perfdhcp as the rack's relay against its pod: 100 new clients a second for `seconds`. */
+export function perfdhcp(lab: Lab, r: Rack, seconds: number, label: string): Daemon {
+  return lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
+}
+
+/** What a finished perfdhcp sent and lost (DISCOVER-OFFER and REQUEST-ACK drops together). */
+export async function perfResult(d: Daemon): Promise<{ sent: number; drops: number; out: string }> {
+  // 'close': its output has been read to the end (the log file is written just after).
+  await new Promise<void>((resolve) => (d.proc.stdout!.readableEnded ? resolve() : d.proc.once('close', () => resolve())));
+  await new Promise((r) => setTimeout(r, 200));
+  const out = d.log();
+  return { sent: perfStat(out, 'REQUEST-ACK', 'sent packets'), drops: perfStat(out, 'DISCOVER-OFFER', 'drops') + perfStat(out, 'REQUEST-ACK', 'drops'), out };
 }

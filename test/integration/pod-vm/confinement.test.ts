@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { perfStat, type Rack, rackPodYaml } from '../../helpers/rack-pods.js';
+import { perfdhcp, perfResult, type Rack, rackPodYaml, wireRacks } from '../../helpers/rack-pods.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 
 const RACKS: Rack[] = [
@@ -65,14 +65,6 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const perfdhcp = (r: Rack, seconds: number, label: string) =>
-    lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
-  async function perfResult(d: Daemon): Promise<{ sent: number; drops: number; out: string }> {
-    await new Promise<void>((resolve) => (d.proc.stdout!.readableEnded ? resolve() : d.proc.once('close', () => resolve())));
-    await new Promise((r) => setTimeout(r, 200));
-    const out = d.log();
-    return { sent: perfStat(out, 'REQUEST-ACK', 'sent packets'), drops: perfStat(out, 'DISCOVER-OFFER', 'drops') + perfStat(out, 'REQUEST-ACK', 'drops'), out };
-  }
   // The API listens in the central namespace.
   const podStatus = (pod: string) =>
     JSON.parse(lab.exec('central', process.execPath, [PODBOOT, 'pods', 'status', pod, '--state', stateDir])) as {
@@ -84,13 +76,7 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
 
   beforeAll(async () => {
     requireBuild();
-    lab.addNs('central');
-    for (const r of RACKS) {
-      lab.addNs(r.ns);
-      lab.ip('central', 'addr', 'add', `${r.server}/32`, 'dev', 'lo');
-      lab.veth({ ns: 'central', ifname: `${r.ns}-c`, addr: `10.${r.octet}.0.254/16` }, { ns: r.ns, ifname: `${r.ns}-r`, addr: `${r.relay}/16` });
-      lab.ip(r.ns, 'route', 'add', '10.98.0.0/24', 'via', `10.${r.octet}.0.254`);
-    }
+    wireRacks(lab, RACKS, '10.98.0.0/24');
     mkdirSync(podsDir);
     for (const r of RACKS) writeFileSync(join(podsDir, `${r.pod}.yaml`), rackPodYaml(r));
     central = lab.spawn('central', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central', { PODBOOT_DEBUG_ALLOCATE_ON_SIGUSR2: '1' });
@@ -174,8 +160,8 @@ describe('pod instances: own unprivileged users, bounded by resource limits', ()
     const [a, b, c] = RACKS as [Rack, Rack, Rack];
     const before = { a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) };
     const uidA = procStatus(before.a, 'Uid').split(/\s+/)[0];
-    const pb = perfdhcp(b, 8, 'perf-b');
-    const pc = perfdhcp(c, 8, 'perf-c');
+    const pb = perfdhcp(lab, b, 8, 'perf-b');
+    const pc = perfdhcp(lab, c, 8, 'perf-c');
     await new Promise((r) => setTimeout(r, 2000));
     process.kill(before.a, 'SIGUSR2');
     await wait('rack-a restarted', () => readyCount(a.pod) === 2);

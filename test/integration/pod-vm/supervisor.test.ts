@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { perfStat, type Rack, rackPodYaml } from '../../helpers/rack-pods.js';
+import { perfdhcp, perfResult, perfStat, type Rack, rackPodYaml, wireRacks } from '../../helpers/rack-pods.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 
 const RACKS: Rack[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ pod: `rack-${x}`, ns: `r${x}`, server: `10.99.0.${i + 1}`, relay: `10.${31 + i}.0.1`, octet: 31 + i }));
@@ -86,29 +86,9 @@ describe('central node: one supervised instance per pod', () => {
     return ack?.yiaddr;
   }
 
-  function perfdhcp(r: Rack, seconds: number, label: string): Daemon {
-    return lab.spawn(r.ns, 'perfdhcp', ['-4', '-l', r.relay, '-L', '67', '-r', '100', '-R', '1000000', '-p', String(seconds), '-d', '1', '-W', '1000000', r.server], label);
-  }
-
-  async function perfResult(d: Daemon): Promise<{ sent: number; drops: number; out: string }> {
-    // 'close': its output has been read to the end (the log file is written just after).
-    await new Promise<void>((resolve) => (d.proc.stdout!.readableEnded ? resolve() : d.proc.once('close', () => resolve())));
-    await new Promise((r) => setTimeout(r, 200));
-    const out = d.log();
-    const sent = perfStat(out, 'REQUEST-ACK', 'sent packets');
-    const drops = perfStat(out, 'DISCOVER-OFFER', 'drops') + perfStat(out, 'REQUEST-ACK', 'drops');
-    return { sent, drops, out };
-  }
-
   beforeAll(async () => {
     requireBuild();
-    lab.addNs('central');
-    for (const r of RACKS) {
-      lab.addNs(r.ns);
-      lab.ip('central', 'addr', 'add', `${r.server}/32`, 'dev', 'lo');
-      lab.veth({ ns: 'central', ifname: `${r.ns}-c`, addr: `10.${r.octet}.0.254/16` }, { ns: r.ns, ifname: `${r.ns}-r`, addr: `${r.relay}/16` });
-      lab.ip(r.ns, 'route', 'add', '10.99.0.0/24', 'via', `10.${r.octet}.0.254`);
-    }
+    wireRacks(lab, RACKS, '10.99.0.0/24');
     mkdirSync(podsDir);
     for (const r of RACKS.slice(0, 3)) writeFileSync(join(podsDir, `${r.pod}.yaml`), rackPodYaml(r));
     central = lab.spawn('central', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir], 'central');
@@ -153,8 +133,8 @@ describe('central node: one supervised instance per pod', () => {
       leased.set(mac(1, i), addr!);
     }
     const before = { a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) };
-    const pb = perfdhcp(b, 8, 'perf-b');
-    const pc = perfdhcp(c, 8, 'perf-c');
+    const pb = perfdhcp(lab, b, 8, 'perf-b');
+    const pc = perfdhcp(lab, c, 8, 'perf-c');
     await new Promise((r) => setTimeout(r, 2000));
     process.kill(before.a, 'SIGKILL');
     await wait('rack-a restarted', () => readyCount(a.pod) === 2);
@@ -182,7 +162,7 @@ describe('central node: one supervised instance per pod', () => {
   it('a broken file is refused with file:line, the others keep serving; the fixed file starts its pod', async () => {
     const [, b, c, d] = RACKS as [Rack, Rack, Rack, Rack];
     const pids = { b: pidOf(b.pod), c: pidOf(c.pod) };
-    const pb = perfdhcp(b, 4, 'perf-b2');
+    const pb = perfdhcp(lab, b, 4, 'perf-b2');
     const file = join(podsDir, `${d.pod}.yaml`);
     // leaseTime as a list: a type error on line 12 of the file.
     writeFileSync(file, rackPodYaml(d).replace('leaseTime: 1h', 'leaseTime: [1h]'));
@@ -218,8 +198,8 @@ describe('central node: one supervised instance per pod', () => {
     const pids = { a: pidOf(a.pod), b: pidOf(b.pod), c: pidOf(c.pod) };
     // As fast as perfdhcp can send, for 5 s, at rack A; the other racks at their usual pace.
     const flood = lab.spawn(a.ns, 'perfdhcp', ['-4', '-l', a.relay, '-L', '67', '-r', '50000', '-R', '1000000', '-p', '5', '-d', '1', '-W', '500000', a.server], 'flood-a');
-    const pb = perfdhcp(b, 5, 'perf-b3');
-    const pc = perfdhcp(c, 5, 'perf-c3');
+    const pb = perfdhcp(lab, b, 5, 'perf-b3');
+    const pc = perfdhcp(lab, c, 5, 'perf-c3');
     const [rf, rb, rc] = [await perfResult(flood), await perfResult(pb), await perfResult(pc)];
     expect(perfStat(rf.out, 'DISCOVER-OFFER', 'sent packets'), rf.out).toBeGreaterThan(2000);
     for (const r of [rb, rc]) {
