@@ -10,7 +10,7 @@ import { readNodes } from './nodes.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
-import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
+import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
 import {
   API_VERSION,
   BOOT_SHAPE,
@@ -127,6 +127,8 @@ export function parsePod(text: string, file: string): ParsedPod {
     subnets: subnets.map((s) => s.subnet),
     nodes,
     unknownNodes,
+    users: [],
+    heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     boot: {
       nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer),
       // Without a plain-HTTP listener iPXE fetches its script by TFTP from the next server.

@@ -42,6 +42,48 @@ export interface NodeConfig {
   /** SMBIOS UUID (option 97), lower case with dashes */
   uuid?: string;
   boot?: Partial<BootFiles>;
+  /** the server's management interface in the installed OS (F8), over the pod-wide managementNetwork */
+  management?: NodeManagement;
+  /** SSH keys for this server only, added to every user's (spec.users) */
+  sshAuthorizedKeys?: string[];
+}
+
+/** Which NIC of the installed OS carries the management network: by MAC or by kernel name. */
+export type InterfaceSelector = { mac: string } | { name: string };
+
+/**
+ * The management network as the installed OS sees it (F8), apart from the
+ * provisioning network the pod boots servers on. Pod-wide defaults in
+ * spec.managementNetwork; per server in nodes[].management.
+ */
+export interface ManagementNetworkConfig {
+  cidr: string;
+  network: number;
+  prefix: number;
+  gateway?: number;
+  dns: number[];
+  /** 802.1Q tag on the management interface; absent: untagged */
+  vlan?: number;
+  /** addresses for servers with none of their own, handed out by the pod and kept in its database */
+  pool?: PoolRange;
+  /** the default interface when a server names none */
+  interface?: InterfaceSelector;
+}
+
+export interface NodeManagement {
+  interface?: InterfaceSelector;
+  address?: number;
+  gateway?: number;
+  dns?: number[];
+  vlan?: number;
+}
+
+/** A login on the installed OS (cloud-init users), from spec.users. */
+export interface UserConfig {
+  name: string;
+  sshAuthorizedKeys: string[];
+  /** passwordless sudo */
+  sudo: boolean;
 }
 
 export interface InstallConfig {
@@ -50,7 +92,11 @@ export interface InstallConfig {
   disk: string;
   /** crypt(3) hash for kickstarts that set a root password; only ever sent to the token's owner */
   rootPasswordHash?: string;
+  /** the package repository a RHEL-family kickstart installs from (kickstart/rhel9.ks); the pod serves none */
+  repoUrl?: string;
 }
+
+export const DEFAULT_HEARTBEAT_SECONDS = 30;
 
 export const DEFAULT_INSTALL: InstallConfig = { kickstart: 'lab-image.sh', disk: '/dev/vda' };
 
@@ -83,6 +129,12 @@ export interface PodConfig {
   };
   /** how the stage1 agent installs: the kickstart it is given and the disk it writes */
   install: InstallConfig;
+  /** pod-wide management network of the installed servers (F8); absent: cloud-init's own default (DHCP on the first NIC) */
+  managementNetwork?: ManagementNetworkConfig;
+  /** logins the installed OS gets (cloud-init user-data) */
+  users: UserConfig[];
+  /** how often the installed OS's node agent reports in; a server silent for 3 intervals is `silent` */
+  heartbeatSeconds: number;
   /** the signed stage2 image this pod's servers install (selective onboarding) */
   stage2?: { image: string; version: string };
   /** how the central node isolates the instance (spec.isolation); absent: its own process */

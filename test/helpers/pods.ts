@@ -1,5 +1,5 @@
 import type { NodeConfig, PodConfig, SubnetConfig } from '../../src/config/types.js';
-import { DEFAULT_BOOT_FILES, DEFAULT_INSTALL } from '../../src/config/types.js';
+import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_INSTALL } from '../../src/config/types.js';
 import { parseCidr, parseIPv4 } from '../../src/net/ipv4.js';
 
 export function ip(text: string): number {
@@ -32,6 +32,8 @@ export function testPod(over: Partial<PodConfig> & { nodes?: NodeConfig[] } = {}
     subnets: [subnet('10.20.0.0/24', ['10.20.0.100', '10.20.0.199'])],
     nodes: [],
     unknownNodes: 'provision',
+    users: [],
+    heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
     boot: { nextServer: '10.99.0.1', files: { ...DEFAULT_BOOT_FILES }, stage1: 'http' },
     install: { ...DEFAULT_INSTALL },
     tftp: { maxBlockSize: 65464, maxWindowSize: 64, maxTransfers: 200 },
