@@ -139,6 +139,54 @@ say "verify manifest"
 verify_manifest "$WORK" "$CA" "$PODBOOT_POD" || fail "$VERIFY_REASON" "$VERIFY_DETAIL"
 say "manifest ok: $MANIFEST_NAME $MANIFEST_VERSION, $MANIFEST_SIZE bytes"
 
+# The kickstart runs with the agent's environment; its output goes to the
+# console and to a log, its exit status through a file (a pipe loses it).
+run_kickstart() {
+	PODBOOT_MANIFEST="$WORK/manifest.json"
+	PODBOOT_ROOT_CA=$CA
+	PODBOOT_LIB=$LIB
+	PODBOOT_WORK=$WORK
+	PODBOOT_FAIL_FILE="$WORK/kickstart.fail"
+	export PODBOOT_IMAGE PODBOOT_MANIFEST PODBOOT_SERVER PODBOOT_HTTP PODBOOT_HTTPS PODBOOT_POD PODBOOT_MAC PODBOOT_TOKEN PODBOOT_ROOT_CA PODBOOT_LIB PODBOOT_WORK PODBOOT_FAIL_FILE
+	rm -f "$PODBOOT_FAIL_FILE"
+	echo 1 >"$WORK/kickstart.rc"
+	{ (cd "$WORK" && sh "$WORK/kickstart.sh"); echo $? >"$WORK/kickstart.rc"; } 2>&1 | tee "$WORK/kickstart.log"
+	[ "$(cat "$WORK/kickstart.rc")" = 0 ] && return 0
+	# A streamed install names its own failed check (digest, download); anything else is the kickstart's.
+	if [ -s "$PODBOOT_FAIL_FILE" ]; then
+		read -r _reason _detail <"$PODBOOT_FAIL_FILE"
+		case "$_reason" in digest | download | install) fail "$_reason" "$_detail" ;; esac
+	fi
+	fail install "kickstart exited $(cat "$WORK/kickstart.rc"): $(tail -n 1 "$WORK/kickstart.log")"
+}
+
+fetch_kickstart() {
+	say "fetch kickstart"
+	rm -f "$WORK/kickstart.sh"
+	fetch /v1/kickstart "$WORK/kickstart.sh" || fail kickstart "$(head -n 1 "$WORK/fetch.err")"
+	[ -s "$WORK/kickstart.sh" ] || fail kickstart "empty kickstart"
+}
+
+if [ "$MANIFEST_ENCODING" = zstd ]; then
+	# A disk image too big to hold first: the kickstart streams it onto the
+	# disk through stream.sh, which checks size and sha256 against this
+	# verified manifest and writes the partition table only after they match.
+	fetch_kickstart
+	refresh_token
+	say "installing (streamed: nothing on the disk boots until the image is verified)"
+	report installing
+	PODBOOT_IMAGE=''
+	PODBOOT_IMAGE_SIZE=$MANIFEST_SIZE
+	PODBOOT_IMAGE_SHA256=$MANIFEST_SHA256
+	PODBOOT_IMAGE_NAME=$MANIFEST_NAME
+	PODBOOT_IMAGE_VERSION=$MANIFEST_VERSION
+	export PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_IMAGE_NAME PODBOOT_IMAGE_VERSION
+	run_kickstart
+	report installed
+	say "installed"
+	exit 0
+fi
+
 refresh_token
 say "fetch image"
 fetch /v1/stage2/image.p7s "$WORK/image.p7s" || fail download "image.p7s: $(head -n 1 "$WORK/fetch.err")"
@@ -150,24 +198,13 @@ verify_image "$WORK" "$CA" || fail "$VERIFY_REASON" "$VERIFY_DETAIL"
 report verified
 say "verified $MANIFEST_NAME $MANIFEST_VERSION sha256=$MANIFEST_SHA256"
 
-say "fetch kickstart"
-rm -f "$WORK/kickstart.sh"
-fetch /v1/kickstart "$WORK/kickstart.sh" || fail kickstart "$(head -n 1 "$WORK/fetch.err")"
-[ -s "$WORK/kickstart.sh" ] || fail kickstart "empty kickstart"
+fetch_kickstart
 
 refresh_token
 say "installing"
 report installing
 PODBOOT_IMAGE="$WORK/image"
-PODBOOT_MANIFEST="$WORK/manifest.json"
-export PODBOOT_IMAGE PODBOOT_MANIFEST PODBOOT_SERVER PODBOOT_HTTP PODBOOT_HTTPS PODBOOT_POD PODBOOT_MAC PODBOOT_TOKEN PODBOOT_ROOT_CA
-PODBOOT_ROOT_CA=$CA
-# the kickstart's output goes to the console and to a log; its exit status through a file (a pipe loses it)
-echo 1 >"$WORK/kickstart.rc"
-{ (cd "$WORK" && sh "$WORK/kickstart.sh"); echo $? >"$WORK/kickstart.rc"; } 2>&1 | tee "$WORK/kickstart.log"
-if [ "$(cat "$WORK/kickstart.rc")" != 0 ]; then
-	fail install "kickstart exited $(cat "$WORK/kickstart.rc"): $(tail -n 1 "$WORK/kickstart.log")"
-fi
+run_kickstart
 report installed
 say "installed"
 exit 0

@@ -89,11 +89,16 @@ verify_manifest() {
 	MANIFEST_SIZE=$(json_number "$_m" size)
 	MANIFEST_SHA256=$(json_string "$_m" sha256 | tr 'A-F' 'a-f')
 	MANIFEST_NOT_AFTER=$(json_string "$_m" notAfter)
+	MANIFEST_ENCODING=$(json_string "$_m" encoding)
 	VERIFY_REASON=manifest
 	[ -n "$MANIFEST_NAME" ] || { VERIFY_DETAIL="no name"; return 1; }
 	[ -n "$MANIFEST_VERSION" ] || { VERIFY_DETAIL="no version"; return 1; }
 	[ -n "$MANIFEST_SIZE" ] || { VERIFY_DETAIL="no size"; return 1; }
 	echo "$MANIFEST_SHA256" | grep -Eq '^[0-9a-f]{64}$' || { VERIFY_DETAIL="sha256 is not 64 hex digits"; return 1; }
+	case "$MANIFEST_ENCODING" in
+	'' | zstd) ;;
+	*) VERIFY_DETAIL="unknown encoding $(echo "$MANIFEST_ENCODING" | cut -c1-40)"; return 1 ;;
+	esac
 	if [ -n "$MANIFEST_NOT_AFTER" ]; then
 		# ISO 8601 UTC timestamps compare as strings: YYYY-MM-DDTHH:MM:SS
 		_now=$(date -u +%Y-%m-%dT%H:%M:%S)

@@ -45,6 +45,7 @@ export const commands: CommandEntry[] = [
   { name: ['images', 'onboard'], load: async () => (await import('./commands/images.js')).imagesOnboardCommand },
   { name: ['images', 'build-stage1'], load: async () => (await import('./commands/images-build.js')).imagesBuildStage1Command },
   { name: ['images', 'build-lab-stage2'], load: async () => (await import('./commands/images-build.js')).imagesBuildLabStage2Command },
+  { name: ['images', 'build-debian'], load: async () => (await import('./commands/images-build.js')).imagesBuildDebianCommand },
   { name: ['lab', 'up'], load: async () => (await import('./commands/lab.js')).labUpCommand },
   { name: ['lab', 'boot'], load: async () => (await import('./commands/lab.js')).labBootCommand },
   { name: ['lab', 'down'], load: async () => (await import('./commands/lab.js')).labDownCommand },

@@ -6,6 +6,8 @@ import { fieldsOf, NODE_SHAPE } from './pod-shape.js';
 import { poolOf, reservedIn, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isDnsName, normalizeUuid } from './syntax.js';
 import type { NodeConfig } from './types.js';
+import { readSshKeys } from './users.js';
+import type { NodeManagementReader } from './management.js';
 import type { Section } from './yaml-reader.js';
 
 const NODE_FIELDS = fieldsOf(NODE_SHAPE);
@@ -15,8 +17,15 @@ const FIELD_LABELS: Record<string, string> = { mac: 'MAC', uuid: 'UUID' };
 /** Value that must be unique → path of the first node holding it, for "also …" messages. */
 type Seen<K> = Map<K, string>;
 
+/** What a node's installed-OS fields are read against (spec.managementNetwork, spec.users). */
+export interface NodeContext {
+  management: NodeManagementReader;
+  /** spec.users lists somebody: a node's own SSH keys are added to those users' */
+  usersListed: boolean;
+}
+
 /** `subnets` undefined: some subnet is unusable, so fixed addresses are not checked against them. */
-export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined): NodeConfig[] {
+export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, context?: NodeContext): NodeConfig[] {
   const nodes: NodeConfig[] = [];
   const seenMac: Seen<string> = new Map();
   const seenHost: Seen<string> = new Map();
@@ -44,12 +53,16 @@ export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined): 
     claim(n, 'uuid', uuid, uuid, seenUuid);
 
     const boot = readBootFiles(n, 'boot');
-    if (mac) nodes.push({ mac, hostname, address, uuid, boot });
+    const management = context?.management.read(n, mac);
+    const keys = readSshKeys(n, 'sshAuthorizedKeys');
+    if (keys?.length && context && !context.usersListed) n.report('sshAuthorizedKeys', 'no user to add these keys to: list the logins in spec.users');
+    if (mac) nodes.push({ mac, hostname, address, uuid, boot, ...(management ? { management } : {}), ...(keys?.length ? { sshAuthorizedKeys: keys } : {}) });
   }
+  context?.management.checkAgainst(nodes);
   return nodes;
 }
 
-function readMac(n: Section): string | undefined {
+export function readMac(n: Section): string | undefined {
   const text = n.string('mac');
   if (text === undefined) return undefined;
   const mac = normalizeMac(text);

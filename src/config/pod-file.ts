@@ -1,12 +1,15 @@
 // One pod file's text → a validated PodConfig, or every problem found in it.
 // Pure: no file system; load.ts reads files and directories.
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { readBootFiles } from './boot-files.js';
 import { readListen } from './listen.js';
 import { readIsolation } from './isolation.js';
 import { readLimits } from './limits.js';
 import { readNodes } from './nodes.js';
+import { NodeManagementReader, readManagementNetwork } from './management.js';
+import { readUsers } from './users.js';
+import { parseDuration } from './duration.js';
 import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
@@ -16,6 +19,7 @@ import {
   BOOT_SHAPE,
   boundsOf,
   fieldsOf,
+  HEARTBEAT_SHAPE,
   INSTALL_SHAPE,
   KIND,
   METADATA_SHAPE,
@@ -26,7 +30,7 @@ import {
   TFTP_SHAPE,
   UNKNOWN_NODE_POLICIES,
 } from './pod-shape.js';
-import { shapeOf, YamlReader, type Position, type Section } from './yaml-reader.js';
+import { found, shapeOf, YamlReader, type Position, type Section } from './yaml-reader.js';
 import { yamlErrorMessage } from './yaml-errors.js';
 
 /** A parsed pod file: the pod when it has no problem, and a way to locate its fields. */
@@ -48,6 +52,10 @@ const INSTALL_FIELDS = fieldsOf(INSTALL_SHAPE);
 const STAGE2_FIELDS = fieldsOf(STAGE2_SHAPE);
 const BOOT_FIELDS = fieldsOf(BOOT_SHAPE);
 const TFTP_FIELDS = fieldsOf(TFTP_SHAPE);
+const HEARTBEAT_FIELDS = fieldsOf(HEARTBEAT_SHAPE);
+/** Node agent reports: more often floods the pod's database, less often makes `silent` (3 intervals) too slow to notice. */
+const HEARTBEAT_MIN_SEC = 5;
+const HEARTBEAT_MAX_SEC = 3600;
 /** One broken bracket can make the parser complain hundreds of times; the first few locate it. */
 const MAX_SYNTAX_PROBLEMS = 10;
 
@@ -106,7 +114,15 @@ export function parsePod(text: string, file: string): ParsedPod {
   const listen = readListen(spec);
   const subnets = readSubnets(spec);
   const relays = readRelays(spec, subnets);
-  const nodes = readNodes(spec, subnets);
+  const managementNetwork = readManagementNetwork(spec, subnets);
+  const users = readUsers(spec);
+  const usersNode = spec.node('users');
+  const nodes = readNodes(spec, subnets, {
+    management: new NodeManagementReader(managementNetwork),
+    // A users field of the wrong shape is reported there, not again on every node's keys.
+    usersListed: isSeq(usersNode) ? usersNode.items.length > 0 : usersNode !== undefined,
+  });
+  const heartbeatSeconds = readHeartbeat(spec);
   const unknownNodes = spec.oneOf('unknownNodes', UNKNOWN_NODE_POLICIES) ?? 'provision';
   const boot = spec.section('boot', BOOT_FIELDS);
   const nextServer = boot?.address('nextServer');
@@ -127,8 +143,8 @@ export function parsePod(text: string, file: string): ParsedPod {
     subnets: subnets.map((s) => s.subnet),
     nodes,
     unknownNodes,
-    users: [],
-    heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
+    users,
+    heartbeatSeconds,
     boot: {
       nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer),
       // Without a plain-HTTP listener iPXE fetches its script by TFTP from the next server.
@@ -138,6 +154,7 @@ export function parsePod(text: string, file: string): ParsedPod {
     install,
     tftp,
     ...(stage2 ? { stage2 } : {}),
+    ...(managementNetwork.net ? { managementNetwork: managementNetwork.net } : {}),
     ...(isolation.mode === 'netns' ? { isolation } : {}),
     ...(limits ? { limits } : {}),
   });
@@ -198,7 +215,49 @@ function readInstall(spec: Section): PodConfig['install'] {
     if (/^\$(5|6|y|2[aby])\$[./A-Za-z0-9$]{8,}$/.test(hash)) install.rootPasswordHash = hash;
     else s!.report('rootPasswordHash', 'expected a crypt(3) hash such as $6$salt$... (openssl passwd -6), never a plain password');
   }
+  const repoUrl = s?.string('repoUrl');
+  if (repoUrl !== undefined) {
+    const problem = repoUrlProblem(repoUrl);
+    if (problem) s!.report('repoUrl', problem);
+    else install.repoUrl = repoUrl;
+  }
+  // The RHEL kickstart installs from a repository the pod does not serve: without one Anaconda stops at its first question.
+  if (install.kickstart === 'rhel9.ks') {
+    if (repoUrl === undefined) s!.report('repoUrl', 'kickstart rhel9.ks needs install.repoUrl: the package repository Anaconda installs from (the pod serves none)');
+    // Its `rootpw --iscrypted` line would be left without a value, which Anaconda refuses.
+    if (hash === undefined) s!.report('rootPasswordHash', 'kickstart rhel9.ks needs install.rootPasswordHash (openssl passwd -6): its rootpw line sets it');
+  }
   return install;
+}
+
+/**
+ * Why a repository URL cannot go into a kickstart's `url --url=` line, if so.
+ * The template renders it unquoted, keeping only characters that cannot end
+ * the directive (src/http-boot/kickstart.ts); a URL with any other would be
+ * cut silently, so it is refused here instead.
+ */
+function repoUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `${JSON.stringify(text)} is not a URL`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${JSON.stringify(text)}: expected an http:// or https:// URL`;
+  if (url.username || url.password) return 'a repository URL with a user name or password would be sent to every server: give one without';
+  if (!/^[A-Za-z0-9._:/@+=$-]+$/.test(text)) return `${JSON.stringify(text)} has characters a kickstart line does not carry (only A-Z a-z 0-9 . _ : / @ + = $ -)`;
+  return undefined;
+}
+
+function readHeartbeat(spec: Section): number {
+  const s = spec.section('heartbeat', HEARTBEAT_FIELDS);
+  const node = s?.node('interval');
+  if (!s || node === undefined) return DEFAULT_HEARTBEAT_SECONDS;
+  const seconds = parseDuration(isScalar(node) ? node.value : undefined);
+  if (seconds === undefined) s.report('interval', `expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found ${found(node)}`);
+  else if (seconds < HEARTBEAT_MIN_SEC || seconds > HEARTBEAT_MAX_SEC) s.report('interval', `a heartbeat every ${seconds} s is outside 5s..1h`);
+  else return seconds;
+  return DEFAULT_HEARTBEAT_SECONDS;
 }
 
 /**

@@ -22,6 +22,8 @@ function schemaOf(shape: ValueShape): JsonSchema {
       return shape.oneOf ? { enum: [...shape.oneOf] } : { type: ['string', 'number'] };
     case 'integer':
       return { type: 'integer', minimum: shape.min, maximum: shape.max };
+    case 'boolean':
+      return { type: 'boolean' };
     case 'quantity':
       return {
         anyOf: [

@@ -24,6 +24,11 @@ export interface QuantityShape {
   pattern: string;
 }
 
+/** true or false (YAML 1.2: `yes` and `on` are strings, not booleans). */
+export interface BooleanShape {
+  kind: 'boolean';
+}
+
 export interface ListShape {
   kind: 'list';
   items: ValueShape;
@@ -40,10 +45,11 @@ export interface MappingShape {
   fields: Readonly<Record<string, Field>>;
 }
 
-export type ValueShape = TextShape | IntegerShape | QuantityShape | ListShape | MappingShape;
+export type ValueShape = TextShape | IntegerShape | QuantityShape | BooleanShape | ListShape | MappingShape;
 
 const text = (oneOf?: readonly string[]): TextShape => (oneOf ? { kind: 'text', oneOf } : { kind: 'text' });
 const integer = (min: number, max: number): IntegerShape => ({ kind: 'integer', min, max });
+const boolean = (): BooleanShape => ({ kind: 'boolean' });
 const list = (items: ValueShape, minItems?: number): ListShape => (minItems ? { kind: 'list', items, minItems } : { kind: 'list', items });
 const mapping = (fields: Record<string, Field>): MappingShape => ({ kind: 'mapping', fields });
 const required = (shape: ValueShape): Field => ({ required: true, shape });
@@ -80,12 +86,45 @@ export const SUBNET_SHAPE = mapping({
   domain: optional(text()),
 });
 
+/** A NIC of the installed OS: exactly one of the two (the validator checks that). */
+export const INTERFACE_SHAPE = mapping({ mac: optional(text()), name: optional(text()) });
+
+// 802.1Q: 0 and 4095 are reserved.
+const VLAN = integer(1, 4094);
+
+export const MANAGEMENT_NETWORK_SHAPE = mapping({
+  cidr: required(text()),
+  gateway: optional(text()),
+  dns: optional(list(text())),
+  vlan: optional(VLAN),
+  pool: optional(text()),
+  interface: optional(INTERFACE_SHAPE),
+});
+
+export const NODE_MANAGEMENT_SHAPE = mapping({
+  interface: optional(INTERFACE_SHAPE),
+  address: optional(text()),
+  gateway: optional(text()),
+  dns: optional(list(text())),
+  vlan: optional(VLAN),
+});
+
+export const USER_SHAPE = mapping({
+  name: required(text()),
+  sshAuthorizedKeys: optional(list(text())),
+  sudo: optional(boolean()),
+});
+
+export const HEARTBEAT_SHAPE = mapping({ interval: optional(DURATION) });
+
 export const NODE_SHAPE = mapping({
   mac: required(text()),
   hostname: optional(text()),
   address: optional(text()),
   uuid: optional(text()),
   boot: optional(BOOT_FILES_SHAPE),
+  management: optional(NODE_MANAGEMENT_SHAPE),
+  sshAuthorizedKeys: optional(list(text())),
 });
 
 export const BOOT_SHAPE = mapping({
@@ -103,7 +142,7 @@ export const TFTP_SHAPE = mapping({
 
 export const STAGE2_SHAPE = mapping({ image: required(text()), version: required(text()) });
 
-export const INSTALL_SHAPE = mapping({ kickstart: optional(text()), disk: optional(text()), rootPasswordHash: optional(text()) });
+export const INSTALL_SHAPE = mapping({ kickstart: optional(text()), disk: optional(text()), rootPasswordHash: optional(text()), repoUrl: optional(text()) });
 
 export const PROVISIONING_SHAPE = mapping({
   parent: required(text()),
@@ -143,6 +182,9 @@ export const SPEC_SHAPE = mapping({
   install: optional(INSTALL_SHAPE),
   isolation: optional(ISOLATION_SHAPE),
   limits: optional(LIMITS_SHAPE),
+  managementNetwork: optional(MANAGEMENT_NETWORK_SHAPE),
+  users: optional(list(USER_SHAPE)),
+  heartbeat: optional(HEARTBEAT_SHAPE),
 });
 
 export const METADATA_SHAPE = mapping({ name: required(text()) });

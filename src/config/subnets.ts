@@ -94,7 +94,7 @@ function readSubnet(r: YamlReader, item: Item): LocatedSubnet | undefined {
   };
 }
 
-function readCidr(s: Section): Cidr | undefined {
+export function readCidr(s: Section): Cidr | undefined {
   const text = s.string('cidr');
   if (text === undefined) return undefined;
   const cidr = parseCidr(text.trim());
@@ -109,7 +109,7 @@ function readCidr(s: Section): Cidr | undefined {
   return cidr;
 }
 
-function readPool(s: Section, cidr: Cidr | undefined, gateway: number | undefined): PoolRange | undefined {
+export function readPool(s: Section, cidr: Cidr | undefined, gateway: number | undefined): PoolRange | undefined {
   const text = s.string('pool');
   if (text === undefined) return undefined;
   const range = parsePool(text);

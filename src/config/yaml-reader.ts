@@ -95,6 +95,12 @@ export class YamlReader {
     return node.value;
   }
 
+  boolean(node: Node, path: string): boolean | undefined {
+    if (isScalar(node) && typeof node.value === 'boolean') return node.value;
+    this.report(node, path, `expected a boolean, found ${found(node)}`);
+    return undefined;
+  }
+
   /** A host's IPv4 address as uint32 (not 0.0.0.0/8, multicast or broadcast). */
   address(node: Node, path: string): number | undefined {
     const text = this.string(node, path);
@@ -159,6 +165,10 @@ export class Section {
 
   integer(key: string, min: number, max: number): number | undefined {
     return this.read(key, (n, p) => this.reader.integer(n, p, min, max));
+  }
+
+  boolean(key: string): boolean | undefined {
+    return this.read(key, (n, p) => this.reader.boolean(n, p));
   }
 
   address(key: string): number | undefined {

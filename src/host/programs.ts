@@ -53,10 +53,29 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   mcopy: 'mtools',
   mmd: 'mtools',
   mdir: 'mtools',
+  // the cloud-init seed image's test reads it back with mtools (src/install/seed-image.ts makes it with mkfs.vfat and mcopy)
+  mtype: 'mtools',
   syslinux: 'syslinux',
   cpio: 'cpio',
+  // the Debian server image (podboot images build-debian) and stage1's stream install
+  mmdebstrap: 'mmdebstrap',
+  'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  zstd: 'zstd',
+  umount: 'mount',
+  dd: 'coreutils',
+  du: 'coreutils',
+  touch: 'coreutils',
+  find: 'findutils',
+  // the Debian image test logs in over the management network
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  // checks the node agent's unit (images/debian/podboot-node-agent.service)
+  'systemd-analyze': 'systemd',
   // the shell and the basic tools every Debian has
   sh: 'dash',
+  // Debian 12's /bin/sh by name: the node agent of the installed OS runs under it
+  dash: 'dash',
   env: 'coreutils',
   mkdir: 'coreutils',
   mkfifo: 'coreutils',

@@ -20,6 +20,7 @@ export const KICKSTART_VALUES = [
   'disk',
   'rootCa',
   'rootPasswordHash',
+  'repoUrl',
 ] as const;
 export type KickstartValues = Record<(typeof KICKSTART_VALUES)[number], string>;
 

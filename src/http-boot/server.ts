@@ -14,6 +14,7 @@ import { parseIPv4 } from '../net/ipv4.js';
 import type { NodeRecord, NodeStateStore } from '../store/types.js';
 import type { FileResolver } from '../tftp/resolver.js';
 import { FAILURE_REASONS, INSTALLED_STATES, REPORTABLE, reportTransition, type Report } from '../install/state.js';
+import { applyLiveness, heartbeatMetrics, livenessOnReport } from '../install/liveness.js';
 import { decideRange, ifNoneMatchHits, type Validators } from './range.js';
 import { STAGE2_FILES, type Stage2File, type Stage2FileName, type Stage2Set } from './stage2-files.js';
 import { tokenFromRequest } from '../install/token.js';
@@ -50,6 +51,8 @@ export interface HttpBootDeps {
   stage2: () => Stage2Set | undefined;
   /** the kickstart for one server; throws when it cannot be rendered */
   kickstart: (mac: string) => string;
+  /** the cloud-init seed (FAT image) for one server; rejects with what failed */
+  seed: (mac: string) => Promise<Buffer>;
   /** unix milliseconds */
   clock?: () => number;
 }
@@ -228,6 +231,20 @@ export class HttpBootServer {
       this.counters.bytesSent += Buffer.byteLength(text);
       return mac;
     }
+    if (route === 'GET /v1/seed') {
+      let image: Buffer;
+      try {
+        image = await this.deps.seed(mac);
+      } catch (err) {
+        throw new BootHttpError(500, `seed: ${(err as Error).message}`, mac, 'seed-failed');
+      }
+      this.deps.nodes.addEvent({ time: now, mac, kind: 'seed-served' });
+      // It carries the server's node token: never kept by a cache on the way.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store', 'content-length': image.length });
+      res.end(image);
+      this.counters.bytesSent += image.length;
+      return mac;
+    }
     if (route === 'POST /v1/token/refresh') {
       const session = this.deps.credentials.session(mac, now);
       res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
@@ -278,8 +295,16 @@ export class HttpBootServer {
       const fields = { mac, from: node?.state, to: t.next, reason, detail };
       if (t.next === 'failed') this.deps.log.warn(fields, 'install failed');
       else this.deps.log.info(fields, 'install state');
+    } else if (scope === 'node' && report === 'heartbeat') {
+      // The last beat's figures replace the one before; no event row per beat.
+      this.deps.nodes.recordHeartbeat(mac, { time: now, metrics: heartbeatMetrics(msg as Record<string, unknown>) });
     } else {
       this.deps.nodes.touch(mac, now);
+    }
+    // Only the installed OS (a node token) says the server is alive: active, or active again after a silence.
+    if (scope === 'node') {
+      const change = livenessOnReport(node?.liveness, now);
+      if (change) applyLiveness(this.deps.nodes, this.deps.log, mac, change, now);
     }
     const answer: Record<string, unknown> = { state: t.changed ? t.next : node?.state };
     // The installed OS needs a token of its own to report in after the reboot.

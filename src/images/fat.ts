@@ -1,4 +1,4 @@
-// Makes a FAT16 file system's directory entries independent of the build
+// Makes a FAT16 or FAT32 file system's directory entries independent of the build
 // time: `syslinux --install` stamps ldlinux.sys and ldlinux.c32 with the
 // current time, and `mmd` stamps the directories it makes (neither has a
 // SOURCE_DATE_EPOCH), so two builds differed in a few bytes. Every directory
@@ -11,9 +11,12 @@ export const FIXED_DOS_DATE = ((2000 - 1980) << 9) | (1 << 5) | 1;
 interface Fat16 {
   clusterBytes: number;
   fat: number;
+  /** FAT16: the fixed root directory's offset and size; FAT32: 0 (the root is a cluster chain from rootCluster) */
   root: number;
   rootEntries: number;
+  rootCluster: number;
   data: number;
+  fat32: boolean;
 }
 
 function geometry(img: Buffer, partitionOffset: number): Fat16 {
@@ -24,19 +27,26 @@ function geometry(img: Buffer, partitionOffset: number): Fat16 {
   const reserved = bpb.readUInt16LE(14);
   const fats = bpb[16]!;
   const rootEntries = bpb.readUInt16LE(17);
-  const fatSectors = bpb.readUInt16LE(22);
-  if (!bytesPerSector || !rootEntries || !fatSectors) throw new Error('not a FAT12/16 file system (no fixed root directory)');
+  // FAT32 keeps its FAT size in a 32-bit field and has no fixed root directory.
+  const fat32 = rootEntries === 0 && bpb.readUInt16LE(22) === 0;
+  const fatSectors = fat32 ? bpb.readUInt32LE(36) : bpb.readUInt16LE(22);
+  if (!bytesPerSector || !fatSectors || !sectorsPerCluster) throw new Error('not a FAT12/16/32 file system');
   const fat = partitionOffset + reserved * bytesPerSector;
   const root = fat + fats * fatSectors * bytesPerSector;
   const data = root + Math.ceil((rootEntries * 32) / bytesPerSector) * bytesPerSector;
-  return { clusterBytes: sectorsPerCluster * bytesPerSector, fat, root, rootEntries, data };
+  return { clusterBytes: sectorsPerCluster * bytesPerSector, fat, root, rootEntries, rootCluster: fat32 ? bpb.readUInt32LE(44) : 0, data, fat32 };
+}
+
+function nextCluster(img: Buffer, g: Fat16, c: number): number {
+  return g.fat32 ? img.readUInt32LE(g.fat + c * 4) & 0x0fffffff : img.readUInt16LE(g.fat + c * 2);
 }
 
 /** Byte ranges of a directory stored in a cluster chain (bounded: a looping chain ends at the cluster count). */
 function chain(img: Buffer, g: Fat16, first: number): number[] {
   const starts: number[] = [];
   const limit = (img.length - g.data) / g.clusterBytes + 2;
-  for (let c = first; c >= 2 && c < 0xfff8 && starts.length < limit; c = img.readUInt16LE(g.fat + c * 2)) {
+  const end = g.fat32 ? 0x0ffffff8 : 0xfff8;
+  for (let c = first; c >= 2 && c < end && starts.length < limit; c = nextCluster(img, g, c)) {
     starts.push(g.data + (c - 2) * g.clusterBytes);
   }
   return starts;
@@ -60,7 +70,8 @@ function fixEntries(img: Buffer, g: Fat16, start: number, count: number, dosDate
     img.writeUInt16LE(dosDate, e + 24); // write date
     fixed++;
     const isDot = first === 0x2e; // "." and "..": their clusters are this directory and its parent
-    if (attr & 0x10 && !isDot) fixed += fixDirectory(img, g, img.readUInt16LE(e + 26), dosDate);
+    const cluster = img.readUInt16LE(e + 26) + (g.fat32 ? img.readUInt16LE(e + 20) * 0x10000 : 0);
+    if (attr & 0x10 && !isDot) fixed += fixDirectory(img, g, cluster, dosDate);
   }
   return { fixed, ended: false };
 }
@@ -76,10 +87,7 @@ function fixDirectory(img: Buffer, g: Fat16, firstCluster: number, dosDate: numb
 }
 
 /** Rewrites creation/access/write times of every directory entry in place. Returns how many entries it fixed. */
-export function fixFat16Times(img: Buffer, partitionOffset: number, dosDate = FIXED_DOS_DATE): number {
+export function fixFatTimes(img: Buffer, partitionOffset: number, dosDate = FIXED_DOS_DATE): number {
   const g = geometry(img, partitionOffset);
-  return fixEntries(img, g, g.root, g.rootEntries, dosDate).fixed;
+  return g.fat32 ? fixDirectory(img, g, g.rootCluster, dosDate) : fixEntries(img, g, g.root, g.rootEntries, dosDate).fixed;
 }
-
-/** The earlier name, for its callers: it covers subdirectories too now. */
-export const fixFat16RootTimes = fixFat16Times;

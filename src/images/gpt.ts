@@ -104,13 +104,12 @@ function header(myLba: number, alternateLba: number, entriesLba: number, sectors
 }
 
 /**
- * Writes the partition table into `img` (a whole disk, a multiple of 512
- * bytes). The MBR's boot code (bytes 0..439) is left as it is: the caller
- * puts a BIOS loader there if the disk should also boot under BIOS.
+ * The partition table of a disk of `sectors` sectors as two pieces: `head`
+ * (protective MBR with its boot code area zero, primary header, entries:
+ * LBA 0..33) and `tail` (backup entries and header, the last 33 sectors).
+ * For disks too big to hold in memory; writeGpt lays both into a buffer.
  */
-export function writeGpt(img: Buffer, layout: GptLayout): void {
-  if (img.length % SECTOR) throw new Error('GPT: image size is not a multiple of 512');
-  const sectors = img.length / SECTOR;
+export function gptRegions(sectors: number, layout: GptLayout): { head: Buffer; tail: Buffer } {
   const { first, last } = usableRange(sectors);
   const sorted = [...layout.partitions].sort((a, b) => a.firstLba - b.firstLba);
   sorted.forEach((p, i) => {
@@ -118,24 +117,36 @@ export function writeGpt(img: Buffer, layout: GptLayout): void {
     const next = sorted[i + 1];
     if (next && next.firstLba <= p.lastLba) throw new Error(`GPT: partitions ${p.name} and ${next.name} overlap`);
   });
-
+  const head = Buffer.alloc((2 + ENTRY_ARRAY_SECTORS) * SECTOR);
   // Protective MBR: one type-0xEE entry over the whole disk (capped at 2^32-1 sectors), not marked active.
-  const mbr = img.subarray(0, SECTOR);
-  mbr.fill(0, 440, 510);
   const pe = 446;
-  mbr[pe] = 0x00;
-  mbr.set([0x00, 0x02, 0x00], pe + 1); // CHS of LBA 1
-  mbr[pe + 4] = 0xee;
-  mbr.set([0xff, 0xff, 0xff], pe + 5); // CHS beyond what CHS can say
-  mbr.writeUInt32LE(1, pe + 8);
-  mbr.writeUInt32LE(Math.min(sectors - 1, 0xffffffff), pe + 12);
-  mbr.writeUInt16LE(0xaa55, 510);
-
+  head.set([0x00, 0x02, 0x00], pe + 1); // CHS of LBA 1
+  head[pe + 4] = 0xee;
+  head.set([0xff, 0xff, 0xff], pe + 5); // CHS beyond what CHS can say
+  head.writeUInt32LE(1, pe + 8);
+  head.writeUInt32LE(Math.min(sectors - 1, 0xffffffff), pe + 12);
+  head.writeUInt16LE(0xaa55, 510);
   const entries = entryArray(layout);
   const entriesCrc = crc32(entries);
   const backupEntriesLba = sectors - 1 - ENTRY_ARRAY_SECTORS;
-  entries.copy(img, 2 * SECTOR);
-  header(1, sectors - 1, 2, sectors, layout.diskGuid, entriesCrc).copy(img, SECTOR);
-  entries.copy(img, backupEntriesLba * SECTOR);
-  header(sectors - 1, 1, backupEntriesLba, sectors, layout.diskGuid, entriesCrc).copy(img, (sectors - 1) * SECTOR);
+  header(1, sectors - 1, 2, sectors, layout.diskGuid, entriesCrc).copy(head, SECTOR);
+  entries.copy(head, 2 * SECTOR);
+  const tail = Buffer.alloc((1 + ENTRY_ARRAY_SECTORS) * SECTOR);
+  entries.copy(tail, 0);
+  header(sectors - 1, 1, backupEntriesLba, sectors, layout.diskGuid, entriesCrc).copy(tail, ENTRY_ARRAY_SECTORS * SECTOR);
+  return { head, tail };
+}
+
+/**
+ * Writes the partition table into `img` (a whole disk, a multiple of 512
+ * bytes). The MBR's boot code (bytes 0..439) is left as it is: the caller
+ * puts a BIOS loader there if the disk should also boot under BIOS.
+ */
+export function writeGpt(img: Buffer, layout: GptLayout): void {
+  if (img.length % SECTOR) throw new Error('GPT: image size is not a multiple of 512');
+  const sectors = img.length / SECTOR;
+  const { head, tail } = gptRegions(sectors, layout);
+  head.copy(img, 440, 440, SECTOR);
+  head.copy(img, SECTOR, SECTOR);
+  tail.copy(img, img.length - tail.length);
 }

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { runProgram } from '../host/programs.js';
 import { buildInitramfs } from './cpio.js';
-import { fixFat16Times } from './fat.js';
+import { fixFatTimes } from './fat.js';
 import { ESP_TYPE, LEGACY_BIOS_BOOTABLE, SECTOR, stableGuid, usableRange, writeGpt } from './gpt.js';
 import { DebCache, debFileName, type Progress } from './debs.js';
 import { busyboxRootfs, findKernel, HOST_PROGRAMS, imageFile, STAGE_MODULES } from './rootfs.js';
@@ -160,7 +160,7 @@ export async function buildLabStage2(opts: LabStage2Options): Promise<LabStage2R
     run('syslinux', ['--install', '--offset', String(PARTITION_START_SECTOR * SECTOR), img]);
     const fd = readFileSync(img);
     readFileSync(gptMbr).subarray(0, 440).copy(fd, 0);
-    fixFat16Times(fd, PARTITION_START_SECTOR * SECTOR);
+    fixFatTimes(fd, PARTITION_START_SECTOR * SECTOR);
     mkdirSync(dirname(opts.out), { recursive: true });
     const tmp = `${opts.out}.tmp-${process.pid}`;
     writeFileSync(tmp, fd);

@@ -20,8 +20,8 @@ export const STAGE_MODULES = ['virtio_pci', 'virtio_net', 'e1000', 'virtio_blk',
  */
 export const STAGE1_ON_DEMAND_MODULES = ['efivarfs'];
 export const HOST_PROGRAMS = ['/usr/bin/curl', '/usr/bin/openssl'];
-/** stage1 also turns network boot off in UEFI firmware once a server is installed */
-export const STAGE1_HOST_PROGRAMS = [...HOST_PROGRAMS, '/usr/bin/efibootmgr'];
+/** stage1 also turns network boot off in UEFI firmware once a server is installed, and unpacks zstd disk images as they stream */
+export const STAGE1_HOST_PROGRAMS = [...HOST_PROGRAMS, '/usr/bin/efibootmgr', '/usr/bin/zstd'];
 
 /** The directory holding package.json and images/: found upwards from this file (src/ under vitest, dist/src/ when built). */
 export function packageRoot(): string {

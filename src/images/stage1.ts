@@ -10,7 +10,7 @@ import { hostProgramStamp } from './host-bins.js';
 import { busyboxRootfs, findKernel, imageFile, STAGE1_HOST_PROGRAMS, STAGE1_ON_DEMAND_MODULES, STAGE_MODULES } from './rootfs.js';
 
 /** Bumped when the layout of the outputs changes, so caches built by older code are rebuilt. */
-const BUILDER_VERSION = 'stage1/3';
+const BUILDER_VERSION = 'stage1/4';
 
 /** Files a pod's boot tree gets from a stage1 build, relative to both directories. */
 export const STAGE1_BOOT_FILES = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi', 'pxelinux.0', 'ldlinux.c32', 'stage1/vmlinuz'] as const;
@@ -66,6 +66,7 @@ export function stage1Scripts(): { path: string; data: Buffer; mode: number }[] 
     imageFile('stage1/init', 'init'),
     imageFile('stage1/podboot-agent.sh', 'lib/podboot/podboot-agent.sh'),
     imageFile('stage1/verify.sh', 'lib/podboot/verify.sh'),
+    imageFile('stage1/stream.sh', 'lib/podboot/stream.sh', 0o644),
     imageFile('common/lib.sh', 'lib/podboot/lib.sh', 0o644),
     imageFile('common/udhcpc.script', 'lib/podboot/udhcpc.script'),
   ];

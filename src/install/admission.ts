@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
 import { RateLimitedLog } from '../log-limit.js';
-import type { InstallStateChange, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from '../store/types.js';
+import type { Heartbeat, InstallStateChange, Liveness, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from '../store/types.js';
 
 export interface AdmissionLimits {
   /** unknown servers (node rows for MACs not in the pod file) a pod keeps at most */
@@ -105,6 +105,16 @@ export class AdmittingNodeStore implements NodeStateStore {
 
   touch(mac: string, time: number): void {
     this.inner.touch(mac, time);
+  }
+
+  /** No row to admit: it replaces the server's last heartbeat. */
+  recordHeartbeat(mac: string, heartbeat: Heartbeat): void {
+    this.inner.recordHeartbeat(mac, heartbeat);
+  }
+
+  /** The liveness always; its event only within the server's rate. */
+  setLiveness(mac: string, liveness: Liveness | undefined, event?: NodeEvent): void {
+    this.inner.setLiveness(mac, liveness, event && this.admitEvent(event) ? event : undefined);
   }
 
   reinstall(mac: string, time: number, by: string): NodeRecord {

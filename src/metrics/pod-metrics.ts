@@ -18,6 +18,8 @@ export interface PodMetricsSource {
   http?: HttpBootCounters;
   /** servers known to the pod by install state */
   nodesByState: Record<string, number>;
+  /** booted-from-disk servers by liveness (src/install/liveness.ts); absent: none */
+  nodesByLiveness?: { active: number; silent: number };
   degraded: boolean;
   /** process start, seconds since the epoch */
   startTimeSec: number;
@@ -67,12 +69,24 @@ export function podFamilies(s: PodMetricsSource): Family[] {
   }
   f.push(
     fromRecord('podboot_nodes', 'servers known to the pod, by install state', 'gauge', 'state', s.nodesByState),
+    // Both states always, so an alert on silent > 0 sees a 0 rather than no series.
+    fromRecord('podboot_nodes_liveness', 'booted-from-disk servers whose node agent reports in (active) or has been quiet for 3 heartbeat intervals (silent)', 'gauge', 'state', {
+      active: s.nodesByLiveness?.active ?? 0,
+      silent: s.nodesByLiveness?.silent ?? 0,
+    }),
     { name: 'podboot_pod_degraded', help: '1 while the pod offers no new installs', type: 'gauge', samples: [{ value: s.degraded ? 1 : 0 }] },
     { name: 'podboot_process_start_time_seconds', help: 'start of the instance process', type: 'gauge', samples: [{ value: s.startTimeSec }] },
     { name: 'podboot_process_resident_memory_bytes', help: 'resident memory of the instance process', type: 'gauge', samples: [{ value: s.rssBytes }] },
     { name: 'podboot_process_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', samples: [{ value: s.heapUsedBytes }] },
   );
   return f;
+}
+
+/** Servers by liveness (only booted-from-disk servers have one). */
+export function livenessCounts(nodes: Iterable<{ liveness?: 'active' | 'silent' }>): { active: number; silent: number } {
+  const counts = { active: 0, silent: 0 };
+  for (const n of nodes) if (n.liveness) counts[n.liveness]++;
+  return counts;
 }
 
 /** Addresses in every pool of a pod (pure, from its config). */

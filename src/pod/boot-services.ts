@@ -7,12 +7,17 @@ import type { Logger } from 'pino';
 import type { PodConfig } from '../config/types.js';
 import { renderKickstart, unknownPlaceholders, type KickstartValues } from '../http-boot/kickstart.js';
 import { loadStage2, type Stage2Set } from '../http-boot/stage2-files.js';
-import { cidrContains, parseIPv4 } from '../net/ipv4.js';
+import { cidrContains, parseIPv4, prefixMask } from '../net/ipv4.js';
 
-/** A pod answers its own servers (its subnets) and itself (local probes), nobody else. */
+/**
+ * A pod answers its own servers and itself (local probes), nobody else. Its
+ * servers are in its rack subnets while they install, and in its management
+ * network once installed: the node agent reports in from there.
+ */
 export function podSources(pod: PodConfig): (address: number) => boolean {
   const own = new Set([pod.listen.address, pod.boot.nextServer].map((a) => parseIPv4(a)).filter((a): a is number => a !== undefined));
-  return (address) => own.has(address) || pod.subnets.some((s) => cidrContains(s, address));
+  const mgmt = pod.managementNetwork && { network: pod.managementNetwork.network, prefix: pod.managementNetwork.prefix, mask: prefixMask(pod.managementNetwork.prefix) };
+  return (address) => own.has(address) || pod.subnets.some((s) => cidrContains(s, address)) || (mgmt !== undefined && cidrContains(mgmt, address));
 }
 
 /** The pod's assigned stage2 under <state>/images/<name>@<version>, loaded once it is there. */
@@ -62,6 +67,8 @@ export class KickstartSource {
     this.template = readFileSync(file, 'utf8');
     const unknown = unknownPlaceholders(this.template);
     if (unknown.length) throw new Error(`${file}: unknown placeholders ${unknown.map((u) => `{{${u}}}`).join(', ')}`);
+    // Rendered empty, `url --url=` would leave Anaconda asking for a source on the console of every server.
+    if (/\{\{\s*repoUrl\b/.test(this.template) && !pod.install.repoUrl) throw new Error(`${file} installs from {{repoUrl}}: set spec.install.repoUrl in the pod file`);
   }
 
   render(mac: string): string {
@@ -83,6 +90,7 @@ export class KickstartSource {
       disk: this.inputs.disk,
       rootCa: this.inputs.rootCa,
       rootPasswordHash: this.pod.install.rootPasswordHash ?? '',
+      repoUrl: this.pod.install.repoUrl ?? '',
     };
     return renderKickstart(this.template, values);
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodInstance } from './instance.js';
 import { CONTENT_TYPE, render } from '../metrics/exposition.js';
-import { podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
+import { livenessCounts, podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
 import { probeListeners, type ProbeResult } from './probe.js';
 import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from '../pod-link/ipc.js';
 
@@ -45,7 +45,8 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
   const tftp = () => instance.tftp?.counters;
   const source = (): PodMetricsSource => {
     const nodesByState: Record<string, number> = {};
-    for (const n of instance.nodeState.nodes()) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;
+    const nodes = instance.nodeState.nodes();
+    for (const n of nodes) nodesByState[n.state] = (nodesByState[n.state] ?? 0) + 1;
     const mem = process.memoryUsage();
     return {
       dhcp: instance.dhcp.counters,
@@ -54,6 +55,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
       tftp: tftp(),
       http: instance.http?.counters,
       nodesByState,
+      nodesByLiveness: livenessCounts(nodes),
       degraded,
       startTimeSec,
       rssBytes: mem.rss,

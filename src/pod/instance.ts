@@ -9,7 +9,7 @@ import { DhcpService } from '../dhcp/service.js';
 import { warmUpDhcp } from '../dhcp/warmup.js';
 import { startCheckpointer, type Checkpointer } from '../store/checkpointer.js';
 import { openPodDatabase, type Durability } from '../store/database.js';
-import { SqliteLeaseStore, SqliteNodeStateStore } from '../store/sqlite-store.js';
+import { SqliteLeaseStore, SqliteManagementAddressStore, SqliteNodeStateStore } from '../store/sqlite-store.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_STAGE1 } from '../bootcfg/types.js';
@@ -21,6 +21,7 @@ import { HttpBootServer } from '../http-boot/server.js';
 import { loadTokenSecret, TokenAuthority } from '../install/tokens.js';
 import { packageRoot } from '../package-root.js';
 import { KickstartSource, podSources, Stage2Slot } from './boot-services.js';
+import { SeedSource } from './seed-source.js';
 import { ensurePodTls, type PodTlsSource } from './tls.js';
 import { AdmittingNodeStore, type AdmissionLimits } from '../install/admission.js';
 import { bootConfigAccess } from '../install/boot-config-access.js';
@@ -28,6 +29,7 @@ import { InstallCredentials } from '../install/credentials.js';
 import { SqliteTokenUseStore } from '../store/token-uses.js';
 import { RateLimitedLog } from '../log-limit.js';
 import type { ClientInfo } from '../tftp/resolver.js';
+import { checkLiveness } from '../install/liveness.js';
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -56,6 +58,8 @@ export class PodInstance {
   private httpServer?: HttpBootServer;
   private tokens?: TokenAuthority;
   private warming?: Promise<void>;
+  /** marks booted-from-disk servers silent when their heartbeats stop (src/install/liveness.ts) */
+  private livenessTimer?: NodeJS.Timeout;
   /** aborts a warm-up still running when the instance stops */
   private readonly stopping = new AbortController();
   /** The pod's assigned stage2 copy, read when first asked for (onboarding may come after start). */
@@ -128,6 +132,13 @@ export class PodInstance {
       installToken: (mac) => credentials.session(mac, nowSec()),
       stage2: () => this.stage2.get(),
     });
+    const seeds = new SeedSource(this.config, {
+      rootCa: tls.rootCa.toString('utf8'),
+      nodeToken: (mac) => tokens.issue(mac, 'node', nowSec()),
+      attempt: (mac) => this.nodeState.node(mac)?.attempt ?? 1,
+      addresses: new SqliteManagementAddressStore(this.db),
+      log: this.log,
+    });
     this.httpServer = new HttpBootServer(
       {
         address: this.config.listen.address,
@@ -136,9 +147,20 @@ export class PodInstance {
         tls,
         allowSource: podSources(this.config),
       },
-      { pod: this.config.name, log: this.log, nodes: this.nodes, tokens, credentials, bootFiles, stage2: () => this.stage2.get(), kickstart: (mac) => kickstart.render(mac) },
+      {
+        pod: this.config.name,
+        log: this.log,
+        nodes: this.nodes,
+        tokens,
+        credentials,
+        bootFiles,
+        stage2: () => this.stage2.get(),
+        kickstart: (mac) => kickstart.render(mac),
+        seed: (mac) => seeds.image(mac),
+      },
     );
     await this.httpServer.start();
+    this.watchLiveness();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
   }
 
@@ -179,6 +201,26 @@ export class PodInstance {
     return this.tokens.issue(mac, scope, nowSec());
   }
 
+  /**
+   * Silence is counted from now at the earliest: servers did not fall silent
+   * while the pod itself was down. Checked every heartbeat interval, at least
+   * every 10 s, so a silence is seen within one check of its limit.
+   */
+  private watchLiveness(): void {
+    const w = { nodes: this.nodes, log: this.log, heartbeatSeconds: this.config.heartbeatSeconds, watchingSince: nowSec() };
+    this.livenessTimer = setInterval(
+      () => {
+        try {
+          checkLiveness(w, nowSec());
+        } catch (err) {
+          this.log.error({ err }, 'liveness check failed');
+        }
+      },
+      Math.min(Math.max(this.config.heartbeatSeconds, 1), 10) * 1000,
+    );
+    this.livenessTimer.unref();
+  }
+
   /** Stop (or resume) new installs; leases, TFTP and installs under way go on. */
   setDegraded(on: boolean, reason?: string): void {
     if (this.dhcp.degraded === on) return;
@@ -188,6 +230,7 @@ export class PodInstance {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    clearInterval(this.livenessTimer);
     await this.warming;
     await this.httpServer?.stop();
     await this.tftpServer?.stop();

@@ -18,6 +18,24 @@ export interface ImageManifest {
   notAfter?: string;
   /** pod names allowed to install the image; absent: every pod */
   pods?: string[];
+  /**
+   * How the bytes are packed for the wire: `zstd` is a raw disk image that
+   * stage1 streams onto the disk, decompressing and hashing as it goes
+   * (docs/boot-chain.md); absent: a file stage1 downloads whole, verifies,
+   * then hands to the kickstart.
+   */
+  encoding?: ImageEncoding;
+}
+
+export const IMAGE_ENCODINGS = ['zstd'] as const;
+export type ImageEncoding = (typeof IMAGE_ENCODINGS)[number];
+
+/** The zstd frame magic (RFC 8878, 3.1.1), little-endian 0xFD2FB528. */
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+/** The encoding a file's first bytes announce. */
+export function encodingOf(head: Buffer): ImageEncoding | undefined {
+  return head.subarray(0, 4).equals(ZSTD_MAGIC) ? 'zstd' : undefined;
 }
 
 export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -25,7 +43,7 @@ export const IMAGE_VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
 /** the same rule pod files use for metadata.name: a DNS label */
 export const POD_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ISO_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
-const FIELDS = ['schema', 'name', 'version', 'size', 'sha256', 'created', 'notAfter', 'pods'];
+const FIELDS = ['schema', 'name', 'version', 'size', 'sha256', 'created', 'notAfter', 'pods', 'encoding'];
 
 function bad(message: string): never {
   throw new VerificationError('malformed', `manifest: ${message}`);
@@ -54,6 +72,10 @@ export function validateManifest(value: unknown): ImageManifest {
       bad('pods must be a non-empty list of pod names (DNS labels)');
     }
     m.pods = o.pods as string[];
+  }
+  if (o.encoding !== undefined) {
+    if (!(IMAGE_ENCODINGS as readonly unknown[]).includes(o.encoding)) bad(`encoding must be one of ${IMAGE_ENCODINGS.join(', ')}`);
+    m.encoding = o.encoding as ImageEncoding;
   }
   return m;
 }

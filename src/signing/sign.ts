@@ -1,9 +1,10 @@
 // Signing an image: IMAGE.p7s (detached CMS over the image), and the signed
 // manifest IMAGE.manifest.json + IMAGE.manifest.json.p7s.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { encodeDetachedSignature } from './cms.js';
 import { sha256File, writeFileAtomic } from './files.js';
-import { encodeManifest, validateManifest, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';
+import { encodeManifest, encodingOf, validateManifest, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';
 import { OID } from './oids.js';
 import { derObjects } from './pem.js';
 import { parseCertificate, type Certificate } from './x509.js';
@@ -79,7 +80,8 @@ export async function signImage(opts: SignImageOptions): Promise<SignedImageFile
   validateManifest({ ...draft, ...extra });
 
   const { sha256, size } = await sha256File(opts.image);
-  const manifest = validateManifest({ ...draft, ...extra, size, sha256: sha256.toString('hex') });
+  const encoding = encodingOf(await readHead(opts.image, 4));
+  const manifest = validateManifest({ ...draft, ...extra, size, sha256: sha256.toString('hex'), ...(encoding ? { encoding } : {}) });
   const manifestBytes = encodeManifest(manifest);
   const files: SignedImageFiles = {
     signature: `${opts.image}.p7s`,
@@ -91,4 +93,15 @@ export async function signImage(opts: SignImageOptions): Promise<SignedImageFile
   await writeFileAtomic(files.manifest, manifestBytes);
   await writeFileAtomic(files.manifestSignature, signBytes(opts.signer, manifestBytes, signOpts));
   return files;
+}
+
+async function readHead(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }

@@ -50,6 +50,30 @@ const MIGRATIONS: readonly string[] = [
      token_expires   INTEGER NOT NULL
    );
    CREATE INDEX install_token_uses_expiry ON install_token_uses(token_expires);`,
+  // The installed OS's liveness (src/install/liveness.ts) and its node agent's
+  // last heartbeat: one row per server, replaced at every beat, so heartbeats
+  // never pile up in events.
+  `ALTER TABLE nodes ADD COLUMN liveness TEXT;
+   CREATE TABLE heartbeats (
+     mac           TEXT PRIMARY KEY,
+     time          INTEGER NOT NULL,
+     uptime        INTEGER,
+     load1         REAL,
+     load5         REAL,
+     load15        REAL,
+     mem_total     INTEGER,
+     mem_available INTEGER,
+     disk_size     INTEGER,
+     disk_used     INTEGER
+   );`,
+  // Management addresses handed out from spec.managementNetwork.pool (F8):
+  // one per server, kept so a server keeps its address across pod restarts;
+  // UNIQUE so no two servers ever hold the same one.
+  `CREATE TABLE management_addresses (
+     mac          TEXT PRIMARY KEY,
+     address      INTEGER NOT NULL UNIQUE,
+     allocated_at INTEGER NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

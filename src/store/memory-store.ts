@@ -2,7 +2,21 @@
 // (throwaway state; SQLite's native calls are not what the JIT needs to see)
 // and as test doubles. Same interfaces, same rules as the SQLite ones
 // (src/store/sqlite-store.ts), nothing durable.
-import type { InstallStateChange, LeaseRecord, LeaseStore, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from './types.js';
+import { inRange, lowestFree } from './address-pool.js';
+import type {
+  AddressRange,
+  Heartbeat,
+  InstallStateChange,
+  LeaseRecord,
+  LeaseStore,
+  Liveness,
+  ManagementAddress,
+  ManagementAddressStore,
+  NodeEvent,
+  NodeRecord,
+  NodeStateStore,
+  NodeWrites,
+} from './types.js';
 
 export interface MemoryNodeStateOptions {
   /** keep event rows (tests read them); the warm-up drops them */
@@ -24,8 +38,17 @@ export class MemoryNodeStateStore implements NodeStateStore {
 
   changeInstallState(c: InstallStateChange): void {
     const before = this.byMac.get(c.mac);
-    // As in SQLite: the reason belongs to a failure, the report is the last one seen.
-    this.byMac.set(c.mac, { mac: c.mac, state: c.state, attempt: before?.attempt ?? 1, updatedAt: c.time, ...(c.reason !== undefined ? { reason: c.reason } : {}), lastSeen: c.time });
+    // As in SQLite: the reason belongs to a failure, the report is the last one seen; liveness and the last heartbeat stay.
+    this.byMac.set(c.mac, {
+      mac: c.mac,
+      state: c.state,
+      attempt: before?.attempt ?? 1,
+      updatedAt: c.time,
+      ...(c.reason !== undefined ? { reason: c.reason } : {}),
+      lastSeen: c.time,
+      ...(before?.liveness !== undefined ? { liveness: before.liveness } : {}),
+      ...(before?.heartbeat !== undefined ? { heartbeat: before.heartbeat } : {}),
+    });
     if (c.event !== false) this.addEvent({ time: c.time, mac: c.mac, kind: c.state, ...(c.detail !== undefined ? { detail: c.detail } : {}) });
   }
 
@@ -40,6 +63,20 @@ export class MemoryNodeStateStore implements NodeStateStore {
   touch(mac: string, time: number): void {
     const n = this.byMac.get(mac);
     if (n) this.byMac.set(mac, { ...n, lastSeen: time });
+  }
+
+  recordHeartbeat(mac: string, heartbeat: Heartbeat): void {
+    const n = this.byMac.get(mac);
+    if (n) this.byMac.set(mac, { ...n, lastSeen: heartbeat.time, heartbeat: { time: heartbeat.time, metrics: { ...heartbeat.metrics } } });
+  }
+
+  setLiveness(mac: string, liveness: Liveness | undefined, event?: NodeEvent): void {
+    const n = this.byMac.get(mac);
+    if (n) {
+      const { liveness: _was, ...rest } = n;
+      this.byMac.set(mac, liveness === undefined ? rest : { ...rest, liveness });
+    }
+    if (event) this.addEvent(event);
   }
 
   reinstall(mac: string, time: number, by: string): NodeRecord {
@@ -91,5 +128,23 @@ export class MemoryLeaseStore implements LeaseStore {
       if (!this.nodes && (nodes.changes.length || nodes.events.length)) throw new Error('MemoryLeaseStore: rows about servers but no node store to write them to');
       this.nodes?.write(nodes);
     }
+  }
+}
+
+/** Management addresses from the pod's pool, in memory; the same choice as the SQLite store's. */
+export class MemoryManagementAddressStore implements ManagementAddressStore {
+  private readonly byMac = new Map<string, ManagementAddress>();
+
+  managementAddress(mac: string, pool: AddressRange, reserved: ReadonlySet<number>, now: number): number {
+    const mine = this.byMac.get(mac);
+    if (mine && inRange(pool, mine.address) && !reserved.has(mine.address)) return mine.address;
+    const taken = new Set([...this.byMac.values()].filter((a) => a.mac !== mac).map((a) => a.address));
+    const address = lowestFree(pool, taken, reserved);
+    this.byMac.set(mac, { mac, address, allocatedAt: now });
+    return address;
+  }
+
+  managementAddresses(): ManagementAddress[] {
+    return [...this.byMac.values()].sort((a, b) => a.address - b.address);
   }
 }

@@ -1,5 +1,21 @@
 import type Database from 'better-sqlite3';
-import type { InstallStateChange, LeaseRecord, LeaseState, LeaseStore, NodeEvent, NodeRecord, NodeStateStore, NodeWrites } from './types.js';
+import { inRange, lowestFree } from './address-pool.js';
+import type {
+  AddressRange,
+  Heartbeat,
+  InstallStateChange,
+  LeaseRecord,
+  LeaseState,
+  LeaseStore,
+  Liveness,
+  ManagementAddress,
+  ManagementAddressStore,
+  NodeEvent,
+  NodeMetrics,
+  NodeRecord,
+  NodeStateStore,
+  NodeWrites,
+} from './types.js';
 
 interface LeaseRow {
   address: number;
@@ -82,6 +98,23 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 }
 
+/** heartbeats' columns by the figure they hold */
+const METRIC_COLUMNS: Readonly<Record<keyof NodeMetrics, string>> = {
+  uptime: 'uptime',
+  load1: 'load1',
+  load5: 'load5',
+  load15: 'load15',
+  memTotal: 'mem_total',
+  memAvailable: 'mem_available',
+  diskSize: 'disk_size',
+  diskUsed: 'disk_used',
+};
+const METRICS = Object.entries(METRIC_COLUMNS) as [keyof NodeMetrics, string][];
+
+/** A node row with its last heartbeat, if any (`hb_time` and the figures' columns, null without one). */
+const NODE_SELECT = `SELECT nodes.*, heartbeats.time AS hb_time, ${METRICS.map(([, c]) => `heartbeats.${c}`).join(', ')}
+  FROM nodes LEFT JOIN heartbeats ON heartbeats.mac = nodes.mac`;
+
 interface NodeRow {
   mac: string;
   state: string;
@@ -89,9 +122,21 @@ interface NodeRow {
   updated_at: number;
   reason: string | null;
   last_seen: number | null;
+  liveness: string | null;
+  hb_time: number | null;
+  [metric: string]: string | number | null;
 }
 
 function nodeRecord(r: NodeRow): NodeRecord {
+  let heartbeat: Heartbeat | undefined;
+  if (r.hb_time !== null) {
+    const metrics: NodeMetrics = {};
+    for (const [name, column] of METRICS) {
+      const v = r[column];
+      if (typeof v === 'number') metrics[name] = v;
+    }
+    heartbeat = { time: r.hb_time, metrics };
+  }
   return {
     mac: r.mac,
     state: r.state,
@@ -99,6 +144,8 @@ function nodeRecord(r: NodeRow): NodeRecord {
     updatedAt: r.updated_at,
     ...(r.reason !== null ? { reason: r.reason } : {}),
     ...(r.last_seen !== null ? { lastSeen: r.last_seen } : {}),
+    ...(r.liveness === 'active' || r.liveness === 'silent' ? { liveness: r.liveness } : {}),
+    ...(heartbeat ? { heartbeat } : {}),
   };
 }
 
@@ -109,10 +156,12 @@ export class SqliteNodeStateStore implements NodeStateStore {
   private readonly rows: NodeRows;
   private readonly doChange: (change: InstallStateChange) => void;
   private readonly doReinstall: (mac: string, time: number, by: string) => NodeRecord;
+  private readonly doHeartbeat: (mac: string, heartbeat: Heartbeat) => void;
+  private readonly doLiveness: (mac: string, liveness: Liveness | undefined, event: NodeEvent | undefined) => void;
 
   constructor(private readonly db: Database.Database) {
     this.getState = db.prepare('SELECT state FROM nodes WHERE mac = ?').pluck();
-    this.getNode = db.prepare('SELECT * FROM nodes WHERE mac = ?');
+    this.getNode = db.prepare(`${NODE_SELECT} WHERE nodes.mac = ?`);
     this.putSeen = db.prepare('UPDATE nodes SET last_seen = ? WHERE mac = ?');
     const rows = new NodeRows(db);
     this.rows = rows;
@@ -120,14 +169,30 @@ export class SqliteNodeStateStore implements NodeStateStore {
     const bump = db.prepare(
       `INSERT INTO nodes (mac, state, updated_at, attempt) VALUES (?, 'discovered', ?, 2)
        ON CONFLICT(mac) DO UPDATE SET state = 'discovered', updated_at = excluded.updated_at,
-         attempt = nodes.attempt + 1, reason = NULL`,
+         attempt = nodes.attempt + 1, reason = NULL, liveness = NULL`,
     );
+    const dropHeartbeat = db.prepare('DELETE FROM heartbeats WHERE mac = ?');
     this.doReinstall = db.transaction((mac: string, time: number, by: string) => {
       const before = this.installState(mac);
       bump.run(mac, time);
+      // The figures were the old OS's.
+      dropHeartbeat.run(mac);
       const after = this.node(mac)!;
       this.addEvent({ time, mac, kind: 'reinstall', detail: `by ${by}; was ${before ?? 'never seen'}; attempt ${after.attempt}` });
       return after;
+    });
+    const putHeartbeat = db.prepare(
+      `INSERT INTO heartbeats (mac, time, ${METRICS.map(([, c]) => c).join(', ')}) VALUES (?, ?, ${METRICS.map(() => '?').join(', ')})
+       ON CONFLICT(mac) DO UPDATE SET time = excluded.time, ${METRICS.map(([, c]) => `${c} = excluded.${c}`).join(', ')}`,
+    );
+    this.doHeartbeat = db.transaction((mac: string, hb: Heartbeat) => {
+      putHeartbeat.run(mac, hb.time, ...METRICS.map(([name]) => hb.metrics[name] ?? null));
+      this.putSeen.run(hb.time, mac);
+    });
+    const putLiveness = db.prepare('UPDATE nodes SET liveness = ? WHERE mac = ?');
+    this.doLiveness = db.transaction((mac: string, liveness: Liveness | undefined, event: NodeEvent | undefined) => {
+      putLiveness.run(liveness ?? null, mac);
+      if (event) rows.event(event);
     });
   }
 
@@ -145,11 +210,19 @@ export class SqliteNodeStateStore implements NodeStateStore {
   }
 
   nodes(): NodeRecord[] {
-    return (this.db.prepare('SELECT * FROM nodes ORDER BY mac').all() as NodeRow[]).map(nodeRecord);
+    return (this.db.prepare(`${NODE_SELECT} ORDER BY nodes.mac`).all() as NodeRow[]).map(nodeRecord);
   }
 
   touch(mac: string, time: number): void {
     this.putSeen.run(time, mac);
+  }
+
+  recordHeartbeat(mac: string, heartbeat: Heartbeat): void {
+    this.doHeartbeat(mac, heartbeat);
+  }
+
+  setLiveness(mac: string, liveness: Liveness | undefined, event?: NodeEvent): void {
+    this.doLiveness(mac, liveness, event);
   }
 
   reinstall(mac: string, time: number, by: string): NodeRecord {
@@ -172,5 +245,38 @@ export class SqliteNodeStateStore implements NodeStateStore {
         : this.db.prepare('SELECT time, mac, kind, detail FROM events ORDER BY id DESC LIMIT ?').all(limit)
     ) as { time: number; mac: string; kind: string; detail: string | null }[];
     return rows.map((r) => ({ time: r.time, mac: r.mac, kind: r.kind, detail: r.detail ?? undefined }));
+  }
+}
+
+/** Management addresses from the pod's pool, in its database (table management_addresses). */
+export class SqliteManagementAddressStore implements ManagementAddressStore {
+  private readonly doAllocate: (mac: string, pool: AddressRange, reserved: ReadonlySet<number>, now: number) => number;
+
+  constructor(private readonly db: Database.Database) {
+    const held = db.prepare('SELECT address FROM management_addresses WHERE mac = ?').pluck();
+    const others = db.prepare('SELECT address FROM management_addresses WHERE mac != ? AND address BETWEEN ? AND ?').pluck();
+    const put = db.prepare(
+      `INSERT INTO management_addresses (mac, address, allocated_at) VALUES (?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET address = excluded.address, allocated_at = excluded.allocated_at`,
+    );
+    const allocate = db.transaction((mac: string, pool: AddressRange, reserved: ReadonlySet<number>, now: number): number => {
+      const mine = held.get(mac) as number | undefined;
+      if (mine !== undefined && inRange(pool, mine) && !reserved.has(mine)) return mine;
+      const taken = new Set(others.all(mac, pool.start, pool.end) as number[]);
+      const address = lowestFree(pool, taken, reserved);
+      put.run(mac, address, now);
+      return address;
+    });
+    // IMMEDIATE: the read and the write are one step, whoever else opens the database.
+    this.doAllocate = (mac, pool, reserved, now) => allocate.immediate(mac, pool, reserved, now);
+  }
+
+  managementAddress(mac: string, pool: AddressRange, reserved: ReadonlySet<number>, now: number): number {
+    return this.doAllocate(mac, pool, reserved, now);
+  }
+
+  managementAddresses(): ManagementAddress[] {
+    const rows = this.db.prepare('SELECT mac, address, allocated_at FROM management_addresses ORDER BY address').all() as { mac: string; address: number; allocated_at: number }[];
+    return rows.map((r) => ({ mac: r.mac, address: r.address, allocatedAt: r.allocated_at }));
   }
 }

@@ -47,6 +47,33 @@ export interface NodeRecord {
   reason?: string;
   /** unix seconds of the last report of any kind (heartbeats included) */
   lastSeen?: number;
+  /** a booted-from-disk server: whether its node agent reports in (src/install/liveness.ts) */
+  liveness?: Liveness;
+  /** the last heartbeat of its node agent */
+  heartbeat?: Heartbeat;
+}
+
+export type Liveness = 'active' | 'silent';
+
+/** What a node agent's heartbeat carries; a figure it could not read is absent. */
+export interface NodeMetrics {
+  /** seconds since the server booted */
+  uptime?: number;
+  load1?: number;
+  load5?: number;
+  load15?: number;
+  /** bytes */
+  memTotal?: number;
+  memAvailable?: number;
+  /** the root filesystem, bytes */
+  diskSize?: number;
+  diskUsed?: number;
+}
+
+export interface Heartbeat {
+  /** unix seconds */
+  time: number;
+  metrics: NodeMetrics;
 }
 
 /**
@@ -83,6 +110,14 @@ export interface NodeStateStore {
   nodes(): NodeRecord[];
   /** records a report without a state change */
   touch(mac: string, time: number): void;
+  /**
+   * A heartbeat of the installed OS: the last one's time and figures kept in
+   * place of the one before, last seen moved on; no event row (one per beat
+   * would flood the events).
+   */
+  recordHeartbeat(mac: string, heartbeat: Heartbeat): void;
+  /** a server's liveness (undefined: not watched) and the event recording the change, in one transaction */
+  setLiveness(mac: string, liveness: Liveness | undefined, event?: NodeEvent): void;
   /** an operator's reinstall: a new attempt (older tokens die), state back to `discovered`, an event */
   reinstall(mac: string, time: number, by: string): NodeRecord;
   addEvent(event: NodeEvent): void;
@@ -117,4 +152,37 @@ export interface PodStateView {
 export interface PodStateAdmin extends PodStateView {
   /** a new install attempt (older tokens die), state back to `discovered`, an event naming who asked */
   reinstall(mac: string, time: number, by: string): NodeRecord;
+}
+
+/** First and last address of a range, both included (uint32). */
+export interface AddressRange {
+  start: number;
+  end: number;
+}
+
+/** A management address the pod handed out from its pool, and to whom. */
+export interface ManagementAddress {
+  mac: string;
+  address: number;
+  /** unix seconds */
+  allocatedAt: number;
+}
+
+/**
+ * Management addresses of the installed OS (F8) that the pod hands out from
+ * spec.managementNetwork.pool to servers without one of their own: one per
+ * server, allocated on first need, kept across restarts.
+ */
+export interface ManagementAddressStore {
+  /**
+   * The address `mac` holds in `pool`, allocated on first need: the lowest
+   * one of the pool no other server holds and not in `reserved` (the pod
+   * file's fixed management addresses). An address it holds outside the
+   * pool or in `reserved` (the pod file changed since) is given up for a new
+   * one. Throws ManagementPoolExhausted (src/store/address-pool.ts) when no
+   * address is left.
+   */
+  managementAddress(mac: string, pool: AddressRange, reserved: ReadonlySet<number>, now: number): number;
+  /** every address held, by MAC */
+  managementAddresses(): ManagementAddress[];
 }

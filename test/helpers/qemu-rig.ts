@@ -4,7 +4,8 @@
 // pod (with option 82), and an IPv6 router advertisement on br0 so iPXE does
 // not wait ~16 s for one. QEMU runs inside `tor` with TCG (no KVM here).
 // Everything is removed by cleanup(), after a failed test too.
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { OVMF_CODE, OVMF_VARS } from '../../src/lab/firmware.js';
 import { join } from 'node:path';
 import { Lab, PODBOOT, type Daemon } from './netns.js';
 
@@ -35,6 +36,10 @@ export interface VmOptions {
   bootOrder?: string;
   /** stop instead of rebooting (default false: the full install test needs the reboot) */
   noReboot?: boolean;
+  /** more NICs, each on its own tap in a bridge of `tor` made with addBridge (virtio-net, no option ROM) */
+  moreNics?: { mac: string; bridge: string }[];
+  /** 'uefi': OVMF with a copy of its variable store per VM, OVMF's own PXE client (no iPXE ROM); default SeaBIOS */
+  firmware?: 'bios' | 'uefi';
   extraArgs?: string[];
 }
 
@@ -109,6 +114,26 @@ export class QemuRig {
     await this.relay.waitFor(/Sending on|Listening on/);
   }
 
+  /**
+   * Another bridge in `tor` with `tor` as its router at `gateway`/prefix, and
+   * a route to it from `central`: a second network of the rack, such as the
+   * servers' management network.
+   */
+  addBridge(name: string, gatewayCidr: string, networkCidr: string): void {
+    this.lab.ip('tor', 'link', 'add', name, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    this.lab.ip('tor', 'addr', 'add', gatewayCidr, 'dev', name);
+    this.lab.ip('tor', 'link', 'set', name, 'up');
+    this.lab.ip('central', 'route', 'add', networkCidr, 'via', '10.99.0.2');
+  }
+
+  private addTap(bridge: string): string {
+    const tap = `tap${this.taps++}`;
+    this.lab.ip('tor', 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+    this.lab.ip('tor', 'link', 'set', tap, 'master', bridge);
+    this.lab.ip('tor', 'link', 'set', tap, 'up');
+    return tap;
+  }
+
   /** `podboot pod run` in `central`; resolves when DHCP and TFTP listen. */
   async startPod(podYaml: string, stateRoot: string, extraArgs: string[] = [], ready: RegExp[] = [/dhcp listening/, /tftp listening/]): Promise<Daemon> {
     const file = join(this.lab.dir, 'pod.yaml');
@@ -120,10 +145,8 @@ export class QemuRig {
 
   /** One VM on its own tap in the rack bridge. */
   startVm(o: VmOptions): Vm {
-    const tap = `tap${this.taps++}`;
-    this.lab.ip('tor', 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
-    this.lab.ip('tor', 'link', 'set', tap, 'master', 'br0');
-    this.lab.ip('tor', 'link', 'set', tap, 'up');
+    const tap = this.addTap('br0');
+    const uefi = o.firmware === 'uefi';
     const args = [
       '-machine',
       'pc,accel=tcg',
@@ -132,13 +155,22 @@ export class QemuRig {
       '-smp',
       '1',
       '-nographic',
-      '-boot',
-      `order=${o.bootOrder ?? 'n'}`,
+      // OVMF keeps its boot order in its variable store, as a server's firmware does; -boot is SeaBIOS's
+      ...(uefi ? [] : ['-boot', `order=${o.bootOrder ?? 'n'}`]),
       '-netdev',
       `tap,id=n0,ifname=${tap},script=no,downscript=no`,
       '-device',
-      `${o.nic ?? 'virtio-net-pci'},netdev=n0,mac=${o.mac}`,
+      `${o.nic ?? 'virtio-net-pci'},netdev=n0,mac=${o.mac}${uefi ? ',romfile=' : ''}`,
     ];
+    (o.moreNics ?? []).forEach((n, i) => {
+      const t = this.addTap(n.bridge);
+      args.push('-netdev', `tap,id=m${i},ifname=${t},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=m${i},mac=${n.mac},romfile=`);
+    });
+    if (uefi) {
+      const vars = join(this.lab.dir, `${o.name}.vars.fd`);
+      if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);
+      args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+    }
     if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=${o.diskInterface ?? 'virtio'}`);
     if (o.noReboot) args.push('-no-reboot');
     args.push(...(o.extraArgs ?? []));

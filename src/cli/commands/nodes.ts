@@ -56,7 +56,47 @@ function stateText(n: NodeRecord): string {
 
 /** `nodes show`'s first line: one server, its fields named. */
 function nodeLine(n: NodeRecord): string {
-  return `${n.mac}  ${stateText(n).padEnd(20)} attempt ${n.attempt}  since ${iso(n.updatedAt)}  last seen ${iso(n.lastSeen)}`;
+  return `${n.mac}  ${stateText(n).padEnd(20)} attempt ${n.attempt}  since ${iso(n.updatedAt)}  last seen ${iso(n.lastSeen)}${n.liveness ? `  ${n.liveness}` : ''}`;
+}
+
+/** 3d04h, 5h07m, 12m, 40s: an uptime at a glance. */
+function uptimeText(sec: number): string {
+  const d = Math.floor(sec / 86400);
+  const h = Math.floor((sec % 86400) / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  if (d) return `${d}d${String(h).padStart(2, '0')}h`;
+  if (h) return `${h}h${String(m).padStart(2, '0')}m`;
+  return m ? `${m}m` : `${Math.floor(sec)}s`;
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function percent(part: number | undefined, whole: number | undefined): string {
+  return part !== undefined && whole ? `${Math.round((100 * part) / whole)}%` : '-';
+}
+
+/** The list's columns of the last heartbeat: UPTIME, LOAD (1/5/15 min), MEM and DISK in use. */
+function heartbeatCells(n: NodeRecord): string[] {
+  const m = n.heartbeat?.metrics;
+  if (!m) return ['-', '-', '-', '-'];
+  const load = [m.load1, m.load5, m.load15].map((l) => (l === undefined ? '-' : l.toFixed(2))).join('/');
+  const memUsed = m.memTotal !== undefined && m.memAvailable !== undefined ? m.memTotal - m.memAvailable : undefined;
+  return [m.uptime === undefined ? '-' : uptimeText(m.uptime), load, percent(memUsed, m.memTotal), percent(m.diskUsed, m.diskSize)];
+}
+
+/** `nodes show`'s heartbeat line, when the node agent has sent one. */
+function heartbeatLine(n: NodeRecord): string | undefined {
+  const hb = n.heartbeat;
+  if (!hb) return undefined;
+  const m = hb.metrics;
+  const parts = [`heartbeat ${iso(hb.time)}`];
+  if (m.uptime !== undefined) parts.push(`uptime ${uptimeText(m.uptime)}`);
+  if (m.load1 !== undefined) parts.push(`load ${[m.load1, m.load5, m.load15].map((l) => l?.toFixed(2) ?? '-').join(' ')}`);
+  if (m.memTotal !== undefined) parts.push(`memory ${m.memAvailable === undefined ? '?' : gib(m.memTotal - m.memAvailable)} used of ${gib(m.memTotal)}`);
+  if (m.diskSize !== undefined) parts.push(`disk ${m.diskUsed === undefined ? '?' : gib(m.diskUsed)} used of ${gib(m.diskSize)}`);
+  return parts.join('  ');
 }
 
 function eventLine(e: NodeEvent): string {
@@ -70,8 +110,12 @@ export const nodesListCommand: Command = {
 A table, one row per server: MAC, install state (discovered, pxe, stage1,
 stage2-fetched, verified, installing, installed, booted-from-disk,
 failed(reason)), install attempt, the address of its live lease (- when it
-holds none), when its state changed, when it last reported. --json: the
-same as a list of objects (ip only where a lease is live).
+holds none), when its state changed, when it last reported; for a server
+booted from its disk, its liveness (active, or silent after 3 heartbeat
+intervals without a report) and its node agent's last heartbeat: uptime,
+load (1/5/15 min), memory and root filesystem in use. --json: the same as a
+list of objects (ip only where a lease is live; liveness, and heartbeat with
+its time and figures, where there are some).
 
 ${HELP}`,
   async run(argv) {
@@ -83,8 +127,8 @@ ${HELP}`,
       else
         process.stdout.write(
           formatTable(
-            ['MAC', 'STATE', 'ATTEMPT', 'IP', 'CHANGED', 'LAST SEEN'],
-            nodes.map((n) => [n.mac, stateText(n), String(n.attempt), n.ip ?? '-', iso(n.updatedAt), iso(n.lastSeen)]),
+            ['MAC', 'STATE', 'ATTEMPT', 'IP', 'CHANGED', 'LAST SEEN', 'LIVENESS', 'UPTIME', 'LOAD', 'MEM', 'DISK'],
+            nodes.map((n) => [n.mac, stateText(n), String(n.attempt), n.ip ?? '-', iso(n.updatedAt), iso(n.lastSeen), n.liveness ?? '-', ...heartbeatCells(n)]),
           ),
         );
       return EXIT_OK;
@@ -96,7 +140,9 @@ export const nodesShowCommand: Command = {
   summary: 'one server: install state and its latest events',
   usage: `usage: podboot nodes show MAC --pod NAME [--state DIR] [--json]
 
-Exits 1 when the pod has never seen that server.
+The server's install state, attempt, last report and liveness; its node
+agent's last heartbeat (uptime, load, memory, disk), if any; then its latest
+events. Exits 1 when the pod has never seen that server.
 
 ${HELP}`,
   async run(argv) {
@@ -110,7 +156,10 @@ ${HELP}`,
         return EXIT_FAILURE;
       }
       if (values.json) process.stdout.write(JSON.stringify({ node: node ?? null, events }, null, 2) + '\n');
-      else process.stdout.write([node ? nodeLine(node) : `${mac}  (no install state)`, ...events.map(eventLine)].join('\n') + '\n');
+      else {
+        const beat = node && heartbeatLine(node);
+        process.stdout.write([node ? nodeLine(node) : `${mac}  (no install state)`, ...(beat ? [beat] : []), ...events.map(eventLine)].join('\n') + '\n');
+      }
       return EXIT_OK;
     });
   },

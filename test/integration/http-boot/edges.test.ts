@@ -77,6 +77,7 @@ describe('HTTP boot server edges', () => {
         bootFiles: { resolve: async () => ({ ok: false, reason: 'not-found' }) } as unknown as FileResolver,
         stage2: () => undefined,
         kickstart: () => '',
+        seed: async () => Buffer.alloc(0),
       },
     );
     await server.start();

@@ -40,9 +40,10 @@ describe('listings', () => {
     const text = run();
     expect(text.status, text.stderr).toBe(0);
     const lines = text.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^MAC\s+STATE\s+ATTEMPT\s+IP\s+CHANGED\s+LAST SEEN$/);
+    expect(lines[0]).toMatch(/^MAC\s+STATE\s+ATTEMPT\s+IP\s+CHANGED\s+LAST SEEN\s+LIVENESS\s+UPTIME\s+LOAD\s+MEM\s+DISK$/);
     expect(lines.slice(1)).toEqual([
-      expect.stringMatching(/^52:54:00:00:0e:01\s+pxe\s+1\s+10\.0\.0\.100\s+\d{4}-\d\d-\d\dT\S+\s+\d{4}-\S+$/),
+      // Not booted from its disk: no liveness, no heartbeat.
+      expect.stringMatching(/^52:54:00:00:0e:01\s+pxe\s+1\s+10\.0\.0\.100\s+\d{4}-\d\d-\d\dT\S+\s+\d{4}-\S+(\s+-){5}$/),
       expect.stringMatching(/^52:54:00:00:0e:02\s+failed\(signature\)\s+1\s+-\s+\d{4}-/),
     ]);
     // Columns line up under their header.

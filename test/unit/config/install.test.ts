@@ -26,8 +26,8 @@ describe('spec.install and spec.boot.stage1', () => {
   });
 
   it('takes a template name or an absolute path, a device and a crypt hash', () => {
-    const p = loadPodText(pod('  install: { kickstart: rhel9.ks, disk: /dev/sda, rootPasswordHash: "$6$abcdefgh$0123456789abcdef" }\n'), 'p.yaml').pod!;
-    expect(p.install).toEqual({ kickstart: 'rhel9.ks', disk: '/dev/sda', rootPasswordHash: '$6$abcdefgh$0123456789abcdef' });
+    const p = loadPodText(pod('  install: { kickstart: rhel9.ks, disk: /dev/sda, rootPasswordHash: "$6$abcdefgh$0123456789abcdef", repoUrl: "https://mirror.example/os/" }\n'), 'p.yaml').pod!;
+    expect(p.install).toEqual({ kickstart: 'rhel9.ks', disk: '/dev/sda', rootPasswordHash: '$6$abcdefgh$0123456789abcdef', repoUrl: 'https://mirror.example/os/' });
     expect(loadPodText(pod('  install: { kickstart: /etc/podboot/ks.sh }\n'), 'p.yaml').pod!.install.kickstart).toBe('/etc/podboot/ks.sh');
   });
 

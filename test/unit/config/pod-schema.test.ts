@@ -11,13 +11,14 @@ import { parsePod } from '../../../src/config/pod-file.js';
 import { podSchema } from '../../../src/config/pod-schema.js';
 import { POD_SHAPE, type ValueShape } from '../../../src/config/pod-shape.js';
 import { checkSchema } from '../../helpers/json-schema.js';
+import { ed25519Key } from '../../helpers/ssh-keys.js';
 import { FIXTURES, ROOT } from './fixtures.js';
 
 /** Validator messages about structure, which the schema must express too. */
 const STRUCTURAL = [
   /^unknown field/,
   /^required field is missing$/,
-  /^expected (a mapping|a list|a string|an integer), found /,
+  /^expected (a mapping|a list|a string|an integer|a boolean), found /,
   /^expected (podboot\/v1|Pod)$/,
   /^expected a pod \(a mapping /,
   /^expected [a-z0-9]+( or [a-z0-9]+)+, found /,
@@ -115,6 +116,17 @@ describe('pod JSON Schema', () => {
         management: { parent: 'eth1', vlan: 30, address: '192.168.50.10/24', gateway: '192.168.50.1' },
       },
       limits: { memory: '256Mi', pids: 64, cpuWeight: 200 },
+      managementNetwork: { cidr: '192.168.60.0/24', gateway: '192.168.60.1', dns: ['192.168.60.1'], vlan: 60, pool: '192.168.60.100-192.168.60.199', interface: { name: 'ens4' } },
+      users: [{ name: 'ops', sshAuthorizedKeys: [ed25519Key()], sudo: true }],
+      heartbeat: { interval: '30s' },
+      nodes: [
+        {
+          ...(base.spec!.nodes as Record<string, unknown>[])[0],
+          management: { interface: { mac: '52:54:00:00:01:01' }, address: '192.168.60.10', gateway: '192.168.60.1', dns: ['192.168.60.1'], vlan: 61 },
+          sshAuthorizedKeys: [ed25519Key()],
+        },
+        ...(base.spec!.nodes as Record<string, unknown>[]).slice(1),
+      ],
     };
 
     it('starts from a pod both accept', () => {

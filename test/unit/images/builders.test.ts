@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeInitramfs } from '../../../src/images/cpio.js';
 import { debFileName, parseAptCacheDepends, parseAptCacheShow, parseDebFileName } from '../../../src/images/debs.js';
-import { fixFat16RootTimes, FIXED_DOS_DATE } from '../../../src/images/fat.js';
+import { fixFatTimes, FIXED_DOS_DATE } from '../../../src/images/fat.js';
 import { parseLdd } from '../../../src/images/host-bins.js';
 import { renderNodeConfig } from '../../../src/images/lab-stage2.js';
 import { moduleDepends, moduleKey, parseModulesBuiltin, readModinfo, resolveLoadOrder } from '../../../src/images/modules.js';
@@ -116,7 +116,7 @@ describe('parsers', () => {
     writeFileSync(join(tmp, 'a.txt'), 'a\n');
     execFileSync('mcopy', ['-i', img, join(tmp, 'a.txt'), '::a.txt'], { env });
     const buf = readFileSync(img);
-    expect(fixFat16RootTimes(buf, 0)).toBe(1);
+    expect(fixFatTimes(buf, 0)).toBe(1);
     writeFileSync(img, buf);
     const listing = execFileSync('mdir', ['-i', img, '::'], { env }).toString();
     expect(listing).toMatch(/2000-01-01/);

@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixFat16Times } from '../../../src/images/fat.js';
+import { fixFatTimes } from '../../../src/images/fat.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pb-fat-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 
-describe('fixFat16Times', () => {
+describe('fixFatTimes', () => {
   it('fixes the root, subdirectories (with . and ..) and files in them, over a multi-cluster directory', () => {
     const img = join(tmp, 'fat.img');
     execFileSync('truncate', ['-s', '16M', img]);
@@ -25,7 +25,7 @@ describe('fixFat16Times', () => {
     const before = readFileSync(img);
     const buf = Buffer.from(before);
     // root: EFI, many; EFI: . .. BOOT; BOOT: . .. BOOTX64.EFI; many: . .. 20 files
-    expect(fixFat16Times(buf, 0)).toBe(2 + 3 + 3 + 22);
+    expect(fixFatTimes(buf, 0)).toBe(2 + 3 + 3 + 22);
     writeFileSync(img, buf);
     const listing = execFileSync('mdir', ['-/', '-i', img, '::'], { env, encoding: 'utf8' });
     const dated = listing.split('\n').filter((l) => /\d{4}-\d\d-\d\d/.test(l));
@@ -34,7 +34,7 @@ describe('fixFat16Times', () => {
     expect(listing).toMatch(/a-long-file-name-19\.conf/);
     // only time fields moved: the same image fixed twice is the same, and the byte count that differs is bounded by the entries
     const again = Buffer.from(buf);
-    fixFat16Times(again, 0);
+    fixFatTimes(again, 0);
     expect(again.equals(buf)).toBe(true);
     let differing = 0;
     for (let i = 0; i < buf.length; i++) if (buf[i] !== before[i]) differing++;

@@ -1,0 +1,250 @@
+// A real operating system through the whole chain, as a rack would see it: two
+// QEMU VMs (SeaBIOS and OVMF), each with a provisioning NIC on the rack bridge
+// behind ISC dhcrelay and a management NIC on another bridge and subnet.
+// PXE → stage1 → the signed Debian 12 image streams onto the disk, verified
+// while it is written → the server's cloud-init seed → partition table last →
+// reboot → Debian boots with systemd → cloud-init sets the hostname and the
+// management address from the pod YAML → the real ssh client logs in over the
+// management network with the key from the pod YAML → the node agent's
+// booted-from-disk and heartbeats are in the pod's database → no PXE offer
+// afterwards. Then an image with one flipped byte: the disk is left with
+// nothing bootable (SeaBIOS says so) and the pod's event names the check.
+//
+// The image is built once per machine (podboot images build-debian, cached by
+// its package set outside the checkout; ~4 min the first time).
+import { spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PODBOOT, requireBuild } from '../../helpers/netns.js';
+import { POD_ADDRESS, QemuRig, type Vm } from '../../helpers/qemu-rig.js';
+import { placeStage2 } from '../../helpers/stage2.js';
+
+const CACHE = join(process.cwd(), '.cache');
+const DISK_BYTES = 3 * 1024 * 1024 * 1024;
+const MGMT_BRIDGE = 'br1';
+
+interface Server {
+  name: string;
+  firmware: 'bios' | 'uefi';
+  mac: string;
+  mgmtMac: string;
+  address: string;
+  mgmtAddress: string;
+}
+const BIOS: Server = { name: 'deb-bios', firmware: 'bios', mac: '52:54:00:20:00:30', mgmtMac: '52:54:00:30:00:30', address: '10.20.0.30', mgmtAddress: '10.30.0.30' };
+const UEFI: Server = { name: 'deb-uefi', firmware: 'uefi', mac: '52:54:00:20:00:31', mgmtMac: '52:54:00:30:00:31', address: '10.20.0.31', mgmtAddress: '10.30.0.31' };
+const BAD: Server = { name: 'deb-bad', firmware: 'bios', mac: '52:54:00:20:00:32', mgmtMac: '52:54:00:30:00:32', address: '10.20.0.32', mgmtAddress: '10.30.0.32' };
+
+const podYaml = (sshKey: string) => `apiVersion: podboot/v1
+kind: Pod
+metadata: { name: rack-d }
+spec:
+  listen: { address: ${POD_ADDRESS} }
+  relays: [10.20.0.1]
+  subnets:
+    - { cidr: 10.20.0.0/24, gateway: 10.20.0.1, pool: 10.20.0.100-10.20.0.199, leaseTime: 10m }
+  managementNetwork: { cidr: 10.30.0.0/24, gateway: 10.30.0.1, dns: [10.30.0.1] }
+  users:
+    - { name: ops, sshAuthorizedKeys: ["${sshKey}"], sudo: true }
+  heartbeat: { interval: 5s }
+  nodes:
+${[BIOS, UEFI, BAD].map((s) => `    - { mac: "${s.mac}", hostname: ${s.name}, address: ${s.address}, management: { interface: { mac: "${s.mgmtMac}" }, address: ${s.mgmtAddress} } }`).join('\n')}
+  unknownNodes: ignore
+  install: { kickstart: debian.sh, disk: /dev/vda }
+  stage2: { image: debian-12, version: "1.0" }
+`;
+
+const rig = new QemuRig({ prefix: 'pbd' });
+let state: string;
+let key: string;
+
+function podboot(...args: string[]): string {
+  const r = spawnSync(process.execPath, [PODBOOT, ...args], { encoding: 'utf8', cwd: rig.dir, maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`podboot ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+interface Shown {
+  node: { state: string; attempt: number; reason?: string; detail?: string } | null;
+  events: { kind: string; detail?: string }[];
+  [k: string]: unknown;
+}
+const show = (mac: string) => JSON.parse(podboot('nodes', 'show', mac, '--pod', 'rack-d', '--state', state, '--json')) as Shown;
+
+function blankDisk(name: string): string {
+  const path = join(rig.dir, `${name}.img`);
+  writeFileSync(path, Buffer.alloc(0));
+  spawnSync('truncate', ['-s', String(DISK_BYTES), path]);
+  return path;
+}
+
+function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, offset);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `ssh ops@ADDRESS COMMAND` from the central namespace (routed over the management network), retried until sshd answers. */
+async function sshUntil(address: string, command: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        rig.lab.ns('central'),
+        'ssh',
+        '-i',
+        key,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'ConnectTimeout=5',
+        `ops@${address}`,
+        command,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    if (r.status === 0) return r.stdout;
+    last = `${r.status} ${r.stderr.trim().split('\n').pop()}`;
+    await new Promise((res) => setTimeout(res, 3000));
+  }
+  throw new Error(`ssh ops@${address} never answered: ${last}`);
+}
+
+function startServer(s: Server, disk: string, bootOrder = 'nc'): Vm {
+  return rig.startVm({ name: s.name, mac: s.mac, disk, bootOrder, firmware: s.firmware, memMb: 1024, moreNics: [{ mac: s.mgmtMac, bridge: MGMT_BRIDGE }] });
+}
+
+beforeAll(async () => {
+  requireBuild();
+  // Cached by package set outside the checkout: only the first run on a machine runs mmdebstrap.
+  podboot('images', 'build-debian', '--out', join(CACHE, 'debian-12.img.zst'));
+  await rig.setup();
+  rig.addBridge(MGMT_BRIDGE, '10.30.0.1/24', '10.30.0.0/24');
+  state = join(rig.dir, 'state');
+  const ca = join(rig.dir, 'ca');
+  key = join(rig.dir, 'id_ed25519');
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'podboot-test', '-f', key]);
+  const pub = readFileSync(`${key}.pub`, 'utf8').trim();
+  podboot('ca', 'init', '--out', ca, '--org', 'Debian Install Test');
+  podboot('ca', 'issue-signer', 'ci', '--ca', ca);
+  const image = join(rig.dir, 'debian-12.img.zst');
+  copyFileSync(join(CACHE, 'debian-12.img.zst'), image);
+  podboot('sign', image, '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'debian-12', '--version', '1.0', '--pods', 'rack-d', '--not-after', '7d');
+  expect(JSON.parse(readFileSync(`${image}.manifest.json`, 'utf8'))).toMatchObject({ encoding: 'zstd' });
+  placeStage2(image, join(state, 'rack-d'), 'debian-12@1.0');
+  await rig.startPod(podYaml(pub), state, ['--ca', ca, '--stage1', join(CACHE, 'stage1')], [/dhcp listening/, /tftp listening/, /http boot listening/]);
+}, 900_000);
+
+afterAll(async () => {
+  await rig.cleanup();
+});
+
+describe('Debian 12 installs through the whole chain under BIOS and UEFI', () => {
+  async function install(s: Server): Promise<{ vm: Vm; disk: string }> {
+    const disk = blankDisk(s.name);
+    const vm = startServer(s, disk);
+    await vm.waitFor(new RegExp(`podboot-stage1: running mac=${s.mac} ip=${s.address.replace(/\./g, '\\.')}`), 180_000);
+    await vm.waitFor(/podboot-stage1: verified debian-12 1\.0 sha256=[0-9a-f]{64}/, 600_000);
+    await vm.waitFor(/podboot-stage1: seed written/, 60_000);
+    await vm.waitFor(/podboot-stage1: partition table written/, 60_000);
+    await vm.waitFor(/podboot-stage1: installed/, 60_000);
+    // Debian's own boot: systemd greets on the serial console, then the node agent (its unit writes there too).
+    await vm.waitFor(/Welcome to .*Debian GNU\/Linux 12/, 300_000);
+    await vm.waitFor(/podboot-node-agent: booted-from-disk reported/, 600_000);
+    return { vm, disk };
+  }
+
+  it('PXE → stage1 → verified image + seed → Debian → cloud-init → ssh over the management network → agent reports', async () => {
+    // Both firmwares at once: one TCG core each.
+    const [bios, uefi] = await Promise.all([install(BIOS), install(UEFI)]);
+    for (const [s, r] of [
+      [BIOS, bios],
+      [UEFI, uefi],
+    ] as const) {
+      const out = await sshUntil(s.mgmtAddress, 'hostname; ip -br addr; cat /etc/machine-id; sudo -n true && echo sudo-ok', 300_000);
+      const [hostname] = out.split('\n');
+      expect(hostname).toBe(s.name);
+      // The management NIC, matched by its MAC and renamed, carries the address from the pod YAML.
+      expect(out).toMatch(new RegExp(`^mgmt0\\s+UP\\s+${s.mgmtAddress.replace(/\./g, '\\.')}/24`, 'm'));
+      expect(out).toContain('sudo-ok');
+      expect(r.vm.log()).toMatch(s.firmware === 'uefi' ? /removed network boot entry/ : /podboot-stage1: installed/);
+    }
+    // Each server made its own identity at first boot: the base image carries none.
+    const ids = await Promise.all([BIOS, UEFI].map((s) => sshUntil(s.mgmtAddress, 'cat /etc/machine-id; cat /etc/ssh/ssh_host_ed25519_key.pub', 60_000)));
+    expect(ids[0]).not.toBe(ids[1]);
+
+    for (const s of [BIOS, UEFI]) {
+      // Heartbeats every 5 s: wait for a few to land in the pod's database.
+      const deadline = Date.now() + 120_000;
+      let shown = show(s.mac);
+      while (Date.now() < deadline && !JSON.stringify(shown).includes('"active"')) {
+        await new Promise((res) => setTimeout(res, 2000));
+        shown = show(s.mac);
+      }
+      expect(shown.node?.state).toBe('booted-from-disk');
+      expect(JSON.stringify(shown)).toContain('"active"');
+      const kinds = shown.events.map((e) => e.kind);
+      const order = ['pxe', 'stage1', 'seed-served', 'installing', 'installed', 'booted-from-disk'];
+      const at = order.map((k) => kinds.indexOf(k));
+      expect(
+        at.every((i) => i >= 0),
+        kinds.join(' '),
+      ).toBe(true);
+      expect([...at].sort((x, y) => x - y)).toEqual(at);
+      // After the install the pod hands out no boot file: no second stage1.
+      expect(kinds.filter((k) => k === 'stage1')).toHaveLength(1);
+    }
+    // SeaBIOS tried the network first after the reboot; the pod turned it away.
+    expect(show(BIOS.mac).events.map((e) => e.kind)).toContain('pxe-after-install');
+    await Promise.all([bios.vm.stop(), uefi.vm.stop()]);
+  }, 1_500_000);
+
+  it('an image with one flipped byte leaves nothing bootable, and the event names the check', async () => {
+    const image = join(state, 'rack-d', 'images', 'debian-12@1.0', 'image');
+    // One byte in the middle of the compressed stream, flipped in place.
+    const fd = openSync(image, 'r+');
+    try {
+      const size = statSync(image).size;
+      const at = Math.floor(size / 2);
+      const b = Buffer.alloc(1);
+      readSync(fd, b, 0, 1, at);
+      b[0]! ^= 0x01;
+      writeSync(fd, b, 0, 1, at);
+    } finally {
+      closeSync(fd);
+    }
+    const disk = blankDisk(BAD.name);
+    // Something old on the disk first: a partition table stage1 must wipe.
+    copyFileSync(join(rig.dir, `${BIOS.name}.img`), disk);
+    const vm = startServer(BAD, disk);
+    const failed = await vm.waitFor(/podboot-stage1: FAILED digest: [^\n]*/, 900_000);
+    expect(failed).toMatch(/image sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+    await vm.waitFor(/podboot-stage1: stopped; the disk holds nothing bootable/, 60_000);
+    await vm.stop();
+    // No boot code, no protective MBR, no GPT header left at the front or where the image's backup one was.
+    expect(readAt(disk, 0, 1024 * 1024).every((b) => b === 0)).toBe(true);
+    expect(readAt(disk, DISK_BYTES - 512, 512).includes('EFI PART')).toBe(false);
+    const b = show(BAD.mac);
+    expect(b.node).toMatchObject({ state: 'failed', reason: 'digest' });
+    expect(b.events.map((e) => e.kind)).not.toContain('installed');
+    expect(JSON.stringify(b.events)).toMatch(/failed\(digest\): image sha256/);
+    // And the firmware agrees: booted from that disk alone, SeaBIOS finds nothing to boot.
+    const again = rig.startVm({ name: 'deb-bad-disk', mac: BAD.mac, disk, bootOrder: 'c', memMb: 512 });
+    await again.waitFor(/No bootable device|Boot failed: not a bootable disk/, 120_000);
+    await again.stop();
+  }, 1_200_000);
+});
