@@ -5,7 +5,7 @@
 # consoles named there get the line too, so an operator watching either sees it.
 say() {
 	printf '%s: %s\n' "${PODBOOT_PREFIX:-podboot}" "$*"
-	for _c in $PODBOOT_EXTRA_CONSOLES; do
+	for _c in ${PODBOOT_EXTRA_CONSOLES:-}; do
 		printf '%s: %s\n' "${PODBOOT_PREFIX:-podboot}" "$*" >"$_c" 2>/dev/null
 	done
 }

@@ -141,7 +141,10 @@ stream_install() {
 	wait "$_hasher"
 	sync
 	_sum=$(cut -d' ' -f1 <"$STREAM_WORK/sha256")
-	_written=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$STREAM_WORK/dd.err" | tail -n 1)
+	# From dd's "N+M records out" (of MiB blocks, fullblock: M is the last, short one), rounded up to
+	# the MiB: busybox dd prints no byte count, and the wipe must still find the image's end.
+	_mibs=$(awk '/records out/ { split($1, r, "+"); n = r[1] + r[2] } END { print n + 0 }' "$STREAM_WORK/dd.err" 2>/dev/null) || _mibs=0
+	_written=$((_mibs * MiB))
 	if [ "$(cat "$STREAM_WORK/chunks.rc")" != 0 ]; then
 		stream_wipe "$_disk" "$_written"
 		stream_fail download "$(cat "$STREAM_WORK/chunks.err" 2>/dev/null)"
@@ -195,6 +198,7 @@ commit_disk() {
 	sync
 	dd if="$STREAM_WORK/head" of="$1" bs=$MiB count=1 conv=notrunc 2>/dev/null || stream_fail install "writing the partition table to $1"
 	sync
-	[ -b "$1" ] && blockdev --rereadpt "$1" 2>/dev/null
+	# the table is on the disk already: a kernel that cannot re-read it now reads it at the next boot
+	[ ! -b "$1" ] || blockdev --rereadpt "$1" 2>/dev/null || :
 	say "partition table written: $1 is bootable"
 }

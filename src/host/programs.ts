@@ -66,6 +66,7 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   dd: 'coreutils',
   du: 'coreutils',
   touch: 'coreutils',
+  chroot: 'coreutils',
   find: 'findutils',
   // the Debian image test logs in over the management network
   ssh: 'openssh-client',

@@ -104,7 +104,10 @@ image. See docs/debian-image.md.
   --sources FILE    apt sources for mmdebstrap (default: the host's)
   --epoch SECONDS   SOURCE_DATE_EPOCH (default 1686355200, Debian 12.0's day)
   --zstd-level N    1..19 (default 6)
-  --force           rebuild both steps`,
+  --force           rebuild both steps
+  --force-disk      lay the disk out again from the cached tarball, into FILE
+                    only (the cached image stays): compare the two to check
+                    that the layout step is reproducible`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -115,6 +118,7 @@ image. See docs/debian-image.md.
         epoch: { type: 'string' },
         'zstd-level': { type: 'string' },
         force: { type: 'boolean', default: false },
+        'force-disk': { type: 'boolean', default: false },
       },
       allowPositionals: true,
     });
@@ -123,7 +127,15 @@ image. See docs/debian-image.md.
     if (epoch !== undefined && !(Number.isSafeInteger(epoch) && epoch > 315532800)) throw new UsageError(`--epoch must be seconds since 1970 after 1980, not ${values.epoch}`);
     const level = values['zstd-level'] === undefined ? undefined : Number(values['zstd-level']);
     if (level !== undefined && !(Number.isInteger(level) && level >= 1 && level <= 19)) throw new UsageError(`--zstd-level must be 1..19, not ${values['zstd-level']}`);
-    const r = await buildDebianImage({ out: values.out, cacheDir: values.cache, sources: values.sources, sourceDateEpoch: epoch, zstdLevel: level, force: values.force, progress });
+    const r = await buildDebianImage({
+      out: values.out,
+      cacheDir: values.cache,
+      sources: values.sources,
+      sourceDateEpoch: epoch,
+      zstdLevel: level,
+      force: values.force ? true : values['force-disk'] ? 'disk' : false,
+      progress,
+    });
     progress(`debian image ${r.cached.disk ? 'from the cache' : 'built'}: kernel ${r.kernelVersion}, ${r.packages} packages, ${r.rawSize} bytes raw`);
     progress(`${r.size.toString().padStart(10)}  ${r.sha256}  ${r.out}`);
     return EXIT_OK;

@@ -198,7 +198,7 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
       expect(shown.node?.state).toBe('booted-from-disk');
       expect(JSON.stringify(shown)).toContain('"active"');
       const kinds = shown.events.map((e) => e.kind);
-      const order = ['pxe', 'stage1', 'seed-served', 'installing', 'installed', 'booted-from-disk'];
+      const order = ['pxe', 'stage1', 'installing', 'seed-served', 'installed', 'booted-from-disk'];
       const at = order.map((k) => kinds.indexOf(k));
       expect(
         at.every((i) => i >= 0),

@@ -1,137 +1,28 @@
 // The stage1 agent (images/stage1/podboot-agent.sh) run on the host with the
 // host's sh, curl and openssl against a small HTTPS server on 127.0.0.1 that
 // speaks the pod's API (install token → session exchange, events, stage2
-// files with Range, kickstart, session refresh), with certificates and signatures made by podboot itself. Each
+// files with Range, kickstart, session refresh; test/helpers/agent-rig.ts), with certificates and signatures made by podboot itself. Each
 // failure mode must be reported with its reason and must never run the
 // kickstart (the only thing that would touch a disk).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeInitramfs } from '../../../src/images/cpio.js';
 import { STAGE1_DIR } from '../../global-setup.js';
+import { AgentRig, REFRESHED, REPO, SESSION, type Stage2, TOKEN } from '../../helpers/agent-rig.js';
 import { forgeServiceCaSigner } from '../../helpers/forged-signer.js';
-import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 
-const REPO = new URL('../../../', import.meta.url).pathname;
-const tmp = mkdtempSync(join(tmpdir(), 'agent-test-'));
-const ca = join(tmp, 'ca');
-const TOKEN = 'tok.initial-AbC_123';
-const REFRESHED = 'tok.refreshed-XyZ_456';
-/** what POST /v1/session answers for TOKEN (once, as the pod does) */
-const SESSION = 'tok.session-Ses_789';
+const rig = new AgentRig('agent-test-');
+const { tmp, ca } = rig;
+const signed = (name: string, content: Buffer, extra: string[] = []) => rig.sign(name, content, extra);
+const podboot = (...args: string[]) => rig.podboot(...args);
+const image = Buffer.alloc(300_000);
+for (let i = 0; i < image.length; i++) image[i] = (i * 7919) & 0xff;
 
-function podboot(...args: string[]): string {
-  return execFileSync(process.execPath, [PODBOOT, ...args], { encoding: 'utf8', cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-interface Stage2 {
-  image: Buffer;
-  imageP7s: Buffer;
-  manifest: Buffer;
-  manifestP7s: Buffer;
-}
-
-/** podboot sign → the four files the pod serves */
-function signed(name: string, content: Buffer, extra: string[] = []): Stage2 {
-  const dir = join(tmp, `img-${name}`);
-  mkdirSync(dir, { recursive: true });
-  const img = join(dir, 'stage2.img');
-  writeFileSync(img, content);
-  podboot('sign', img, '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'lab', '--version', '2.1', ...extra);
-  return {
-    image: readFileSync(img),
-    imageP7s: readFileSync(`${img}.p7s`),
-    manifest: readFileSync(`${img}.manifest.json`),
-    manifestP7s: readFileSync(`${img}.manifest.json.p7s`),
-  };
-}
-
-// What the server does, per test.
-let stage2: Stage2;
-let kickstart = '';
-let missing = new Set<string>();
-/**
- * The exchange, as the pod does it: TOKEN buys SESSION once; the same TOKEN
- * again is a replay (401) unless it is the retry of an exchange whose answer
- * was lost (`cut`: the first answer is never delivered, the retry gets the
- * same session). Any other call with TOKEN is refused (401).
- */
-let sessionMode: 'ok' | 'cut' | 'refuse' = 'ok';
-let exchanges = 0;
-const events: { body: unknown; auth: string | undefined }[] = [];
-const requests: { path: string; auth: string | undefined; range: string | undefined }[] = [];
-let server: Server;
-let port = 0;
-let image: Buffer;
-
-beforeAll(async () => {
-  requireBuild();
-  podboot('ca', 'init', '--out', ca, '--org', 'Agent Test');
-  podboot('ca', 'issue-signer', 'ci', '--ca', ca);
-  podboot('ca', 'issue-server', 'rack-t', '--ca', ca, '--ip', '127.0.0.1');
-  image = Buffer.alloc(300_000);
-  for (let i = 0; i < image.length; i++) image[i] = (i * 7919) & 0xff;
-  server = createServer({ key: readFileSync(`${ca}/servers/rack-t.key`), cert: readFileSync(`${ca}/servers/rack-t.chain.pem`) }, (req, res) => {
-    const path = req.url ?? '';
-    requests.push({ path, auth: req.headers.authorization, range: req.headers.range });
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const file = (data: Buffer) => {
-        const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-        if (m && Number(m[1]) < data.length) {
-          const from = Number(m[1]);
-          res.writeHead(206, { 'content-range': `bytes ${from}-${data.length - 1}/${data.length}`, 'content-length': data.length - from });
-          return res.end(data.subarray(from));
-        }
-        res.writeHead(200, { 'content-length': data.length });
-        res.end(data);
-      };
-      if (missing.has(path)) return res.writeHead(404).end();
-      if (req.method === 'POST' && path === '/v1/session') {
-        exchanges++;
-        if (req.headers.authorization !== `Bearer ${TOKEN}` || sessionMode === 'refuse') return res.writeHead(401).end('{"error":"install token already used"}');
-        // The session is decided, but the connection dies before it gets there.
-        if (sessionMode === 'cut' && exchanges === 1) return req.socket.destroy();
-        return res.writeHead(200, { 'content-type': 'text/plain' }).end(`${SESSION}\n`);
-      }
-      // Past the exchange the install token is worth nothing.
-      if (req.headers.authorization === `Bearer ${TOKEN}`) return res.writeHead(401).end();
-      if (req.method === 'POST' && path === '/v1/events') {
-        events.push({ body: JSON.parse(Buffer.concat(chunks).toString()), auth: req.headers.authorization });
-        return res.writeHead(204).end();
-      }
-      if (req.method === 'POST' && path === '/v1/token/refresh') return res.writeHead(200, { 'content-type': 'text/plain' }).end(REFRESHED);
-      const files: Record<string, Buffer> = {
-        '/v1/stage2/image': stage2.image,
-        '/v1/stage2/image.p7s': stage2.imageP7s,
-        '/v1/stage2/manifest.json': stage2.manifest,
-        '/v1/stage2/manifest.json.p7s': stage2.manifestP7s,
-        '/v1/kickstart': Buffer.from(kickstart),
-      };
-      const data = files[path];
-      if (req.method === 'GET' && data) return file(data);
-      res.writeHead(404).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
-  // The agent finds lib.sh and verify.sh in one directory, as in the initramfs.
-  const lib = join(tmp, 'lib');
-  mkdirSync(lib);
-  symlinkSync(join(REPO, 'images/common/lib.sh'), join(lib, 'lib.sh'));
-  symlinkSync(join(REPO, 'images/stage1/verify.sh'), join(lib, 'verify.sh'));
-}, 60_000);
-
-afterAll(async () => {
-  await new Promise((r) => server?.close(r));
-  rmSync(tmp, { recursive: true, force: true });
-});
+beforeAll(() => rig.start('Agent Test'), 60_000);
+afterAll(() => rig.stop());
 
 /** The kickstart the server hands out: records what it was given, instead of writing a disk. */
 const recordingKickstart = (out: string, exit = 0) => `#!/bin/sh
@@ -140,77 +31,8 @@ echo "kickstart running"
 exit ${exit}
 `;
 
-interface Shell {
-  name: string;
-  /** the sh to run the agent with */
-  sh: string;
-  /** PATH for the agent: for busybox, only its applets plus host curl and openssl, as in stage1 */
-  path: string;
-}
-
-/** The host's sh, and (when the stage1 build cached it) Debian's busybox-static with nothing else on PATH. */
-function shells(): Shell[] {
-  const list: Shell[] = [{ name: 'host sh', sh: 'sh', path: process.env.PATH ?? '/usr/bin:/bin' }];
-  const x = join(REPO, '.cache', 'debs', 'x');
-  const pkg = existsSync(x) ? readdirSync(x).find((d) => d.startsWith('busybox-static_')) : undefined;
-  if (pkg) {
-    const busybox = join(x, pkg, 'bin', 'busybox');
-    const bin = join(tmp, 'bb-bin');
-    mkdirSync(bin, { recursive: true });
-    for (const applet of execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) symlinkSync(busybox, join(bin, applet));
-    for (const tool of ['curl', 'openssl']) {
-      rmSync(join(bin, tool), { force: true });
-      symlinkSync(`/usr/bin/${tool}`, join(bin, tool));
-    }
-    list.push({ name: 'busybox', sh: join(bin, 'sh'), path: bin });
-  }
-  return list;
-}
-
-function runAgent(shell: Shell, work: string, env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(shell.sh, [join(REPO, 'images/stage1/podboot-agent.sh')], {
-      env: {
-        PATH: shell.path,
-        PODBOOT_SERVER: '127.0.0.1',
-        PODBOOT_HTTPS: String(port),
-        PODBOOT_POD: 'rack-t',
-        PODBOOT_MAC: '52-54-00-aa-bb-cc',
-        PODBOOT_TOKEN: TOKEN,
-        PODBOOT_ROOT_CA: `${ca}/root.pem`,
-        PODBOOT_WORK: work,
-        PODBOOT_LIB: join(tmp, 'lib'),
-        PODBOOT_RETRIES: '1',
-        PODBOOT_FETCH_ROUNDS: '1',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const kill = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('exit', (code) => {
-      clearTimeout(kill);
-      resolve({ code: code ?? -1, out });
-    });
-  });
-}
-
-function reset(s: Stage2, ks: string): void {
-  stage2 = s;
-  kickstart = ks;
-  missing = new Set();
-  sessionMode = 'ok';
-  exchanges = 0;
-  events.length = 0;
-  requests.length = 0;
-}
-
-const states = () => events.map((e) => (e.body as { state: string }).state);
-
 // made once: shells() links busybox's applets into one directory
-const SHELLS = shells();
+const SHELLS = rig.shells(['curl', 'openssl']);
 
 for (const shell of SHELLS)
   describe(`stage1 agent against the pod API (${shell.name})`, () => {
@@ -218,10 +40,10 @@ for (const shell of SHELLS)
     it('verifies, runs the kickstart with the verified image, reports every state in order', async () => {
       const work = join(tmp, `w-${tag}-ok`);
       const out = join(tmp, `ks-${tag}-ok.txt`);
-      reset(signed('ok', image, ['--pods', 'rack-x,rack-t', '--not-after', '30d']), recordingKickstart(out));
-      const r = await runAgent(shell, work);
+      rig.reset(signed('ok', image, ['--pods', 'rack-x,rack-t', '--not-after', '30d']), recordingKickstart(out));
+      const r = await rig.runAgent(shell, work);
       expect(r.code, r.out).toBe(0);
-      expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
+      expect(rig.states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
       expect(r.out).toMatch(/podboot-stage1: verified lab 2\.1 sha256=/);
       expect(r.out).toMatch(/podboot-stage1: installed/);
       expect(r.out).toMatch(/kickstart running/);
@@ -230,44 +52,44 @@ for (const shell of SHELLS)
       expect(ks).toContain(`sha=${createHash('sha256').update(image).digest('hex')}`);
       expect(ks).toContain('pod=rack-t');
       // The install token went to the exchange only, first; then the session; after the refresh, the new one.
-      expect(requests[0]).toMatchObject({ path: '/v1/session', auth: `Bearer ${TOKEN}` });
-      expect(requests.filter((q) => q.auth === `Bearer ${TOKEN}`)).toHaveLength(1);
-      expect(requests.slice(1).every((q) => q.auth === `Bearer ${SESSION}` || q.auth === `Bearer ${REFRESHED}`)).toBe(true);
-      expect(requests.find((q) => q.path === '/v1/stage2/image')!.auth).toBe(`Bearer ${REFRESHED}`);
-      expect(events[0]!.auth).toBe(`Bearer ${SESSION}`);
+      expect(rig.requests[0]).toMatchObject({ path: '/v1/session', auth: `Bearer ${TOKEN}` });
+      expect(rig.requests.filter((q) => q.auth === `Bearer ${TOKEN}`)).toHaveLength(1);
+      expect(rig.requests.slice(1).every((q) => q.auth === `Bearer ${SESSION}` || q.auth === `Bearer ${REFRESHED}`)).toBe(true);
+      expect(rig.requests.find((q) => q.path === '/v1/stage2/image')!.auth).toBe(`Bearer ${REFRESHED}`);
+      expect(rig.events[0]!.auth).toBe(`Bearer ${SESSION}`);
       expect(ks).toContain(`token=${REFRESHED}`);
       expect(ks).not.toContain(TOKEN);
     });
 
     it('retries an exchange whose answer was cut off and goes on with the session it gets', async () => {
-      reset(signed('cut', image), recordingKickstart(join(tmp, `ks-${tag}-cut.txt`)));
-      sessionMode = 'cut';
-      const r = await runAgent(shell, join(tmp, `w-${tag}-cut`), { PODBOOT_RETRIES: '3' });
+      rig.reset(signed('cut', image), recordingKickstart(join(tmp, `ks-${tag}-cut.txt`)));
+      rig.sessionMode = 'cut';
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-cut`), { PODBOOT_RETRIES: '3' });
       expect(r.code, r.out).toBe(0);
-      expect(exchanges).toBe(2);
+      expect(rig.exchanges).toBe(2);
       expect(r.out).toMatch(/session exchange: HTTP 000/);
-      expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
-      expect(events[0]!.auth).toBe(`Bearer ${SESSION}`);
+      expect(rig.states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed']);
+      expect(rig.events[0]!.auth).toBe(`Bearer ${SESSION}`);
     });
 
     it('a refused exchange (a used install token) stops at once: no retry, no download, no kickstart', async () => {
-      reset(signed('replay', image), recordingKickstart(join(tmp, `ks-${tag}-replay.txt`)));
-      sessionMode = 'refuse';
-      const r = await runAgent(shell, join(tmp, `w-${tag}-replay`), { PODBOOT_RETRIES: '3' });
+      rig.reset(signed('replay', image), recordingKickstart(join(tmp, `ks-${tag}-replay.txt`)));
+      rig.sessionMode = 'refuse';
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-replay`), { PODBOOT_RETRIES: '3' });
       expect(r.code).toBe(1);
-      expect(exchanges).toBe(1);
+      expect(rig.exchanges).toBe(1);
       expect(r.out).toMatch(/podboot-stage1: FAILED session: HTTP 401: \{error:install token already used\}/);
-      expect(requests.map((q) => q.path)).toEqual(['/v1/session']);
+      expect(rig.requests.map((q) => q.path)).toEqual(['/v1/session']);
     });
 
     it('resumes a partly downloaded image with a Range request', async () => {
       const work = join(tmp, `w-${tag}-resume`);
       mkdirSync(work, { recursive: true });
-      reset(signed('resume', image), recordingKickstart(join(tmp, `ks-${tag}-resume.txt`)));
+      rig.reset(signed('resume', image), recordingKickstart(join(tmp, `ks-${tag}-resume.txt`)));
       writeFileSync(join(work, 'image'), image.subarray(0, 100_000));
-      const r = await runAgent(shell, work);
+      const r = await rig.runAgent(shell, work);
       expect(r.code, r.out).toBe(0);
-      expect(requests.find((q) => q.path === '/v1/stage2/image')!.range).toBe('bytes=100000-');
+      expect(rig.requests.find((q) => q.path === '/v1/stage2/image')!.range).toBe('bytes=100000-');
       expect(readFileSync(join(work, 'image')).equals(image)).toBe(true);
     });
 
@@ -368,17 +190,17 @@ for (const shell of SHELLS)
     for (const [what, make, reason, detail] of refused) {
       it(`refuses ${what}: reports failed, never runs the kickstart`, async () => {
         const out = join(tmp, `ks-${tag}-${what.replace(/\W+/g, '-')}.txt`);
-        reset(make(), recordingKickstart(out));
-        const r = await runAgent(shell, join(tmp, `w-${tag}-${what.replace(/\W+/g, '-')}`));
+        rig.reset(make(), recordingKickstart(out));
+        const r = await rig.runAgent(shell, join(tmp, `w-${tag}-${what.replace(/\W+/g, '-')}`));
         expect(r.code, r.out).toBe(1);
-        const failed = events.find((e) => (e.body as { state: string }).state === 'failed')!.body as { reason: string; detail: string };
+        const failed = rig.events.find((e) => (e.body as { state: string }).state === 'failed')!.body as { reason: string; detail: string };
         expect(failed.reason).toMatch(reason);
         expect(failed.detail).toMatch(detail);
         expect(r.out).toMatch(new RegExp(`podboot-stage1: FAILED ${failed.reason}: `));
-        expect(states()).not.toContain('installing');
-        expect(states()).not.toContain('verified');
+        expect(rig.states()).not.toContain('installing');
+        expect(rig.states()).not.toContain('verified');
         expect(existsSync(out)).toBe(false);
-        expect(requests.some((q) => q.path === '/v1/kickstart')).toBe(false);
+        expect(rig.requests.some((q) => q.path === '/v1/kickstart')).toBe(false);
       });
     }
 
@@ -389,51 +211,37 @@ for (const shell of SHELLS)
       const m = JSON.parse(s.manifest.toString()) as { notAfter: string };
       m.notAfter = '2001-02-03T04:05:06.000Z';
       writeFileSync(join(dir, 'old.json'), JSON.stringify(m, null, 2));
-      const p7s = execFileSync('openssl', [
-        'cms',
-        '-sign',
-        '-binary',
-        '-outform',
-        'DER',
-        '-in',
-        join(dir, 'old.json'),
-        '-signer',
-        `${ca}/signers/ci.pem`,
-        '-inkey',
-        `${ca}/signers/ci.key`,
-        '-certfile',
-        `${ca}/codesign-ca.pem`,
-      ]);
-      reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, `ks-${tag}-exp.txt`)));
-      const r = await runAgent(shell, join(tmp, `w-${tag}-exp`));
+      const p7s = rig.signCms(join(dir, 'old.json'));
+      rig.reset({ ...s, manifest: readFileSync(join(dir, 'old.json')), manifestP7s: p7s }, recordingKickstart(join(tmp, `ks-${tag}-exp.txt`)));
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-exp`));
       expect(r.code, r.out).toBe(1);
       expect(r.out).toMatch(/podboot-stage1: FAILED manifest: lab 2\.1 expired at 2001-02-03T04:05:06\.000Z/);
       expect(existsSync(join(tmp, `ks-${tag}-exp.txt`))).toBe(false);
-      expect(requests.some((q) => q.path === '/v1/stage2/image')).toBe(false);
+      expect(rig.requests.some((q) => q.path === '/v1/stage2/image')).toBe(false);
     });
 
     it('a download that keeps failing is reported as download', async () => {
-      reset(signed('dl', image), recordingKickstart(join(tmp, `ks-${tag}-dl.txt`)));
-      missing.add('/v1/stage2/image');
-      const r = await runAgent(shell, join(tmp, `w-${tag}-dl`));
+      rig.reset(signed('dl', image), recordingKickstart(join(tmp, `ks-${tag}-dl.txt`)));
+      rig.missing.add('/v1/stage2/image');
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-dl`));
       expect(r.code, r.out).toBe(1);
-      expect(events.at(-1)!.body).toMatchObject({ state: 'failed', reason: 'download' });
+      expect(rig.events.at(-1)!.body).toMatchObject({ state: 'failed', reason: 'download' });
       expect(r.out).toMatch(/podboot-stage1: FAILED download: image: .*404/);
     });
 
     it('a failing kickstart is reported as install, after installing', async () => {
-      reset(signed('ksfail', image), recordingKickstart(join(tmp, `ks-${tag}-fail.txt`), 3));
-      const r = await runAgent(shell, join(tmp, `w-${tag}-ksfail`));
+      rig.reset(signed('ksfail', image), recordingKickstart(join(tmp, `ks-${tag}-fail.txt`), 3));
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-ksfail`));
       expect(r.code, r.out).toBe(1);
-      expect(states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'failed']);
-      expect(events.at(-1)!.body).toMatchObject({ reason: 'install', detail: expect.stringMatching(/kickstart exited 3/) });
+      expect(rig.states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'failed']);
+      expect(rig.events.at(-1)!.body).toMatchObject({ reason: 'install', detail: expect.stringMatching(/kickstart exited 3/) });
     });
 
     it('refuses a token with characters that could break out of a header', async () => {
-      reset(signed('tok', image), recordingKickstart(join(tmp, `ks-${tag}-tok.txt`)));
-      const r = await runAgent(shell, join(tmp, `w-${tag}-tok`), { PODBOOT_TOKEN: 'abc"; reboot' });
+      rig.reset(signed('tok', image), recordingKickstart(join(tmp, `ks-${tag}-tok.txt`)));
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-tok`), { PODBOOT_TOKEN: 'abc"; reboot' });
       expect(r.code).toBe(1);
-      expect(requests).toHaveLength(0);
+      expect(rig.requests).toHaveLength(0);
     });
 
     it('verify.sh works on its own, as operators run it', () => {
