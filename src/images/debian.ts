@@ -29,7 +29,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { isProgramMissing, programNotFound, runProgram } from '../host/programs.js';
 import { DebCache, type Progress } from './debs.js';
@@ -55,10 +56,10 @@ import { ESP_TYPE, gptRegions, LEGACY_BIOS_BOOTABLE } from './gpt.js';
 import { packageRoot } from './rootfs.js';
 import { type DebRole, resolveDebs } from './stage1.js';
 
-/** Bumped when the rootfs step changes (packages, options, hooks): cached tarballs of older code are not reused. */
+/** Bumped when the rootfs step changes in a way its arguments do not show; the arguments are in the key too. */
 const ROOTFS_VERSION = 'debian-rootfs/1';
-/** Bumped when the disk layout or the overlay changes. */
-const DISK_VERSION = 'debian-disk/1';
+/** The modules whose code lays the disk out: their text is part of the disk's cache key, so a change to them is never served from an old cache. */
+const DISK_CODE = ['debian', 'debian-layout', 'gpt', 'fat'];
 
 export const DEBIAN_SUITE = 'bookworm';
 /**
@@ -85,6 +86,9 @@ export const DEBIAN_PACKAGES = [
   'netbase',
   'procps',
 ] as const;
+
+/** netplan writes systemd-networkd units; networkd and resolved must run for them. */
+const ROOTFS_HOOKS = ['--customize-hook=chroot "$1" systemctl enable systemd-networkd systemd-resolved'];
 
 /** Documentation, manuals and translations are left out of a server image (like Debian's own minimal cloud images). */
 const PATH_EXCLUDES = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*', '/usr/share/lintian/*'];
@@ -206,7 +210,10 @@ export function overlayFiles(): Record<string, { data: Buffer; mode: number }> {
 
 /** Everything that decides the disk's bytes besides the tarball. */
 function diskKey(rootfsKey: string, epoch: number, level: number): string {
-  const h = createHash('sha256').update(`${DISK_VERSION}\n${rootfsKey}\n${epoch}\n${level}\n${DEBIAN_CMDLINE}\n`);
+  const h = createHash('sha256').update(`${rootfsKey}\n${epoch}\n${level}\n${DEBIAN_CMDLINE}\n`);
+  // .ts under vitest, .js when built: the sibling files with this module's own extension
+  const self = fileURLToPath(import.meta.url);
+  for (const m of DISK_CODE) h.update(readFileSync(join(dirname(self), `${m}${extname(self)}`)));
   for (const [path, f] of Object.entries(overlayFiles()).sort()) h.update(`${path} ${f.mode} ${sha256Hex(f.data)}\n`);
   return h.digest('hex');
 }
@@ -221,7 +228,8 @@ export async function buildDebianImage(opts: DebianImageOptions): Promise<Debian
 
   progress(`resolve the package set (mmdebstrap --simulate, ${DEBIAN_SUITE})`);
   const packageSet = resolvePackageSet(DEBIAN_SUITE, sources);
-  const rootfsKey = sha256Hex(`${ROOTFS_VERSION}\n${DEBIAN_SUITE}\n${epoch}\n${packageSet.join('\n')}\n`);
+  const args = mmdebstrapArgs(DEBIAN_SUITE, '-', '-', ROOTFS_HOOKS).join('\n');
+  const rootfsKey = sha256Hex(`${ROOTFS_VERSION}\n${args}\n${epoch}\n${packageSet.join('\n')}\n`);
   const kernelPkg = packageSet.find((p) => /^linux-image-\d/.test(p)) ?? '?';
   progress(`${packageSet.length} packages (${kernelPkg}); rootfs key ${rootfsKey.slice(0, 16)}`);
   const tarball = join(opts.cacheDir, `rootfs-${rootfsKey}.tar`);
@@ -231,11 +239,12 @@ export async function buildDebianImage(opts: DebianImageOptions): Promise<Debian
     progress('rootfs: mmdebstrap (downloads ~200 MB of packages; 2-4 min)');
     const tmp = `${tarball}.tmp-${process.pid}`;
     try {
-      runProgram('mmdebstrap', mmdebstrapArgs(DEBIAN_SUITE, tmp, sources, ['--customize-hook=chroot "$1" systemctl enable systemd-networkd systemd-resolved']), {
+      runProgram('mmdebstrap', mmdebstrapArgs(DEBIAN_SUITE, tmp, sources, ROOTFS_HOOKS), {
         env: { SOURCE_DATE_EPOCH: String(epoch), LC_ALL: 'C' },
       });
       writeFileSync(`${tarball}.packages`, packageSet.join('\n') + '\n');
       renameSync(tmp, tarball);
+      prune(opts.cacheDir, /^rootfs-[0-9a-f]{64}\.tar(\.packages)?$/, basename(tarball), progress);
     } finally {
       rmSync(tmp, { force: true });
     }
@@ -269,6 +278,7 @@ export async function buildDebianImage(opts: DebianImageOptions): Promise<Debian
   } else {
     info = await assembleDisk({ cacheDir: opts.cacheDir, tarball, out: cachedImage, epoch, level, progress });
     writeFileSync(`${cachedImage}.json`, JSON.stringify(info) + '\n');
+    prune(opts.cacheDir, /^disk-[0-9a-f]{64}\.img\.zst(\.json)?$/, basename(cachedImage), progress);
     const tmpOut = `${opts.out}.tmp-${process.pid}`;
     copyFileSync(cachedImage, tmpOut);
     renameSync(tmpOut, opts.out);
@@ -394,6 +404,15 @@ function fixCtimes(root: string, image: string, epoch: number): void {
   if (r.error) throw new Error(isProgramMissing(r.error) ? programNotFound('debugfs') : r.error.message);
   const problems = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.trim() && !l.startsWith('debugfs'));
   if (problems.length) throw new Error(`debugfs: ${problems.slice(0, 3).join('; ')}`);
+}
+
+/** A new build replaces the cache's older ones (~750 MB a tarball): one package set at a time is kept. */
+function prune(dir: string, pattern: RegExp, keep: string, progress: Progress): void {
+  for (const f of readdirSync(dir)) {
+    if (!pattern.test(f) || f.startsWith(keep)) continue;
+    rmSync(join(dir, f), { force: true });
+    progress(`cache: removed ${f}`);
+  }
 }
 
 /** No identity in the base: each server makes its own SSH host keys and machine id at first boot. */

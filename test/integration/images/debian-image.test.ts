@@ -70,7 +70,7 @@ describe('the Debian image', () => {
     const at = `${raw}@@${2048 * 512}`;
     const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
     const mtype = (f: string) => spawnSync('mtype', ['-i', at, f], { encoding: 'utf8', env }).stdout;
-    const files = spawnSync('mdir', ['-/', '-b', '-i', at, '::'], { encoding: 'utf8', env }).stdout;
+    const files = spawnSync('mdir', ['-a', '-/', '-b', '-i', at, '::'], { encoding: 'utf8', env }).stdout;
     for (const f of ['::/vmlinuz', '::/initrd.img', '::/EFI/BOOT/BOOTX64.EFI', '::/ldlinux.sys', '::/syslinux.cfg', '::/loader/entries/debian.conf'])
       expect(files.toLowerCase()).toContain(f.toLowerCase());
     expect(DEBIAN_CMDLINE).toContain(`root=PARTUUID=${ROOT_PARTUUID.toLowerCase()}`);
@@ -111,7 +111,7 @@ describe('the Debian image', () => {
     expect(run('chroot', [root, 'cloud-init', 'schema', '--config-file', '/tmp/user-data'])).toMatch(/Valid cloud-config/);
     run('chroot', [root, 'cloud-init', 'devel', 'net-convert', '--network-data', '/tmp/network-config', '--kind', 'yaml', '--output-kind', 'netplan', '--directory', '/tmp/out', '--distro', 'debian']);
     const netplan = readFileSync(join(root, 'tmp/out/etc/netplan/50-cloud-init.yaml'), 'utf8');
-    expect(netplan).toMatch(/macaddress: 52:54:00:30:00:40/);
+    expect(netplan).toMatch(/macaddress: ['"]?52:54:00:30:00:40/);
     expect(netplan).toMatch(/id: 30/);
     expect(netplan).toContain('10.30.0.40/24');
     // netplan itself turns it into systemd-networkd units
