@@ -67,6 +67,7 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   du: 'coreutils',
   touch: 'coreutils',
   chroot: 'coreutils',
+  cp: 'coreutils',
   find: 'findutils',
   // the Debian image test logs in over the management network
   ssh: 'openssh-client',
