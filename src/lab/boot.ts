@@ -1,16 +1,35 @@
 // `podboot lab boot`: power the rig's VMs on, follow each through the chain
 // from its serial console and its pod's record, report (table, JUnit,
 // timeline) and power them off again. A VM counts as done only when its
-// console printed booted-from-disk AND its pod recorded it.
+// console printed booted-from-disk AND its pod recorded it; with --os debian
+// when it booted from its disk (the pod's record or its node agent's console
+// line) AND ssh with the lab's key logs in and `hostname` answers its name.
+import { type ChildProcess, execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodStateView } from '../store/types.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
-import { allVms, makePlan, type VmPlan } from './plan.js';
-import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, statusText, tableLines, timeline, type Timeline, type VmProgress } from './report.js';
+import { LAB_SSH_USER, allVms, makePlan, vmResources, type VmPlan } from './plan.js';
+import {
+  PHASES,
+  consoleFacts,
+  consoleTail,
+  giveUp,
+  junitXml,
+  newProgress,
+  observe,
+  statusText,
+  succeeded,
+  tableLines,
+  timeline,
+  type Phase,
+  type SshProbe,
+  type Timeline,
+  type VmProgress,
+} from './report.js';
 import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type RecordedProcess } from './sys.js';
-import { DISK_BYTES, labLogger, podboot, tamperStage2 } from './up.js';
+import { labLogger, podboot, sshKeyPath, tamperStage2 } from './up.js';
 
 export interface BootOptions {
   dir: string;
@@ -25,6 +44,8 @@ export interface BootOptions {
   out?: (text: string) => void;
   /** QEMU accelerator: tcg (default) or kvm */
   accel?: 'tcg' | 'kvm';
+  /** called once per VM and phase, when the phase is first seen (a bench reads counters there) */
+  onPhase?: (vm: string, phase: Phase, seconds: number) => void;
 }
 
 export interface BootResult {
@@ -64,8 +85,8 @@ export function varsFile(vm: VmPlan): string {
   return join('vms', `${vm.name}.vars.fd`);
 }
 
-export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVars?: string): string[] {
-  const common = ['-machine', `pc,accel=${accel}`, '-m', '512', '-smp', '1', '-nographic', '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`];
+export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVars?: string, memMb = 512): string[] {
+  const common = ['-machine', `pc,accel=${accel}`, '-m', String(memMb), '-smp', '1', '-nographic', '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`];
   const drive = ['-drive', `file=${disk},format=raw,if=virtio`];
   if (uefiVars === undefined) {
     return [
@@ -94,6 +115,50 @@ export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVar
   ];
 }
 
+/** `ssh … hostname` as the lab's operator, from the namespace the lab reaches its racks from (central, across the WAN). */
+export function sshArgs(centralNs: string, key: string, address: string, command = 'hostname'): string[] {
+  return [
+    'netns',
+    'exec',
+    centralNs,
+    'ssh',
+    // neither this machine's ssh configuration nor its known hosts: every install makes new host keys
+    '-F',
+    '/dev/null',
+    '-i',
+    key,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'LogLevel=ERROR',
+    `${LAB_SSH_USER}@${address}`,
+    command,
+  ];
+}
+
+/** One login attempt, bounded (20 s); `track` gets the child so the run can end it early. */
+function sshProbe(args: string[], track: (c: ChildProcess) => void): Promise<SshProbe> {
+  return new Promise((resolve) => {
+    const child = execFile('ip', args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        const why = stderr.trim().split('\n').pop() || (err.killed ? 'no answer within 20 s' : err.message.split('\n')[0]!);
+        resolve({ error: why.slice(0, 200) });
+      } else resolve({ hostname: stdout.trim().split('\n')[0] ?? '' });
+    });
+    track(child);
+  });
+}
+
 export async function labBoot(o: BootOptions): Promise<BootResult> {
   const out = o.out ?? ((t: string) => process.stdout.write(t));
   const state = readState(o.dir);
@@ -104,11 +169,14 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
   if (state.processes.some((p) => p.what.startsWith('qemu-') && alive(p))) throw new CommandError('VMs of an earlier boot are still running: podboot lab down first, or wait for that boot to finish');
   const log = labLogger(o.dir, 'boot');
   const plan = makePlan(state.dir, state.options);
+  const os = state.options.os;
+  const debian = os === 'debian';
+  const resources = vmResources(os);
   const stateRoot = join(state.dir, 'state');
   const save = () => writeState(state);
 
   if (o.tamper && !(state.tampered ?? []).includes(o.tamper)) {
-    tamperStage2(state.dir, o.tamper);
+    tamperStage2(state.dir, o.tamper, os);
     state.tampered = [...(state.tampered ?? []), o.tamper];
     save();
   }
@@ -142,7 +210,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     for (const vm of rack.vms) {
       const disk = join(vmDir, `${vm.name}.img`);
       writeFileSync(disk, '');
-      run('truncate', ['-s', String(DISK_BYTES), disk]);
+      run('truncate', ['-s', String(resources.diskBytes), disk]);
       run('ip', ['-n', rack.torNs, 'link', 'del', vm.tap], { allowFail: true });
       ipn(rack.torNs, 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap');
       ipn(rack.torNs, 'link', 'set', vm.tap, 'master', 'br0');
@@ -160,7 +228,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
         vars = join(state.dir, rel);
         copyFileSync(OVMF_VARS, vars);
       }
-      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg', vars), consoleFile, `qemu-${vm.name}`);
+      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg', vars, resources.memMb), consoleFile, `qemu-${vm.name}`);
       state.processes.push(proc);
       save();
       started.set(vm.name, { proc, at: Date.now(), console: consoleFile });
@@ -168,7 +236,25 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     }
   }
 
-  let progress = vms.map((v) => newProgress(v.name, `rack-${v.rack}`, v.mac));
+  let progress = vms.map((v) => newProgress(v.name, `rack-${v.rack}`, v.mac, debian ? { hostname: v.hostname } : undefined));
+  // Debian: one login attempt at a time per VM, from `installed` on (the VM reboots into Debian), every 3 s
+  const key = sshKeyPath(state.dir);
+  const probes = new Map<string, { last?: SshProbe; inflight: boolean; at: number }>();
+  const children = new Set<ChildProcess>();
+  const probe = (v: VmProgress) => {
+    const vm = vms.find((x) => x.name === v.name)!;
+    const p = probes.get(v.name) ?? { inflight: false, at: 0 };
+    probes.set(v.name, p);
+    if (p.inflight || Date.now() - p.at < 3000 || (p.last?.hostname !== undefined && p.last.hostname === vm.hostname)) return;
+    p.inflight = true;
+    p.at = Date.now();
+    void sshProbe(sshArgs(plan.centralNs, key, vm.address), (c) => children.add(c)).then((r) => {
+      p.last = r;
+      p.inflight = false;
+      p.at = Date.now();
+      log.info({ vm: v.name, ...r }, 'ssh');
+    });
+  };
   const seconds = (name: string) => (Date.now() - started.get(name)!.at) / 1000;
   const deadline = Date.now() + o.timeoutSec * 1000;
   let lastRecords = 0;
@@ -201,7 +287,9 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
         const r = recs.get(p.mac);
         // only what changed since power-on counts: the record may still hold the previous run's state
         const fresh = r && (!b || b.state !== r.state || b.updatedAt !== r.updatedAt) ? r : undefined;
-        let next = observe(p, seconds(p.name), facts, fresh);
+        let next = observe(p, seconds(p.name), facts, fresh, probes.get(p.name)?.last);
+        if (debian && next.outcome.kind === 'running' && (next.at.installed !== undefined || next.at['booted-from-disk'] !== undefined)) probe(next);
+        for (const ph of PHASES) if (next.at[ph] !== undefined && p.at[ph] === undefined) o.onPhase?.(p.name, ph, next.at[ph]!);
         if (next.outcome.kind === 'running' && !alive(s.proc)) next = giveUp(next, 'exited', seconds(p.name));
         if (o.display === 'plain' && statusText(next) !== statusText(p)) out(`[${seconds(p.name).toFixed(1).padStart(6)}s] ${p.name} (${p.rack}) ${statusText(next)}\n`);
         if (statusText(next) !== statusText(p)) log.info({ vm: p.name, phase: statusText(next), seconds: seconds(p.name) }, 'phase');
@@ -215,6 +303,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     records.close();
+    for (const c of children) c.kill('SIGKILL');
     if (!o.keepRunning) {
       const qemus = state.processes.filter((p) => p.what.startsWith('qemu-'));
       await stopProcesses(qemus, 3000);
@@ -225,7 +314,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
   if (o.display === 'tty') draw();
 
   const total = (Date.now() - Math.min(...[...started.values()].map((s) => s.at))) / 1000;
-  const tails = Object.fromEntries(progress.filter((p) => p.outcome.kind !== 'booted-from-disk').map((p) => [p.name, consoleTail(readFileSync(started.get(p.name)!.console, 'utf8'))]));
+  const tails = Object.fromEntries(progress.filter((p) => !succeeded(p)).map((p) => [p.name, consoleTail(readFileSync(started.get(p.name)!.console, 'utf8'))]));
   const junitFile = o.junit ?? join(vmDir, 'junit.xml');
   const timelineFile = o.timeline ?? join(vmDir, 'timeline.json');
   const tl = timeline(progress, startedIso, total);
@@ -236,11 +325,11 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, text);
   }
-  const ok = progress.every((p) => p.outcome.kind === 'booted-from-disk');
+  const ok = progress.every(succeeded);
   if (o.display !== 'tty') out(tableLines(progress, (v) => Math.max(0, ...Object.values(v.at).map(Number))).join('\n') + '\n');
   for (const p of progress) if (p.outcome.kind === 'failed') out(`${p.name} (${p.rack}, ${p.mac}): ${p.outcome.message}\n`);
   out(
-    `${ok ? 'all' : `${progress.filter((p) => p.outcome.kind === 'booted-from-disk').length} of`} ${progress.length} VM(s) booted from disk in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
+    `${ok ? 'all' : `${progress.filter(succeeded).length} of`} ${progress.length} VM(s) booted from disk${debian ? ` and answered over ssh (${LAB_SSH_USER}, key ${key})` : ''} in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
   );
   log.info({ ok, seconds: total, results: Object.fromEntries(progress.map((p) => [p.name, statusText(p)])) }, 'boot finished');
   return { ok, vms: progress, timeline: tl, junitFile, timelineFile };

@@ -8,6 +8,8 @@ import { run, which } from './sys.js';
 
 /** what `podboot lab` runs on the host; their packages come from the one table in src/host/programs.ts */
 export const LAB_PROGRAMS = ['qemu-system-x86_64', 'dhcrelay', 'dnsmasq', 'ip', 'tc', 'ethtool', 'python3', 'mkfs.vfat', 'mcopy', 'syslinux', 'sfdisk', 'curl', 'openssl', 'truncate'] as const;
+/** what `lab up --os debian` adds: the image build (podboot images build-debian) and the operator's key and login */
+export const DEBIAN_PROGRAMS = ['mmdebstrap', 'mkfs.ext4', 'debugfs', 'zstd', 'ssh-keygen', 'ssh'] as const;
 export const IPXE_ROM_DIR = '/usr/lib/ipxe/qemu';
 export const IPXE_ROMS = ['pxe-virtio.rom', 'efi-virtio.rom'];
 
@@ -40,6 +42,12 @@ export function runChecks(): Check[] {
     const pkg = PROGRAM_PACKAGES[bin]!;
     const path = which(bin);
     checks.push({ what: bin, ok: !!path, detail: path ?? `not found (Debian package ${pkg})`, pkg });
+  }
+  // only --os debian needs these: a note, never a failure of the default lab
+  for (const bin of DEBIAN_PROGRAMS) {
+    const pkg = PROGRAM_PACKAGES[bin]!;
+    const path = which(bin);
+    checks.push({ what: bin, ok: !!path, info: !path, detail: path ? `${path} (--os debian)` : `not found: needed by --os debian (Debian package ${pkg})`, pkg });
   }
   for (const rom of IPXE_ROMS) {
     const p = `${IPXE_ROM_DIR}/${rom}`;

@@ -3,8 +3,8 @@
 // outcome, the JUnit XML, the JSON timeline and the table lines. `lab boot`
 // feeds these with what it reads; unit tests feed them with fixtures.
 
-/** Phases in chain order; `power-on` is time zero. */
-export const PHASES = ['power-on', 'pxe', 'stage1', 'verified', 'installed', 'booted-from-disk'] as const;
+/** Phases in chain order; `power-on` is time zero. `ssh-ready` only for a lab whose racks install Debian (--os debian). */
+export const PHASES = ['power-on', 'pxe', 'stage1', 'verified', 'installed', 'booted-from-disk', 'ssh-ready'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface ConsoleFacts {
@@ -15,18 +15,18 @@ export interface ConsoleFacts {
   reported: boolean;
 }
 
-// The agent and the installed OS print these (images/stage1/*, images/stage2/init).
+// The agent and the installed OS print these (images/stage1/*, images/stage2/init; Debian: its node agent, images/debian).
 const CONSOLE_PATTERNS: [Phase, RegExp][] = [
   ['stage1', /podboot-stage1: running\b/],
   ['verified', /podboot-stage1: verified\b/],
   ['installed', /podboot-stage1: installed\b/],
-  ['booted-from-disk', /podboot-stage2: booted-from-disk\b/],
+  ['booted-from-disk', /podboot-stage2: booted-from-disk\b|podboot-node-agent: booted-from-disk reported\b/],
 ];
 const FAILED = /podboot-stage([12]): FAILED ([A-Za-z0-9_-]+)(?::)?([^\r\n]*)/;
 
 export function consoleFacts(text: string): ConsoleFacts {
   const phases = CONSOLE_PATTERNS.filter(([, re]) => re.test(text)).map(([p]) => p);
-  const facts: ConsoleFacts = { phases, reported: /podboot-stage2: reported booted-from-disk/.test(text) };
+  const facts: ConsoleFacts = { phases, reported: /podboot-stage2: reported booted-from-disk|podboot-node-agent: booted-from-disk reported/.test(text) };
   const f = FAILED.exec(text);
   if (f) {
     // stage2's failures are sentences ("FAILED no boot disk"): their reason is "stage2"
@@ -57,7 +57,17 @@ export function recordPhase(state: string): Phase | undefined {
   }
 }
 
-export type Outcome = { kind: 'running' } | { kind: 'booted-from-disk' } | { kind: 'failed'; reason: string; message: string };
+/** Done: `booted-from-disk` (the lab stage2) or `ssh-ready` (Debian: booted from its disk and ssh answered with its hostname). */
+export type Outcome = { kind: 'running' } | { kind: 'booted-from-disk' } | { kind: 'ssh-ready' } | { kind: 'failed'; reason: string; message: string };
+
+/** What a VM must reach to count as done. */
+export type Goal = 'booted-from-disk' | 'ssh-ready';
+
+/** The last login attempt over SSH (Debian): the hostname the server answered with, or why there was none. */
+export interface SshProbe {
+  hostname?: string;
+  error?: string;
+}
 
 export interface VmProgress {
   name: string;
@@ -68,10 +78,22 @@ export interface VmProgress {
   outcome: Outcome;
   /** pod record: state and failure reason, when the pod has one */
   record?: { state: string; reason?: string };
+  /** absent: booted-from-disk */
+  goal?: Goal;
+  /** ssh-ready: the hostname the server must answer with */
+  hostname?: string;
+  /** ssh-ready: the last SSH attempt */
+  ssh?: SshProbe;
 }
 
-export function newProgress(name: string, rack: string, mac: string): VmProgress {
-  return { name, rack, mac, at: { 'power-on': 0 }, outcome: { kind: 'running' } };
+export function newProgress(name: string, rack: string, mac: string, ssh?: { hostname: string }): VmProgress {
+  const p: VmProgress = { name, rack, mac, at: { 'power-on': 0 }, outcome: { kind: 'running' } };
+  return ssh ? { ...p, goal: 'ssh-ready', hostname: ssh.hostname } : p;
+}
+
+/** Reached its goal. */
+export function succeeded(p: VmProgress): boolean {
+  return p.outcome.kind === 'booted-from-disk' || p.outcome.kind === 'ssh-ready';
 }
 
 /** Latest phase reached (chain order, not arrival order). */
@@ -84,9 +106,12 @@ export function currentPhase(p: VmProgress): Phase {
 /**
  * One observation: console facts and the pod record at `seconds` after power-on.
  * Success needs both the console line and the pod's record, so a VM that boots
- * but cannot report (WAN down, token refused) is not counted as done.
+ * but cannot report (WAN down, token refused) is not counted as done. A VM
+ * whose goal is ssh-ready (Debian) is done when it booted from its disk (the
+ * pod's record or its node agent's console line) and `ssh`, the last login,
+ * answered with the VM's hostname.
  */
-export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, record: { state: string; reason?: string } | undefined): VmProgress {
+export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, record: { state: string; reason?: string } | undefined, ssh?: SshProbe): VmProgress {
   if (p.outcome.kind !== 'running') return p;
   const at = { ...p.at };
   const mark = (ph: Phase | undefined) => {
@@ -94,8 +119,20 @@ export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, rec
   };
   for (const ph of facts.phases) mark(ph);
   // A phase seen implies the ones before it happened (the pod records DHCP; the console does not).
-  if (record) mark(recordPhase(record.state));
-  const next: VmProgress = { ...p, at, ...(record ? { record } : {}) };
+  // Debian's image is verified while it streams (installing): only stage1's console line says when the check passed.
+  if (record) mark(p.goal === 'ssh-ready' && record.state === 'installing' ? 'stage1' : recordPhase(record.state));
+  const next: VmProgress = { ...p, at, ...(record ? { record } : {}), ...(ssh ? { ssh } : {}) };
+  if (p.goal === 'ssh-ready') {
+    if (ssh?.hostname !== undefined && ssh.hostname === p.hostname) mark('ssh-ready');
+    if (facts.failure) {
+      next.outcome = { kind: 'failed', reason: facts.failure.reason, message: `failed(${facts.failure.reason}): ${facts.failure.line}` };
+    } else if (record?.state === 'failed') {
+      next.outcome = { kind: 'failed', reason: record.reason ?? 'other', message: `failed(${record.reason ?? 'other'}) in the pod's record` };
+    } else if (at['booted-from-disk'] !== undefined && at['ssh-ready'] !== undefined) {
+      next.outcome = { kind: 'ssh-ready' };
+    }
+    return next;
+  }
   if (facts.failure) {
     next.outcome = { kind: 'failed', reason: facts.failure.reason, message: `failed(${facts.failure.reason}): ${facts.failure.line}` };
   } else if (record?.state === 'failed') {
@@ -110,12 +147,14 @@ export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, rec
 export function giveUp(p: VmProgress, why: 'timeout' | 'exited' | 'interrupted', seconds: number): VmProgress {
   if (p.outcome.kind !== 'running') return p;
   const phase = currentPhase(p);
+  // Debian: what the last login attempt gave, when there was one
+  const ssh = p.goal !== 'ssh-ready' || !p.ssh ? '' : p.ssh.hostname !== undefined ? `; ssh answered as ${p.ssh.hostname}, not ${p.hostname}` : `; last ssh attempt: ${p.ssh.error ?? 'no answer'}`;
   const message =
     why === 'timeout'
-      ? `timeout: no booted-from-disk within ${Math.round(seconds)} s (last phase ${phase})`
+      ? `timeout: no ${p.goal ?? 'booted-from-disk'} within ${Math.round(seconds)} s (last phase ${phase}${ssh})`
       : why === 'exited'
-        ? `exited: QEMU stopped after ${Math.round(seconds)} s (last phase ${phase})`
-        : `interrupted: the run was stopped after ${Math.round(seconds)} s (last phase ${phase})`;
+        ? `exited: QEMU stopped after ${Math.round(seconds)} s (last phase ${phase}${ssh})`
+        : `interrupted: the run was stopped after ${Math.round(seconds)} s (last phase ${phase}${ssh})`;
   return { ...p, outcome: { kind: 'failed', reason: why, message } };
 }
 
@@ -138,14 +177,15 @@ function elapsed(p: VmProgress): number {
 
 /** JUnit XML: one testcase per VM; a failure's message names the VM and the reason. */
 export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: Record<string, string> = {}): string {
-  const failures = vms.filter((v) => v.outcome.kind !== 'booted-from-disk').length;
+  const failures = vms.filter((v) => !succeeded(v)).length;
   const cases = vms.map((v) => {
     const head = `    <testcase classname="podboot.lab.${xml(v.rack)}" name="${xml(`${v.name} ${v.mac}`)}" time="${elapsed(v).toFixed(1)}">`;
     const phases = PHASES.filter((ph) => v.at[ph] !== undefined)
       .map((ph) => `${ph}=${v.at[ph]}s`)
       .join(' ');
-    const out = `      <system-out>${xml(`phases: ${phases}`)}</system-out>`;
-    if (v.outcome.kind === 'booted-from-disk') return [head, out, '    </testcase>'].join('\n');
+    const answered = v.ssh?.hostname !== undefined ? `\nssh ${v.hostname === v.ssh.hostname ? 'ready' : 'answered'}: hostname ${v.ssh.hostname}` : '';
+    const out = `      <system-out>${xml(`phases: ${phases}${answered}`)}</system-out>`;
+    if (succeeded(v)) return [head, out, '    </testcase>'].join('\n');
     const o = v.outcome.kind === 'failed' ? v.outcome : { reason: 'unfinished', message: 'did not finish' };
     const tail = consoleTails[v.name] ? `\n\nconsole (last lines):\n${consoleTails[v.name]}` : '';
     return [
@@ -170,11 +210,11 @@ export interface Timeline {
   started: string;
   seconds: number;
   ok: boolean;
-  vms: Record<string, { rack: string; mac: string; result: string; message?: string; phases: Partial<Record<Phase, number>> }>;
+  vms: Record<string, { rack: string; mac: string; result: string; message?: string; phases: Partial<Record<Phase, number>>; hostname?: string }>;
 }
 
 export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: number): Timeline {
-  const out: Timeline = { started: startedIso, seconds: round(totalSeconds), ok: vms.every((v) => v.outcome.kind === 'booted-from-disk'), vms: {} };
+  const out: Timeline = { started: startedIso, seconds: round(totalSeconds), ok: vms.every(succeeded), vms: {} };
   for (const v of vms) {
     out.vms[v.name] = {
       rack: v.rack,
@@ -182,6 +222,8 @@ export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: nu
       result: statusText(v),
       ...(v.outcome.kind === 'failed' ? { message: v.outcome.message } : {}),
       phases: Object.fromEntries(PHASES.filter((ph) => v.at[ph] !== undefined).map((ph) => [ph, v.at[ph]])),
+      // Debian: the hostname the server answered with over SSH
+      ...(v.ssh?.hostname !== undefined ? { hostname: v.ssh.hostname } : {}),
     };
   }
   return out;

@@ -3,14 +3,14 @@
 // made (before they are made, where that is possible) so `lab down` can
 // remove a half-built rig too.
 import { blockedAncestor, NOBODY_UID } from '../pod-vm/pod-user.js';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { installStage1 } from '../images/stage1.js';
 import { packageRoot } from '../package-root.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
-import { makePlan, podYaml, type LabOptions, type LabPlan, type RackPlan } from './plan.js';
+import { LAB_SSH_USER, labImage, makePlan, podYaml, type LabOptions, type LabOs, type LabPlan, type RackPlan } from './plan.js';
 import { CommandError, ipn, ns, run, spawnDetached, statePath, waitForLog, writeState, type LabState, type RecordedProcess } from './sys.js';
 
 /** The CLI the lab runs for the central node and its helper commands. */
@@ -18,8 +18,10 @@ export const CLI_SCRIPT = fileURLToPath(new URL('../cli/main.js', import.meta.ur
 export const STAGE2_NAME = 'lab-stage2';
 export const STAGE2_VERSION = '1.0';
 /** entries of DIR a lab makes; `lab down` without a state file removes only these */
-export const LAB_ENTRIES = ['lab-state.json', 'pods', 'state', 'vms', 'logs', 'stage2'];
-const DISK_BYTES = 48 * 1024 * 1024;
+export const LAB_ENTRIES = ['lab-state.json', 'pods', 'state', 'vms', 'logs', 'stage2', 'ssh'];
+/** the Debian image as `podboot images build-debian` leaves it in the lab's cache, its report beside it */
+export const DEBIAN_IMAGE_FILE = 'debian-12.img.zst';
+export const DEBIAN_REPORT_FILE = 'debian-12.json';
 
 export interface UpOptions {
   dir: string;
@@ -41,13 +43,19 @@ export function podboot(args: string[]): string {
   return run(process.execPath, [CLI_SCRIPT, ...args], { timeoutMs: 900_000 });
 }
 
-export function stage2Dir(dir: string, pod: string): string {
-  return join(dir, 'state', pod, 'images', `${STAGE2_NAME}@${STAGE2_VERSION}`);
+export function stage2Dir(dir: string, pod: string, os?: LabOs): string {
+  const image = labImage(os);
+  return join(dir, 'state', pod, 'images', `${image.name}@${image.version}`);
+}
+
+/** The private key `lab up --os debian` makes; its public half is in every rack's pod YAML (user ops). */
+export function sshKeyPath(dir: string): string {
+  return join(dir, 'ssh', 'id_ed25519');
 }
 
 /** One flipped byte in the middle of a pod's stage2 copy: the signature no longer matches. */
-export function tamperStage2(dir: string, pod: string): void {
-  const image = join(stage2Dir(dir, pod), 'image');
+export function tamperStage2(dir: string, pod: string, os?: LabOs): void {
+  const image = join(stage2Dir(dir, pod, os), 'image');
   const bytes = readFileSync(image);
   bytes[bytes.length >> 1]! ^= 0x01;
   writeFileSync(image, bytes);
@@ -120,17 +128,25 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   // 1. Trust material and images, before any namespace: a failure here leaves nothing to clean but files.
   const cache = o.cacheDir ?? join(packageRoot(), '.cache');
   const stateRoot = join(plan.dir, 'state');
-  out(`building or checking stage1 and the lab stage2 (cached in ${cache})`);
+  const debian = o.lab.os === 'debian';
+  const served = labImage(o.lab.os);
+  out(`building or checking stage1 and ${debian ? 'the Debian 12 image' : 'the lab stage2'} (cached in ${cache})`);
   podboot(['images', 'build-stage1', '--out', join(cache, 'stage1'), '--cache', join(cache, 'debs')]);
-  podboot(['images', 'build-lab-stage2', '--out', join(cache, 'lab-stage2.img'), '--cache', join(cache, 'debs')]);
+  if (debian) {
+    // cached by its package set (outside the checkout): after the first build on a machine this only checks and copies
+    podboot(['images', 'build-debian', '--out', join(cache, DEBIAN_IMAGE_FILE)]);
+  } else {
+    podboot(['images', 'build-lab-stage2', '--out', join(cache, 'lab-stage2.img'), '--cache', join(cache, 'debs')]);
+  }
   const ca = join(stateRoot, 'ca');
   mkdirSync(stateRoot, { recursive: true });
   podboot(['ca', 'init', '--out', ca, '--org', 'podboot lab']);
   podboot(['ca', 'issue-signer', 'lab', '--ca', ca]);
   const signed = join(plan.dir, 'stage2');
   mkdirSync(signed, { recursive: true });
-  const image = join(signed, `${STAGE2_NAME}.img`);
-  copyFileSync(join(cache, 'lab-stage2.img'), image);
+  const image = join(signed, served.file);
+  // a copy-on-write clone where the file system can (the Debian image is 240 MiB per copy), else a copy
+  copyFileSync(join(cache, debian ? DEBIAN_IMAGE_FILE : 'lab-stage2.img'), image, constants.COPYFILE_FICLONE);
   const pods = plan.racks.map((r) => r.pod).join(',');
   podboot([
     'sign',
@@ -140,32 +156,40 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     '--key',
     join(ca, 'signers', 'lab.key'),
     '--name',
-    STAGE2_NAME,
+    served.name,
     '--version',
-    STAGE2_VERSION,
+    served.version,
     '--pods',
     pods,
     '--not-after',
     '30d',
   ]);
+  let sshPublicKey: string | undefined;
+  if (debian) {
+    // the operator's way in: one key for every server of the lab, made here and nowhere else
+    const key = sshKeyPath(plan.dir);
+    mkdirSync(join(plan.dir, 'ssh'), { recursive: true, mode: 0o700 });
+    run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `podboot-lab@${plan.prefix}`, '-f', key]);
+    sshPublicKey = readFileSync(`${key}.pub`, 'utf8').trim();
+  }
   const rootCa = readFileSync(join(ca, 'root.pem'));
   const podsDir = join(plan.dir, 'pods');
   mkdirSync(podsDir, { recursive: true });
   mkdirSync(join(plan.dir, 'vms'), { recursive: true });
   for (const rack of plan.racks) {
     // As `podboot images onboard` lays a pod's copy out.
-    const to = stage2Dir(plan.dir, rack.pod);
+    const to = stage2Dir(plan.dir, rack.pod, o.lab.os);
     mkdirSync(to, { recursive: true });
-    copyFileSync(image, join(to, 'image'));
+    copyFileSync(image, join(to, 'image'), constants.COPYFILE_FICLONE);
     copyFileSync(`${image}.p7s`, join(to, 'image.p7s'));
     copyFileSync(`${image}.manifest.json`, join(to, 'manifest.json'));
     copyFileSync(`${image}.manifest.json.p7s`, join(to, 'manifest.json.p7s'));
     // The pod serves what is in its boot tree: stage1 with this lab's root CA baked in.
     installStage1(join(cache, 'stage1'), join(stateRoot, rack.pod, 'boot'), rootCa);
-    writeFileSync(join(podsDir, `${rack.pod}.yaml`), podYaml(rack, o.lab.stage1));
+    writeFileSync(join(podsDir, `${rack.pod}.yaml`), podYaml(rack, o.lab.stage1, sshPublicKey === undefined ? undefined : { sshPublicKey }));
   }
   if (o.lab.tamper) {
-    tamperStage2(plan.dir, o.lab.tamper);
+    tamperStage2(plan.dir, o.lab.tamper, o.lab.os);
     state.tampered = [o.lab.tamper];
     save();
     out(`tampered: one byte of ${o.lab.tamper}'s stage2 copy flipped; its VMs must fail at verify`);
@@ -229,6 +253,12 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   save();
   log.info({ namespaces: state.namespaces, processes: state.processes.length }, 'lab up');
   out(`lab up in ${plan.dir}: ${plan.racks.length} rack(s) × ${o.lab.nodesPerRack} VM(s), namespaces ${plan.prefix}-*; next: podboot lab boot --dir ${plan.dir}`);
+  if (debian) {
+    const vm = plan.racks[0]!.vms[0]!;
+    out(
+      `the Debian servers' login: user ${LAB_SSH_USER}, key ${sshKeyPath(plan.dir)} (removed by lab down); once installed, e.g. ip netns exec ${plan.centralNs} ssh -i ${sshKeyPath(plan.dir)} ${LAB_SSH_USER}@${vm.address}`,
+    );
+  }
   return state;
 }
 
@@ -297,5 +327,3 @@ function buildRackNetwork(plan: LabPlan, rack: RackPlan, emulation: LabState['wa
   ipn(t, 'link', 'set', 'br0', 'up');
   ns(t, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 }
-
-export { DISK_BYTES };

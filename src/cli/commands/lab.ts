@@ -28,12 +28,14 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
 export const labUpCommand: Command = {
   summary: 'build a lab rig: central node, WAN (delay/loss), racks with dhcrelay',
   usage: `usage: podboot lab up [--racks N] [--nodes-per-rack M] [--wan-rtt 50ms] [--wan-loss 1%]
-                     [--firmware bios|uefi] [--stage1 ipxe-http|tftp] [--tamper RACK] [--dir DIR]
+                     [--firmware bios|uefi] [--stage1 ipxe-http|tftp] [--os lab|debian]
+                     [--tamper RACK] [--dir DIR]
 
 Builds, in network namespaces named after DIR (pbl<hash>-*):
   central   the central node (podboot serve) with one generated pod per rack
             (rack-R listens on 10.99.R.1), trust material (root CA, signer),
-            stage1 in each pod's boot tree and the signed lab stage2
+            stage1 in each pod's boot tree and the signed lab stage2 (or,
+            with --os debian, the signed Debian 12 image)
   wan       between central and each rack: delay and loss (netem when the
             kernel has it, else lab/wan-link.py, a user-space link)
   torR      rack R's bridge br0 10.20.R.1/24, ISC dhcrelay to 10.99.R.1, an
@@ -48,9 +50,15 @@ Returns once every pod serves; everything made is recorded in DIR/lab-state.json
                      its own PXE client, an NVRAM copy per VM; docs/lab.md, UEFI)
   --stage1 PATH      ipxe-http (iPXE fetches stage1 over HTTP, default) or tftp
                      (pxelinux, kernel and initrd over TFTP; BIOS only)
+  --os OS            what the racks install: lab (the small lab stage2, default) or
+                     debian: the Debian 12 image (podboot images build-debian, needs
+                     mmdebstrap the first time, then cached; kickstart debian.sh),
+                     VMs with 1024 MiB and a 3 GiB disk; the servers get the login
+                     ops with an ed25519 key made in DIR/ssh/id_ed25519 (printed at
+                     the end) and a node agent heartbeat every 10 s
   --tamper RACK      flip one byte of that rack's stage2 copy (rack-1 or 1)
   --seed N           seed of the user-space WAN link's losses, default 1
-  --cache DIR        stage1 / stage2 build cache (default .cache in the package)
+  --cache DIR        stage1 / stage2 / Debian image cache (default .cache in the package)
 ${DIR_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -64,6 +72,7 @@ ${DIR_HELP}`,
         stage1: { type: 'string' },
         tamper: { type: 'string' },
         seed: { type: 'string' },
+        os: { type: 'string' },
         dir: { type: 'string' },
         cache: { type: 'string' },
       },
@@ -100,7 +109,13 @@ per change otherwise. A VM its pod had already installed is put back to PXE
 install first (podboot nodes reinstall). Exit 0 only if every VM booted from
 its disk and its pod recorded it.
 
-  --timeout S     give up on VMs not done after S seconds (default 600)
+A lab made with --os debian: a VM is done at ssh-ready, when it booted from
+its disk (its pod's record or its node agent's console line) and
+ssh -i DIR/ssh/id_ed25519 ops@<its address>, run in the lab's central
+namespace, answers \`hostname\` with the VM's hostname; the timeline gets
+booted-from-disk and ssh-ready, and the hostname ssh returned.
+
+  --timeout S     give up on VMs not done after S seconds (default 600; 1800 with --os debian)
   --junit FILE    JUnit XML, one testcase per VM (default DIR/vms/junit.xml)
   --timeline FILE JSON: per VM, phase → seconds since power-on (default DIR/vms/timeline.json)
   --tamper RACK   flip one byte of that rack's stage2 copy first: its VMs must fail at verify
@@ -122,13 +137,15 @@ ${DIR_HELP}`,
       allowPositionals: true,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    const timeout = values.timeout === undefined ? 600 : Number(values.timeout);
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 86_400) throw new UsageError(`--timeout must be whole seconds 1..86400, not ${values.timeout}`);
+    const given = values.timeout === undefined ? undefined : Number(values.timeout);
+    if (given !== undefined && (!Number.isInteger(given) || given < 1 || given > 86_400)) throw new UsageError(`--timeout must be whole seconds 1..86400, not ${values.timeout}`);
     const accel = values.accel ?? 'tcg';
     if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel must be tcg or kvm, not ${accel}`);
     const dir = values.dir ?? DEFAULT_DIR;
     return guarded(async () => {
       const state = readState(dir);
+      // a Debian install streams a 1.3 GiB image and boots a whole OS: under TCG that takes several minutes
+      const timeout = given ?? (state?.options.os === 'debian' ? 1800 : 600);
       const tamper = values.tamper === undefined ? undefined : checkTamper(values.tamper, state?.options.racks ?? 1);
       const { labBoot } = await import('../../lab/boot.js');
       const r = await labBoot({
@@ -179,7 +196,9 @@ Checks root, /dev/net/tun, the programs the lab runs (qemu-system-x86_64,
 dhcrelay, dnsmasq, ip, tc, ethtool, python3, mkfs.vfat, mcopy, syslinux,
 sfdisk, curl, openssl), QEMU's iPXE ROMs in /usr/lib/ipxe/qemu and that
 apt-get download resolves packages (stage1 is built from them). Prints the
-exact apt-get install line for what is missing; exit 1 if anything is.`,
+exact apt-get install line for what is missing; exit 1 if anything is.
+What only --os debian needs (mmdebstrap, mkfs.ext4, debugfs, zstd, ssh-keygen,
+ssh) is noted, with its package, without failing.`,
   async run(argv) {
     if (argv.length) throw new UsageError(`unexpected argument ${argv[0]}`);
     const { formatChecks, installLine, runChecks } = await import('../../lab/doctor.js');

@@ -70,7 +70,7 @@ export function labPids(dir: string, prefix: string): number[] {
 
 export interface Timeline {
   ok: boolean;
-  vms: Record<string, { rack: string; result: string; message?: string; phases: Record<string, number> }>;
+  vms: Record<string, { rack: string; result: string; message?: string; phases: Record<string, number>; hostname?: string }>;
 }
 
 const PHASE_ORDER = ['power-on', 'pxe', 'stage1', 'verified', 'installed', 'booted-from-disk'];
@@ -84,10 +84,10 @@ export function expectBootedInOrder(vm: Timeline['vms'][string]): void {
 }
 
 /** `lab boot` with its JUnit and timeline written to the test's directory as junit-<tag>.xml / timeline-<tag>.json. */
-export async function labBoot(t: LabTestDir, tag: string, args: string[]): Promise<{ boot: Ran; timeline: Timeline; junit: string }> {
+export async function labBoot(t: LabTestDir, tag: string, args: string[], timeoutMs = 600_000): Promise<{ boot: Ran; timeline: Timeline; junit: string }> {
   const junit = join(t.work, `junit-${tag}.xml`);
   const timeline = join(t.work, `timeline-${tag}.json`);
-  const boot = await podboot(['lab', 'boot', '--dir', t.dir, '--junit', junit, '--timeline', timeline, ...args]);
+  const boot = await podboot(['lab', 'boot', '--dir', t.dir, '--junit', junit, '--timeline', timeline, ...args], timeoutMs);
   return { boot, timeline: JSON.parse(readFileSync(timeline, 'utf8')) as Timeline, junit: readFileSync(junit, 'utf8') };
 }
 

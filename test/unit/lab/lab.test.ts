@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPodFile } from '../../../src/config/load.js';
-import { OptionError, allNamespaces, checkTamper, labPrefix, makePlan, parseDuration, parseLabOptions, parseLoss, podYaml } from '../../../src/lab/plan.js';
+import { OptionError, allNamespaces, checkTamper, labPrefix, makePlan, parseDuration, parseLabOptions, parseLoss, podYaml, vmResources } from '../../../src/lab/plan.js';
 import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, recordPhase, tableLines, timeline } from '../../../src/lab/report.js';
 import { installLine, runChecks, type Check } from '../../../src/lab/doctor.js';
-import { qemuArgs, varsFile } from '../../../src/lab/boot.js';
+import { qemuArgs, sshArgs, varsFile } from '../../../src/lab/boot.js';
 import { OVMF_CODE } from '../../../src/lab/firmware.js';
 
 describe('lab options', () => {
@@ -37,6 +37,9 @@ describe('lab options', () => {
     expect(parseLabOptions({ firmware: 'uefi' })).toMatchObject({ firmware: 'uefi', stage1: 'ipxe-http' });
     expect(() => parseLabOptions({ firmware: 'uefi', stage1: 'tftp' })).toThrow(/BIOS only/);
     expect(() => parseLabOptions({ racks: '2', tamper: 'rack-3' })).toThrow(/rack-1\.\.rack-2/);
+    expect(parseLabOptions({}).os).toBe('lab');
+    expect(parseLabOptions({ os: 'debian', firmware: 'uefi' })).toMatchObject({ os: 'debian', firmware: 'uefi' });
+    expect(() => parseLabOptions({ os: 'windows' })).toThrow(/lab or debian/);
     expect(checkTamper('rack-1', 1)).toBe('rack-1');
     expect(() => checkTamper('rack-x', 2)).toThrow(OptionError);
   });
@@ -75,6 +78,19 @@ describe('lab plan', () => {
           expect(loaded.pod?.listen.address).toBe(rack.podAddress);
         }
       }
+      // --os debian: the Debian image, its kickstart, the lab's login and a heartbeat
+      const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBXpVu6Z2ODP7mEDNcXDGSM4Oq3I0dfQ1b3mQ9YjXo0n podboot-lab@pbl123456';
+      const file = join(dir, 'debian.yaml');
+      writeFileSync(file, podYaml(plan.racks[0]!, 'ipxe-http', { sshPublicKey: key }));
+      const loaded = loadPodFile(file);
+      expect(loaded.problems, JSON.stringify(loaded.problems)).toEqual([]);
+      expect(loaded.pod).toMatchObject({
+        install: { kickstart: 'debian.sh', disk: '/dev/vda' },
+        users: [{ name: 'ops', sshAuthorizedKeys: [key], sudo: true }],
+        heartbeatSeconds: 10,
+        stage2: { image: 'debian-12', version: '1.0' },
+      });
+      expect(loaded.pod?.managementNetwork).toBeUndefined();
       expect(podYaml(plan.racks[0]!, 'tftp')).toMatch(/boot: \{ ipxeScript: pxelinux\.0, bios: pxelinux\.0 \}/);
       expect(podYaml(plan.racks[0]!, 'ipxe-http')).not.toMatch(/pxelinux/);
     } finally {
@@ -152,6 +168,59 @@ describe('lab phases and reports', () => {
   });
 });
 
+describe('lab --os debian: done at ssh-ready', () => {
+  const AGENT = `${CONSOLE_OK.split('podboot-stage2')[0]}podboot-node-agent: starting pod=rack-1\r\npodboot-node-agent: booted-from-disk reported host=rack1-vm1\r\n`;
+
+  it("booted-from-disk from the node agent's line or the pod's record; done only once ssh answers with the hostname", () => {
+    expect(consoleFacts(AGENT)).toEqual({ phases: ['stage1', 'verified', 'installed', 'booted-from-disk'], reported: true });
+    let p = newProgress('r1-vm1', 'rack-1', 'm1', { hostname: 'rack1-vm1' });
+    expect(p.goal).toBe('ssh-ready');
+    // the image streams while it is checked: installing is not verified yet (the lab stage2 is verified before it installs)
+    expect(observe(p, 30, consoleFacts(''), { state: 'installing' }).at).toEqual({ 'power-on': 0, stage1: 30 });
+    expect(observe(newProgress('r1-vm1', 'rack-1', 'm1'), 30, consoleFacts(''), { state: 'installing' }).at.verified).toBe(30);
+    p = observe(p, 100, consoleFacts(CONSOLE_OK.split('podboot-stage1: rebooting')[0]!), { state: 'booted-from-disk' });
+    expect(p.at['booted-from-disk']).toBe(100);
+    expect(p.outcome.kind).toBe('running');
+    p = observe(p, 110, consoleFacts(''), { state: 'booted-from-disk' }, { error: 'Connection refused' });
+    expect(p.outcome.kind).toBe('running');
+    // another host's name is not this VM ready
+    const wrong = observe(p, 115, consoleFacts(''), { state: 'booted-from-disk' }, { hostname: 'debian' });
+    expect(wrong.outcome.kind).toBe('running');
+    expect(giveUp(wrong, 'timeout', 1800).outcome).toMatchObject({
+      reason: 'timeout',
+      message: expect.stringMatching(/no ssh-ready within 1800 s \(last phase booted-from-disk; ssh answered as debian, not rack1-vm1\)/),
+    });
+    p = observe(p, 120.04, consoleFacts(''), { state: 'booted-from-disk' }, { hostname: 'rack1-vm1' });
+    expect(p.outcome.kind).toBe('ssh-ready');
+    expect(p.at).toMatchObject({ 'booted-from-disk': 100, 'ssh-ready': 120 });
+    const tl = timeline([p], '2026-01-01T00:00:00.000Z', 121);
+    expect(tl.ok).toBe(true);
+    expect(tl.vms['r1-vm1']).toMatchObject({ result: 'ssh-ready', hostname: 'rack1-vm1', phases: { 'booted-from-disk': 100, 'ssh-ready': 120 } });
+    const xml = junitXml([p], 121);
+    expect(xml).toMatch(/tests="1" failures="0"/);
+    expect(xml).toMatch(/ssh-ready=120s\nssh ready: hostname rack1-vm1/);
+  });
+
+  it("the console line alone also counts as booted from disk; ssh before it is not done yet; the pod's failure ends it", () => {
+    let p = newProgress('r1-vm1', 'rack-1', 'm1', { hostname: 'rack1-vm1' });
+    p = observe(p, 90, consoleFacts(''), { state: 'installed' }, { hostname: 'rack1-vm1' });
+    expect(p.at['ssh-ready']).toBe(90);
+    expect(p.outcome.kind).toBe('running');
+    p = observe(p, 95, consoleFacts(AGENT), { state: 'installed' }, { hostname: 'rack1-vm1' });
+    expect(p.outcome.kind).toBe('ssh-ready');
+    const f = observe(newProgress('r1-vm1', 'rack-1', 'm1', { hostname: 'rack1-vm1' }), 30, consoleFacts(CONSOLE_TAMPERED), undefined);
+    expect(f.outcome).toMatchObject({ kind: 'failed', reason: 'digest' });
+  });
+
+  it('ssh runs in the central namespace with the lab key only, no host configuration or known hosts', () => {
+    const args = sshArgs('pblabc123-central', '/lab/ssh/id_ed25519', '10.20.1.10');
+    expect(args.slice(0, 4)).toEqual(['netns', 'exec', 'pblabc123-central', 'ssh']);
+    expect(args.slice(-2)).toEqual(['ops@10.20.1.10', 'hostname']);
+    const joined = args.join(' ');
+    for (const o of ['-F /dev/null', '-i /lab/ssh/id_ed25519', 'IdentitiesOnly=yes', 'BatchMode=yes', 'UserKnownHostsFile=/dev/null', 'ConnectTimeout=5']) expect(joined).toContain(o);
+  });
+});
+
 describe('lab doctor', () => {
   it('one apt-get line with each missing package once; informative checks never count', () => {
     const checks: Check[] = [
@@ -175,6 +244,10 @@ describe('lab VM firmware', () => {
     expect(args).toContain('-boot order=nc');
     expect(args).toContain(`-device virtio-net-pci,netdev=n0,mac=${vm.mac}`);
     expect(args.join('\n')).not.toMatch(/pflash|romfile/);
+    expect(args).toContain('-m 512');
+    expect(pairs(qemuArgs(vm, '/d.img', 'tcg', undefined, vmResources('debian').memMb))).toContain('-m 1024');
+    expect(vmResources('debian').diskBytes).toBe(3 * 1024 ** 3);
+    expect(vmResources(undefined)).toEqual({ memMb: 512, diskBytes: 48 * 1024 ** 2 });
   });
 
   it("UEFI: OVMF's code read-only, the VM's own NVRAM writable, no option ROM, no bootindex", () => {
