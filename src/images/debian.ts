@@ -209,8 +209,12 @@ export function overlayFiles(): Record<string, { data: Buffer; mode: number }> {
 }
 
 /** Everything that decides the disk's bytes besides the tarball. */
+/** The host packages whose programs write the disk's bytes: another version may write other bytes. */
+const DISK_TOOLS = ['e2fsprogs', 'dosfstools', 'mtools', 'syslinux', 'zstd'];
+
 function diskKey(rootfsKey: string, epoch: number, level: number): string {
-  const h = createHash('sha256').update(`${rootfsKey}\n${epoch}\n${level}\n${DEBIAN_CMDLINE}\n`);
+  const tools = runProgram('dpkg-query', ['-W', '-f', '${Package}=${Version}\\n', ...DISK_TOOLS]);
+  const h = createHash('sha256').update(`${rootfsKey}\n${epoch}\n${level}\n${DEBIAN_CMDLINE}\n${tools}`);
   // .ts under vitest, .js when built: the sibling files with this module's own extension
   const self = fileURLToPath(import.meta.url);
   for (const m of DISK_CODE) h.update(readFileSync(join(dirname(self), `${m}${extname(self)}`)));

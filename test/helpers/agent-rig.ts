@@ -165,23 +165,15 @@ export class AgentRig {
     };
   }
 
-  /** A detached CMS signature of FILE by the CI signer, made by openssl: for manifests `podboot sign` would not write (accepted like its own). */
-  signCms(file: string): Buffer {
-    return execFileSync('openssl', [
-      'cms',
-      '-sign',
-      '-binary',
-      '-outform',
-      'DER',
-      '-in',
-      file,
-      '-signer',
-      `${this.ca}/signers/ci.pem`,
-      '-inkey',
-      `${this.ca}/signers/ci.key`,
-      '-certfile',
-      `${this.ca}/codesign-ca.pem`,
-    ]);
+  /**
+   * A detached CMS signature of FILE made by openssl, by the CI signer unless
+   * another certificate (relative to the CA directory, without .pem/.key) and
+   * its issuing CA are named: for manifests `podboot sign` would not write,
+   * and for signers it would not use.
+   */
+  signCms(file: string, signer = 'signers/ci', issuer = 'codesign-ca.pem'): Buffer {
+    const at = (f: string) => `${this.ca}/${f}`;
+    return execFileSync('openssl', ['cms', '-sign', '-binary', '-outform', 'DER', '-in', file, '-signer', at(`${signer}.pem`), '-inkey', at(`${signer}.key`), '-certfile', at(issuer)]);
   }
 
   /** The host's sh, and (when the stage1 build cached it) Debian's busybox-static with only `tools` from the host beside its applets. */

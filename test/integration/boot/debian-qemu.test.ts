@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sshArgs } from '../../../src/lab/boot.js';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { POD_ADDRESS, QemuRig, type Vm } from '../../helpers/qemu-rig.js';
 import { placeStage2 } from '../../helpers/stage2.js';
@@ -95,28 +96,7 @@ async function sshUntil(address: string, command: string, timeoutMs: number): Pr
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    const r = spawnSync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        rig.lab.ns('central'),
-        'ssh',
-        '-i',
-        key,
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'ConnectTimeout=5',
-        `ops@${address}`,
-        command,
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
+    const r = spawnSync('ip', sshArgs(rig.lab.ns('central'), key, address, command), { encoding: 'utf8', timeout: 30_000 });
     if (r.status === 0) return r.stdout;
     last = `${r.status} ${r.stderr.trim().split('\n').pop()}`;
     await new Promise((res) => setTimeout(res, 3000));

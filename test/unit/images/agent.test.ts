@@ -148,22 +148,7 @@ for (const shell of SHELLS)
         () => {
           const s = signed('tlssigned', image);
           const dir = join(tmp, 'img-tlssigned');
-          const sign = (file: string) =>
-            execFileSync('openssl', [
-              'cms',
-              '-sign',
-              '-binary',
-              '-outform',
-              'DER',
-              '-in',
-              file,
-              '-signer',
-              `${ca}/servers/rack-t.pem`,
-              '-inkey',
-              `${ca}/servers/rack-t.key`,
-              '-certfile',
-              `${ca}/service-ca.pem`,
-            ]);
+          const sign = (file: string) => rig.signCms(file, 'servers/rack-t', 'service-ca.pem');
           copyFileSync(join(dir, 'stage2.img.manifest.json'), join(dir, 'm.json'));
           return { ...s, imageP7s: sign(join(dir, 'stage2.img')), manifestP7s: sign(join(dir, 'm.json')) };
         },
