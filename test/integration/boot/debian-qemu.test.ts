@@ -12,7 +12,8 @@
 //
 // The image is built once per machine (podboot images build-debian, cached by
 // its package set outside the checkout; ~4 min the first time).
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, copyFileSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,8 +111,9 @@ function startServer(s: Server, disk: string, bootOrder = 'nc'): Vm {
 
 beforeAll(async () => {
   requireBuild();
-  // Cached by package set outside the checkout: only the first run on a machine runs mmdebstrap.
-  podboot('images', 'build-debian', '--out', join(CACHE, 'debian-12.img.zst'));
+  // Cached by package set outside the checkout: only the first run on a machine runs mmdebstrap (minutes:
+  // asynchronous, or the blocked worker misses vitest's RPC deadline).
+  await promisify(execFile)(process.execPath, [PODBOOT, 'images', 'build-debian', '--out', join(CACHE, 'debian-12.img.zst')], { maxBuffer: 16 << 20 });
   await rig.setup();
   rig.addBridge(MGMT_BRIDGE, '10.30.0.1/24', '10.30.0.0/24');
   state = join(rig.dir, 'state');

@@ -3,7 +3,8 @@
 // its root file system, and the image's own cloud-init (run in a chroot of
 // the cached root file system) checks a seed the pod renders. Then the layout
 // step runs again from the same tarball and must give the same bytes.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,25 +17,34 @@ import { renderSeed } from '../../../src/install/seed.js';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { ip, subnet, testPod } from '../../helpers/pods.js';
 
+const execFileAsync = promisify(execFile);
 const CACHE = join(process.cwd(), '.cache');
 const IMAGE = join(CACHE, 'debian-12.img.zst');
 const work = mkdtempSync(join(tmpdir(), 'debian-image-test-'));
 const raw = join(work, 'disk.raw');
 let report: { size: number; sha256: string; rawSize: number; rootfsKey: string; packageSet: string[]; kernelVersion: string };
 
-function run(cmd: string, args: string[], opts: { input?: string } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, input: opts.input });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
+/**
+ * Asynchronous on purpose: a build runs for minutes, and a worker blocked
+ * that long in a synchronous spawn misses vitest's RPC deadline (an unhandled
+ * "Timeout calling onTaskUpdate" fails the run even when every test passed).
+ */
+async function run(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await execFileAsync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 })).stdout;
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string; stdout?: string };
+    throw new Error(`${cmd} ${args.join(' ')} exited ${e.code}: ${e.stderr}${e.stdout}`);
+  }
 }
 const podboot = (...args: string[]) => run(process.execPath, [PODBOOT, ...args]);
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-beforeAll(() => {
+beforeAll(async () => {
   requireBuild();
-  podboot('images', 'build-debian', '--out', IMAGE);
+  await podboot('images', 'build-debian', '--out', IMAGE);
   report = JSON.parse(readFileSync(join(CACHE, 'debian-12.json'), 'utf8'));
-  run('zstd', ['-q', '-d', '-f', IMAGE, '-o', raw]);
+  await run('zstd', ['-q', '-d', '-f', IMAGE, '-o', raw]);
 }, 900_000);
 
 afterAll(() => {
@@ -42,10 +52,10 @@ afterAll(() => {
 });
 
 describe('the Debian image', () => {
-  it('is a GPT disk: ESP (BIOS-bootable attribute), the seed partition, the root last', () => {
+  it('is a GPT disk: ESP (BIOS-bootable attribute), the seed partition, the root last', async () => {
     expect(report.sha256).toBe(sha256(IMAGE));
     expect(report.packageSet.some((p) => p.startsWith('cloud-init='))).toBe(true);
-    const table = JSON.parse(run('sfdisk', ['--json', raw])).partitiontable as {
+    const table = JSON.parse(await run('sfdisk', ['--json', raw])).partitiontable as {
       label: string;
       partitions: { start: number; size: number; type: string; uuid: string; name: string; attrs?: string }[];
     };
@@ -78,26 +88,26 @@ describe('the Debian image', () => {
     expect(mtype('::/loader/entries/debian.conf')).toContain(`options ${DEBIAN_CMDLINE}`);
   });
 
-  it('carries no identity of its own, and the node agent is enabled', () => {
+  it('carries no identity of its own, and the node agent is enabled', async () => {
     const rootfs = join(work, 'root.ext4');
-    run('dd', [`if=${raw}`, `of=${rootfs}`, 'bs=1M', `skip=${(ROOT_FIRST * 512) / (1 << 20)}`, 'status=none']);
+    await run('dd', [`if=${raw}`, `of=${rootfs}`, 'bs=1M', `skip=${(ROOT_FIRST * 512) / (1 << 20)}`, 'status=none']);
     const debugfs = (cmd: string) => run('debugfs', ['-R', cmd, rootfs]);
-    expect(debugfs('ls -l /etc/ssh')).not.toMatch(/ssh_host_/);
-    expect(debugfs('stat /etc/machine-id')).toMatch(/Size: 0\b/);
-    expect(debugfs('cat /etc/fstab')).toContain(`PARTUUID=${ROOT_PARTUUID.toLowerCase()} / ext4`);
-    expect(debugfs('stat /etc/systemd/system/multi-user.target.wants/podboot-node-agent.service')).toContain('Type: symlink');
-    expect(debugfs('cat /etc/cloud/cloud.cfg.d/90-podboot.cfg')).toMatch(/datasource_list: \[NoCloud, None\]/);
+    expect(await debugfs('ls -l /etc/ssh')).not.toMatch(/ssh_host_/);
+    expect(await debugfs('stat /etc/machine-id')).toMatch(/Size: 0\b/);
+    expect(await debugfs('cat /etc/fstab')).toContain(`PARTUUID=${ROOT_PARTUUID.toLowerCase()} / ext4`);
+    expect(await debugfs('stat /etc/systemd/system/multi-user.target.wants/podboot-node-agent.service')).toContain('Type: symlink');
+    expect(await debugfs('cat /etc/cloud/cloud.cfg.d/90-podboot.cfg')).toMatch(/datasource_list: \[NoCloud, None\]/);
     // Every time in the file system is the build epoch, not the day it was built.
-    const stat = debugfs('stat /etc/passwd');
+    const stat = await debugfs('stat /etc/passwd');
     for (const t of ['ctime', 'atime', 'mtime']) expect(stat).toMatch(new RegExp(`${t}: 0x6483bd00`));
   });
 
-  it("a seed the pod renders passes the image's own cloud-init, and its network config renders for netplan", () => {
+  it("a seed the pod renders passes the image's own cloud-init, and its network config renders for netplan", async () => {
     const root = join(work, 'rootfs');
     mkdirSync(root);
     const tarball = readdirSync(DEFAULT_IMAGE_CACHE).find((f) => f === `rootfs-${report.rootfsKey}.tar`);
     expect(tarball).toBeDefined();
-    run('tar', ['--numeric-owner', '-xpf', join(DEFAULT_IMAGE_CACHE, tarball!), '-C', root]);
+    await run('tar', ['--numeric-owner', '-xpf', join(DEFAULT_IMAGE_CACHE, tarball!), '-C', root]);
     const pod = testPod({
       name: 'rack-img',
       subnets: [subnet('10.20.0.0/24', ['10.20.0.100', '10.20.0.199'], { domain: 'rack.example' })],
@@ -108,8 +118,23 @@ describe('the Debian image', () => {
     const seed = renderSeed({ pod, mac: '52:54:00:20:00:40', attempt: 1, nodeToken: 'node.tok-en_1', rootCa: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' });
     writeFileSync(join(root, 'tmp/user-data'), seed['user-data']);
     writeFileSync(join(root, 'tmp/network-config'), seed['network-config']!);
-    expect(run('chroot', [root, 'cloud-init', 'schema', '--config-file', '/tmp/user-data'])).toMatch(/Valid cloud-config/);
-    run('chroot', [root, 'cloud-init', 'devel', 'net-convert', '--network-data', '/tmp/network-config', '--kind', 'yaml', '--output-kind', 'netplan', '--directory', '/tmp/out', '--distro', 'debian']);
+    expect(await run('chroot', [root, 'cloud-init', 'schema', '--config-file', '/tmp/user-data'])).toMatch(/Valid cloud-config/);
+    await run('chroot', [
+      root,
+      'cloud-init',
+      'devel',
+      'net-convert',
+      '--network-data',
+      '/tmp/network-config',
+      '--kind',
+      'yaml',
+      '--output-kind',
+      'netplan',
+      '--directory',
+      '/tmp/out',
+      '--distro',
+      'debian',
+    ]);
     const netplan = readFileSync(join(root, 'tmp/out/etc/netplan/50-cloud-init.yaml'), 'utf8');
     expect(netplan).toMatch(/macaddress: ['"]?52:54:00:30:00:40/);
     expect(netplan).toMatch(/id: 30/);
@@ -117,7 +142,7 @@ describe('the Debian image', () => {
     // netplan itself turns it into systemd-networkd units
     mkdirSync(join(root, 'etc/netplan'), { recursive: true });
     writeFileSync(join(root, 'etc/netplan/50-cloud-init.yaml'), netplan, { mode: 0o600 });
-    run('chroot', [root, 'netplan', 'generate']);
+    await run('chroot', [root, 'netplan', 'generate']);
     const units = readdirSync(join(root, 'run/systemd/network'));
     expect(units.some((u) => u.endsWith('.netdev'))).toBe(true);
     expect(
@@ -128,9 +153,9 @@ describe('the Debian image', () => {
     ).toContain('Address=10.30.0.40/24');
   }, 300_000);
 
-  it('laid out again from the same packages, it is the same bytes', () => {
+  it('laid out again from the same packages, it is the same bytes', async () => {
     const again = join(work, 'again.img.zst');
-    podboot('images', 'build-debian', '--out', again, '--force-disk');
+    await podboot('images', 'build-debian', '--out', again, '--force-disk');
     expect(sha256(again)).toBe(report.sha256);
   }, 600_000);
 });
