@@ -30,7 +30,6 @@ export const ROOT_PARTUUID = guidOf('root partition');
 export const ESP_PARTUUID = guidOf('esp partition');
 export const SEED_PARTUUID = guidOf('seed partition');
 export const DISK_GUID = guidOf('disk');
-/** ext4 file system UUID and directory hash seed (mke2fs draws both at random otherwise) */
+/** ext4 file system UUID and directory hash seed (mke2fs draws both at random otherwise); the ESP's FAT volume id is mkfs.vfat --invariant's */
 export const ROOT_FS_UUID = guidOf('root fs').toLowerCase();
 export const ROOT_FS_HASH_SEED = guidOf('root fs hash seed').toLowerCase();
-export const ESP_VOLUME_ID = '504f4445'; // "PODE"

@@ -40,7 +40,6 @@ import {
   ESP_FIRST,
   ESP_PARTUUID,
   ESP_SECTORS,
-  ESP_VOLUME_ID,
   LINUX_FS_TYPE,
   ROOT_FIRST,
   ROOT_FS_HASH_SEED,
@@ -51,6 +50,7 @@ import {
   SEED_PARTUUID,
   SEED_SECTORS,
 } from './debian-layout.js';
+import { sha256File } from '../signing/files.js';
 import { fixFatTimes } from './fat.js';
 import { ESP_TYPE, gptRegions, LEGACY_BIOS_BOOTABLE } from './gpt.js';
 import { packageRoot } from './rootfs.js';
@@ -173,22 +173,6 @@ export function resolvePackageSet(suite: string, sources: string): string[] {
 
 const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-function sha256File(path: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(4 << 20);
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
-}
-
 /** Files podboot adds to the root file system, path → content and mode. */
 export function overlayFiles(): Record<string, { data: Buffer; mode: number }> {
   const img = (rel: string) => readFileSync(join(packageRoot(), 'images', 'debian', rel));
@@ -256,10 +240,10 @@ export async function buildDebianImage(opts: DebianImageOptions): Promise<Debian
 
   const dKey = diskKey(rootfsKey, epoch, level);
   const cachedImage = join(opts.cacheDir, `disk-${dKey}.img.zst`);
-  const reportOf = (path: string, info: { rawSize: number; kernelVersion: string }, diskCached: boolean): DebianImageReport => ({
+  const reportOf = async (path: string, info: { rawSize: number; kernelVersion: string }, diskCached: boolean): Promise<DebianImageReport> => ({
     out: opts.out,
     size: statSync(path).size,
-    sha256: sha256File(path),
+    sha256: (await sha256File(path)).sha256.toString('hex'),
     rawSize: info.rawSize,
     rootfsKey,
     diskKey: dKey,
@@ -287,7 +271,7 @@ export async function buildDebianImage(opts: DebianImageOptions): Promise<Debian
     copyFileSync(cachedImage, tmpOut);
     renameSync(tmpOut, opts.out);
   }
-  const report = reportOf(opts.out, info, diskCached);
+  const report = await reportOf(opts.out, info, diskCached);
   writeFileSync(opts.out.replace(/(\.img)?\.zst$/, '') + '.json', JSON.stringify({ ...report, packageSet }, null, 2) + '\n');
   return report;
 }
@@ -317,7 +301,7 @@ async function assembleDisk(a: AssembleInputs): Promise<{ rawSize: number; kerne
     const kernel = readdirSync(join(root, 'boot')).find((f) => f.startsWith('vmlinuz-'));
     if (!kernel) throw new Error('rootfs has no /boot/vmlinuz-*: linux-image-amd64 missing from the package set?');
     const kernelVersion = kernel.slice('vmlinuz-'.length);
-    personalizeNothing(root);
+    removeIdentity(root);
     for (const [path, f] of Object.entries(overlayFiles())) {
       const p = join(root, path);
       mkdirSync(dirname(p), { recursive: true });
@@ -420,7 +404,7 @@ function prune(dir: string, pattern: RegExp, keep: string, progress: Progress): 
 }
 
 /** No identity in the base: each server makes its own SSH host keys and machine id at first boot. */
-function personalizeNothing(root: string): void {
+function removeIdentity(root: string): void {
   for (const f of readdirSync(join(root, 'etc/ssh'))) if (f.startsWith('ssh_host_')) rmSync(join(root, 'etc/ssh', f));
   writeFileSync(join(root, 'etc/machine-id'), '');
   for (const f of ['var/lib/dbus/machine-id', 'var/lib/systemd/random-seed', 'var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig/aux-cache']) rmSync(join(root, f), { force: true });
@@ -448,7 +432,7 @@ function writeEsp(disk: string, root: string, kernelVersion: string, a: Assemble
     'loader/entries/debian.conf': Buffer.from(['title Debian GNU/Linux 12 (podboot)', 'linux /vmlinuz', 'initrd /initrd.img', `options ${DEBIAN_CMDLINE}`, ''].join('\n')),
   };
   const at = `${disk}@@${ESP_FIRST * SECTOR_BYTES}`;
-  runProgram('mkfs.vfat', ['-F', '32', '-s', '1', '-S', '512', '-n', 'EFI', '-i', ESP_VOLUME_ID, '--invariant', `--offset=${ESP_FIRST}`, disk, String((ESP_SECTORS * SECTOR_BYTES) / 1024)]);
+  runProgram('mkfs.vfat', ['-F', '32', '-s', '1', '-S', '512', '-n', 'EFI', '--invariant', `--offset=${ESP_FIRST}`, disk, String((ESP_SECTORS * SECTOR_BYTES) / 1024)]);
   const mtools = { MTOOLS_SKIP_CHECK: '1' };
   runProgram('mmd', ['-i', at, '::EFI', '::EFI/BOOT', '::loader', '::loader/entries'], { env: mtools });
   const fixed = new Date(a.epoch * 1000);
