@@ -31,8 +31,10 @@ safe() { echo "$1" | grep -Eq '^[A-Za-z0-9._:~+/=-]+$'; }
 # curl to the pod: the root CA only (never -k), the server's session, retries
 # on any error with backoff, bounded. A transfer slower than 1 KiB/s for 60 s
 # is abandoned (and resumed by the next retry) instead of hanging forever.
+TLS_FIRST=$(tls_first)
 api() {
-	curl -sS --fail --cacert "$CA" --retry "${PODBOOT_RETRIES:-5}" --retry-all-errors --retry-max-time 120 \
+	# shellcheck disable=SC2086 # TLS_FIRST is a list of words, or none
+	curl $TLS_FIRST -sS --fail --cacert "$CA" --retry "${PODBOOT_RETRIES:-5}" --retry-all-errors --retry-max-time 120 \
 		--connect-timeout 10 --speed-limit 1024 --speed-time 60 -H "Authorization: Bearer $PODBOOT_TOKEN" "$@"
 }
 
@@ -80,7 +82,7 @@ exchange() {
 	_try=1
 	while [ $_try -le "${PODBOOT_RETRIES:-5}" ]; do
 		rm -f "$WORK/session"
-		_code=$(curl -sS --cacert "$CA" --connect-timeout 10 --max-time 60 -X POST \
+		_code=$(curl $TLS_FIRST -sS --cacert "$CA" --connect-timeout 10 --max-time 60 -X POST \
 			-H "Authorization: Bearer $PODBOOT_TOKEN" -o "$WORK/session" -w '%{http_code}' \
 			"$BASE/v1/session" 2>"$WORK/session.err")
 		case "$_code" in

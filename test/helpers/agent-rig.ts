@@ -10,8 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tlsServerOptions } from '../../src/net/http/listen.js';
 import { PODBOOT, requireBuild } from './netns.js';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
@@ -42,6 +44,8 @@ export interface AgentRequest {
   path: string;
   auth: string | undefined;
   range: string | undefined;
+  /** the TLS cipher the connection agreed on */
+  cipher: string;
 }
 
 /** `bytes=A-` or `bytes=A-B` → [A, B] within a file of `size` bytes; undefined when absent or unsatisfiable. */
@@ -92,7 +96,8 @@ export class AgentRig {
     this.podboot('ca', 'init', '--out', this.ca, '--org', org);
     this.podboot('ca', 'issue-signer', 'ci', '--ca', this.ca);
     this.podboot('ca', 'issue-server', POD, '--ca', this.ca, '--ip', '127.0.0.1');
-    const server = createServer({ key: readFileSync(`${this.ca}/servers/${POD}.key`), cert: readFileSync(`${this.ca}/servers/${POD}.chain.pem`) }, (req, res) => {
+    const tls = tlsServerOptions({ key: readFileSync(`${this.ca}/servers/${POD}.key`), cert: readFileSync(`${this.ca}/servers/${POD}.chain.pem`) });
+    const server = createServer(tls, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => this.serve(req, res, Buffer.concat(chunks)));
@@ -113,7 +118,7 @@ export class AgentRig {
 
   private serve(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     const path = req.url ?? '';
-    this.requests.push({ method: req.method ?? '', path, auth: req.headers.authorization, range: req.headers.range });
+    this.requests.push({ method: req.method ?? '', path, auth: req.headers.authorization, range: req.headers.range, cipher: (req.socket as TLSSocket).getCipher().name });
     if (this.missing.has(path)) return void res.writeHead(404).end();
     if (req.method === 'POST' && path === '/v1/session') {
       this.exchanges++;

@@ -1,6 +1,7 @@
 // Listening, for both HTTP servers: TLS options (1.2 and later), a TCP
 // address or a unix socket, the answer to requests Node cannot parse, and a
 // close that does not wait on a stalled client for ever.
+import { constants } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { STATUS_CODES, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
@@ -9,9 +10,14 @@ import type { Duplex } from 'node:stream';
 
 export type AnyHttpServer = HttpServer | HttpsServer;
 
-/** The TLS options of every HTTPS listener: this key pair, TLS 1.2 or later. */
+/**
+ * The TLS options of every HTTPS listener: this key pair, TLS 1.2 or later.
+ * The server's cipher order stands (AES-GCM first), except that a client that
+ * puts ChaCha20-Poly1305 first gets it: stage1 does so on a CPU without AES
+ * instructions, where it streams the image about 3x faster.
+ */
 export function tlsServerOptions(tls: { cert: string | Buffer; key: string | Buffer }): HttpsServerOptions {
-  return { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2' };
+  return { key: tls.key, cert: tls.cert, minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_PRIORITIZE_CHACHA };
 }
 
 /** Where a server listens: a TCP address, or a unix socket path. */

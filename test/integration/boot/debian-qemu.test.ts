@@ -135,12 +135,16 @@ afterAll(async () => {
   await rig.cleanup();
 });
 
-/** Flips one byte in the middle of the pod's copy of the compressed image, in place. */
+/**
+ * Flips one byte of the pod's copy of the compressed image, in place, early
+ * in it: zstd may stop there, and the rest of the stream is then only
+ * downloaded and hashed (the check is the same wherever the byte is).
+ */
 function tamperImage(): void {
   const image = join(state, 'rack-d', 'images', 'debian-12@1.0', 'image');
   const fd = openSync(image, 'r+');
   try {
-    const at = Math.floor(statSync(image).size / 2);
+    const at = Math.floor(statSync(image).size / 16);
     const b = Buffer.alloc(1);
     readSync(fd, b, 0, 1, at);
     b[0]! ^= 0x01;
@@ -155,7 +159,7 @@ function tamperImage(): void {
  * image (they are `installed`): it streams while they boot Debian, which
  * saves the suite a whole stream's time. Its own test checks the outcome.
  */
-let tampered: Promise<{ vm: Vm; disk: string; failed: string }> | undefined;
+let tampered: Promise<{ vm: Vm; disk: string }> | undefined;
 
 interface Installed {
   vm: Vm;
@@ -190,8 +194,9 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
       // Something old on the disk first: a partition table stage1 must wipe (the BIOS server's, as written so far).
       spawnSync('cp', ['--sparse=always', installed[0].disk, disk]);
       const vm = startServer(BAD, disk);
-      const failed = await vm.waitFor(/podboot-stage1: FAILED digest: [^\n]*/, 1_200_000);
-      return { vm, disk, failed };
+      // The console line's start only: a kernel message may cut it on the serial line (the whole detail is in the pod's event).
+      await vm.waitFor(/podboot-stage1: FAILED digest: image sha256 [0-9a-f]{16}/, 1_200_000);
+      return { vm, disk };
     })();
     tampered.catch(() => undefined);
     const [bios, uefi] = (await Promise.all(installed.map(bootsDebian))) as [Installed, Installed];
@@ -208,8 +213,10 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
       expect(r.vm.log()).toMatch(s.firmware === 'uefi' ? /removed network boot entry/ : /podboot-stage1: installed/);
     }
     // Each server made its own identity at first boot: the base image carries none.
-    const ids = await Promise.all([BIOS, UEFI].map((s) => sshUntil(s.mgmtAddress, 'cat /etc/machine-id; cat /etc/ssh/ssh_host_ed25519_key.pub', 60_000)));
+    const ids = await Promise.all([BIOS, UEFI].map((s) => sshUntil(s.mgmtAddress, 'cat /etc/machine-id; cat /etc/ssh/ssh_host_ed25519_key.pub; ls /etc/ssh', 60_000)));
     expect(ids[0]).not.toBe(ids[1]);
+    // cloud-init made the host keys the image asks for (no RSA: docs/debian-image.md)
+    for (const id of ids) expect(id.match(/ssh_host_\w+_key\.pub/g)?.sort()).toEqual(['ssh_host_ecdsa_key.pub', 'ssh_host_ed25519_key.pub']);
 
     for (const s of [BIOS, UEFI]) {
       // Heartbeats every 5 s: wait for a few to land in the pod's database.
@@ -239,8 +246,7 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
 
   it('an image with one flipped byte leaves nothing bootable, and the event names the check', async () => {
     expect(tampered, 'the tampered install starts in the test before').toBeDefined();
-    const { vm, disk, failed } = await tampered!;
-    expect(failed).toMatch(/image sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+    const { vm, disk } = await tampered!;
     await vm.waitFor(/podboot-stage1: stopped; the disk holds nothing bootable/, 60_000);
     await vm.stop();
     // No boot code, no protective MBR, no GPT header left at the front or where the image's backup one was.
@@ -249,7 +255,7 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
     const b = show(BAD.mac);
     expect(b.node).toMatchObject({ state: 'failed', reason: 'digest' });
     expect(b.events.map((e) => e.kind)).not.toContain('installed');
-    expect(JSON.stringify(b.events)).toMatch(/failed\(digest\): image sha256/);
+    expect(JSON.stringify(b.events)).toMatch(/failed\(digest\): image sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
     // And the firmware agrees: booted from that disk alone, SeaBIOS finds nothing to boot.
     const again = rig.startVm({ name: 'deb-bad-disk', mac: BAD.mac, disk, bootOrder: 'c', memMb: 512 });
     await again.waitFor(/No bootable device|Boot failed: not a bootable disk/, 120_000);

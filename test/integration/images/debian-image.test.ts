@@ -96,7 +96,11 @@ describe('the Debian image', () => {
     expect(await debugfs('stat /etc/machine-id')).toMatch(/Size: 0\b/);
     expect(await debugfs('cat /etc/fstab')).toContain(`PARTUUID=${ROOT_PARTUUID.toLowerCase()} / ext4`);
     expect(await debugfs('stat /etc/systemd/system/multi-user.target.wants/podboot-node-agent.service')).toContain('Type: symlink');
-    expect(await debugfs('cat /etc/cloud/cloud.cfg.d/90-podboot.cfg')).toMatch(/datasource_list: \[NoCloud, None\]/);
+    const cfg = await debugfs('cat /etc/cloud/cloud.cfg.d/90-podboot.cfg');
+    expect(cfg).toMatch(/datasource_list: \[NoCloud, None\]/);
+    expect(cfg).toMatch(/ssh_genkeytypes: \[ed25519, ecdsa\]/);
+    // masked: a link to /dev/null (debugfs prints a short link's target as "Fast link dest")
+    expect(await debugfs('stat /etc/systemd/system/e2scrub_reap.service')).toMatch(/Fast link dest: "\/dev\/null"/);
     // Every time in the file system is the build epoch, not the day it was built.
     const stat = await debugfs('stat /etc/passwd');
     for (const t of ['ctime', 'atime', 'mtime']) expect(stat).toMatch(new RegExp(`${t}: 0x6483bd00`));

@@ -225,6 +225,21 @@ for (const shell of SHELLS)
       expect(paths).not.toContain('/v1/stage2/image.p7s');
     });
 
+    it('a CPU without AES instructions gets the image over ChaCha20-Poly1305, one with them over AES-GCM', async () => {
+      const cpu = (flags: string) => {
+        const f = join(tmp, `cpuinfo-${flags.split(' ').length}`);
+        writeFileSync(f, `processor\t: 0\nflags\t\t: ${flags}\n`);
+        return f;
+      };
+      const slow = await install(shell, 'no-aes', good.signed, { env: { PODBOOT_CPUINFO: cpu('fpu sse sse2 sse3') } });
+      expect(slow.code, slow.out).toBe(0);
+      const ciphers = () => [...new Set(rig.requests.map((q) => q.cipher))];
+      expect(ciphers()).toEqual(['TLS_CHACHA20_POLY1305_SHA256']);
+      const fast = await install(shell, 'aes', good.signed, { env: { PODBOOT_CPUINFO: cpu('fpu sse sse2 sse3 ssse3 aes pclmulqdq') } });
+      expect(fast.code, fast.out).toBe(0);
+      expect(ciphers().every((c) => c.includes('_AES_') && c.endsWith('GCM_SHA384'))).toBe(true);
+    });
+
     it("a range cut off once is asked for again by curl's own retry: the bytes that came first are not written twice", async () => {
       const at = 3 * CHUNK;
       const r = await install(shell, 'cut1', good.signed, { answer: cutter(at, 100_000, 1), env: { PODBOOT_FETCH_ROUNDS: '3' } });

@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { constants } from 'node:crypto';
 import { answerClientError, closeServer, listen, tlsServerOptions } from '../../../../src/net/http/listen.js';
 
 describe('tlsServerOptions', () => {
-  it('is this key pair with TLS 1.2 or later', () => {
-    expect(tlsServerOptions({ cert: 'C', key: 'K' })).toEqual({ cert: 'C', key: 'K', minVersion: 'TLSv1.2' });
+  it('is this key pair with TLS 1.2 or later, ChaCha20 for a client that asks for it first', () => {
+    expect(tlsServerOptions({ cert: 'C', key: 'K' })).toEqual({ cert: 'C', key: 'K', minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_PRIORITIZE_CHACHA });
   });
 });
 
