@@ -13,6 +13,22 @@ const INSTALLING = new Set(['pxe', 'stage1', 'stage2-fetched', 'verified', 'inst
 const INSTALLED = new Set(['installed', 'booted-from-disk']);
 const BAD_EVENTS = new Set(['crashed', 'crash-loop', 'refused', 'probe-failed', 'rolling-aborted']);
 const MAX_EVENTS = 100;
+/**
+ * A pod's servers are drawn a page at a time: a pod of thousands would
+ * otherwise put tens of thousands of elements on the page at every refresh.
+ * One page holds a whole rack of the usual size.
+ */
+const PAGE_SIZE = 200;
+/**
+ * An opened pod of more servers than this has its list fetched again only
+ * every LARGE_EVERY refreshes, or at once when its counts per state change,
+ * it is opened again or a server in it is reinstalled: for 5,000 servers one
+ * list is ~1.7 MB and ~150 ms of the central node's event loop.
+ */
+const LARGE_POD = 1000;
+const LARGE_EVERY = 6;
+/** the order of the per-state counts over a pod's servers */
+const STATE_ORDER = [...STEPS, 'booted-from-disk', 'failed'];
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +40,11 @@ let timer;
 let lastEventSeq = 0;
 let data = { instances: [], refused: [], counts: new Map(), nodes: new Map() };
 const events = [];
+/** per opened pod: the text in its server filter and the page shown; kept across refreshes */
+const racks = new Map();
+/** refreshes done, and per opened pod at which one its list was fetched, with its counts then */
+let refreshNo = 0;
+const fetched = new Map();
 
 function loadView() {
   try {
@@ -76,6 +97,14 @@ function showError(text, kind = '') {
 }
 
 // ---- formatting ----------------------------------------------------------
+
+const NUMBER = new Intl.NumberFormat('en-US');
+const PLURAL = new Intl.PluralRules('en-US');
+
+/** "1 server", "0 servers", "5,000 servers": every count on the page goes through here */
+function count(n, one, other = `${one}s`) {
+  return `${NUMBER.format(n)} ${PLURAL.select(n) === 'one' ? one : other}`;
+}
 
 const fmt = {
   cpu: (v) => (v === undefined ? '' : v.toFixed(1)),
@@ -143,7 +172,7 @@ function sortBy(key) {
 function podMatches(i) {
   const f = view.filter;
   if (!f) return true;
-  const macs = (data.nodes.get(i.pod) ?? []).map((n) => `${n.mac} ${n.ip ?? ''}`).join(' ');
+  const macs = (data.nodes.get(i.pod) ?? []).map((n) => `${n.mac} ${n.ip ?? ''} ${n.hostname ?? ''}`).join(' ');
   return `${i.pod} ${i.state} ${i.degradeReason ?? ''} ${macs}`.toLowerCase().includes(f);
 }
 
@@ -151,16 +180,27 @@ function render() {
   for (const th of document.querySelectorAll('#pods thead th[data-key]')) {
     th.setAttribute('aria-sort', th.dataset.key === view.key ? (view.dir === 1 ? 'ascending' : 'descending') : 'none');
   }
-  // Re-rendering replaces the buttons: keep the keyboard focus where it was.
-  const focused = document.activeElement?.dataset?.focus;
   const rows = data.instances.filter(podMatches).sort(compareInstances);
-  const tbody = $('pods').tBodies[0];
-  tbody.replaceChildren(...rows.flatMap((i) => podRows(i)));
-  $('shown').textContent = view.filter ? `${rows.length} of ${data.instances.length} pods` : '';
-  if (focused) document.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus();
+  keepFocus(() => $('pods').tBodies[0].replaceChildren(...rows.flatMap((i) => podRows(i))));
+  $('shown').textContent = view.filter ? `${NUMBER.format(rows.length)} of ${count(data.instances.length, 'pod')}` : '';
   renderSummary();
   renderRefused();
   renderEvents();
+}
+
+/**
+ * Re-rendering replaces buttons and inputs: the keyboard focus (and in a
+ * text box, the caret) goes back to the element that stands for the same thing.
+ */
+function keepFocus(replace) {
+  const active = document.activeElement;
+  const focused = active?.dataset?.focus;
+  const caret = focused && typeof active.selectionStart === 'number' ? [active.selectionStart, active.selectionEnd] : undefined;
+  replace();
+  if (!focused || document.activeElement?.dataset?.focus === focused) return;
+  const again = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
+  again?.focus();
+  if (again && caret) again.setSelectionRange(...caret);
 }
 
 function stateBadge(state, extra) {
@@ -180,7 +220,7 @@ function nodeCounts(pod) {
     else if (state === 'failed') failed += n;
     else other += n;
   }
-  const part = (n, cls, label) => (n ? el('span', { class: cls, text: `${n} ${label}` }) : null);
+  const part = (n, cls, label) => (n ? el('span', { class: cls, text: `${NUMBER.format(n)} ${label}` }) : null);
   return el('span', { class: 'counts' }, part(installed, 'installed', 'installed'), part(installing, 'installing', 'installing'), part(failed, 'failed', 'failed'), part(other, 'other', 'discovered'));
 }
 
@@ -237,9 +277,9 @@ function podDetail(i) {
   const m = i.metrics;
   const facts = [
     `file ${i.file}`,
-    i.self?.leases !== undefined ? `${i.self.leases} leases` : null,
-    m ? `DHCP ${m.dhcpReceived} in / ${m.dhcpSent} out / ${m.dhcpDropped} dropped` : null,
-    m ? `TFTP ${m.tftpRequests} requests` : null,
+    i.self?.leases !== undefined ? count(i.self.leases, 'lease') : null,
+    m ? `DHCP ${NUMBER.format(m.dhcpReceived)} in / ${NUMBER.format(m.dhcpSent)} out / ${NUMBER.format(m.dhcpDropped)} dropped` : null,
+    m ? `TFTP ${count(m.tftpRequests, 'request')}` : null,
     i.degradeReason ? `degraded: ${i.degradeReason}` : null,
     i.nextStartAt ? `next start ${fmt.time(i.nextStartAt)}` : null,
   ].filter(Boolean);
@@ -248,24 +288,124 @@ function podDetail(i) {
   const probes = failedProbes.length ? el('p', { class: 'error', text: `self-probe failed: ${failedProbes.join('; ')}` }) : null;
   if (!nodes) return el('div', {}, head, probes, el('p', { text: 'loading servers…' }));
   if (!nodes.length) return el('div', {}, head, probes, el('p', { text: 'This pod has not seen any server yet.' }));
+  return el('div', {}, head, probes, rackPanel(i.pod, nodes));
+}
+
+// ---- a pod's servers (its rack) ------------------------------------------
+
+function rackView(pod) {
+  let r = racks.get(pod);
+  if (!r) racks.set(pod, (r = { filter: '', page: 0 }));
+  return r;
+}
+
+/** What the server filter looks in: the MAC (also as aa-bb-… and without separators), hostname, addresses, state and its reason, liveness. */
+function serverText(n) {
+  return [n.mac, n.mac.replace(/:/g, '-'), n.mac.replace(/:/g, ''), n.hostname, n.ip, n.management, n.state, n.reason, n.liveness].filter(Boolean).join(' ').toLowerCase();
+}
+
+/** The servers whose text holds every word typed, in the API's order (by MAC). */
+function matchingServers(nodes, filter) {
+  const words = filter.toLowerCase().split(/\s+/).filter(Boolean);
+  if (!words.length) return nodes;
+  return nodes.filter((n) => {
+    const text = serverText(n);
+    return words.every((w) => text.includes(w));
+  });
+}
+
+/**
+ * A pod is a rack (the pod file groups servers no further): its servers
+ * counted by install state, then a filter and one page of them.
+ */
+function rackPanel(pod, nodes) {
+  const r = rackView(pod);
+  const image = data.counts.get(pod)?.image;
+  const byState = new Map();
+  for (const n of nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1);
+  const states = [...STATE_ORDER.filter((s) => byState.has(s)), ...[...byState.keys()].filter((s) => !STATE_ORDER.includes(s)).sort()];
+  const counts = el(
+    'p',
+    { class: 'rack-counts', dataset: { total: String(nodes.length) } },
+    el('strong', { dataset: { count: 'servers' }, text: count(nodes.length, 'server') }),
+    ': ',
+    ...states.flatMap((s, k) => [k ? ', ' : null, el('span', { class: `state-${s}`, dataset: { state: s }, text: `${NUMBER.format(byState.get(s))} ${s}` })]),
+    image ? el('span', { class: 'image', title: "the pod file's spec.stage2: what a server installs from now on", text: ` · installs ${image}` }) : null,
+  );
+  const input = el('input', {
+    type: 'search',
+    class: 'server-filter',
+    id: `server-filter-${pod}`,
+    placeholder: 'MAC, hostname, IP or state',
+    spellcheck: 'false',
+    autocomplete: 'off',
+    value: r.filter,
+    'aria-controls': `servers-${pod}`,
+    dataset: { focus: `server-filter:${pod}` },
+  });
+  const results = el('div', { class: 'rack-results', id: `servers-${pod}`, dataset: { rack: pod } }, ...rackResults(pod, nodes));
+  // Typing redraws only this pod's list: the box itself (and the caret in it) stays.
+  input.addEventListener('input', () => {
+    r.filter = input.value;
+    r.page = 0;
+    keepFocus(() => results.replaceChildren(...rackResults(pod, data.nodes.get(pod) ?? [])));
+  });
+  const tools = el('div', { class: 'rack-tools' }, el('label', { for: input.id, text: 'Find a server' }), input);
+  return el('section', { class: 'rack', 'aria-label': `servers of pod ${pod}` }, counts, tools, results);
+}
+
+function rackResults(pod, nodes) {
+  const r = rackView(pod);
+  const matching = matchingServers(nodes, r.filter);
+  const pages = Math.max(1, Math.ceil(matching.length / PAGE_SIZE));
+  r.page = Math.min(Math.max(r.page, 0), pages - 1);
+  const first = r.page * PAGE_SIZE;
+  const shown = matching.slice(first, first + PAGE_SIZE);
+  // Unfiltered, the count above says it all.
+  const found = r.filter.trim() ? `${count(matching.length, 'server matches', 'servers match')} “${r.filter.trim()}”` : '';
+  const go = (page) => {
+    r.page = page;
+    const box = document.getElementById(`servers-${pod}`);
+    if (box) keepFocus(() => box.replaceChildren(...rackResults(pod, data.nodes.get(pod) ?? [])));
+  };
+  const pager =
+    pages > 1
+      ? el(
+          'nav',
+          { class: 'pager', 'aria-label': `pages of pod ${pod}'s servers` },
+          el('button', { type: 'button', dataset: { page: 'prev', focus: `page-prev:${pod}` }, disabled: r.page === 0, onclick: () => go(r.page - 1), text: '‹ Previous' }),
+          el('span', {
+            class: 'page',
+            dataset: { page: String(r.page + 1), pages: String(pages) },
+            text: `page ${r.page + 1} of ${pages} (servers ${NUMBER.format(first + 1)}–${NUMBER.format(first + shown.length)})`,
+          }),
+          el('button', { type: 'button', dataset: { page: 'next', focus: `page-next:${pod}` }, disabled: r.page === pages - 1, onclick: () => go(r.page + 1), text: 'Next ›' }),
+        )
+      : null;
+  const status = found || pager ? [el('p', { class: 'rack-status' }, el('span', { class: 'found', dataset: { found: String(matching.length) }, text: found }), pager)] : [];
+  if (!shown.length) return status;
   const table = el(
     'table',
-    { class: 'nodes', 'aria-label': `servers of pod ${i.pod}` },
-    el('thead', {}, el('tr', {}, ...['MAC', 'IP', 'State', 'Attempt', 'Last seen', 'Install progress', ''].map((h) => el('th', { scope: 'col', text: h })))),
-    el('tbody', {}, ...nodes.map((n) => nodeRow(i.pod, n))),
+    { class: 'nodes', 'aria-label': `servers of pod ${pod}` },
+    el('thead', {}, el('tr', {}, ...['MAC', 'Hostname', 'IP', 'Management', 'State', 'Liveness', 'Last seen', 'Attempt', 'Install progress', ''].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...shown.map((n) => nodeRow(pod, n))),
   );
-  return el('div', {}, head, probes, table);
+  return [...status, el('div', { class: 'scroll' }, table)];
 }
 
 function nodeRow(pod, n) {
+  const seen = n.lastSeen ?? n.updatedAt;
   return el(
     'tr',
     { dataset: { mac: n.mac, state: n.state } },
     el('td', { class: 'mono', dataset: { col: 'mac' }, text: n.mac }),
+    el('td', { dataset: { col: 'hostname' }, text: n.hostname ?? '' }),
     el('td', { dataset: { col: 'ip' }, text: n.ip ?? '' }),
+    el('td', { dataset: { col: 'management' }, text: n.management ?? '' }),
     el('td', { dataset: { col: 'state' } }, stateBadge(n.state, n.reason)),
+    el('td', { dataset: { col: 'liveness' } }, n.liveness ? el('span', { class: `liveness liveness-${n.liveness}`, text: n.liveness }) : null),
+    el('td', { dataset: { col: 'seen' }, title: seen ? new Date(seen * 1000).toISOString() : undefined, text: fmt.ago(seen) }),
     el('td', { class: 'num', dataset: { col: 'attempt' }, text: String(n.attempt) }),
-    el('td', { dataset: { col: 'seen' }, text: fmt.ago(n.lastSeen ?? n.updatedAt) }),
     el('td', { dataset: { col: 'progress' } }, progress(n)),
     el(
       'td',
@@ -324,9 +464,9 @@ function renderSummary() {
     [installed, 'installed', ''],
     [failed, 'failed', 'bad'],
   ];
-  const part = ([n, label, cls], always) => (n || always ? el('span', { class: n ? cls : '', dataset: { count: label }, text: `${n} ${label}` }) : null);
+  const part = ([n, label, cls], always) => (n || always ? el('span', { class: n ? cls : '', dataset: { count: label }, text: `${NUMBER.format(n)} ${label}` }) : null);
   const join = (parts) => parts.filter(Boolean).flatMap((p, k) => (k ? [', ', p] : [p]));
-  $('summary').replaceChildren(`${data.instances.length} pods: `, ...join(pods.map((p, k) => part(p, k < 3))), ` · ${total} servers: `, ...join(servers.map((p) => part(p, true))));
+  $('summary').replaceChildren(`${count(data.instances.length, 'pod')}: `, ...join(pods.map((p, k) => part(p, k < 3))), ` · ${count(total, 'server')}: `, ...join(servers.map((p) => part(p, true))));
 }
 
 function renderRefused() {
@@ -383,10 +523,16 @@ async function load() {
     ]);
     const known = new Set(inst.instances.map((i) => i.pod));
     const open = [...view.expanded].filter((p) => known.has(p));
-    const lists = await Promise.all(open.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes])));
+    const counts = new Map(summary.pods.map((c) => [c.pod, c]));
+    const no = ++refreshNo;
+    const due = open.filter((p) => listDue(p, counts.get(p), no));
+    const lists = await Promise.all(due.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes])));
     // Signed out (or in with another token) meanwhile: these answers belong to no one on screen.
     if (token !== asked) return;
-    data = { instances: inst.instances, refused: pods.refused, counts: new Map(summary.pods.map((c) => [c.pod, c])), nodes: new Map(lists) };
+    for (const p of due) fetched.set(p, { at: no, counts: countsKey(counts.get(p)) });
+    const nodes = new Map(open.filter((p) => data.nodes.has(p)).map((p) => [p, data.nodes.get(p)]));
+    for (const [p, list] of lists) nodes.set(p, list);
+    data = { instances: inst.instances, refused: pods.refused, counts, nodes };
     for (const e of news.events) {
       if (e.seq <= lastEventSeq) continue;
       events.push(e);
@@ -409,7 +555,18 @@ async function load() {
   if (token && document.visibilityState !== 'hidden') timer = setTimeout(refresh, REFRESH_MS);
 }
 
+const countsKey = (c) => JSON.stringify([c?.total, c?.states]);
+
+/** Whether an opened pod's server list is fetched in this refresh (LARGE_POD). */
+function listDue(pod, counts, no) {
+  const last = fetched.get(pod);
+  const list = data.nodes.get(pod);
+  if (!last || !list || list.length <= LARGE_POD) return true;
+  return no - last.at >= LARGE_EVERY || last.counts !== countsKey(counts);
+}
+
 function toggle(pod) {
+  fetched.delete(pod);
   if (view.expanded.has(pod)) view.expanded.delete(pod);
   else view.expanded.add(pod);
   saveView();
@@ -453,6 +610,7 @@ async function reinstall(pod, n) {
   const text = `Server ${n.mac} (${n.state}, attempt ${n.attempt}) will PXE-install again at its next network boot: attempt ${n.attempt + 1}; the tokens of earlier attempts stop working.`;
   const reason = await confirmWith(`Reinstall ${n.mac}?`, text, 'Reinstall');
   if (reason === null) return;
+  fetched.delete(pod);
   await act(`Reinstall ${n.mac}`, `/api/v1/pods/${encodeURIComponent(pod)}/nodes/${n.mac.replace(/:/g, '-')}/reinstall`, reason ? { reason } : undefined);
 }
 
@@ -465,6 +623,8 @@ function showBoard(on) {
   if (!on) {
     // Nothing from the last token stays on screen.
     data = { instances: [], refused: [], counts: new Map(), nodes: new Map() };
+    racks.clear();
+    fetched.clear();
     events.length = 0;
     lastEventSeq = 0;
     $('pods').tBodies[0].replaceChildren();
@@ -488,7 +648,7 @@ async function signIn(candidate) {
     await api('/api/v1/instances', { auth: candidate });
   } catch (err) {
     if (err instanceof AuthError) {
-      showError(`The central node did not accept this token (${err.message}). Use the operator token from STATE/central/operator.token (or the --token-file of podboot serve).`);
+      showError(`The central node did not accept this token (${err.message}). Use the operator token from ${$('token-file').textContent}.`);
     } else showError(`Could not reach the central node: ${err.message}`);
     return;
   }

@@ -1,11 +1,15 @@
-// The servers of one pod, for the central API: read from (and, for a
-// reinstall, written to) the pod's own state through src/store/pod-state.ts,
-// as `podboot nodes` does; a reinstall takes effect at the server's next boot.
+// The servers of one pod, for the central API and `podboot nodes --state`
+// alike: read from (and, for a reinstall, written to) the pod's own state
+// through src/store/pod-state.ts; a reinstall takes effect at the server's
+// next boot.
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { podDatabaseFile } from '../store/database.js';
 import { openPodState, podStateVersion } from '../store/pod-state.js';
 import { formatIPv4 } from '../net/ipv4.js';
 import type { NodeEvent, NodeRecord, PodStateAdmin, PodStateView } from '../store/types.js';
 import { INSTALL_STATES } from '../install/state.js';
+import { podInventory, type PodInventory } from './pod-inventory.js';
 
 /** Opens the pod's state for one call (undefined: the pod has recorded nothing yet). */
 function withState<T>(stateRoot: string, pod: string, fn: (s: PodStateView) => T): T | undefined {
@@ -29,24 +33,48 @@ function withAdmin<T>(stateRoot: string, pod: string, fn: (s: PodStateAdmin) => 
 }
 
 /**
- * A server as listed: with the address it holds a lease on (the install
- * state lives apart from the leases), and when it failed, the last step it
- * reached, so its progress can be drawn up to where it broke.
+ * A server as listed: its pod; the address it holds a lease on (the install
+ * state lives apart from the leases); when it failed, the last step it
+ * reached, so its progress can be drawn up to where it broke. A server the
+ * pod file knows also has the hostname and management address given there,
+ * and every server the image (name@version) its pod installs (spec.stage2).
  */
-export type ListedNode = NodeRecord & { ip?: string; failedAfter?: string };
+export type ListedNode = { pod: string } & NodeRecord & { ip?: string; failedAfter?: string; hostname?: string; management?: string; image?: string };
 
 export function podNodes(stateRoot: string, pod: string): ListedNode[] {
-  return (
-    withState(stateRoot, pod, (s) =>
-      s.nodesWithLeases(Math.floor(Date.now() / 1000)).map(
-        ({ address, ...n }): ListedNode => ({
-          ...n,
-          ...(address !== undefined ? { ip: formatIPv4(address) } : {}),
-          ...(n.state === 'failed' ? { failedAfter: stepBeforeFailure(s.events(n.mac, 50)) } : {}),
-        }),
-      ),
-    ) ?? []
-  );
+  const inventory = podInventory(stateRoot, pod);
+  return withState(stateRoot, pod, (s) => s.nodesWithLeases(Math.floor(Date.now() / 1000)).map(({ address, ...n }) => listed(pod, n, address, inventory, () => s.events(n.mac, 50)))) ?? [];
+}
+
+/** One server's row; `events` (newest first) only read for a failed one. */
+function listed(pod: string, n: NodeRecord, address: number | undefined, inventory: PodInventory, events: () => NodeEvent[]): ListedNode {
+  return {
+    pod,
+    ...n,
+    ...(address !== undefined ? { ip: formatIPv4(address) } : {}),
+    ...inventory.nodes.get(n.mac),
+    ...(inventory.image ? { image: inventory.image } : {}),
+    ...(n.state === 'failed' ? { failedAfter: stepBeforeFailure(events()) } : {}),
+  };
+}
+
+/** The pods that have a database under `stateRoot` (the central node's own entries have none), by name. */
+export function statePods(stateRoot: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateRoot);
+  } catch {
+    return [];
+  }
+  const hasDatabase = (name: string) => {
+    try {
+      return statSync(podDatabaseFile(join(stateRoot, name))).isFile();
+    } catch {
+      // Not there, or `name` is a file (ENOTDIR): no pod.
+      return false;
+    }
+  };
+  return names.filter(hasDatabase).sort();
 }
 
 const STEPS: ReadonlySet<string> = new Set(INSTALL_STATES.filter((st) => st !== 'failed'));
@@ -66,12 +94,21 @@ export interface PodNodeCounts {
   total: number;
   /** servers by install state; states nobody is in are left out */
   states: Record<string, number>;
+  /** the image (name@version) the pod's servers install, from its file's spec.stage2 */
+  image?: string;
 }
 
 const counted = new Map<string, { version: string; counts: PodNodeCounts }>();
 
-/** How many servers each pod has in each install state: the overview of every pod without listing every server. */
+/** How many servers each pod has in each install state, and the image it installs: the overview of every pod without listing every server. */
 export function podNodeCounts(stateRoot: string, pods: readonly string[]): PodNodeCounts[] {
+  return countByState(stateRoot, pods).map((counts) => {
+    const { image } = podInventory(stateRoot, counts.pod);
+    return image ? { ...counts, image } : counts;
+  });
+}
+
+function countByState(stateRoot: string, pods: readonly string[]): PodNodeCounts[] {
   return pods.map((pod) => {
     const dir = join(stateRoot, pod);
     // Opening a database costs about 1 ms of the node's event loop, so counting
@@ -92,8 +129,18 @@ export function podNodeCounts(stateRoot: string, pods: readonly string[]): PodNo
   });
 }
 
-export function podNode(stateRoot: string, pod: string, mac: string): { node?: NodeRecord; events: NodeEvent[] } {
-  return withState(stateRoot, pod, (s) => ({ node: s.node(mac), events: s.events(mac, 200) })) ?? { events: [] };
+/** One server as `podNodes` lists it, with its latest events (newest first). */
+export function podNode(stateRoot: string, pod: string, mac: string): { node?: ListedNode; events: NodeEvent[] } {
+  const inventory = podInventory(stateRoot, pod);
+  return (
+    withState(stateRoot, pod, (s) => {
+      const events = s.events(mac, 200);
+      const found = s.node(mac) && s.nodesWithLeases(Math.floor(Date.now() / 1000)).find((n) => n.mac === mac);
+      if (!found) return { events };
+      const { address, ...n } = found;
+      return { node: listed(pod, n, address, inventory, () => events), events };
+    }) ?? { events: [] }
+  );
 }
 
 /** The operator's way back to a PXE install: a new attempt, older tokens refused, an event. */

@@ -1,6 +1,7 @@
 // The central API's routes, matched by a pure function so the table can be
 // read (and tested) in one place. docs/openapi.yaml describes the same set.
 import type { PodAction } from '../pod-vm/supervisor.js';
+import { type LogsQuery, parseLogsQuery } from './logs-query.js';
 
 export type Route =
   | { kind: 'health' }
@@ -19,6 +20,7 @@ export type Route =
   | { kind: 'action'; pod: string; action: PodAction }
   | { kind: 'rolling-restart' }
   | { kind: 'nodes'; pod: string }
+  | { kind: 'logs'; pod: string; query: LogsQuery }
   | { kind: 'nodes-summary' }
   | { kind: 'node'; pod: string; mac: string }
   | { kind: 'reinstall'; pod: string; mac: string }
@@ -73,6 +75,7 @@ export function matchRoute(method: string, url: string): Route {
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}/reinstall$`)))) {
     return method === 'POST' ? { kind: 'reinstall', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') } : { kind: 'method-not-allowed', allow: 'POST' };
   }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/logs$`)))) return get({ kind: 'logs', pod: m[1]!, query: parseLogsQuery(u.searchParams) });
   if (path === '/api/v1/rolling-restart') return method === 'POST' ? { kind: 'rolling-restart' } : { kind: 'method-not-allowed', allow: 'POST' };
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/([a-z]+)$`))) && (ACTIONS as readonly string[]).includes(m[2]!)) {
     return method === 'POST' ? { kind: 'action', pod: m[1]!, action: m[2] as PodAction } : { kind: 'method-not-allowed', allow: 'POST' };

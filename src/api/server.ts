@@ -15,6 +15,7 @@ import { tokenMatches, type ServerCredentials } from './credentials.js';
 import { matchRoute } from './routes.js';
 import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
 import { sendUiAsset } from './ui.js';
+import { sendPodLogs } from './logs.js';
 import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
 import type { Family } from '../metrics/exposition.js';
 import { RefusalCounts } from '../metrics/refusals.js';
@@ -41,6 +42,8 @@ export interface CentralApiOptions {
    * pods in a network namespace of their own reach it through the file system.
    */
   socketPath?: string;
+  /** the operator token's file, named by the page's token prompt (absolute) */
+  tokenFile?: string;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -153,7 +156,7 @@ export class CentralApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const route = matchRoute(req.method ?? 'GET', req.url ?? '/');
     if (route.kind === 'health') return send(res, 200, { ok: true });
-    if (route.kind === 'ui') return sendUiAsset(res, route.asset, req.method === 'HEAD');
+    if (route.kind === 'ui') return sendUiAsset(res, route.asset, req.method === 'HEAD', { tokenFile: this.o.tokenFile });
     // One parser for both servers: the scheme is case-insensitive (RFC 7235).
     const presented = bearerToken(req.headers.authorization);
     if (route.kind === 'register' || route.kind === 'deregister') return this.registration(req, res, route, presented);
@@ -231,6 +234,10 @@ export class CentralApi {
         const found = await sup.act(route.pod, route.action, reason);
         return found ? send(res, 200, sup.instance(route.pod)) : send(res, 404, { error: `no pod ${route.pod}` });
       }
+      case 'logs':
+        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        if (route.query.invalid) return send(res, 400, { error: route.query.invalid });
+        return sendPodLogs(req, res, { stateRoot: this.o.stateRoot, pod: route.pod, query: route.query, headers: { 'x-content-type-options': 'nosniff' } });
       case 'nodes':
         if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
         return send(res, 200, { nodes: podNodes(this.o.stateRoot, route.pod) });

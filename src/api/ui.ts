@@ -29,12 +29,38 @@ export const UI_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-cache',
 };
 
+/** What the page says about this node before any token is given. */
+export interface UiPageFacts {
+  /** the file `podboot serve` reads the operator token from (absolute) */
+  tokenFile?: string;
+}
+
 export function uiDir(): string {
   return join(packageRoot(), 'ui');
 }
 
-export async function sendUiAsset(res: ServerResponse, asset: UiAsset, head: boolean): Promise<void> {
-  const body = await readFile(join(uiDir(), asset));
+/** The element of ui/index.html that names the token file; its text as shipped is the generic path. */
+const TOKEN_FILE_ELEMENT = /(<code id="token-file">)[^<]*(<\/code>)/g;
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/**
+ * The page as this node serves it: the token prompt names the node's real
+ * token file (where an operator runs `cat`), not STATE/…. A path is the
+ * operator's to choose (--token-file), so it goes in as text, never markup.
+ * No data is disclosed by it: the file is 0600 and the path is in the docs
+ * or on the operator's own command line.
+ */
+export function renderIndex(html: string, facts: UiPageFacts): string {
+  const file = facts.tokenFile;
+  if (!file) return html;
+  const text = file.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+  return html.replace(TOKEN_FILE_ELEMENT, (_m, open: string, close: string) => `${open}${text}${close}`);
+}
+
+export async function sendUiAsset(res: ServerResponse, asset: UiAsset, head: boolean, facts: UiPageFacts = {}): Promise<void> {
+  const raw = await readFile(join(uiDir(), asset));
+  const body = asset === 'index.html' ? Buffer.from(renderIndex(raw.toString('utf8'), facts)) : raw;
   res.writeHead(200, { ...UI_HEADERS, 'content-type': TYPES[asset], 'content-length': body.length });
   res.end(head ? undefined : body);
 }

@@ -25,6 +25,7 @@ export const commands: CommandEntry[] = [
   { name: ['pods', 'undegrade'], load: async () => (await import('./commands/pods.js')).podsUndegradeCommand },
   { name: ['pods', 'rolling-restart'], load: async () => (await import('./commands/pods.js')).podsRollingRestartCommand },
   { name: ['events'], load: async () => (await import('./commands/pods.js')).eventsCommand },
+  { name: ['logs'], load: async () => (await import('./commands/logs.js')).logsCommand },
   { name: ['validate'], load: async () => (await import('./commands/validate.js')).validateCommand },
   { name: ['nodes', 'list'], load: async () => (await import('./commands/nodes.js')).nodesListCommand },
   { name: ['nodes', 'show'], load: async () => (await import('./commands/nodes.js')).nodesShowCommand },

@@ -40,3 +40,23 @@ export function onReloadSignal(fn: () => Promise<void>): () => void {
   process.on('SIGHUP', run);
   return () => process.off('SIGHUP', run);
 }
+
+/**
+ * An AbortSignal that aborts at the first SIGTERM or SIGINT, for a command
+ * that follows something until the operator stops it (`logs --follow`,
+ * `events --follow`); `done()` removes the handlers once it ends by itself.
+ */
+export function stopOnSignal(): { signal: AbortSignal; done(): void } {
+  const ac = new AbortController();
+  const on = () => {
+    done();
+    ac.abort();
+  };
+  const done = () => {
+    process.off('SIGTERM', on);
+    process.off('SIGINT', on);
+  };
+  process.on('SIGTERM', on);
+  process.on('SIGINT', on);
+  return { signal: ac.signal, done };
+}

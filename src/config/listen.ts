@@ -4,7 +4,7 @@ import { boundsOf, fieldsOf, LISTEN_SHAPE } from './pod-shape.js';
 import type { ListenConfig } from './types.js';
 import type { Section } from './yaml-reader.js';
 
-type PortKey = 'dhcpPort' | 'tftpPort' | 'httpPort' | 'httpsPort';
+export type PortKey = 'dhcpPort' | 'tftpPort' | 'httpPort' | 'httpsPort';
 
 /** Each socket a pod binds: DHCP and TFTP share UDP, HTTP and HTTPS share TCP. */
 export const LISTEN_PORTS: readonly { key: PortKey; protocol: 'udp' | 'tcp'; default: number }[] = [
@@ -16,11 +16,22 @@ export const LISTEN_PORTS: readonly { key: PortKey; protocol: 'udp' | 'tcp'; def
 
 const LISTEN_FIELDS = fieldsOf(LISTEN_SHAPE);
 
-export function readListen(spec: Section): ListenConfig | undefined {
+/**
+ * spec.listen as read: the config when all of it is usable, and apart from
+ * that the address and each port that could be read on their own (defaults
+ * included), which the checks between pods still compare.
+ */
+export interface ListenRead {
+  config?: ListenConfig;
+  address?: string;
+  ports: Partial<Record<PortKey, number>>;
+}
+
+export function readListen(spec: Section): ListenRead {
   const listen = spec.section('listen', LISTEN_FIELDS);
-  if (!listen) return undefined;
+  if (!listen) return { ports: {} };
   const address = listen.address('address');
-  const ports = {} as Record<PortKey, number>;
+  const ports: Partial<Record<PortKey, number>> = {};
   let complete = true;
   for (const p of LISTEN_PORTS) {
     const port = listen.node(p.key) === undefined ? p.default : listen.integer(p.key, ...boundsOf(LISTEN_SHAPE, p.key));
@@ -36,6 +47,7 @@ export function readListen(spec: Section): ListenConfig | undefined {
       }
     }
   });
-  if (address === undefined || !complete) return undefined;
-  return { address: formatIPv4(address), ...ports };
+  const text = address === undefined ? undefined : formatIPv4(address);
+  if (text === undefined || !complete) return { ...(text === undefined ? {} : { address: text }), ports };
+  return { config: { address: text, ...(ports as Record<PortKey, number>) }, address: text, ports };
 }

@@ -2,7 +2,7 @@
 // the paths given to `podboot validate`; and the default pod in the package.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { crossPodProblems, type LocatedPod } from './cross-pod.js';
+import { crossFileProblems, type FileFacts } from './cross-pod.js';
 import { parsePod } from './pod-file.js';
 import { PodFileRefused, readPodFileSync } from './read-pod-file.js';
 import { packageRoot } from '../package-root.js';
@@ -62,8 +62,14 @@ export function defaultPodPath(): string {
   return join(packageRoot(), 'examples', 'default-pod.yaml');
 }
 
+/**
+ * Every file's own problems and the problems between files, in one run: a
+ * file with problems of its own still takes part in the checks between
+ * files with every field that could be read (src/config/cross-pod.ts).
+ */
 function loadFiles(files: readonly string[], problems: ConfigProblem[]): LoadManyResult {
-  const located: LocatedPod[] = [];
+  const pods: PodConfig[] = [];
+  const facts: FileFacts[] = [];
   for (const file of files) {
     const parsed = readPod(file);
     if ('problem' in parsed) {
@@ -71,13 +77,14 @@ function loadFiles(files: readonly string[], problems: ConfigProblem[]): LoadMan
       continue;
     }
     problems.push(...parsed.problems);
-    if (parsed.pod) located.push({ pod: parsed.pod, file, locate: parsed.locate });
+    if (parsed.pod) pods.push(parsed.pod);
+    facts.push({ facts: parsed.facts, file, locate: parsed.locate });
   }
-  problems.push(...crossPodProblems(located));
+  problems.push(...crossFileProblems(facts));
   // In file order, then by position, as an editor's problem list would show them.
   const rank = new Map(files.map((f, i) => [f, i]));
   problems.sort((a, b) => (rank.get(a.file) ?? -1) - (rank.get(b.file) ?? -1) || a.line - b.line || a.col - b.col);
-  return { pods: located.map((p) => p.pod), problems };
+  return { pods, problems };
 }
 
 function readPod(path: string): ReturnType<typeof parsePod> | { problem: ConfigProblem } {

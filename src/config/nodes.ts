@@ -24,9 +24,20 @@ export interface NodeContext {
   usersListed: boolean;
 }
 
-/** `subnets` undefined: some subnet is unusable, so fixed addresses are not checked against them. */
-export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, context?: NodeContext): NodeConfig[] {
+/** A server's MAC and where it was written (spec.nodes[i].mac), for the checks between pods. */
+export interface LocatedMac {
+  mac: string;
+  path: string;
+}
+
+/**
+ * The servers whose MAC could be read, and those MACs located. `subnets`
+ * undefined: some subnet is unusable, so fixed addresses are not checked
+ * against them.
+ */
+export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, context?: NodeContext): { nodes: NodeConfig[]; macs: LocatedMac[] } {
   const nodes: NodeConfig[] = [];
+  const macs: LocatedMac[] = [];
   const seenMac: Seen<string> = new Map();
   const seenHost: Seen<string> = new Map();
   const seenAddr: Seen<number> = new Map();
@@ -56,10 +67,11 @@ export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, c
     const management = context?.management.read(n, mac);
     const keys = readSshKeys(n, 'sshAuthorizedKeys');
     if (keys?.length && context && !context.usersListed) n.report('sshAuthorizedKeys', 'no user to add these keys to: list the logins in spec.users');
+    if (mac) macs.push({ mac, path: `${n.path}.mac` });
     if (mac) nodes.push({ mac, hostname, address, uuid, boot, ...(management ? { management } : {}), ...(keys?.length ? { sshAuthorizedKeys: keys } : {}) });
   }
   context?.management.checkAgainst(nodes);
-  return nodes;
+  return { nodes, macs };
 }
 
 export function readMac(n: Section): string | undefined {

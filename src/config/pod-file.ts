@@ -1,7 +1,7 @@
 // One pod file's text → a validated PodConfig, or every problem found in it.
 // Pure: no file system; load.ts reads files and directories.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
-import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
+import { formatIPv4, parseIPv4, prefixMask } from '../net/ipv4.js';
 import { readBootFiles } from './boot-files.js';
 import { readListen } from './listen.js';
 import { readIsolation } from './isolation.js';
@@ -10,7 +10,7 @@ import { readNodes } from './nodes.js';
 import { NodeManagementReader, readManagementNetwork } from './management.js';
 import { readUsers } from './users.js';
 import { parseDuration } from './duration.js';
-import { poolOf, readSubnets, subnetOf, type LocatedSubnet } from './subnets.js';
+import { poolOf, readSubnetList, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
 import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
@@ -32,6 +32,7 @@ import {
 } from './pod-shape.js';
 import { found, shapeOf, YamlReader, type Position, type Section } from './yaml-reader.js';
 import { yamlErrorMessage } from './yaml-errors.js';
+import { NO_FACTS, type PodFacts } from './cross-pod.js';
 
 /** A parsed pod file: the pod when it has no problem, and a way to locate its fields. */
 export interface ParsedPod {
@@ -42,6 +43,12 @@ export interface ParsedPod {
    * for a field left to its default, the nearest mapping that would hold it.
    */
   locate(path: string): Position & { written: boolean };
+  /**
+   * The fields the checks between pods compare, each one only if its value
+   * could be read: also for a file with problems, so that `podboot validate`
+   * reports problems within and between files in one run.
+   */
+  facts: PodFacts;
 }
 
 // Field tables from the pod's shape (pod-shape.ts), which the JSON Schema is made from too.
@@ -68,7 +75,7 @@ export function parsePod(text: string, file: string): ParsedPod {
     // The parser reports its own errors as values; this is for anything it did not foresee.
     // Its message is not shown: it could quote the file.
     const problems = [{ file, line: 1, col: 1, path: '(yaml)', message: `cannot parse (${(err as Error).name})` }];
-    return { problems, locate: () => ({ line: 1, col: 1, written: false }) };
+    return { problems, locate: () => ({ line: 1, col: 1, written: false }), facts: NO_FACTS };
   }
   const r = new YamlReader(file, doc, lines);
   const locate = (path: string): Position & { written: boolean } => {
@@ -80,9 +87,9 @@ export function parsePod(text: string, file: string): ParsedPod {
     }
     return { ...r.position(node), written: true };
   };
-  const result = (pod?: PodConfig): ParsedPod => {
+  const result = (pod?: PodConfig, facts: PodFacts = NO_FACTS): ParsedPod => {
     const problems = r.problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    return problems.length ? { problems, locate } : { pod, problems, locate };
+    return problems.length ? { problems, locate, facts } : { pod, problems, locate, facts };
   };
 
   // A document with syntax errors is not read further: its tree may not be what was meant.
@@ -109,15 +116,16 @@ export function parsePod(text: string, file: string): ParsedPod {
   const root = r.section(rootNode, '', ROOT_FIELDS)!;
   const name = readName(root);
   const spec = root.section('spec', SPEC_FIELDS);
-  if (!spec) return result();
+  if (!spec) return result(undefined, { ...NO_FACTS, ...(name === undefined ? {} : { name }) });
 
   const listen = readListen(spec);
-  const subnets = readSubnets(spec);
+  const subnetList = readSubnetList(spec);
+  const subnets = subnetList.complete ? subnetList.located : undefined;
   const relays = readRelays(spec, subnets);
   const managementNetwork = readManagementNetwork(spec, subnets);
   const users = readUsers(spec);
   const usersNode = spec.node('users');
-  const nodes = readNodes(spec, subnets, {
+  const { nodes, macs } = readNodes(spec, subnets, {
     management: new NodeManagementReader(managementNetwork),
     // A users field of the wrong shape is reported there, not again on every node's keys.
     usersListed: isSeq(usersNode) ? usersNode.items.length > 0 : usersNode !== undefined,
@@ -131,33 +139,50 @@ export function parsePod(text: string, file: string): ParsedPod {
   const install = readInstall(spec);
   const tftp = readTftp(spec);
   const stage2 = readStage2(spec);
-  const isolation = readIsolation(spec, listen ? parseIPv4(listen.address) : undefined);
+  const isolation = readIsolation(spec, listen.config ? parseIPv4(listen.config.address) : undefined);
   const limits = readLimits(spec);
 
-  if (r.problems.length || name === undefined || listen === undefined || subnets === undefined) return result();
-  return result({
-    name,
-    file,
-    listen,
-    relays,
-    subnets: subnets.map((s) => s.subnet),
-    nodes,
-    unknownNodes,
-    users,
-    heartbeatSeconds,
-    boot: {
-      nextServer: nextServer === undefined ? listen.address : formatIPv4(nextServer),
-      // Without a plain-HTTP listener iPXE fetches its script by TFTP from the next server.
-      files: { ...DEFAULT_BOOT_FILES, ...(stage1 === 'tftp' ? { ipxeScript: TFTP_IPXE_SCRIPT } : {}), ...files },
-      stage1,
+  const facts: PodFacts = {
+    ...(name === undefined ? {} : { name }),
+    ...(listen.address === undefined ? {} : { listen: { address: listen.address, ports: listen.ports } }),
+    subnets: subnetList.located.map((s) => ({ cidr: s.subnet, text: s.subnet.cidr, path: s.path })),
+    macs,
+    ...(managementNetwork.net
+      ? {
+          managementNetwork: {
+            cidr: { network: managementNetwork.net.network, prefix: managementNetwork.net.prefix, mask: prefixMask(managementNetwork.net.prefix) },
+            text: managementNetwork.net.cidr,
+          },
+        }
+      : {}),
+  };
+  if (r.problems.length || name === undefined || listen.config === undefined || subnets === undefined) return result(undefined, facts);
+  return result(
+    {
+      name,
+      file,
+      listen: listen.config,
+      relays,
+      subnets: subnets.map((s) => s.subnet),
+      nodes,
+      unknownNodes,
+      users,
+      heartbeatSeconds,
+      boot: {
+        nextServer: nextServer === undefined ? listen.config.address : formatIPv4(nextServer),
+        // Without a plain-HTTP listener iPXE fetches its script by TFTP from the next server.
+        files: { ...DEFAULT_BOOT_FILES, ...(stage1 === 'tftp' ? { ipxeScript: TFTP_IPXE_SCRIPT } : {}), ...files },
+        stage1,
+      },
+      install,
+      tftp,
+      ...(stage2 ? { stage2 } : {}),
+      ...(managementNetwork.net ? { managementNetwork: managementNetwork.net } : {}),
+      ...(isolation.mode === 'netns' ? { isolation } : {}),
+      ...(limits ? { limits } : {}),
     },
-    install,
-    tftp,
-    ...(stage2 ? { stage2 } : {}),
-    ...(managementNetwork.net ? { managementNetwork: managementNetwork.net } : {}),
-    ...(isolation.mode === 'netns' ? { isolation } : {}),
-    ...(limits ? { limits } : {}),
-  });
+    facts,
+  );
 }
 
 /**

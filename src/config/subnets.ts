@@ -24,6 +24,12 @@ const MAX_LEASE_SEC = 0xfffffffe;
  * so that checks against "the pod's subnets" do not pile up false problems.
  */
 export function readSubnets(spec: Section): LocatedSubnet[] | undefined {
+  const read = readSubnetList(spec);
+  return read.complete ? read.located : undefined;
+}
+
+/** Every subnet whose CIDR could be read, and whether all of them could (readSubnets' answer). */
+export function readSubnetList(spec: Section): { located: LocatedSubnet[]; complete: boolean } {
   const items = spec.list('subnets');
   if (items?.length === 0) spec.report('subnets', 'at least one subnet is needed');
   const subnets: LocatedSubnet[] = [];
@@ -38,7 +44,7 @@ export function readSubnets(spec: Section): LocatedSubnet[] | undefined {
       if (cidrsOverlap(a.subnet, b.subnet)) spec.reader.report(b.cidrNode, `${b.path}.cidr`, `${b.subnet.cidr} overlaps ${a.subnet.cidr} (${a.path})`);
     }
   });
-  return complete ? subnets : undefined;
+  return { located: subnets, complete };
 }
 
 /** The subnet holding `addr`, if any. */

@@ -8,6 +8,7 @@ import { decodePacket, encodePacket, fieldText, type DhcpPacket } from './codec/
 import { encodeSubOptions, u16, u32 } from './codec/options.js';
 import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import { macToBytes } from '../net/mac.js';
+import { describeOptions, type OptionView } from './option-names.js';
 
 export interface ClientIdentity {
   mac: string;
@@ -145,10 +146,23 @@ export function messageType(p: DhcpPacket): number | undefined {
   return p.options.get(Opt.MESSAGE_TYPE)?.[0];
 }
 
+/** A reply as `podboot dhcp probe` shows it; options by name and value (src/dhcp/option-names.ts). */
+export interface ReplyView {
+  type: string;
+  xid: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  hops: number;
+  file: string;
+  bootfile?: string;
+  vendorClass?: string;
+  message?: string;
+  options: OptionView[];
+}
+
 /** A reply as plain JSON for people and scripts. */
-export function describeReply(p: DhcpPacket): Record<string, unknown> {
-  const opts: Record<string, string> = {};
-  for (const [code, v] of p.options) opts[String(code)] = v.toString('hex');
+export function describeReply(p: DhcpPacket): ReplyView {
   const text = (code: number) => p.options.get(code)?.toString('latin1');
   return {
     type: MESSAGE_TYPE_NAMES[messageType(p) ?? 0] ?? 'unknown',
@@ -161,6 +175,6 @@ export function describeReply(p: DhcpPacket): Record<string, unknown> {
     bootfile: text(Opt.BOOTFILE),
     vendorClass: text(Opt.VENDOR_CLASS),
     message: text(Opt.MESSAGE),
-    options: opts,
+    options: describeOptions(p.options),
   };
 }

@@ -32,6 +32,7 @@ import { podsCgroupName, readLayout, type CgroupLayout } from './cgroup.js';
 import { CODE_MOUNT, packageRootOf, podUser, type CodeMount } from './pod-user.js';
 import { PodTlsIssuer } from './pod-tls.js';
 import { copyMode, PodFileRefused, readPodFile } from '../config/read-pod-file.js';
+import type { InstanceLogWatcher } from '../log-relay.js';
 
 export interface SupervisorOptions {
   /** directory of pod files; or `files`: a fixed list (the embedded default pod) */
@@ -74,6 +75,8 @@ export interface SupervisorOptions {
   podUser?: 'auto' | 'root';
   /** apply spec.limits through cgroups (default true) */
   limits?: boolean;
+  /** told which instance log files exist, to show their lines on the node's console (src/log-relay.ts) */
+  instanceLogs?: InstanceLogWatcher;
 }
 
 export interface SupervisorEvent {
@@ -353,6 +356,7 @@ export class Supervisor {
         this.log.info({ pod: a.name, file: a.file }, 'pod file removed; stopping its instance');
         await i?.stop('pod file removed');
         this.instances.delete(a.name);
+        await this.opts.instanceLogs?.untrack(a.name);
         await this.dropNetns(a.name);
         return;
       }
@@ -365,6 +369,7 @@ export class Supervisor {
           this.record({ pod: a.previous, file: a.file, kind: 'removed', message: `renamed to ${pod.name}: stopping pod ${a.previous}` });
           await this.instances.get(a.previous)?.stop('pod renamed');
           this.instances.delete(a.previous);
+          await this.opts.instanceLogs?.untrack(a.previous);
           await this.dropNetns(a.previous);
         }
         const launch = await this.prepare(pod, a.text, a.mode);
@@ -379,6 +384,8 @@ export class Supervisor {
         }
         const inst = new PodInstanceProcess(pod.name, launch, this.log.child({ pod: pod.name }), this.timing, (e) => this.record({ pod: pod.name, ...e }), a.file, this.gate);
         this.instances.set(pod.name, inst);
+        // Before its first start: the console shows the instance's lines from its first one.
+        this.opts.instanceLogs?.track(pod.name, launch.logFile);
         this.record({ pod: pod.name, file: a.file, kind: 'added', message: `${basename(a.file)}: starting pod ${pod.name}` });
         inst.start();
         return;

@@ -1,4 +1,6 @@
 // Pods for the central-node tests that put one rack per network namespace
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Daemon, Lab } from './netns.js';
 // behind a relay and load it with perfdhcp.
 
@@ -31,6 +33,20 @@ spec:
       leaseTime: 1h
   unknownNodes: provision
 ${r.limits ? `  limits: ${r.limits}\n` : ''}`;
+}
+
+/**
+ * One rack behind its relay, wired to the central namespace `c` (where the
+ * pod instance listens on `r.server`), with its pod file in `podsDir`.
+ */
+export function wireRack(lab: Lab, r: Rack, podsDir: string): void {
+  lab.addNs('c');
+  lab.addNs(r.ns);
+  lab.ip('c', 'addr', 'add', `${r.server}/32`, 'dev', 'lo');
+  lab.veth({ ns: 'c', ifname: 'r-c', addr: `10.${r.octet}.0.254/16` }, { ns: r.ns, ifname: 'r-r', addr: `${r.relay}/16` });
+  lab.ip(r.ns, 'route', 'add', '10.99.0.0/24', 'via', `10.${r.octet}.0.254`);
+  mkdirSync(podsDir, { recursive: true });
+  writeFileSync(join(podsDir, `${r.pod}.yaml`), rackPodYaml(r));
 }
 
 /** perfdhcp's drop and packet counts for one exchange section. */

@@ -1,41 +1,114 @@
-import { defaultStateRoot, STATE_DEFAULT_HELP } from '../../config/state-root.js';
+import { STATE_DEFAULT_HELP, defaultStateRoot } from '../../config/state-root.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { normalizeMac } from '../../net/mac.js';
-import { formatIPv4 } from '../../net/ipv4.js';
-import type { NodeEvent, NodeRecord, PodStateAdmin, PodStateView } from '../../store/types.js';
+import type { NodeEvent, PodStateAdmin } from '../../store/types.js';
+import type { ListedNode } from '../../api/nodes.js';
+import { CentralUnavailable, callApi, resolveTarget, type ApiTarget } from '../../api/client.js';
 import { formatTable } from '../table.js';
 
-// These commands open the pod's state next to the running instance
-// (src/store/pod-state.ts): read-only to list and show; a reinstall takes
-// effect at the server's next DHCP exchange without a restart.
+// `nodes list` and `nodes show` ask the running central node (its API, the
+// way `podboot pods` does), which reads every pod's state for them; with
+// --state DIR they read the pods' state under DIR themselves, read-only, for
+// scripts and for a node that is not running. Both ways give the same rows
+// (src/api/nodes.ts). A reinstall opens the pod's state next to the running
+// instance (src/store/pod-state.ts) and takes effect at the server's next
+// DHCP exchange without a restart.
 
-const OPTIONS = { state: { type: 'string' }, pod: { type: 'string' }, json: { type: 'boolean' } } as const;
-const HELP = `  --state DIR   state root of the central node (${STATE_DEFAULT_HELP})
-  --pod NAME    the pod the server belongs to (required)
-  --json        one JSON document instead of text`;
+const CONNECT_OPTIONS = { url: { type: 'string' }, ca: { type: 'string' }, 'token-file': { type: 'string' } } as const;
+const OPTIONS = { state: { type: 'string' }, pod: { type: 'string' }, json: { type: 'boolean' }, ...CONNECT_OPTIONS } as const;
 
-/**
- * Opens the pod's state for one command, runs it, closes it; a pod that has
- * recorded nothing yet is exit 1 with the reason.
- */
-async function withState(command: string, values: { state?: string; pod?: string }, readonly: true, run: (state: PodStateView) => number): Promise<number>;
-async function withState(command: string, values: { state?: string; pod?: string }, readonly: false, run: (state: PodStateAdmin) => number): Promise<number>;
-async function withState(command: string, values: { state?: string; pod?: string }, readonly: boolean, run: (state: PodStateAdmin) => number): Promise<number> {
-  if (!values.pod) throw new UsageError('--pod NAME is required');
-  const root = values.state ?? defaultStateRoot();
-  const dir = join(root, values.pod);
-  const [{ openPodState }, { podDatabaseFile }] = await Promise.all([import('../../store/pod-state.js'), import('../../store/database.js')]);
-  const state = readonly ? openPodState(dir, { readonly: true }) : openPodState(dir, { readonly: false });
-  if (!state) {
-    process.stderr.write(`podboot ${command}: no pod ${values.pod} under ${root} (no ${podDatabaseFile(dir)})\n`);
-    return EXIT_FAILURE;
+const CONNECT_HELP = `  --url URL --ca FILE --token-file FILE
+                the central node to ask; by default the one that
+                STATE/central/api.json names, STATE being the state root
+                (${STATE_DEFAULT_HELP})
+  --state DIR   no central node: read the pods' state under DIR directly
+                (read-only; the node need not run)
+  --json        one JSON document instead of text
+
+Exits 1, naming the URL (and the api.json it came from), when no central node
+answers there.`;
+
+/** Where the servers are read from: the central node's API, or a state directory. */
+interface NodeSource {
+  /** every pod, by name */
+  pods(): Promise<string[]>;
+  /** a pod's servers; undefined when there is no such pod (its reason on `missing`) */
+  nodes(pod: string): Promise<ListedNode[] | undefined>;
+  /** one server and its latest events (newest first); undefined when the pod has not seen it */
+  node(pod: string, mac: string): Promise<{ node?: ListedNode; events: NodeEvent[] } | undefined>;
+  /** why `pod` gave nothing, for the message */
+  missing(pod: string, mac?: string): Promise<string>;
+}
+
+function sourceOf(values: { state?: string; url?: string; ca?: string; 'token-file'?: string }): NodeSource {
+  if (values.state !== undefined) {
+    if (values.url || values.ca || values['token-file'])
+      throw new UsageError('--state reads a state directory without a central node; --url, --ca and --token-file name a central node: give one or the other');
+    return stateSource(values.state);
   }
+  return apiSource(resolveTarget({ url: values.url, ca: values.ca, tokenFile: values['token-file'] }));
+}
+
+function apiSource(t: ApiTarget): NodeSource {
+  const where = `the central node at ${t.url}`;
+  let lastError = '';
+  const get = async (path: string): Promise<unknown> => {
+    const r = await callApi(t, 'GET', path);
+    if (r.status === 200) return r.body;
+    lastError = typeof r.body === 'object' && r.body && 'error' in r.body ? String((r.body as { error: unknown }).error) : JSON.stringify(r.body);
+    if (r.status === 404) return undefined;
+    throw new Error(`${where}: HTTP ${r.status}: ${lastError}`);
+  };
+  const pod = (p: string) => `/api/v1/pods/${encodeURIComponent(p)}`;
+  return {
+    async pods() {
+      const body = (await get('/api/v1/pods')) as { pods: { name: string }[] } | undefined;
+      return (body?.pods ?? []).map((p) => p.name).sort();
+    },
+    async nodes(p) {
+      const body = (await get(`${pod(p)}/nodes`)) as { nodes: ListedNode[] } | undefined;
+      // Each row names its pod (an older node's rows do not).
+      return body?.nodes.map((n) => ({ ...n, pod: p }));
+    },
+    async node(p, mac) {
+      const body = (await get(`${pod(p)}/nodes/${mac}`)) as { node: ListedNode; events: NodeEvent[] } | undefined;
+      return body && { ...body, node: { ...body.node, pod: p } };
+    },
+    missing: async (p) => `${where}: ${lastError || `no pod ${p}`}`,
+  };
+}
+
+function stateSource(root: string): NodeSource {
+  // Loaded only here: the way through the API needs no SQLite.
+  const api = import('../../api/nodes.js');
+  const database = import('../../store/database.js');
+  const file = async (pod: string) => (await database).podDatabaseFile(join(root, pod));
+  return {
+    pods: async () => (await api).statePods(root),
+    nodes: async (pod) => (existsSync(await file(pod)) ? (await api).podNodes(root, pod) : undefined),
+    async node(pod, mac) {
+      if (!existsSync(await file(pod))) return undefined;
+      const shown = (await api).podNode(root, pod, mac);
+      return shown.node || shown.events.length ? shown : undefined;
+    },
+    async missing(pod, mac) {
+      const db = await file(pod);
+      return existsSync(db) && mac !== undefined ? `pod ${pod} has never seen ${mac} (${db})` : `no pod ${pod} under ${root} (no ${db})`;
+    },
+  };
+}
+
+/** Runs a listing; no central node answering is exit 1 with where the CLI looked. */
+async function reading(command: string, run: () => Promise<number>): Promise<number> {
   try {
-    return run(state as PodStateAdmin);
-  } finally {
-    state.close();
+    return await run();
+  } catch (err) {
+    if (!(err instanceof CentralUnavailable)) throw err;
+    process.stderr.write(`podboot ${command}: ${err.message}\n(--state DIR reads a state directory without a central node)\n`);
+    return EXIT_FAILURE;
   }
 }
 
@@ -46,17 +119,13 @@ function macArg(positionals: string[]): string {
   return mac;
 }
 
+/** Unix seconds as ISO 8601 to the second (the pod records no finer). */
 function iso(sec: number | undefined): string {
-  return sec === undefined ? '-' : new Date(sec * 1000).toISOString();
+  return sec === undefined ? '-' : new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function stateText(n: NodeRecord): string {
+function stateText(n: ListedNode): string {
   return n.state === 'failed' && n.reason ? `failed(${n.reason})` : n.state;
-}
-
-/** `nodes show`'s first line: one server, its fields named. */
-function nodeLine(n: NodeRecord): string {
-  return `${n.mac}  ${stateText(n).padEnd(20)} attempt ${n.attempt}  since ${iso(n.updatedAt)}  last seen ${iso(n.lastSeen)}${n.liveness ? `  ${n.liveness}` : ''}`;
 }
 
 /** 3d04h, 5h07m, 12m, 40s: an uptime at a glance. */
@@ -77,8 +146,16 @@ function percent(part: number | undefined, whole: number | undefined): string {
   return part !== undefined && whole ? `${Math.round((100 * part) / whole)}%` : '-';
 }
 
-/** The list's columns of the last heartbeat: UPTIME, LOAD (1/5/15 min), MEM and DISK in use. */
-function heartbeatCells(n: NodeRecord): string[] {
+const COLUMNS = ['MAC', 'STATE', 'ATTEMPT', 'HOSTNAME', 'IP', 'IMAGE', 'LAST SEEN', 'LIVENESS', 'POD'];
+const WIDE_COLUMNS = ['CHANGED', 'UPTIME', 'LOAD', 'MEM', 'DISK'];
+
+function row(n: ListedNode, wide: boolean): string[] {
+  const cells = [n.mac, stateText(n), String(n.attempt), n.hostname ?? '-', n.ip ?? '-', n.image ?? '-', iso(n.lastSeen), n.liveness ?? '-', n.pod];
+  return wide ? [...cells, iso(n.updatedAt), ...heartbeatCells(n)] : cells;
+}
+
+/** The wide list's columns of the last heartbeat: UPTIME, LOAD (1/5/15 min), MEM and DISK in use. */
+function heartbeatCells(n: ListedNode): string[] {
   const m = n.heartbeat?.metrics;
   if (!m) return ['-', '-', '-', '-'];
   const load = [m.load1, m.load5, m.load15].map((l) => (l === undefined ? '-' : l.toFixed(2))).join('/');
@@ -86,12 +163,36 @@ function heartbeatCells(n: NodeRecord): string[] {
   return [m.uptime === undefined ? '-' : uptimeText(m.uptime), load, percent(memUsed, m.memTotal), percent(m.diskUsed, m.diskSize)];
 }
 
-/** `nodes show`'s heartbeat line, when the node agent has sent one. */
-function heartbeatLine(n: NodeRecord): string | undefined {
+/** `nodes show` as text: the server's fields one a line, then its latest events, oldest first. */
+function showText(n: ListedNode | undefined, mac: string, pod: string, events: NodeEvent[]): string {
+  const lines: [string, string][] = [['pod', pod]];
+  if (!n) lines.push(['state', '(no install state)']);
+  else {
+    if (n.hostname) lines.push(['hostname', n.hostname]);
+    lines.push(['ip', n.ip ?? '- (no live lease)']);
+    if (n.management) lines.push(['management', n.management]);
+    lines.push(['state', `${stateText(n)}  attempt ${n.attempt}  since ${iso(n.updatedAt)}${n.failedAfter ? `  after ${n.failedAfter}` : ''}`]);
+    lines.push(['image', n.image ?? '- (the pod assigns none)']);
+    lines.push(['last seen', `${iso(n.lastSeen)}${n.liveness ? `  ${n.liveness}` : ''}`]);
+    const beat = heartbeatText(n);
+    if (beat) lines.push(['heartbeat', beat]);
+  }
+  const width = Math.max(...lines.map(([k]) => k.length));
+  const shown = events.slice(-50);
+  return [
+    mac,
+    ...lines.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+    `events${events.length > shown.length ? ` (latest ${shown.length})` : ''}:`,
+    ...shown.map((e) => `  ${iso(e.time)}  ${e.kind}${e.detail ? `  ${e.detail}` : ''}`),
+  ].join('\n');
+}
+
+/** The node agent's last heartbeat, when it has sent one. */
+function heartbeatText(n: ListedNode): string | undefined {
   const hb = n.heartbeat;
   if (!hb) return undefined;
   const m = hb.metrics;
-  const parts = [`heartbeat ${iso(hb.time)}`];
+  const parts = [iso(hb.time)];
   if (m.uptime !== undefined) parts.push(`uptime ${uptimeText(m.uptime)}`);
   if (m.load1 !== undefined) parts.push(`load ${[m.load1, m.load5, m.load15].map((l) => l?.toFixed(2) ?? '-').join(' ')}`);
   if (m.memTotal !== undefined) parts.push(`memory ${m.memAvailable === undefined ? '?' : gib(m.memTotal - m.memAvailable)} used of ${gib(m.memTotal)}`);
@@ -99,68 +200,85 @@ function heartbeatLine(n: NodeRecord): string | undefined {
   return parts.join('  ');
 }
 
-function eventLine(e: NodeEvent): string {
-  return `${iso(e.time)}  ${e.mac}  ${e.kind}${e.detail ? `  ${e.detail}` : ''}`;
-}
-
 export const nodesListCommand: Command = {
-  summary: 'servers a pod has seen, with their install state',
-  usage: `usage: podboot nodes list --pod NAME [--state DIR] [--json]
+  summary: 'servers the pods have seen: state, hostname, IP, image, last seen',
+  usage: `usage: podboot nodes list [--pod NAME] [--wide] [--json] [--url … --ca … --token-file … | --state DIR]
 
-A table, one row per server: MAC, install state (discovered, pxe, stage1,
-stage2-fetched, verified, installing, installed, booted-from-disk,
-failed(reason)), install attempt, the address of its live lease (- when it
-holds none), when its state changed, when it last reported; for a server
-booted from its disk, its liveness (active, or silent after 3 heartbeat
-intervals without a report) and its node agent's last heartbeat: uptime,
-load (1/5/15 min), memory and root filesystem in use. --json: the same as a
-list of objects (ip only where a lease is live; liveness, and heartbeat with
-its time and figures, where there are some).
+A table, one row per server of every pod (or of --pod NAME): MAC, install
+state (discovered, pxe, stage1, stage2-fetched, verified, installing,
+installed, booted-from-disk, failed(reason)), install attempt, hostname (from
+the pod file), the address of its live lease (- when it holds none), the image
+its pod installs (spec.stage2, name@version), when it last reported (its node
+agent's heartbeats included), its liveness once booted from its disk (active,
+or silent after 3 heartbeat intervals without a report), and its pod.
+--wide adds when its state changed and the last heartbeat's uptime, load
+(1/5/15 min), memory and root filesystem in use. --json: the same rows as a
+list of objects (pod, mac, state, attempt, updatedAt, lastSeen; hostname, ip,
+image, liveness and heartbeat where there are some).
 
-${HELP}`,
+  --pod NAME    only this pod's servers
+  --wide        more columns: CHANGED, UPTIME, LOAD, MEM, DISK
+${CONNECT_HELP}`,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: argv, options: { ...OPTIONS, wide: { type: 'boolean' } }, allowPositionals: true });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    return withState('nodes list', values, true, (store) => {
-      const nodes = store.nodesWithLeases(Math.floor(Date.now() / 1000)).map(({ address, ...n }) => ({ ...n, ...(address === undefined ? {} : { ip: formatIPv4(address) }) }));
-      if (values.json) process.stdout.write(JSON.stringify(nodes, null, 2) + '\n');
-      else
+    return reading('nodes list', async () => {
+      const source = sourceOf(values);
+      const pods = values.pod ? [values.pod] : await source.pods();
+      const rows: ListedNode[] = [];
+      for (const pod of pods) {
+        const nodes = await source.nodes(pod);
+        if (!nodes) {
+          // A pod named on the command line must exist; one listed a moment ago may have gone since.
+          if (!values.pod) continue;
+          process.stderr.write(`podboot nodes list: ${await source.missing(pod)}\n`);
+          return EXIT_FAILURE;
+        }
+        rows.push(...nodes);
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else {
+        const wide = values.wide ?? false;
         process.stdout.write(
           formatTable(
-            ['MAC', 'STATE', 'ATTEMPT', 'IP', 'CHANGED', 'LAST SEEN', 'LIVENESS', 'UPTIME', 'LOAD', 'MEM', 'DISK'],
-            nodes.map((n) => [n.mac, stateText(n), String(n.attempt), n.ip ?? '-', iso(n.updatedAt), iso(n.lastSeen), n.liveness ?? '-', ...heartbeatCells(n)]),
+            wide ? [...COLUMNS, ...WIDE_COLUMNS] : COLUMNS,
+            rows.map((n) => row(n, wide)),
           ),
         );
+      }
       return EXIT_OK;
     });
   },
 };
 
 export const nodesShowCommand: Command = {
-  summary: 'one server: install state and its latest events',
-  usage: `usage: podboot nodes show MAC --pod NAME [--state DIR] [--json]
+  summary: 'one server: state, hostname, IP, image, last heartbeat, latest events',
+  usage: `usage: podboot nodes show MAC [--pod NAME] [--json] [--url … --ca … --token-file … | --state DIR]
 
-The server's install state, attempt, last report and liveness; its node
-agent's last heartbeat (uptime, load, memory, disk), if any; then its latest
-events. Exits 1 when the pod has never seen that server.
+The server's pod, hostname, IP, install state and attempt, the image its pod
+installs, when it last reported and its liveness; its node agent's last
+heartbeat (uptime, load, memory, disk), if any; then its latest events.
+--json: {node, events} with node as \`nodes list --json\` gives it and the
+events oldest first. Exits 1 when no pod has seen that server.
 
-${HELP}`,
+  --pod NAME    the pod to ask (default: every pod, the first that has seen MAC)
+${CONNECT_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
     const mac = macArg(positionals);
-    return withState('nodes show', values, true, (store) => {
-      const node = store.node(mac);
-      const events = store.events(mac, 50).reverse();
-      if (!node && events.length === 0) {
-        process.stderr.write(`podboot nodes show: pod ${values.pod} has never seen ${mac}\n`);
-        return EXIT_FAILURE;
+    return reading('nodes show', async () => {
+      const source = sourceOf(values);
+      for (const pod of values.pod ? [values.pod] : await source.pods()) {
+        const shown = await source.node(pod, mac);
+        if (!shown) continue;
+        // Oldest first: a server's story reads down, as scripts and the tests read it.
+        const events = [...shown.events].reverse();
+        if (values.json) process.stdout.write(`${JSON.stringify({ node: shown.node ?? null, events }, null, 2)}\n`);
+        else process.stdout.write(`${showText(shown.node, mac, pod, events)}\n`);
+        return EXIT_OK;
       }
-      if (values.json) process.stdout.write(JSON.stringify({ node: node ?? null, events }, null, 2) + '\n');
-      else {
-        const beat = node && heartbeatLine(node);
-        process.stdout.write([node ? nodeLine(node) : `${mac}  (no install state)`, ...(beat ? [beat] : []), ...events.map(eventLine)].join('\n') + '\n');
-      }
-      return EXIT_OK;
+      process.stderr.write(`podboot nodes show: ${values.pod ? await source.missing(values.pod, mac) : `no pod has seen ${mac}`}\n`);
+      return EXIT_FAILURE;
     });
   },
 };
@@ -172,16 +290,29 @@ export const nodesReinstallCommand: Command = {
 The only way back to network installation for an installed server. Starts a
 new install attempt: every token handed out before is refused from now on,
 the server's next DHCP exchange offers a boot file again, and an event
-records who asked (the USER of this shell).
+records who asked (the USER of this shell). Writes to the pod's state
+directly, next to the running instance.
 
-${HELP}`,
+  --state DIR   state root of the central node (${STATE_DEFAULT_HELP})
+  --pod NAME    the pod the server belongs to (required)`,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: argv, options: { state: { type: 'string' }, pod: { type: 'string' } }, allowPositionals: true });
     const mac = macArg(positionals);
-    return withState('nodes reinstall', values, false, (store) => {
-      const node = store.reinstall(mac, Math.floor(Date.now() / 1000), `operator ${process.env.USER ?? 'unknown'} (cli)`);
+    if (!values.pod) throw new UsageError('--pod NAME is required');
+    const root = values.state ?? defaultStateRoot();
+    const dir = join(root, values.pod);
+    const [{ openPodState }, { podDatabaseFile }] = await Promise.all([import('../../store/pod-state.js'), import('../../store/database.js')]);
+    const state: PodStateAdmin | undefined = openPodState(dir, { readonly: false });
+    if (!state) {
+      process.stderr.write(`podboot nodes reinstall: no pod ${values.pod} under ${root} (no ${podDatabaseFile(dir)})\n`);
+      return EXIT_FAILURE;
+    }
+    try {
+      const node = state.reinstall(mac, Math.floor(Date.now() / 1000), `operator ${process.env.USER ?? 'unknown'} (cli)`);
       process.stdout.write(`${mac}: reinstall at next boot (attempt ${node.attempt})\n`);
       return EXIT_OK;
-    });
+    } finally {
+      state.close();
+    }
   },
 };

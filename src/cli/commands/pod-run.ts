@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { loadPodFile } from '../../config/load.js';
 import { formatProblem } from '../../config/types.js';
-import { createLogger } from '../../log.js';
+import { createLogger, logConsole } from '../../log.js';
+import { chooseLogFormat, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from '../log-format.js';
 import { PodInstance } from '../../pod/instance.js';
 import { untilSignal } from '../signals.js';
 import { existsSync } from 'node:fs';
@@ -51,12 +52,14 @@ const DRAIN_MS = Number(process.env.PODBOOT_DRAIN_MS ?? 5000);
 export const podRunCommand: Command = {
   summary: 'run one pod instance in the foreground (logs to stdout)',
   usage: `usage: podboot pod run <pod.yaml> [--state DIR] [--ca DIR] [--stage1 DIR] [--durability process|power]
+                            [--log-format json|pretty]
 
 Runs one pod-manager instance: DHCP, TFTP, HTTP (iPXE script, stage1) and
 HTTPS (stage2, kickstart, install callbacks) on the pod's listen address.
-Logs are JSON lines on stdout. SIGTERM or SIGINT stops it cleanly; leases and
-install states are committed before they are answered, so even kill -9 loses
-none.
+Logs go to stdout: readable lines on a terminal, JSON lines otherwise (run by
+\`podboot serve\`, into STATE/<pod>/instance.log). SIGTERM or SIGINT stops it
+cleanly; leases and install states are committed before they are answered, so
+even kill -9 loses none.
 
   --state DIR        state root; the pod keeps its database in DIR/<pod name> (${STATE_DEFAULT_HELP})
   --ca DIR           run by hand: CA directory that issues the pod's TLS certificate when
@@ -66,14 +69,18 @@ none.
   --stage1 DIR       a built stage1 (podboot images build-stage1 --out DIR) to lay into the
                      pod's boot tree with the root CA baked in (default: serve the tree as it is)
   --durability MODE  process: a committed lease survives a crash of podboot (default)
-                     power:   it also survives a power cut (fsync per group commit)`,
+                     power:   it also survives a power cut (fsync per group commit)
+${LOG_FORMAT_HELP}
+
+${LOG_LEVEL_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { state: { type: 'string' }, durability: { type: 'string' }, ca: { type: 'string' }, stage1: { type: 'string' } },
+      options: { state: { type: 'string' }, durability: { type: 'string' }, ca: { type: 'string' }, stage1: { type: 'string' }, 'log-format': { type: 'string' } },
       allowPositionals: true,
     });
     if (positionals.length !== 1) throw new UsageError('expected exactly one pod file');
+    const format = chooseLogFormat(values['log-format']);
     const durability = values.durability ?? 'process';
     if (durability !== 'process' && durability !== 'power') throw new UsageError(`--durability must be process or power, not ${durability}`);
     const loaded = loadPodFile(positionals[0]!);
@@ -82,7 +89,7 @@ none.
       return EXIT_FAILURE;
     }
     const pod = loaded.pod;
-    const log = createLogger({ pod: pod.name });
+    const log = createLogger({ pod: pod.name }, { destination: logConsole(format).destination });
     const stateRoot = values.state ?? defaultStateRoot();
     const stateDir = join(stateRoot, pod.name);
     const supervised = process.send !== undefined;

@@ -3,14 +3,17 @@ import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { formatTable } from '../table.js';
 import { callApi, resolveTarget, type ApiTarget } from '../../api/client.js';
+import { getApi } from '../../api/client-stream.js';
+import { stopOnSignal } from '../signals.js';
 
-const CONNECT = `  --state DIR        the central node's state root: its API address, CA root and
+/** How the API commands find the central node (pods, events, logs). */
+export const CONNECT = `  --state DIR        the central node's state root: its API address, CA root and
                      token file are read from DIR/central/api.json
                      (${STATE_DEFAULT_HELP})
   --url URL --ca FILE --token-file FILE   the same, given explicitly
   --json             print the API's JSON as it is`;
 
-const connectOptions = {
+export const connectOptions = {
   state: { type: 'string' },
   url: { type: 'string' },
   ca: { type: 'string' },
@@ -18,11 +21,11 @@ const connectOptions = {
   json: { type: 'boolean' },
 } as const;
 
-function target(values: { state?: string; url?: string; ca?: string; 'token-file'?: string }): ApiTarget {
+export function target(values: { state?: string; url?: string; ca?: string; 'token-file'?: string }): ApiTarget {
   return resolveTarget({ state: values.state, url: values.url, ca: values.ca, tokenFile: values['token-file'] });
 }
 
-function fail(status: number, body: unknown): number {
+export function fail(status: number, body: unknown): number {
   const msg = typeof body === 'object' && body && 'error' in body ? String((body as { error: unknown }).error) : JSON.stringify(body);
   process.stderr.write(`central API: HTTP ${status}: ${msg}\n`);
   return EXIT_FAILURE;
@@ -133,25 +136,82 @@ export const podsRestartCommand = actionCommand('restart', 'restart a pod instan
 export const podsDegradeCommand = actionCommand('degrade', 'stop new installs on a pod, keep serving its leases');
 export const podsUndegradeCommand = actionCommand('undegrade', 'allow new installs on a degraded pod again');
 
+interface SupervisorEvent {
+  seq: number;
+  time: string;
+  pod?: string;
+  kind: string;
+  message: string;
+}
+
+/** How often `events --follow` asks the node for new events. */
+const EVENTS_POLL_MS = 1000;
+
 export const eventsCommand: Command = {
-  summary: "the central node's events: pods added, refused, crashed, restarted, operator actions",
-  usage: `usage: podboot events [--pod POD] [--after SEQ] [--state DIR | --url … --ca … --token-file …] [--json]
+  summary: "the central node's events: pods added, refused, crashed, restarted, operator actions; --follow for new ones",
+  usage: `usage: podboot events [--pod POD] [--after SEQ] [--follow] [--state DIR | --url … --ca … --token-file …] [--json]
 
 ${CONNECT}
+                     (with --follow: one JSON object a line)
   --pod POD          only this pod's events
-  --after SEQ        only events after this sequence number`,
+  --after SEQ        only events after this sequence number
+  --follow           then print each new event as it happens (the node is
+                     asked once a second) until interrupted (Ctrl-C, SIGTERM:
+                     exit 0)`,
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...connectOptions, pod: { type: 'string' }, after: { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...connectOptions, pod: { type: 'string' }, after: { type: 'string' }, follow: { type: 'boolean' } },
+      allowPositionals: true,
+    });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    const q = new URLSearchParams();
-    if (values.pod) q.set('pod', values.pod);
-    if (values.after) q.set('after', values.after);
-    const r = await callApi(target(values), 'GET', `/api/v1/events?${q}`);
-    if (r.status !== 200) return fail(r.status, r.body);
-    const events = (r.body as { events: { seq: number; time: string; pod?: string; kind: string; message: string }[] }).events;
-    if (values.json) process.stdout.write(JSON.stringify(events, null, 2) + '\n');
-    else for (const e of events) process.stdout.write(`${e.seq}\t${e.time}\t${e.pod ?? '-'}\t${e.kind}\t${e.message}\n`);
-    return EXIT_OK;
+    const query = (after: string | undefined) => {
+      const q = new URLSearchParams();
+      if (values.pod) q.set('pod', values.pod);
+      if (after) q.set('after', after);
+      return `/api/v1/events?${q}`;
+    };
+    if (values.after !== undefined && !/^\d+$/.test(values.after)) throw new UsageError(`--after must be a sequence number, not ${values.after}`);
+    const line = (e: SupervisorEvent) => `${e.seq}\t${e.time}\t${e.pod ?? '-'}\t${e.kind}\t${e.message}\n`;
+    if (!values.follow) {
+      const r = await callApi(target(values), 'GET', query(values.after));
+      if (r.status !== 200) return fail(r.status, r.body);
+      const events = (r.body as { events: SupervisorEvent[] }).events;
+      if (values.json) process.stdout.write(JSON.stringify(events, null, 2) + '\n');
+      else for (const e of events) process.stdout.write(line(e));
+      return EXIT_OK;
+    }
+    const t = target(values);
+    const stop = stopOnSignal();
+    let after = values.after;
+    try {
+      while (!stop.signal.aborted) {
+        let r: Awaited<ReturnType<typeof getApi>>;
+        try {
+          r = await getApi(t, query(after), stop.signal);
+        } catch (err) {
+          if (stop.signal.aborted) break;
+          throw err;
+        }
+        if (r.status !== 200) return fail(r.status, r.body);
+        for (const e of (r.body as { events: SupervisorEvent[] }).events) {
+          process.stdout.write(values.json ? JSON.stringify(e) + '\n' : line(e));
+          after = String(e.seq);
+        }
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            stop.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const timer = setTimeout(done, EVENTS_POLL_MS);
+          stop.signal.addEventListener('abort', done);
+        });
+      }
+      return EXIT_OK;
+    } finally {
+      stop.done();
+    }
   },
 };
 

@@ -4,7 +4,9 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { defaultPodPath } from '../../config/load.js';
-import { createLogger } from '../../log.js';
+import { createLogger, logConsole } from '../../log.js';
+import { InstanceLogRelay } from '../../log-relay.js';
+import { chooseLogFormat, LOG_FORMAT_HELP, LOG_LEVEL_HELP } from '../log-format.js';
 import { Supervisor } from '../../pod-vm/supervisor.js';
 import { shareStage1 } from '../../pod-vm/stage1-share.js';
 import { onReloadSignal, untilSignal } from '../signals.js';
@@ -26,7 +28,7 @@ export const serveCommand: Command = {
   summary: 'run the central node: one supervised instance per pod file in a directory',
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--api-name NAME,…] [--ca DIR] [--token-file FILE]
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
-                     [--pod-user auto|root] [--no-limits]
+                     [--pod-user auto|root] [--no-limits] [--log-format json|pretty]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -68,6 +70,13 @@ touching a network.
                     (default "${DEFAULT_INSTANCE_NODE_OPTIONS}": a 2 MiB young
                     generation, ~12 MiB less per idle instance; "" for V8's
                     own defaults; see docs/operations.md, Sizing)
+${LOG_FORMAT_HELP}
+
+The console shows the pod instances' lines too (a DHCP exchange, an install
+step), read from each pod's STATE/<pod>/instance.log, which keeps them;
+\`podboot logs\` reads them through the API.
+
+${LOG_LEVEL_HELP}
 
 Signals: SIGHUP reads DIR again at once (as a change seen by the watch would:
 changed files reload their pods, leases kept) and the central API's
@@ -91,6 +100,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         'instance-log-max': { type: 'string' },
         'pod-user': { type: 'string' },
         'no-limits': { type: 'boolean' },
+        'log-format': { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -117,7 +127,10 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         .filter(Boolean),
     ];
     for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
-    const log = createLogger({ node: 'central' });
+    const out = logConsole(chooseLogFormat(values['log-format']));
+    const log = createLogger({ node: 'central' }, { destination: out.destination });
+    // The pods' own lines (their instance.log files) on this console too.
+    const instanceLogs = new InstanceLogRelay({ console: out, log });
     // From here on SIGHUP reloads rather than kills (Node's default); until the
     // pods have started there is nothing to reload: the start reads everything.
     let reload = async (): Promise<void> => log.info({ signal: 'SIGHUP' }, 'reload requested (SIGHUP) while starting: nothing to reload yet');
@@ -153,6 +166,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       limits: !values['no-limits'],
       nodeOptions: (values['instance-node-options'] ?? DEFAULT_INSTANCE_NODE_OPTIONS).split(/\s+/).filter(Boolean),
       registerToken: regKey ? (pod) => registrationToken(regKey, pod) : undefined,
+      instanceLogs,
       log,
     });
     let central: CentralApi | undefined;
@@ -168,7 +182,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       };
       const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
       const targets = new TargetRegistry(regKey);
-      central = new CentralApi({ ...api, credentials, token, supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
+      central = new CentralApi({ ...api, credentials, token, tokenFile: resolve(tokenFile), supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
       try {
         await central.start();
       } catch (err) {
@@ -186,6 +200,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       // Where an operator points a browser (docs/web-page.md); the token is in tokenFile, never in a log.
       log.info({ url: `https://${host}:${central.port}/`, ca: resolve(credentials.caFile), tokenFile: resolve(tokenFile) }, 'operator page');
     }
+    instanceLogs.start();
     await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
     reload = async () => {
@@ -200,6 +215,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     log.info({ signal }, 'stopping');
     // Instances first: they deregister from the API on their way out.
     await supervisor.stop();
+    await instanceLogs.stop();
     await central?.stop();
     log.info('central node stopped');
     return EXIT_OK;

@@ -11,7 +11,10 @@ export const validateCommand: Command = {
 
 Checks pod YAML files. A directory stands for every *.yaml and *.yml in it.
 All the pods named are also checked against each other, as if they ran on one
-central node: pod names, listen sockets and subnets must not collide.
+central node: pod names, listen sockets, subnets, servers (by MAC) and
+management networks (spec.managementNetwork) must not collide. Both kinds of
+problem come in one run: a file with problems of its own is still compared
+with the others in every field whose value could be read.
 
 Prints one line per problem, "file:line:col: field: message", and exits 1;
 or prints "ok: N pods" and exits 0. Exits 2 when no path is given or a path

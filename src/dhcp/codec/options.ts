@@ -28,6 +28,21 @@ export function readIPv4(code: number, v: Buffer | undefined): number | undefine
   return v.length === 4 ? v.readUInt32BE(0) : new OptionError(code, `length ${v.length}, expected 4`);
 }
 
+/** Times (options 51, 58, 59): seconds, 32 bits. */
+export function readU32(code: number, v: Buffer | undefined): number | undefined | OptionError {
+  if (!v) return undefined;
+  return v.length === 4 ? v.readUInt32BE(0) : new OptionError(code, `length ${v.length}, expected 4`);
+}
+
+/** Address lists (options 3, 6, 42): one or more IPv4 addresses. */
+export function readIPv4List(code: number, v: Buffer | undefined): number[] | undefined | OptionError {
+  if (!v) return undefined;
+  if (v.length === 0 || v.length % 4 !== 0) return new OptionError(code, `length ${v.length}, expected a non-zero multiple of 4`);
+  const out: number[] = [];
+  for (let i = 0; i < v.length; i += 4) out.push(v.readUInt32BE(i));
+  return out;
+}
+
 export function readText(v: Buffer | undefined): string | undefined {
   if (!v) return undefined;
   // Some firmware NUL-terminates strings it should not; the NUL is not part of the value.

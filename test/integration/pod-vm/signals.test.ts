@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatIPv4 } from '../../../src/net/ipv4.js';
 import { openPodState } from '../../../src/store/pod-state.js';
-import { type Rack, rackPodYaml } from '../../helpers/rack-pods.js';
+import { type Rack, rackPodYaml, wireRack } from '../../helpers/rack-pods.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
 
 const RACK: Rack = { pod: 'rack-h', ns: 'r', server: '10.99.0.1', relay: '10.31.0.1', octet: 31 };
@@ -87,13 +87,7 @@ describe('podboot serve: signals', () => {
 
   beforeAll(async () => {
     requireBuild();
-    lab.addNs('c');
-    lab.addNs(RACK.ns);
-    lab.ip('c', 'addr', 'add', `${RACK.server}/32`, 'dev', 'lo');
-    lab.veth({ ns: 'c', ifname: 'r-c', addr: `10.${RACK.octet}.0.254/16` }, { ns: RACK.ns, ifname: 'r-r', addr: `${RACK.relay}/16` });
-    lab.ip(RACK.ns, 'route', 'add', '10.99.0.0/24', 'via', `10.${RACK.octet}.0.254`);
-    mkdirSync(podsDir);
-    writeFileSync(join(podsDir, `${RACK.pod}.yaml`), rackPodYaml(RACK));
+    wireRack(lab, RACK, podsDir);
     linkSync(join(podsDir, `${RACK.pod}.yaml`), sideDoor);
     // What a node killed with -9 leaves: a socket file nobody listens on.
     mkdirSync(join(stateDir, 'central'), { recursive: true });

@@ -168,13 +168,18 @@ describe('liveness of installed servers', () => {
     const listed = JSON.parse(await cli(nodesListCommand, '--json')) as Record<string, unknown>[];
     const { state: _s, ...figures } = BEAT;
     expect(listed.find((n) => n.mac === MAC)).toMatchObject({ state: 'booted-from-disk', liveness: 'active', heartbeat: { metrics: figures } });
-    const table = (await cli(nodesListCommand)).split('\n');
-    expect(table[0]).toMatch(/LIVENESS\s+UPTIME\s+LOAD\s+MEM\s+DISK$/);
+    expect((await cli(nodesListCommand)).split('\n').find((l) => l.startsWith(MAC))).toMatch(/\sactive\s+\S+$/);
+    // --wide: the last heartbeat's figures too.
+    const table = (await cli(nodesListCommand, '--wide')).split('\n');
+    expect(table[0]).toMatch(/LIVENESS\s+POD\s+CHANGED\s+UPTIME\s+LOAD\s+MEM\s+DISK$/);
     // 93784 s = 1 day 2 h; half the memory and a quarter of the disk in use.
-    expect(table.find((l) => l.startsWith(MAC))).toMatch(/\sactive\s+1d02h\s+0\.52\/0\.40\/0\.31\s+50%\s+25%$/);
-    const shown = await cli(nodesShowCommand, MAC);
-    expect(shown.split('\n')[0]).toMatch(/booted-from-disk .* active$/);
-    expect(shown.split('\n')[1]).toMatch(/^heartbeat \S+ {2}uptime 1d02h {2}load 0\.52 0\.40 0\.31 {2}memory 1\.0 GiB used of 2\.0 GiB {2}disk 10\.0 GiB used of 40\.0 GiB$/);
+    expect(table.find((l) => l.startsWith(MAC))).toMatch(/\sactive\s+\S+\s+\S+\s+1d02h\s+0\.52\/0\.40\/0\.31\s+50%\s+25%$/);
+    const shown = (await cli(nodesShowCommand, MAC)).split('\n');
+    expect(shown.find((l) => l.startsWith('  state'))).toMatch(/^ {2}state +booted-from-disk /);
+    expect(shown.find((l) => l.startsWith('  last seen'))).toMatch(/ active$/);
+    expect(shown.find((l) => l.startsWith('  heartbeat'))).toMatch(
+      /^ {2}heartbeat +\S+ {2}uptime 1d02h {2}load 0\.52 0\.40 0\.31 {2}memory 1\.0 GiB used of 2\.0 GiB {2}disk 10\.0 GiB used of 40\.0 GiB$/,
+    );
     expect(JSON.parse(await cli(nodesShowCommand, MAC, '--json')).node).toMatchObject({ liveness: 'active', heartbeat: { metrics: figures } });
     expect(podNodes(root, POD).find((n) => n.mac === MAC)).toMatchObject({ liveness: 'active', heartbeat: { metrics: figures } });
     expect(podNode(root, POD, MAC).node).toMatchObject({ liveness: 'active', heartbeat: { metrics: figures } });

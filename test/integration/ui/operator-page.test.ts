@@ -16,6 +16,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import type { InstanceStatus } from '../../../src/pod-vm/instance.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+import { formatIPv4, parseIPv4 } from '../../../src/net/ipv4.js';
+import { openPodDatabase } from '../../../src/store/database.js';
+import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
+import type { InstallStateChange, LeaseRecord } from '../../../src/store/types.js';
 
 const PODS = ['rack-a', 'rack-b', 'rack-c'];
 const CHROMIUM = '/usr/bin/chromium';
@@ -25,11 +29,64 @@ const MAC = '52:54:00:0b:00:01';
 /** a second one that reports a failed install over the pod's HTTPS API */
 const MAC_FAILED = '52:54:00:0b:00:02';
 
-/** pod i: listens on 10.99.0.(i+1), its rack behind the relay 10.(41+i).0.1 */
+/** the hostnames and management address rack-a's pod file gives its two servers */
+const KNOWN = { [MAC]: { hostname: 'a01', management: '10.141.0.11' }, [MAC_FAILED]: { hostname: 'a02' } };
+
+/**
+ * pod i: listens on 10.99.0.(i+1), its rack behind the relay 10.(41+i).0.1;
+ * rack-a knows its two servers by name; rack-c (the large pod) waits an hour
+ * between heartbeats, so its seeded servers stay active however slow the run.
+ */
 function podYaml(name: string, i: number): string {
   const rack = `10.${41 + i}`;
-  const spec = { listen: { address: `10.99.0.${i + 1}` }, relays: [`${rack}.0.1`], subnets: [{ cidr: `${rack}.0.0/16`, gateway: `${rack}.0.1`, pool: `${rack}.1.0-${rack}.1.250` }] };
+  const spec: Record<string, unknown> = {
+    listen: { address: `10.99.0.${i + 1}` },
+    relays: [`${rack}.0.1`],
+    subnets: [{ cidr: `${rack}.0.0/16`, gateway: `${rack}.0.1`, pool: `${rack}.1.0-${rack}.1.250` }],
+  };
+  if (i === 0) {
+    spec.managementNetwork = { cidr: '10.141.0.0/24' };
+    spec.nodes = Object.entries(KNOWN).map(([mac, k]) => ({ mac, hostname: k.hostname, ...('management' in k ? { management: { address: k.management } } : {}) }));
+  }
+  if (i === 2) spec.heartbeat = { interval: '1h' };
   return stringify({ apiVersion: 'podboot/v1', kind: 'Pod', metadata: { name }, spec });
+}
+
+/** rack-c's large pod: BIG servers, the k-th with this MAC and (leased) address */
+const BIG = 5000;
+const bigMac = (k: number) => `52:54:01:00:${((k >> 8) & 0xff).toString(16).padStart(2, '0')}:${(k & 0xff).toString(16).padStart(2, '0')}`;
+const bigIp = (k: number) => formatIPv4(parseIPv4('10.43.16.0')! + k);
+/** one server in ten in each of these states, by k % 10 */
+const BIG_STATES = ['booted-from-disk', 'booted-from-disk', 'booted-from-disk', 'booted-from-disk', 'booted-from-disk', 'booted-from-disk', 'installed', 'installing', 'pxe', 'failed'];
+/** of the booted-from-disk ones, those with k % 100 === 0 went silent; the others report */
+const bigLiveness = (k: number) => (BIG_STATES[k % 10] !== 'booted-from-disk' ? undefined : k % 100 === 0 ? 'silent' : 'active');
+
+/**
+ * Writes servers into a running pod's database the way its instance does:
+ * leases and install-state changes (with their events) in one commit, then
+ * heartbeats and liveness, through the store's own API.
+ */
+function seedServers(stateDir: string, subnet: string, servers: { mac: string; ip: string; states: string[]; reason?: string; liveness?: 'active' | 'silent'; seen: number }[]): void {
+  const db = openPodDatabase(stateDir);
+  try {
+    const leases = new SqliteLeaseStore(db);
+    const nodes = new SqliteNodeStateStore(db);
+    const now = Math.floor(Date.now() / 1000);
+    db.transaction(() => {
+      const records: LeaseRecord[] = servers.map((s) => ({ address: parseIPv4(s.ip)!, clientKey: s.mac, mac: s.mac, state: 'bound', starts: now - 600, ends: now + 86400, subnet }));
+      const changes: InstallStateChange[] = servers.flatMap((s) =>
+        s.states.map((state, n) => ({ mac: s.mac, state, time: now - 600 + n, ...(state === 'failed' ? { reason: s.reason, detail: `failed(${s.reason})` } : {}) })),
+      );
+      leases.commit(records, { changes, events: [] });
+      for (const s of servers) {
+        if (s.liveness) nodes.setLiveness(s.mac, s.liveness);
+        if (s.liveness === 'active') nodes.recordHeartbeat(s.mac, { time: s.seen, metrics: { uptime: 3600 } });
+        else nodes.touch(s.mac, s.seen);
+      }
+    })();
+  } finally {
+    db.close();
+  }
 }
 
 /** what the in-page callbacks touch of an element (the test is compiled without the DOM library) */
@@ -162,6 +219,9 @@ describe('the operator page in Chromium', () => {
     expect(html.headers['content-security-policy']).toMatch(/^default-src 'self'(;|$)/);
     expect(html.headers['x-content-type-options']).toBe('nosniff');
     expect(html.body).toMatch(/<script type="module" src="\/ui\/app.js"><\/script>/);
+    // The token prompt names the file this node reads the token from, not a generic STATE/… path.
+    expect(html.body).toContain(`<code id="token-file">${api.tokenFile}</code>`);
+    expect(html.body).not.toContain('STATE/central/operator.token');
     // No inline script or style anywhere: the CSP would block it.
     expect(html.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
     for (const [path, type] of [
@@ -206,10 +266,15 @@ describe('the operator page in Chromium', () => {
     expect(tls?.issuer).toMatch(/podboot/i);
     await page.waitForSelector('#login:not([hidden])');
     expect(await page.isHidden('#board')).toBe(true);
+    // The prompt says where this node's token is: the file serve wrote (api.json's tokenFile, STATE/central/operator.token here).
+    expect(api.tokenFile).toBe(join(stateDir, 'central', 'operator.token'));
+    expect(await page.textContent('#token-file')).toBe(api.tokenFile);
+    expect(await page.textContent('#token-help')).toContain(api.tokenFile);
     await page.fill('#token', 'this-is-not-the-operator-token');
     await page.click('#login button[type=submit]');
     await page.waitForSelector('#error:not([hidden])');
     expect(await page.textContent('#error')).toMatch(/did not accept this token \(HTTP 403\)/);
+    expect(await page.textContent('#error')).toContain(`Use the operator token from ${api.tokenFile}.`);
     expect(await page.isHidden('#board')).toBe(true);
     expect(await page.$$('table#pods > tbody > tr')).toHaveLength(0);
     expect(await page.evaluate("sessionStorage.getItem('podboot.token')")).toBeNull();
@@ -354,6 +419,11 @@ describe('the operator page in Chromium', () => {
     const node = nodes.find((n) => n.mac === MAC)!;
     expect(node).toMatchObject({ state: 'pxe', ip: ack!.yiaddr, attempt: 1 });
     expect(await page.textContent(`${server} [data-col="ip"]`)).toBe(ack!.yiaddr);
+    // Its name and management address come from rack-a's pod file, through the API's additive fields.
+    expect(node).toMatchObject({ hostname: 'a01', management: '10.141.0.11' });
+    expect(await page.textContent(`${server} [data-col="hostname"]`)).toBe('a01');
+    expect(await page.textContent(`${server} [data-col="management"]`)).toBe('10.141.0.11');
+    expect(await page.textContent(`${server} [data-col="liveness"]`)).toBe('');
     expect(await page.textContent(`${server} [data-col="state"]`)).toBe('pxe');
     expect(await page.textContent(`${server} [data-col="attempt"]`)).toBe('1');
     const steps = () => page.$$eval(`${server} ol.steps li`, (lis) => lis.map((li) => `${(li as unknown as El).dataset.step}:${(li as unknown as El).className}`));
@@ -371,7 +441,6 @@ describe('the operator page in Chromium', () => {
     await nextRefresh();
     expect(await page.getAttribute('tr[data-pod="rack-a"] button.expand', 'aria-expanded')).toBe('true');
     expect(await page.isVisible(server)).toBe(true);
-    if (process.env.PODBOOT_UI_SCREENSHOT) await page.screenshot({ path: process.env.PODBOOT_UI_SCREENSHOT, fullPage: true });
   });
 
   it('the reinstall button starts a new install attempt, after confirmation', async () => {
@@ -433,6 +502,129 @@ describe('the operator page in Chromium', () => {
     await page.click('#confirm-ok');
     await expect.poll(() => page.textContent('tr[data-pod="rack-c"] [data-col="state"]'), { timeout: 20_000, interval: 250 }).toBe('running');
     expect((await instances()).find((i) => i.pod === 'rack-c')?.degraded).toBe(false);
+  });
+
+  it('a pod of 5,000 servers: counted per state, drawn a page at a time, one found by its MAC; counts in words that agree', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const big = Array.from({ length: BIG }, (_, k) => {
+      const state = BIG_STATES[k % 10]!;
+      // A failed one broke at the digest check after fetching stage2, as stage1 reports it.
+      const states = state === 'failed' ? ['stage2-fetched', 'failed'] : [state];
+      const liveness = bigLiveness(k);
+      // A silent one has not reported for a day: more than 3 of rack-c's hour-long intervals.
+      return { mac: bigMac(k), ip: bigIp(k), states, reason: 'digest', liveness, seen: liveness === 'silent' ? now - 86400 : now } as const;
+    });
+    seedServers(join(stateDir, 'rack-c'), '10.43.0.0/16', big);
+    seedServers(join(stateDir, 'rack-b'), '10.42.0.0/16', [{ mac: '52:54:00:0c:00:01', ip: '10.42.16.1', states: ['pxe'], seen: now }]);
+
+    // Every pod and server counted, as numbers with separators and nouns that agree with them.
+    await expect.poll(() => page.textContent('#summary'), { timeout: 15_000, interval: 250 }).toMatch(/ · 5,003 servers: /);
+    expect(await page.textContent('#summary')).toMatch(/^3 pods: 3 running, 0 degraded, 0 crashed · 5,003 servers: 1,002 installing, 3,500 installed, 500 failed$/);
+    expect(await page.textContent('tr[data-pod="rack-c"] [data-col="servers"]')).toBe('3,500 installed1,000 installing500 failed');
+
+    // rack-b, a rack of one.
+    await page.click('tr[data-pod="rack-b"] button.expand');
+    await page.waitForSelector('tr[data-detail="rack-b"] tr[data-mac="52:54:00:0c:00:01"]');
+    expect(await page.textContent('tr[data-detail="rack-b"] .rack-counts')).toBe('1 server: 1 pxe');
+    expect(await page.textContent('tr[data-detail="rack-b"] .facts')).toMatch(/(^| · )0 leases( · |$)/);
+
+    // rack-c: 5,000 servers, 200 of them in the page.
+    const rack = 'tr[data-detail="rack-c"]';
+    const macs = () => page.$$eval(`${rack} tr[data-mac]`, (trs) => trs.map((tr) => (tr as unknown as El).dataset.mac!));
+    await page.click('tr[data-pod="rack-c"] button.expand');
+    await page.waitForSelector(`${rack} tr[data-mac]`, { timeout: 15_000 });
+    // Its 5,000-server list is not fetched again at every refresh while its counts stay (rack-a's short one is); the counts are.
+    await nextRefresh();
+    const asked: string[] = [];
+    const onRequest = (r: { url(): string }) => asked.push(new URL(r.url()).pathname);
+    page.on('request', onRequest);
+    await nextRefresh();
+    await nextRefresh();
+    page.off('request', onRequest);
+    expect(asked.filter((p) => p === '/api/v1/nodes/summary')).toHaveLength(2);
+    expect(asked.filter((p) => p === '/api/v1/pods/rack-a/nodes')).toHaveLength(2);
+    expect(asked.filter((p) => p === '/api/v1/pods/rack-c/nodes')).toHaveLength(0);
+    expect(await page.textContent(`${rack} .rack-counts`)).toBe('5,000 servers: 500 pxe, 500 installing, 500 installed, 3,000 booted-from-disk, 500 failed');
+    expect(await page.textContent(`${rack} .found`)).toBe('');
+    expect(await page.textContent(`${rack} .pager .page`)).toBe('page 1 of 25 (servers 1–200)');
+    expect(await macs()).toEqual(Array.from({ length: 200 }, (_, k) => bigMac(k)));
+    // Far fewer rows in the whole document than servers: the other 4,800 are not drawn.
+    const domRows = () => page.$$eval('tr', (trs) => trs.length);
+    expect(await domRows()).toBeLessThan(250);
+    await page.click(`${rack} .pager button[data-page="next"]`);
+    expect(await page.textContent(`${rack} .pager .page`)).toBe('page 2 of 25 (servers 201–400)');
+    expect(await macs()).toEqual(Array.from({ length: 200 }, (_, k) => bigMac(200 + k)));
+    expect(await page.evaluate('document.activeElement?.dataset.page')).toBe('next');
+    expect(await domRows()).toBeLessThan(250);
+
+    // One server by its MAC (typed in capitals, as on a label): its row as the API has it.
+    const k = 4321;
+    const filter = `${rack} input.server-filter`;
+    await page.fill(filter, bigMac(k).toUpperCase());
+    expect(await macs()).toEqual([bigMac(k)]);
+    expect(await page.textContent(`${rack} .found`)).toBe(`1 server matches “${bigMac(k).toUpperCase()}”`);
+    expect(await page.$(`${rack} .pager`)).toBeNull();
+    const row = `${rack} tr[data-mac="${bigMac(k)}"]`;
+    const listed = (
+      JSON.parse((await fetchNode('/api/v1/pods/rack-c/nodes', { token: token() })).body).nodes as { mac: string; ip?: string; state: string; liveness?: string; lastSeen?: number }[]
+    ).find((n) => n.mac === bigMac(k))!;
+    expect(listed).toMatchObject({ ip: bigIp(k), state: 'booted-from-disk', liveness: 'active', lastSeen: now });
+    expect(await page.textContent(`${row} [data-col="ip"]`)).toBe(bigIp(k));
+    expect(await page.textContent(`${row} [data-col="state"]`)).toBe('booted-from-disk');
+    expect(await page.textContent(`${row} [data-col="liveness"]`)).toBe('active');
+    expect(await page.getAttribute(`${row} [data-col="seen"]`, 'title')).toBe(new Date(now * 1000).toISOString());
+    expect(await page.textContent(`${row} [data-col="seen"]`)).toMatch(/ ago$/);
+    // The next refresh keeps the filter, the focus and the caret in the box.
+    await page.focus(filter);
+    await page.keyboard.press('End');
+    await nextRefresh();
+    expect(await page.inputValue(filter)).toBe(bigMac(k).toUpperCase());
+    expect(await page.evaluate('document.activeElement?.dataset.focus')).toBe('server-filter:rack-c');
+    expect(await page.evaluate('document.activeElement?.selectionStart')).toBe(bigMac(k).length);
+    expect(await macs()).toEqual([bigMac(k)]);
+
+    // By state, by address, by liveness; the same MAC without separators.
+    await page.fill(filter, 'failed');
+    expect(await page.textContent(`${rack} .found`)).toBe('500 servers match “failed”');
+    expect(await page.textContent(`${rack} .pager .page`)).toBe('page 1 of 3 (servers 1–200)');
+    expect(await page.$$eval(`${rack} tr[data-mac] [data-col="state"]`, (tds) => new Set(tds.map((td) => (td as unknown as El).textContent)).size)).toBe(1);
+    expect(await page.textContent(`${rack} tr[data-mac="${bigMac(9)}"] [data-col="state"]`)).toBe('failed (digest)');
+    expect(await page.getAttribute(`${rack} tr[data-mac="${bigMac(9)}"] ol.steps`, 'aria-label')).toBe('install progress: failed after stage2-fetched (digest)');
+    await page.fill(filter, bigIp(4444));
+    expect(await macs()).toEqual([bigMac(4444)]);
+    await page.fill(filter, 'silent');
+    expect(await page.textContent(`${rack} .found`)).toBe('50 servers match “silent”');
+    expect(await page.textContent(`${rack} tr[data-mac="${bigMac(100)}"] [data-col="liveness"]`)).toBe('silent');
+    await page.fill(filter, bigMac(k).replace(/:/g, ''));
+    expect(await macs()).toEqual([bigMac(k)]);
+    await page.fill(filter, 'no-such-server');
+    expect(await page.textContent(`${rack} .found`)).toBe('0 servers match “no-such-server”');
+    expect(await macs()).toEqual([]);
+
+    // A few of each kind for the picture: the first sixteen (00 to 0f) cover every state.
+    await page.fill(filter, '52:54:01:00:00:0');
+    expect(await page.textContent(`${rack} .found`)).toBe('16 servers match “52:54:01:00:00:0”');
+    // Nowhere on the page a count of one with a plural noun or a count of several with a singular one.
+    const body = (await page.textContent('#board')) ?? '';
+    expect(body).not.toMatch(/(?<![\d,.])1 (servers|pods|leases|requests)\b/);
+    expect(body).not.toMatch(/(?<![\d,.])(0|[2-9]|[1-9][\d,]+) (server|pod|lease|request)\b(?! matches)/);
+    if (process.env.PODBOOT_UI_SCREENSHOTS) {
+      await page.screenshot({ path: join(process.env.PODBOOT_UI_SCREENSHOTS, 'operator-page.png'), fullPage: true });
+    }
+    await page.fill(filter, '');
+    expect(await page.textContent(`${rack} .found`)).toBe('');
+    expect(await page.textContent(`${rack} .pager .page`)).toBe('page 1 of 25 (servers 1–200)');
+
+    // A reinstall in the large pod shows at once: its list is fetched again after the action.
+    await page.fill(filter, bigMac(k));
+    await page.click(`${row} button[data-action="reinstall"]`);
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.textContent(`${row} [data-col="attempt"]`), { timeout: 10_000 }).toBe('2');
+    expect(await page.textContent(`${row} [data-col="state"]`)).toBe('discovered');
+    expect(await page.textContent(`${row} [data-col="liveness"]`)).toBe('');
+    expect(await page.textContent(`${rack} .rack-counts`)).toBe('5,000 servers: 1 discovered, 500 pxe, 500 installing, 500 installed, 2,999 booted-from-disk, 500 failed');
+    await page.fill(filter, '');
   });
 
   it('a token that stops working while the page is open: the data goes, the page asks again', async () => {

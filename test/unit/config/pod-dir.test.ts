@@ -6,9 +6,10 @@ import { loadPodDir, loadPodPaths } from '../../../src/config/load.js';
 import { FIXTURES, lines, ROOT } from './fixtures.js';
 
 describe('a directory of pod files', () => {
-  it('reports names, listen sockets and subnets that collide between pods, at both places', () => {
+  it('reports names, listen sockets and subnets that collide between pods, also for a file with problems of its own', () => {
     const r = loadPodDir(join(FIXTURES, 'dir-conflicts'));
-    // README.txt and the editor lock file .#10-rack-a.yaml are not read; 40-broken has its own problem.
+    // README.txt and the editor lock file .#10-rack-a.yaml are not read; 40-broken has its own problem,
+    // and what it could read still collides with the others (test/unit/config/cross-files.test.ts).
     expect(r.pods.map((p) => p.name)).toEqual(['rack-a', 'rack-a', 'edge-1']);
     expect(lines(r.problems)).toEqual([
       'dir-conflicts/20-rack-b.yaml:6:9: metadata.name: pod name rack-a is also used by dir-conflicts/10-rack-a.yaml:4:9',
@@ -16,6 +17,16 @@ describe('a directory of pod files', () => {
       'dir-conflicts/20-rack-b.yaml:9:5: spec.listen.httpsPort: tcp 10.99.0.1:443 (the default) is also used by pod rack-a (dir-conflicts/10-rack-a.yaml:7:5)',
       'dir-conflicts/20-rack-b.yaml:11:15: spec.listen.tftpPort: udp 10.99.0.1:67 is also used by pod rack-a (dir-conflicts/10-rack-a.yaml:7:5)',
       'dir-conflicts/20-rack-b.yaml:15:13: spec.subnets[1].cidr: 10.22.0.128/25 overlaps 10.22.0.0/24 of pod rack-a (dir-conflicts/10-rack-a.yaml:11:13)',
+      'dir-conflicts/40-broken.yaml:5:9: metadata.name: pod name edge-1 is also used by dir-conflicts/30-edge.yaml:5:9',
+      ...['dhcpPort: udp 10.99.0.1:67', 'tftpPort: udp 10.99.0.1:69', 'httpPort: tcp 10.99.0.1:80', 'httpsPort: tcp 10.99.0.1:443'].map(
+        (s) => `dir-conflicts/40-broken.yaml:7:11: spec.listen.${s} (the default) is also used by pod rack-a (dir-conflicts/10-rack-a.yaml:7:5)`,
+      ),
+      ...[
+        'dhcpPort: udp 10.99.0.1:67 (the default) is also used by pod rack-a (dir-conflicts/20-rack-b.yaml:11:15)',
+        'httpPort: tcp 10.99.0.1:80 (the default) is also used by pod rack-a (dir-conflicts/20-rack-b.yaml:9:5)',
+        'httpsPort: tcp 10.99.0.1:443 (the default) is also used by pod rack-a (dir-conflicts/20-rack-b.yaml:9:5)',
+      ].map((s) => `dir-conflicts/40-broken.yaml:7:11: spec.listen.${s}`),
+      'dir-conflicts/40-broken.yaml:10:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-a (dir-conflicts/10-rack-a.yaml:10:13)',
       'dir-conflicts/40-broken.yaml:11:18: spec.subnets[0].leaseTime: expected a duration such as 90s, 30m, 1h, 1d or a number of seconds, found "soon"',
     ]);
   });

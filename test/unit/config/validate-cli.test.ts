@@ -58,14 +58,17 @@ describe('podboot validate', () => {
     });
   });
 
-  it('prints every problem of every path, then checks the pods of all paths against each other', () => {
+  it('prints every problem of every path and between the pods of all paths, in one run', () => {
     const args = ['bad/pools.yaml', 'valid/minimal.yaml', 'valid/full.yaml', 'dir-conflicts'];
     const r = validate(args);
     expect(r.status).toBe(1);
     // The same lines as the loader's (its own tests check them one by one), in the same order.
     const expected = lines(loadPodPaths(args.map((a) => join(FIXTURES, a))).problems);
     expect(r.stdout).toBe(expected.map((l) => `${l}\n`).join(''));
-    expect(expected).toHaveLength(7 + 3 + 6);
+    // bad/pools.yaml's 7 problems of its own, and its name, sockets and subnets still collide with the others'.
+    expect(expected.filter((l) => l.startsWith('bad/pools.yaml:'))).toHaveLength(7);
+    expect(expected).toContain('valid/minimal.yaml:8:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-a (bad/pools.yaml:9:13)');
+    expect(expected).toContain('dir-conflicts/10-rack-a.yaml:4:9: metadata.name: pod name rack-a is also used by bad/pools.yaml:4:9');
     // Between paths: full.yaml listens elsewhere, but its first subnet is minimal.yaml's.
     expect(expected).toContain('valid/full.yaml:15:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-min (valid/minimal.yaml:8:13)');
     expect(expected).toContain('dir-conflicts/10-rack-a.yaml:10:13: spec.subnets[0].cidr: 10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-full (valid/full.yaml:15:13)');
@@ -98,7 +101,8 @@ describe('podboot validate', () => {
     const report = JSON.parse(r.stdout);
     expect(report.ok).toBe(false);
     expect(report.pods).toBe(1);
-    expect(report.problems).toHaveLength(3);
+    // relays.yaml's own three, then full.yaml's subnet, which relays.yaml's pod also has.
+    expect(report.problems).toHaveLength(4);
     expect(report.problems[0]).toEqual({
       file: 'bad/relays.yaml',
       line: 7,
@@ -106,8 +110,40 @@ describe('podboot validate', () => {
       field: 'spec.relays[1]',
       message: "relay 10.40.0.1 is in none of the pod's subnets",
     });
+    expect(report.problems[3]).toEqual({
+      file: 'valid/full.yaml',
+      line: 15,
+      column: 13,
+      field: 'spec.subnets[0].cidr',
+      message: '10.20.0.0/24 overlaps 10.20.0.0/24 of pod rack-a (bad/relays.yaml:9:15)',
+    });
     expect(JSON.parse(validate(['valid/full.yaml', '--json']).stdout)).toEqual({ ok: true, pods: 1, problems: [] });
     expect(validate(['valid/full.yaml', '--json']).status).toBe(0);
+  });
+
+  it('--json holds problems within and between files of one run (the cross-files corpus)', () => {
+    const r = validate(['--json', 'cross-files']);
+    expect(r.status).toBe(1);
+    const report = JSON.parse(r.stdout) as { ok: boolean; pods: number; problems: { file: string; line: number; column: number; field: string; message: string }[] };
+    expect(report.pods).toBe(2);
+    expect(report.problems).toEqual(
+      loadPodPaths([join(FIXTURES, 'cross-files')]).problems.map((p) => ({
+        file: p.file.replace(FIXTURES, ''),
+        line: p.line,
+        column: p.col,
+        field: p.path,
+        message: p.message.split(FIXTURES).join(''),
+      })),
+    );
+    // One of each kind, from the same file: its own unreadable port, a server another pod has too.
+    expect(report.problems).toContainEqual({ file: 'cross-files/20-rack-b.yaml', line: 9, column: 73, field: 'spec.listen.httpPort', message: 'expected an integer, found "eighty"' });
+    expect(report.problems).toContainEqual({
+      file: 'cross-files/20-rack-b.yaml',
+      line: 17,
+      column: 14,
+      field: 'spec.nodes[0].mac',
+      message: 'server 52:54:00:00:0a:02 is also a server of pod rack-a (cross-files/10-rack-a.yaml:14:14)',
+    });
   });
 
   it('--schema prints the JSON Schema checked in as docs/pod.schema.json', () => {
