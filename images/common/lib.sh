@@ -13,8 +13,9 @@ say() {
 # tls_first: curl options that put ChaCha20-Poly1305 first among the TLS 1.3
 # ciphers on a CPU without AES instructions (emulated or old ones), where it
 # decrypts about 3x faster than AES-GCM (64 MiB under QEMU TCG: 3.3 s against
-# 10.2 s). With AES instructions the library's order stands. The pod follows the
-# client's order. ${PODBOOT_CPUINFO} is for tests.
+# 10.2 s). With AES instructions the library's order stands. The pod gives
+# ChaCha20 to a client that puts it first (src/net/http/listen.ts).
+# ${PODBOOT_CPUINFO} is for tests.
 tls_first() {
 	grep -qw aes "${PODBOOT_CPUINFO:-/proc/cpuinfo}" 2>/dev/null ||
 		echo "--tls13-ciphers TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
