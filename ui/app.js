@@ -299,9 +299,9 @@ function rackView(pod) {
   return r;
 }
 
-/** What the server filter looks in: the MAC (also as aa-bb-… and without separators), hostname, addresses, state and its reason, liveness. */
+/** What the server filter looks in: the MAC (also as aa-bb-… and without separators), hostname, addresses, state and its reason, the image on its disk, liveness. */
 function serverText(n) {
-  return [n.mac, n.mac.replace(/:/g, '-'), n.mac.replace(/:/g, ''), n.hostname, n.ip, n.management, n.state, n.reason, n.liveness].filter(Boolean).join(' ').toLowerCase();
+  return [n.mac, n.mac.replace(/:/g, '-'), n.mac.replace(/:/g, ''), n.hostname, n.ip, n.management, n.state, n.reason, n.image, n.liveness].filter(Boolean).join(' ').toLowerCase();
 }
 
 /** The servers whose text holds every word typed, in the API's order (by MAC). */
@@ -336,7 +336,7 @@ function rackPanel(pod, nodes) {
     type: 'search',
     class: 'server-filter',
     id: `server-filter-${pod}`,
-    placeholder: 'MAC, hostname, IP or state',
+    placeholder: 'MAC, hostname, IP, state or image',
     spellcheck: 'false',
     autocomplete: 'off',
     value: r.filter,
@@ -387,7 +387,11 @@ function rackResults(pod, nodes) {
   const table = el(
     'table',
     { class: 'nodes', 'aria-label': `servers of pod ${pod}` },
-    el('thead', {}, el('tr', {}, ...['MAC', 'Hostname', 'IP', 'Management', 'State', 'Liveness', 'Last seen', 'Attempt', 'Install progress', ''].map((h) => el('th', { scope: 'col', text: h })))),
+    el(
+      'thead',
+      {},
+      el('tr', {}, ...['MAC', 'Hostname', 'IP', 'Management', 'State', 'Image', 'Liveness', 'Last seen', 'Attempt', 'Install progress', ''].map((h) => el('th', { scope: 'col', text: h }))),
+    ),
     el('tbody', {}, ...shown.map((n) => nodeRow(pod, n))),
   );
   return [...status, el('div', { class: 'scroll' }, table)];
@@ -403,6 +407,12 @@ function nodeRow(pod, n) {
     el('td', { dataset: { col: 'ip' }, text: n.ip ?? '' }),
     el('td', { dataset: { col: 'management' }, text: n.management ?? '' }),
     el('td', { dataset: { col: 'state' } }, stateBadge(n.state, n.reason)),
+    el('td', {
+      class: n.image && n.assigned && n.image !== n.assigned ? 'mono image-behind' : 'mono',
+      dataset: { col: 'image' },
+      title: n.image && n.assigned && n.image !== n.assigned ? `its pod assigns ${n.assigned}: a reinstall puts that on it` : undefined,
+      text: n.image ?? '',
+    }),
     el('td', { dataset: { col: 'liveness' } }, n.liveness ? el('span', { class: `liveness liveness-${n.liveness}`, text: n.liveness }) : null),
     el('td', { dataset: { col: 'seen' }, title: seen ? new Date(seen * 1000).toISOString() : undefined, text: fmt.ago(seen) }),
     el('td', { class: 'num', dataset: { col: 'attempt' }, text: String(n.attempt) }),

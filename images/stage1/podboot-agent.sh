@@ -47,11 +47,19 @@ json_text() {
 # report STATE [REASON DETAIL]: POST /v1/events; a failed report is printed, not fatal.
 report() {
 	if [ -n "${2:-}" ]; then
-		_body="{\"state\":\"$1\",\"reason\":\"$2\",\"detail\":\"$(json_text "$3")\"}"
+		post_event "$1" "{\"state\":\"$1\",\"reason\":\"$2\",\"detail\":\"$(json_text "$3")\"}"
 	else
-		_body="{\"state\":\"$1\"}"
+		post_event "$1" "{\"state\":\"$1\"}"
 	fi
-	api -X POST -H 'Content-Type: application/json' --data "$_body" -o /dev/null "$BASE/v1/events" 2>"$WORK/report.err" ||
+}
+
+# report_installed: the disk holds the image of the verified manifest; the pod records which, by its sha256
+report_installed() {
+	post_event installed "{\"state\":\"installed\",\"sha256\":\"$(json_text "$MANIFEST_SHA256")\"}"
+}
+
+post_event() {
+	api -X POST -H 'Content-Type: application/json' --data "$2" -o /dev/null "$BASE/v1/events" 2>"$WORK/report.err" ||
 		say "warning: could not report $1: $(head -n 1 "$WORK/report.err")"
 }
 
@@ -184,7 +192,7 @@ if [ "$MANIFEST_ENCODING" = zstd ]; then
 	PODBOOT_IMAGE_VERSION=$MANIFEST_VERSION
 	export PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_IMAGE_NAME PODBOOT_IMAGE_VERSION
 	run_kickstart
-	report installed
+	report_installed
 	say "installed"
 	exit 0
 fi
@@ -207,6 +215,6 @@ say "installing"
 report installing
 PODBOOT_IMAGE="$WORK/image"
 run_kickstart
-report installed
+report_installed
 say "installed"
 exit 0

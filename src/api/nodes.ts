@@ -36,10 +36,11 @@ function withAdmin<T>(stateRoot: string, pod: string, fn: (s: PodStateAdmin) => 
  * A server as listed: its pod; the address it holds a lease on (the install
  * state lives apart from the leases); when it failed, the last step it
  * reached, so its progress can be drawn up to where it broke. A server the
- * pod file knows also has the hostname and management address given there,
- * and every server the image (name@version) its pod installs (spec.stage2).
+ * pod file knows also has the hostname and management address given there;
+ * `image` is what its disk holds (recorded at install), `assigned` what its
+ * pod installs from now on (spec.stage2), both name@version.
  */
-export type ListedNode = { pod: string } & NodeRecord & { ip?: string; failedAfter?: string; hostname?: string; management?: string; image?: string };
+export type ListedNode = { pod: string } & NodeRecord & { ip?: string; failedAfter?: string; hostname?: string; management?: string; assigned?: string };
 
 export function podNodes(stateRoot: string, pod: string): ListedNode[] {
   const inventory = podInventory(stateRoot, pod);
@@ -53,7 +54,7 @@ function listed(pod: string, n: NodeRecord, address: number | undefined, invento
     ...n,
     ...(address !== undefined ? { ip: formatIPv4(address) } : {}),
     ...inventory.nodes.get(n.mac),
-    ...(inventory.image ? { image: inventory.image } : {}),
+    ...(inventory.image ? { assigned: inventory.image } : {}),
     ...(n.state === 'failed' ? { failedAfter: stepBeforeFailure(events()) } : {}),
   };
 }

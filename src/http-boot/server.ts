@@ -268,7 +268,7 @@ export class HttpBootServer {
       if (err instanceof BodyTooLarge) throw new BootHttpError(413, `event body over ${MAX_EVENT_BODY} bytes`, mac, 'body-too-large');
       throw new BootHttpError(400, `event body: ${err.message}`, mac, 'body-incomplete');
     });
-    let msg: { state?: unknown; reason?: unknown; detail?: unknown };
+    let msg: { state?: unknown; reason?: unknown; detail?: unknown; sha256?: unknown };
     try {
       msg = JSON.parse(body.toString('utf8')) as typeof msg;
     } catch {
@@ -291,7 +291,8 @@ export class HttpBootServer {
     this.count('events', report);
     if (t.changed) {
       const text = reason ? `failed(${reason})${detail ? `: ${detail}` : ''}` : detail;
-      this.deps.nodes.changeInstallState({ mac, state: t.next, time: now, reason, ...(text ? { detail: text } : {}) });
+      const image = t.next === 'installed' ? this.installedImage(msg) : undefined;
+      this.deps.nodes.changeInstallState({ mac, state: t.next, time: now, reason, ...(text ? { detail: text } : {}), ...(image ? { image } : {}) });
       const fields = { mac, from: node?.state, to: t.next, reason, detail };
       if (t.next === 'failed') this.deps.log.warn(fields, 'install failed');
       else this.deps.log.info(fields, 'install state');
@@ -310,6 +311,18 @@ export class HttpBootServer {
     // The installed OS needs a token of its own to report in after the reboot.
     if (t.changed && t.next === 'installed') answer.nodeToken = this.deps.tokens.issue(mac, 'node', now);
     sendJson(res, 200, answer, JSON_STYLE);
+  }
+
+  /**
+   * The image an `installed` report says is on the disk, by the sha256 of the
+   * signed manifest stage1 verified: the pod's own name for it when that is
+   * the stage2 it assigns, else only the digest (the pod names no image it
+   * does not hold).
+   */
+  private installedImage(msg: { sha256?: unknown }): string | undefined {
+    if (typeof msg.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(msg.sha256)) return undefined;
+    const set = this.deps.stage2();
+    return set?.sha256 === msg.sha256 ? `${set.name}@${set.version}` : `sha256:${msg.sha256}`;
   }
 
   /** A boot-tree file or generated iPXE script, by its TFTP name. */

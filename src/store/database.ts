@@ -74,6 +74,9 @@ const MIGRATIONS: readonly string[] = [
      address      INTEGER NOT NULL UNIQUE,
      allocated_at INTEGER NOT NULL
    );`,
+  // The image (name@version) the server's disk holds: set when stage1 reports
+  // it installed, cleared when a new install starts writing the disk.
+  `ALTER TABLE nodes ADD COLUMN image TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

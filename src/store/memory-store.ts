@@ -38,7 +38,9 @@ export class MemoryNodeStateStore implements NodeStateStore {
 
   changeInstallState(c: InstallStateChange): void {
     const before = this.byMac.get(c.mac);
-    // As in SQLite: the reason belongs to a failure, the report is the last one seen; liveness and the last heartbeat stay.
+    // As in SQLite: the reason belongs to a failure, the report is the last one seen; liveness and the last heartbeat stay,
+    // the image until a new install starts writing the disk.
+    const image = c.image ?? (c.state === 'installing' ? undefined : before?.image);
     this.byMac.set(c.mac, {
       mac: c.mac,
       state: c.state,
@@ -48,6 +50,7 @@ export class MemoryNodeStateStore implements NodeStateStore {
       lastSeen: c.time,
       ...(before?.liveness !== undefined ? { liveness: before.liveness } : {}),
       ...(before?.heartbeat !== undefined ? { heartbeat: before.heartbeat } : {}),
+      ...(image !== undefined ? { image } : {}),
     });
     if (c.event !== false) this.addEvent({ time: c.time, mac: c.mac, kind: c.state, ...(c.detail !== undefined ? { detail: c.detail } : {}) });
   }
@@ -81,7 +84,14 @@ export class MemoryNodeStateStore implements NodeStateStore {
 
   reinstall(mac: string, time: number, by: string): NodeRecord {
     const before = this.byMac.get(mac);
-    const after: NodeRecord = { mac, state: 'discovered', attempt: before ? before.attempt + 1 : 2, updatedAt: time, ...(before?.lastSeen !== undefined ? { lastSeen: before.lastSeen } : {}) };
+    const after: NodeRecord = {
+      mac,
+      state: 'discovered',
+      attempt: before ? before.attempt + 1 : 2,
+      updatedAt: time,
+      ...(before?.lastSeen !== undefined ? { lastSeen: before.lastSeen } : {}),
+      ...(before?.image !== undefined ? { image: before.image } : {}),
+    };
     this.byMac.set(mac, after);
     this.addEvent({ time, mac, kind: 'reinstall', detail: `by ${by}; was ${before?.state ?? 'never seen'}; attempt ${after.attempt}` });
     return after;

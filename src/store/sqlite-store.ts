@@ -34,18 +34,20 @@ class NodeRows {
   private readonly putEvent: Database.Statement;
 
   constructor(db: Database.Database) {
-    // The reason belongs to a failure: any other state clears it.
+    // The reason belongs to a failure: any other state clears it. The image stays
+    // what the disk holds until a new install starts writing it.
     this.putState = db.prepare(
-      `INSERT INTO nodes (mac, state, updated_at, reason, last_seen) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO nodes (mac, state, updated_at, reason, last_seen, image) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(mac) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
-         reason = excluded.reason, last_seen = excluded.last_seen`,
+         reason = excluded.reason, last_seen = excluded.last_seen,
+         image = CASE WHEN excluded.image IS NOT NULL THEN excluded.image WHEN excluded.state = 'installing' THEN NULL ELSE nodes.image END`,
     );
     this.putEvent = db.prepare('INSERT INTO events (time, mac, kind, detail) VALUES (?, ?, ?, ?)');
   }
 
   /** Call inside a transaction. */
   change(c: InstallStateChange): void {
-    this.putState.run(c.mac, c.state, c.time, c.reason ?? null, c.time);
+    this.putState.run(c.mac, c.state, c.time, c.reason ?? null, c.time, c.image ?? null);
     if (c.event !== false) this.putEvent.run(c.time, c.mac, c.state, c.detail ?? null);
   }
 
@@ -123,6 +125,7 @@ interface NodeRow {
   reason: string | null;
   last_seen: number | null;
   liveness: string | null;
+  image: string | null;
   hb_time: number | null;
   [metric: string]: string | number | null;
 }
@@ -146,6 +149,7 @@ function nodeRecord(r: NodeRow): NodeRecord {
     ...(r.last_seen !== null ? { lastSeen: r.last_seen } : {}),
     ...(r.liveness === 'active' || r.liveness === 'silent' ? { liveness: r.liveness } : {}),
     ...(heartbeat ? { heartbeat } : {}),
+    ...(r.image !== null ? { image: r.image } : {}),
   };
 }
 

@@ -51,6 +51,8 @@ export interface NodeRecord {
   liveness?: Liveness;
   /** the last heartbeat of its node agent */
   heartbeat?: Heartbeat;
+  /** the image (name@version, or sha256:HEX when the pod no longer assigns it) its disk holds */
+  image?: string;
 }
 
 export type Liveness = 'active' | 'silent';
@@ -89,6 +91,8 @@ export interface InstallStateChange {
   reason?: string;
   /** the event's detail */
   detail?: string;
+  /** `installed`: the image now on the disk (an `installing` change clears it: the disk is being rewritten) */
+  image?: string;
   /** false: the change without its event row (a bounded store dropped the event: src/install/admission.ts) */
   event?: boolean;
 }

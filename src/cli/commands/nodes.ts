@@ -172,7 +172,8 @@ function showText(n: ListedNode | undefined, mac: string, pod: string, events: N
     lines.push(['ip', n.ip ?? '- (no live lease)']);
     if (n.management) lines.push(['management', n.management]);
     lines.push(['state', `${stateText(n)}  attempt ${n.attempt}  since ${iso(n.updatedAt)}${n.failedAfter ? `  after ${n.failedAfter}` : ''}`]);
-    lines.push(['image', n.image ?? '- (the pod assigns none)']);
+    lines.push(['image', n.image ?? '- (none installed by this pod)']);
+    lines.push(['assigned', n.assigned ?? '- (the pod assigns none)']);
     lines.push(['last seen', `${iso(n.lastSeen)}${n.liveness ? `  ${n.liveness}` : ''}`]);
     const beat = heartbeatText(n);
     if (beat) lines.push(['heartbeat', beat]);
@@ -208,13 +209,15 @@ A table, one row per server of every pod (or of --pod NAME): MAC, install
 state (discovered, pxe, stage1, stage2-fetched, verified, installing,
 installed, booted-from-disk, failed(reason)), install attempt, hostname (from
 the pod file), the address of its live lease (- when it holds none), the image
-its pod installs (spec.stage2, name@version), when it last reported (its node
+its disk holds (name@version, recorded when stage1 reported it installed; -
+before that), when it last reported (its node
 agent's heartbeats included), its liveness once booted from its disk (active,
 or silent after 3 heartbeat intervals without a report), and its pod.
 --wide adds when its state changed and the last heartbeat's uptime, load
 (1/5/15 min), memory and root filesystem in use. --json: the same rows as a
 list of objects (pod, mac, state, attempt, updatedAt, lastSeen; hostname, ip,
-image, liveness and heartbeat where there are some).
+image, assigned (the pod's spec.stage2: what a reinstall puts on it), liveness
+and heartbeat where there are some).
 
   --pod NAME    only this pod's servers
   --wide        more columns: CHANGED, UPTIME, LOAD, MEM, DISK
@@ -255,8 +258,8 @@ export const nodesShowCommand: Command = {
   summary: 'one server: state, hostname, IP, image, last heartbeat, latest events',
   usage: `usage: podboot nodes show MAC [--pod NAME] [--json] [--url … --ca … --token-file … | --state DIR]
 
-The server's pod, hostname, IP, install state and attempt, the image its pod
-installs, when it last reported and its liveness; its node agent's last
+The server's pod, hostname, IP, install state and attempt, the image its disk
+holds and the one its pod assigns now, when it last reported and its liveness; its node agent's last
 heartbeat (uptime, load, memory, disk), if any; then its latest events.
 --json: {node, events} with node as \`nodes list --json\` gives it and the
 events oldest first. Exits 1 when no pod has seen that server.

@@ -42,6 +42,7 @@ interface Row {
   ip?: string;
   state: string;
   image?: string;
+  assigned?: string;
   lastSeen?: number;
   liveness?: string;
   heartbeat?: { time: number };
@@ -67,6 +68,8 @@ describe('nodes list|show through the central API', () => {
     // What the pod recorded before this start: a server installed and reporting, one failed.
     const db = openPodDatabase(join(state, 'rack-n'));
     const nodes = new SqliteNodeStateStore(db);
+    // installed from the version before the one the pod file assigns now
+    nodes.changeInstallState({ mac: INSTALLED, state: 'installed', time: T - 90, image: 'lab-os@2.0.0' });
     nodes.changeInstallState({ mac: INSTALLED, state: 'booted-from-disk', time: T - 60 });
     nodes.recordHeartbeat(INSTALLED, { time: T - 5, metrics: { uptime: 7200, load1: 0.1 } });
     nodes.setLiveness(INSTALLED, 'active');
@@ -104,7 +107,7 @@ describe('nodes list|show through the central API', () => {
     expect(ack!.yiaddr).toMatch(/^127\.88\.0\.1\d\d$/);
   });
 
-  it('nodes list --json: every server of every pod with hostname, IP, state, image, last seen and pod', () => {
+  it('nodes list --json: every server of every pod with hostname, IP, state, the image on its disk and the one assigned, last seen and pod', () => {
     const r = podboot(['nodes', 'list', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout) as Row[];
@@ -114,16 +117,19 @@ describe('nodes list|show through the central API', () => {
       pod: 'rack-n',
       hostname: 'n-installed',
       state: 'booted-from-disk',
-      image: 'lab-os@2.0.1',
+      image: 'lab-os@2.0.0',
+      assigned: 'lab-os@2.0.1',
       lastSeen: T - 5,
       liveness: 'active',
       heartbeat: { time: T - 5 },
     });
     expect(by.get(INSTALLED)).not.toHaveProperty('ip');
-    expect(by.get(FAILED)).toMatchObject({ pod: 'rack-n', state: 'failed', reason: 'signature', image: 'lab-os@2.0.1', lastSeen: T - 30 });
+    expect(by.get(FAILED)).toMatchObject({ pod: 'rack-n', state: 'failed', reason: 'signature', assigned: 'lab-os@2.0.1', lastSeen: T - 30 });
+    // nothing installed: no image on the disk to name
+    expect(by.get(FAILED)).not.toHaveProperty('image');
     expect(by.get(FAILED)).not.toHaveProperty('hostname');
     // The probed server: its lease's address and the state DHCP gave it.
-    expect(by.get(PROBED)).toMatchObject({ pod: 'rack-n', hostname: 'n-probed', ip: expect.stringMatching(/^127\.88\.0\.1\d\d$/), state: 'pxe', image: 'lab-os@2.0.1' });
+    expect(by.get(PROBED)).toMatchObject({ pod: 'rack-n', hostname: 'n-probed', ip: expect.stringMatching(/^127\.88\.0\.1\d\d$/), state: 'pxe', assigned: 'lab-os@2.0.1' });
     expect(by.get(PROBED)!.lastSeen).toBeGreaterThanOrEqual(T);
   });
 
@@ -132,8 +138,8 @@ describe('nodes list|show through the central API', () => {
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^MAC\s+STATE\s+ATTEMPT\s+HOSTNAME\s+IP\s+IMAGE\s+LAST SEEN\s+LIVENESS\s+POD$/);
-    expect(lines.find((l) => l.startsWith(INSTALLED))).toMatch(/^\S+\s+booted-from-disk\s+1\s+n-installed\s+-\s+lab-os@2\.0\.1\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+active\s+rack-n$/);
-    expect(lines.find((l) => l.startsWith(PROBED))).toMatch(/^\S+\s+pxe\s+1\s+n-probed\s+127\.88\.0\.1\d\d\s+lab-os@2\.0\.1\s+\S+\s+-\s+rack-n$/);
+    expect(lines.find((l) => l.startsWith(INSTALLED))).toMatch(/^\S+\s+booted-from-disk\s+1\s+n-installed\s+-\s+lab-os@2\.0\.0\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+active\s+rack-n$/);
+    expect(lines.find((l) => l.startsWith(PROBED))).toMatch(/^\S+\s+pxe\s+1\s+n-probed\s+127\.88\.0\.1\d\d\s+-\s+\S+\s+-\s+rack-n$/);
     const none = podboot(['nodes', 'list', '--pod', 'rack-z']);
     expect(none.status).toBe(1);
     expect(none.stderr).toBe(`podboot nodes list: the central node at ${api.url}: no pod rack-z\n`);
@@ -143,13 +149,14 @@ describe('nodes list|show through the central API', () => {
     const r = podboot(['nodes', 'show', PROBED, '--json', '--url', api.url, '--ca', api.ca, '--token-file', api.tokenFile], { PODBOOT_STATE: join(lab.dir, 'elsewhere') });
     expect(r.status, r.stderr).toBe(0);
     const shown = JSON.parse(r.stdout) as { node: Row; events: { kind: string; time: number }[] };
-    expect(shown.node).toMatchObject({ pod: 'rack-n', mac: PROBED, hostname: 'n-probed', ip: expect.stringMatching(/^127\.88\.0\.1\d\d$/), state: 'pxe', image: 'lab-os@2.0.1' });
+    expect(shown.node).toMatchObject({ pod: 'rack-n', mac: PROBED, hostname: 'n-probed', ip: expect.stringMatching(/^127\.88\.0\.1\d\d$/), state: 'pxe', assigned: 'lab-os@2.0.1' });
+    expect(shown.node).not.toHaveProperty('image');
     expect(shown.events.map((e) => e.kind)).toEqual(['discovered', 'pxe']);
     const installed = JSON.parse(podboot(['nodes', 'show', INSTALLED, '--json']).stdout) as { node: Row };
     expect(installed.node).toMatchObject({ pod: 'rack-n', hostname: 'n-installed', liveness: 'active', lastSeen: T - 5 });
     const text = podboot(['nodes', 'show', INSTALLED]);
     expect(text.stdout).toMatch(/^52:54:00:88:00:01\n {2}pod {8}rack-n\n {2}hostname {3}n-installed\n/);
-    expect(text.stdout).toMatch(/\n {2}image {6}lab-os@2\.0\.1\n/);
+    expect(text.stdout).toMatch(/\n {2}image {6}lab-os@2\.0\.0\n {2}assigned {3}lab-os@2\.0\.1\n/);
     const unseen = podboot(['nodes', 'show', '52:54:00:88:00:99', '--pod', 'rack-n']);
     expect(unseen.status).toBe(1);
     expect(unseen.stderr).toBe(`podboot nodes show: the central node at ${api.url}: pod rack-n has never seen 52:54:00:88:00:99\n`);

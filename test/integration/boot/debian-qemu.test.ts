@@ -227,6 +227,8 @@ describe('Debian 12 installs through the whole chain under BIOS and UEFI', () =>
         shown = show(s.mac);
       }
       expect(shown.node?.state).toBe('booted-from-disk');
+      // the image stage1 verified and wrote, as the pod names it
+      expect(shown.node).toMatchObject({ image: 'debian-12@1.0' });
       expect(JSON.stringify(shown)).toContain('"active"');
       const kinds = shown.events.map((e) => e.kind);
       const order = ['pxe', 'stage1', 'installing', 'seed-served', 'installed', 'booted-from-disk'];

@@ -253,7 +253,8 @@ describe('HTTP(S) boot server', () => {
     const token = sessionFor(NODE_B);
     expect(post('/v1/events', token, { state: 'installed' }).status).toBe(409);
     for (const s of ['stage1', 'stage2-fetched', 'verified', 'installing']) expect(post('/v1/events', token, { state: s }).status).toBe(200);
-    const done = post('/v1/events', token, { state: 'installed' });
+    // stage1 says which image it verified and wrote, by its digest; the pod names it
+    const done = post('/v1/events', token, { state: 'installed', sha256: createHash('sha256').update(image).digest('hex') });
     expect(done.status).toBe(200);
     const { nodeToken } = JSON.parse(done.body.toString()) as { nodeToken: string };
     expect(nodeToken).toMatch(/^pb1\.node\.525400770011\./);
@@ -266,7 +267,7 @@ describe('HTTP(S) boot server', () => {
     expect(post('/v1/events', nodeToken, { state: 'heartbeat' }).status).toBe(200);
 
     const shown = JSON.parse(podboot('nodes', 'show', NODE_B, '--pod', 'rack-h', '--state', state, '--json')) as { node: { state: string; attempt: number }; events: { kind: string }[] };
-    expect(shown.node).toMatchObject({ state: 'booted-from-disk', attempt: 1 });
+    expect(shown.node).toMatchObject({ state: 'booted-from-disk', attempt: 1, image: 'stage2-lab@1.0' });
     expect(shown.events.map((e) => e.kind)).toEqual(
       expect.arrayContaining(['stage1', 'stage2-fetched', 'verified', 'installing', 'installed', 'booted-from-disk', 'install-request-after-install', 'report-refused']),
     );
@@ -283,6 +284,11 @@ describe('HTTP(S) boot server', () => {
     const list = podboot('nodes', 'list', '--pod', 'rack-h', '--state', state);
     // discovered by the reinstall, then handed its boot file again by DHCP (the lease before the fresh script)
     expect(list).toMatch(/52:54:00:77:00:11\s+pxe\s+2\s/);
+    // the new install starts writing the disk: the old image is gone from it; an image the pod does not assign is named by its digest alone
+    for (const s of ['stage1', 'stage2-fetched', 'verified', 'installing']) expect(post('/v1/events', session, { state: s }).status).toBe(200);
+    expect(JSON.parse(podboot('nodes', 'show', NODE_B, '--pod', 'rack-h', '--state', state, '--json')).node).not.toHaveProperty('image');
+    expect(post('/v1/events', session, { state: 'installed', sha256: 'ab'.repeat(32) }).status).toBe(200);
+    expect(JSON.parse(podboot('nodes', 'show', NODE_B, '--pod', 'rack-h', '--state', state, '--json')).node).toMatchObject({ state: 'installed', image: `sha256:${'ab'.repeat(32)}` });
   });
 
   it("counts every answer in the pod's metrics: status codes, bytes, callbacks and a request-time histogram", () => {
@@ -293,7 +299,8 @@ describe('HTTP(S) boot server', () => {
     expect(value(/^podboot_http_requests_total\{code="200"\} (\d+)$/m)).toBeGreaterThan(10);
     expect(value(/^podboot_http_requests_total\{code="401"\} (\d+)$/m)).toBeGreaterThanOrEqual(4);
     expect(value(/^podboot_http_sent_bytes_total (\d+)$/m)).toBeGreaterThan(2 * IMAGE_SIZE);
-    expect(value(/^podboot_http_callbacks_total\{kind="installed"\} (\d+)$/m)).toBe(1);
+    // NODE_B's two installs (the second after its reinstall)
+    expect(value(/^podboot_http_callbacks_total\{kind="installed"\} (\d+)$/m)).toBe(2);
     const count = value(/^podboot_http_request_seconds_count (\d+)$/m);
     expect(count).toBeGreaterThan(20);
     expect(value(/^podboot_http_request_seconds_bucket\{le="\+Inf"\} (\d+)$/m)).toBe(count);

@@ -54,6 +54,7 @@ function podYaml(name: string, i: number): string {
 
 /** rack-c's large pod: BIG servers, the k-th with this MAC and (leased) address */
 const BIG = 5000;
+const NUMBER = new Intl.NumberFormat('en-US');
 const bigMac = (k: number) => `52:54:01:00:${((k >> 8) & 0xff).toString(16).padStart(2, '0')}:${(k & 0xff).toString(16).padStart(2, '0')}`;
 const bigIp = (k: number) => formatIPv4(parseIPv4('10.43.16.0')! + k);
 /** one server in ten in each of these states, by k % 10 */
@@ -66,7 +67,7 @@ const bigLiveness = (k: number) => (BIG_STATES[k % 10] !== 'booted-from-disk' ? 
  * leases and install-state changes (with their events) in one commit, then
  * heartbeats and liveness, through the store's own API.
  */
-function seedServers(stateDir: string, subnet: string, servers: { mac: string; ip: string; states: string[]; reason?: string; liveness?: 'active' | 'silent'; seen: number }[]): void {
+function seedServers(stateDir: string, subnet: string, servers: { mac: string; ip: string; states: string[]; reason?: string; image?: string; liveness?: 'active' | 'silent'; seen: number }[]): void {
   const db = openPodDatabase(stateDir);
   try {
     const leases = new SqliteLeaseStore(db);
@@ -75,7 +76,13 @@ function seedServers(stateDir: string, subnet: string, servers: { mac: string; i
     db.transaction(() => {
       const records: LeaseRecord[] = servers.map((s) => ({ address: parseIPv4(s.ip)!, clientKey: s.mac, mac: s.mac, state: 'bound', starts: now - 600, ends: now + 86400, subnet }));
       const changes: InstallStateChange[] = servers.flatMap((s) =>
-        s.states.map((state, n) => ({ mac: s.mac, state, time: now - 600 + n, ...(state === 'failed' ? { reason: s.reason, detail: `failed(${s.reason})` } : {}) })),
+        s.states.map((state, n) => ({
+          mac: s.mac,
+          state,
+          time: now - 600 + n,
+          ...(state === 'failed' ? { reason: s.reason, detail: `failed(${s.reason})` } : {}),
+          ...(s.image && (state === 'installed' || state === 'booted-from-disk') ? { image: s.image } : {}),
+        })),
       );
       leases.commit(records, { changes, events: [] });
       for (const s of servers) {
@@ -512,7 +519,9 @@ describe('the operator page in Chromium', () => {
       const states = state === 'failed' ? ['stage2-fetched', 'failed'] : [state];
       const liveness = bigLiveness(k);
       // A silent one has not reported for a day: more than 3 of rack-c's hour-long intervals.
-      return { mac: bigMac(k), ip: bigIp(k), states, reason: 'digest', liveness, seen: liveness === 'silent' ? now - 86400 : now } as const;
+      // Installed ones hold the image stage1 reported; every 7th is still on the version before.
+      const image = k % 7 === 0 ? 'debian-12@1.0' : 'debian-12@1.1';
+      return { mac: bigMac(k), ip: bigIp(k), states, reason: 'digest', image, liveness, seen: liveness === 'silent' ? now - 86400 : now } as const;
     });
     seedServers(join(stateDir, 'rack-c'), '10.43.0.0/16', big);
     seedServers(join(stateDir, 'rack-b'), '10.42.0.0/16', [{ mac: '52:54:00:0c:00:01', ip: '10.42.16.1', states: ['pxe'], seen: now }]);
@@ -568,7 +577,8 @@ describe('the operator page in Chromium', () => {
     const listed = (
       JSON.parse((await fetchNode('/api/v1/pods/rack-c/nodes', { token: token() })).body).nodes as { mac: string; ip?: string; state: string; liveness?: string; lastSeen?: number }[]
     ).find((n) => n.mac === bigMac(k))!;
-    expect(listed).toMatchObject({ ip: bigIp(k), state: 'booted-from-disk', liveness: 'active', lastSeen: now });
+    expect(listed).toMatchObject({ ip: bigIp(k), state: 'booted-from-disk', image: 'debian-12@1.1', liveness: 'active', lastSeen: now });
+    expect(await page.textContent(`${row} [data-col="image"]`)).toBe('debian-12@1.1');
     expect(await page.textContent(`${row} [data-col="ip"]`)).toBe(bigIp(k));
     expect(await page.textContent(`${row} [data-col="state"]`)).toBe('booted-from-disk');
     expect(await page.textContent(`${row} [data-col="liveness"]`)).toBe('active');
@@ -590,6 +600,11 @@ describe('the operator page in Chromium', () => {
     expect(await page.$$eval(`${rack} tr[data-mac] [data-col="state"]`, (tds) => new Set(tds.map((td) => (td as unknown as El).textContent)).size)).toBe(1);
     expect(await page.textContent(`${rack} tr[data-mac="${bigMac(9)}"] [data-col="state"]`)).toBe('failed (digest)');
     expect(await page.getAttribute(`${rack} tr[data-mac="${bigMac(9)}"] ol.steps`, 'aria-label')).toBe('install progress: failed after stage2-fetched (digest)');
+    // by the image on the disk: the installed servers still on the old version (every 7th; pxe, installing and failed ones hold none)
+    await page.fill(filter, 'debian-12@1.0');
+    const old = Array.from({ length: BIG }, (_, j) => j).filter((j) => j % 7 === 0 && ['booted-from-disk', 'installed'].includes(BIG_STATES[j % 10]!));
+    expect(await page.textContent(`${rack} .found`)).toBe(`${NUMBER.format(old.length)} servers match “debian-12@1.0”`);
+    expect(await page.textContent(`${rack} tr[data-mac="${bigMac(old[0]!)}"] [data-col="image"]`)).toBe('debian-12@1.0');
     await page.fill(filter, bigIp(4444));
     expect(await macs()).toEqual([bigMac(4444)]);
     await page.fill(filter, 'silent');

@@ -199,6 +199,8 @@ for (const shell of SHELLS)
       const r = await install(shell, 'ok', signed, { before });
       expect(r.code, r.out).toBe(0);
       expect(rig.states()).toEqual(['stage1', 'installing', 'installed']);
+      // which image the disk holds, by the digest of the manifest stage1 verified
+      expect(rig.events.at(-1)!.body).toEqual({ state: 'installed', sha256: sha256(good.signed.image) });
       const disk = readFileSync(r.disk);
       expect(disk.length).toBe(DISK_MIB * MiB);
       expect(disk.subarray(0, raw.length).equals(expected(raw, layout))).toBe(true);

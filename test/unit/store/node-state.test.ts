@@ -62,6 +62,22 @@ describe.each([
     expect(nodes.events(MAC, 1)[0]).toMatchObject({ kind: 'reinstall', detail: 'by op; was installed; attempt 3' });
   });
 
+  it('the image on the disk: set when installed, kept through the boot, a reinstall and a failure before the disk is touched, gone once a new install writes the disk', () => {
+    const { nodes } = open();
+    nodes.changeInstallState({ mac: MAC, state: 'installing', time: T });
+    expect(nodes.node(MAC)).not.toHaveProperty('image');
+    nodes.changeInstallState({ mac: MAC, state: 'installed', time: T + 1, image: 'debian-12@1.0' });
+    nodes.changeInstallState({ mac: MAC, state: 'booted-from-disk', time: T + 2 });
+    expect(nodes.node(MAC)).toMatchObject({ state: 'booted-from-disk', image: 'debian-12@1.0' });
+    nodes.reinstall(MAC, T + 3, 'op');
+    nodes.changeInstallState({ mac: MAC, state: 'failed', reason: 'signature', time: T + 4 });
+    expect(nodes.node(MAC)).toMatchObject({ state: 'failed', image: 'debian-12@1.0' });
+    nodes.changeInstallState({ mac: MAC, state: 'installing', time: T + 5 });
+    expect(nodes.node(MAC)).not.toHaveProperty('image');
+    nodes.changeInstallState({ mac: MAC, state: 'installed', time: T + 6, image: 'debian-12@1.1' });
+    expect(nodes.nodes()[0]).toMatchObject({ image: 'debian-12@1.1' });
+  });
+
   it('the lease store commits DHCP rows about servers with the leases', () => {
     const { nodes, leases } = open();
     leases.commit([lease(0x0a000064)], { changes: [{ mac: MAC, state: 'pxe', time: T, detail: 'pxelinux.0' }], events: [{ time: T, mac: '52:54:00:00:0c:02', kind: 'pxe-after-install' }] });
