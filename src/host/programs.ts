@@ -35,6 +35,9 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   curl: 'curl',
   openssl: 'openssl',
   prometheus: 'prometheus',
+  // the alert rules' checks and their delivery test (deploy/prometheus, test/integration/alerts)
+  promtool: 'prometheus',
+  'prometheus-alertmanager': 'prometheus-alertmanager',
   python3: 'python3',
   'qemu-system-x86_64': 'qemu-system-x86',
   chromium: 'chromium',

@@ -6,6 +6,7 @@ import type { TftpCounters } from '../tftp/server.js';
 import type { HttpBootCounters } from '../http-boot/server.js';
 import { fromRecord, type Family } from './exposition.js';
 import { histogramSamples } from './histogram.js';
+import { fleetFamilies, type FleetSource } from './fleet-metrics.js';
 
 export interface PodMetricsSource {
   dhcp: DhcpCounters;
@@ -25,6 +26,8 @@ export interface PodMetricsSource {
   startTimeSec: number;
   rssBytes: number;
   heapUsedBytes: number;
+  /** the alert rules' inputs and the heartbeat summary (fleet-metrics.ts); absent: not exposed */
+  fleet?: FleetSource;
 }
 
 export function podFamilies(s: PodMetricsSource): Family[] {
@@ -79,6 +82,7 @@ export function podFamilies(s: PodMetricsSource): Family[] {
     { name: 'podboot_process_resident_memory_bytes', help: 'resident memory of the instance process', type: 'gauge', samples: [{ value: s.rssBytes }] },
     { name: 'podboot_process_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', samples: [{ value: s.heapUsedBytes }] },
   );
+  if (s.fleet) f.push(...fleetFamilies(s.fleet));
   return f;
 }
 

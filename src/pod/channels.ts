@@ -5,16 +5,27 @@
 // the supervisor, the IPC channel (ready, heartbeat, degrade; the messages
 // are in src/pod-link/ipc.ts).
 import { createServer, type Server } from 'node:http';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PodInstance } from './instance.js';
 import { CONTENT_TYPE, render } from '../metrics/exposition.js';
 import { livenessCounts, podFamilies, poolAddresses, type PodMetricsSource } from '../metrics/pod-metrics.js';
 import { probeListeners, type ProbeResult } from './probe.js';
+import { tlsPaths } from '../pod-link/tls.js';
 import { ENV_HEARTBEAT_MS, isParentMessage, type ChildMessage, type MetricsSnapshot, type PodSelfStatus } from '../pod-link/ipc.js';
 
 export const METRICS_SOCKET = 'metrics.sock';
+
+function certNotAfter(file: string, log: Logger): number | undefined {
+  try {
+    return Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000;
+  } catch (err) {
+    log.warn({ err: (err as Error).message, file }, 'TLS certificate expiry not readable: no expiry metric');
+    return undefined;
+  }
+}
 const PROBE_INTERVAL_MS = 10_000;
 
 export interface InstanceChannels {
@@ -40,6 +51,8 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
   const cfg = instance.config;
   const pool = poolAddresses(cfg.subnets);
   const listeners = [`dhcp ${cfg.listen.address}:${cfg.listen.dhcpPort}`, `tftp ${cfg.listen.address}:${cfg.listen.tftpPort}`];
+  // The certificate is issued before the pod starts and does not change while it runs.
+  const tlsNotAfterSec = certNotAfter(tlsPaths(stateDir).cert, log);
 
   // Counters are plain numbers kept by the servers: read at each scrape, never copied.
   const tftp = () => instance.tftp?.counters;
@@ -60,6 +73,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
       startTimeSec,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
+      fleet: { nodes, leases: instance.dhcp.leaseCount, poolAddresses: pool, tlsNotAfterSec, nowSec: Date.now() / 1000 },
     };
   };
   let probes: ProbeResult[] | undefined;

@@ -20,6 +20,8 @@ import { CentralApi } from '../../api/server.js';
 import { TargetRegistry } from '../../api/targets.js';
 import { CENTRAL_API_SOCKET, registerKey, registrationToken } from '../../pod-link/registration.js';
 import { DEFAULT_INSTANCE_NODE_OPTIONS } from '../../pod-vm/node-options.js';
+import { ALERT_USAGE, alertingConfig, startAlerting } from '../../alerts/central.js';
+import { supervisorFamilies } from '../../metrics/supervisor-metrics.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -29,6 +31,7 @@ export const serveCommand: Command = {
   usage: `usage: podboot serve [--pods DIR] [--state DIR] [--api ADDR:PORT] [--api-name NAME,…] [--ca DIR] [--token-file FILE]
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
                      [--pod-user auto|root] [--no-limits] [--log-format json|pretty]
+                     [--alert-webhook URL]… [--alert-rules FILE] [--alert-interval SEC]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -70,6 +73,7 @@ touching a network.
                     (default "${DEFAULT_INSTANCE_NODE_OPTIONS}": a 2 MiB young
                     generation, ~12 MiB less per idle instance; "" for V8's
                     own defaults; see docs/operations.md, Sizing)
+${ALERT_USAGE}
 ${LOG_FORMAT_HELP}
 
 The console shows the pod instances' lines too (a DHCP exchange, an install
@@ -101,6 +105,9 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         'pod-user': { type: 'string' },
         'no-limits': { type: 'boolean' },
         'log-format': { type: 'string' },
+        'alert-webhook': { type: 'string', multiple: true },
+        'alert-rules': { type: 'string' },
+        'alert-interval': { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -127,6 +134,13 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         .filter(Boolean),
     ];
     for (const n of dns) if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(n)) throw new UsageError(`--api-name: '${n}' is not a DNS name`);
+    let alerting: ReturnType<typeof alertingConfig>;
+    try {
+      alerting = alertingConfig({ webhooks: values['alert-webhook'], rules: values['alert-rules'], interval: values['alert-interval'] });
+    } catch (err) {
+      process.stderr.write(`podboot serve: ${(err as Error).message}\n`);
+      return EXIT_FAILURE;
+    }
     const out = logConsole(chooseLogFormat(values['log-format']));
     const log = createLogger({ node: 'central' }, { destination: out.destination });
     // The pods' own lines (their instance.log files) on this console too.
@@ -170,6 +184,9 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       log,
     });
     let central: CentralApi | undefined;
+    // One aggregation for the API's /metrics and the alert evaluator.
+    const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
+    let externalURL = 'http://localhost';
     let reloadCredentials = async (): Promise<void> => undefined;
     // The API (and api.json) come first, so the pods find it for their first registration.
     if (api && regKey) {
@@ -180,7 +197,6 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       reloadCredentials = async () => {
         if (central?.updateCredentials(await centralCredentials(credentialsOf))) log.info({ ca: ca.dir }, 'central API certificate reloaded');
       };
-      const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
       const targets = new TargetRegistry(regKey);
       central = new CentralApi({ ...api, credentials, token, tokenFile: resolve(tokenFile), supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
       try {
@@ -192,6 +208,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       // Pods (their own users) register through the socket; each authenticates with its own token.
       await chmod(join(stateRoot, 'central', CENTRAL_API_SOCKET), 0o666).catch(() => undefined);
       const host = api.address === '0.0.0.0' ? '127.0.0.1' : api.address;
+      externalURL = `https://${host}:${central.port}`;
       await mkdir(join(stateRoot, 'central'), { recursive: true });
       await writeFile(
         join(stateRoot, 'central', 'api.json'),
@@ -203,6 +220,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     instanceLogs.start();
     await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
+    const alerts = alerting && startAlerting(alerting, { metrics, own: () => supervisorFamilies(supervisor.status()), externalURL, log });
     reload = async () => {
       log.info({ signal: 'SIGHUP' }, 'reload requested (SIGHUP)');
       await supervisor.rescan();
@@ -213,6 +231,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const signal = await untilSignal();
     stopReloads();
     log.info({ signal }, 'stopping');
+    await alerts?.stop();
     // Instances first: they deregister from the API on their way out.
     await supervisor.stop();
     await instanceLogs.stop();
