@@ -2,6 +2,7 @@
 // read (and tested) in one place. docs/openapi.yaml describes the same set.
 import type { PodAction } from '../pod-vm/supervisor.js';
 import { type LogsQuery, parseLogsQuery } from './logs-query.js';
+import { TASK_ID_PATTERN, type TaskRoute } from '../tasks/api.js';
 
 export type Route =
   | { kind: 'health' }
@@ -24,6 +25,7 @@ export type Route =
   | { kind: 'nodes-summary' }
   | { kind: 'node'; pod: string; mac: string }
   | { kind: 'reinstall'; pod: string; mac: string }
+  | TaskRoute
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' };
 
@@ -74,6 +76,20 @@ export function matchRoute(method: string, url: string): Route {
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}$`)))) return get({ kind: 'node', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') });
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}/reinstall$`)))) {
     return method === 'POST' ? { kind: 'reinstall', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') } : { kind: 'method-not-allowed', allow: 'POST' };
+  }
+  if (path === '/api/v1/task-templates') return get({ kind: 'task-templates' });
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/tasks$`)))) {
+    if (method === 'POST') return { kind: 'task-submit', pod: m[1]! };
+    const mac = u.searchParams.get('mac') ?? undefined;
+    return get({ kind: 'tasks', pod: m[1]!, ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}) });
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/tasks/${TASK_ID_PATTERN}$`)))) return get({ kind: 'task', pod: m[1]!, id: m[2]! });
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/tasks/${TASK_ID_PATTERN}/logs$`)))) {
+    const stream = u.searchParams.get('stream');
+    return get({ kind: 'task-logs', pod: m[1]!, id: m[2]!, ...(stream === 'stdout' || stream === 'stderr' ? { stream } : {}) });
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/tasks/${TASK_ID_PATTERN}/cancel$`)))) {
+    return method === 'POST' ? { kind: 'task-cancel', pod: m[1]!, id: m[2]! } : { kind: 'method-not-allowed', allow: 'POST' };
   }
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/logs$`)))) return get({ kind: 'logs', pod: m[1]!, query: parseLogsQuery(u.searchParams) });
   if (path === '/api/v1/rolling-restart') return method === 'POST' ? { kind: 'rolling-restart' } : { kind: 'method-not-allowed', allow: 'POST' };

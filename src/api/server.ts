@@ -16,6 +16,7 @@ import { matchRoute } from './routes.js';
 import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
 import { sendUiAsset } from './ui.js';
 import { sendPodLogs } from './logs.js';
+import { taskApi } from '../tasks/api.js';
 import { parseRegisterBody, type RegisterBody, type TargetRegistry } from './targets.js';
 import type { Family } from '../metrics/exposition.js';
 import { RefusalCounts } from '../metrics/refusals.js';
@@ -261,6 +262,17 @@ export class CentralApi {
         if (!node) return send(res, 404, { error: `pod ${route.pod} has no database yet` });
         this.o.log.info({ pod: route.pod, mac: route.mac, attempt: node.attempt, reason }, 'operator action: reinstall');
         return send(res, 200, node);
+      }
+      case 'task-templates':
+      case 'tasks':
+      case 'task-submit':
+      case 'task':
+      case 'task-logs':
+      case 'task-cancel': {
+        if (route.kind !== 'task-templates' && !sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        const r = taskApi(route, this.o.stateRoot, route.kind === 'task-submit' ? await readJson(req) : undefined, 'operator via the central API');
+        if (route.kind === 'task-submit' || route.kind === 'task-cancel') this.o.log.info({ pod: route.pod, action: route.kind, status: r.status }, 'operator action: task');
+        return send(res, r.status, r.body);
       }
       case 'rolling-restart': {
         const r = sup.rollingRestart();

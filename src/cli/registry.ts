@@ -30,6 +30,12 @@ export const commands: CommandEntry[] = [
   { name: ['nodes', 'list'], load: async () => (await import('./commands/nodes.js')).nodesListCommand },
   { name: ['nodes', 'show'], load: async () => (await import('./commands/nodes.js')).nodesShowCommand },
   { name: ['nodes', 'reinstall'], load: async () => (await import('./commands/nodes.js')).nodesReinstallCommand },
+  { name: ['tasks', 'run'], load: async () => (await import('./commands/tasks.js')).tasksRunCommand },
+  { name: ['tasks', 'list'], load: async () => (await import('./commands/tasks.js')).tasksListCommand },
+  { name: ['tasks', 'show'], load: async () => (await import('./commands/tasks.js')).tasksShowCommand },
+  { name: ['tasks', 'logs'], load: async () => (await import('./commands/tasks.js')).tasksLogsCommand },
+  { name: ['tasks', 'cancel'], load: async () => (await import('./commands/tasks.js')).tasksCancelCommand },
+  { name: ['tasks', 'templates'], load: async () => (await import('./commands/tasks.js')).tasksTemplatesCommand },
   { name: ['dhcp', 'probe'], load: async () => (await import('./commands/dhcp-probe.js')).dhcpProbeCommand },
   { name: ['tftp', 'serve'], load: async () => (await import('./commands/tftp-serve.js')).tftpServeCommand },
   { name: ['ca', 'init'], load: async () => (await import('./commands/ca.js')).caInitCommand },
@@ -61,4 +67,5 @@ export const commands: CommandEntry[] = [
 export const groupNotes: Record<string, string> = {
   lab: 'See docs/lab.md.',
   ca: 'See docs/trust-model.md.',
+  tasks: 'See docs/tasks.md.',
 };

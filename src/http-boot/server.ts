@@ -55,6 +55,8 @@ export interface HttpBootDeps {
   seed: (mac: string) => Promise<Buffer>;
   /** unix milliseconds */
   clock?: () => number;
+  /** the node agent's task endpoints (/v1/tasks/…, src/tasks/pod-service.ts) */
+  tasks?: { handle(req: IncomingMessage, res: ServerResponse, method: string, url: URL, mac: string): Promise<void> };
 }
 
 export interface HttpBootCounters {
@@ -201,6 +203,13 @@ export class HttpBootServer {
 
     if (route === 'POST /v1/events') {
       await this.report(req, res, claims.scope, mac, node, now);
+      return mac;
+    }
+    if (url.pathname.startsWith('/v1/tasks/')) {
+      // Tasks run in the installed OS: its node token only, never an install session.
+      if (claims.scope !== 'node') throw new BootHttpError(403, `a ${claims.scope} token cannot ${route}`, mac);
+      if (!this.deps.tasks) throw new BootHttpError(404, 'this pod runs no tasks', mac);
+      await this.deps.tasks.handle(req, res, method, url, mac);
       return mac;
     }
     if (claims.scope !== 'install') throw new BootHttpError(403, `a ${claims.scope} token cannot ${route}`, mac);

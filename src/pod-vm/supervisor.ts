@@ -33,6 +33,7 @@ import { CODE_MOUNT, packageRootOf, podUser, type CodeMount } from './pod-user.j
 import { PodTlsIssuer } from './pod-tls.js';
 import { copyMode, PodFileRefused, readPodFile } from '../config/read-pod-file.js';
 import type { InstanceLogWatcher } from '../log-relay.js';
+import { REQUIRED_INSTANCE_NODE_OPTIONS } from './node-options.js';
 
 export interface SupervisorOptions {
   /** directory of pod files; or `files`: a fixed list (the embedded default pod) */
@@ -412,7 +413,10 @@ export class Supervisor {
     await rename(tmp, snapshot);
     if (this.opts.registerToken) await writeRegistrationToken(this.opts.stateRoot, pod, this.opts.registerToken(pod));
     // No --ca: the node issues the pod its certificate (prelaunch); the pod never opens the CA directory.
-    const base = { command: this.opts.node, args: [...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot, ...(this.opts.podArgs ?? [])] };
+    const base = {
+      command: this.opts.node,
+      args: [...REQUIRED_INSTANCE_NODE_OPTIONS, ...(this.opts.nodeOptions ?? []), this.opts.cliScript, 'pod', 'run', snapshot, '--state', this.opts.stateRoot, ...(this.opts.podArgs ?? [])],
+    };
     const node = this.opts.wrap ? this.opts.wrap(pod, base.command, base.args) : base;
     const confinement = this.confinement(pod, dir);
     confinement.configure(config);

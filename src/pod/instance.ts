@@ -30,6 +30,7 @@ import { SqliteTokenUseStore } from '../store/token-uses.js';
 import { RateLimitedLog } from '../log-limit.js';
 import type { ClientInfo } from '../tftp/resolver.js';
 import { checkLiveness } from '../install/liveness.js';
+import { PodTaskService } from '../tasks/pod-service.js';
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -57,6 +58,8 @@ export class PodInstance {
   private tftpServer?: TftpServer;
   private httpServer?: HttpBootServer;
   private tokens?: TokenAuthority;
+  /** remote tasks for the node agents (src/tasks/) */
+  readonly tasks: PodTaskService;
   private warming?: Promise<void>;
   /** marks booted-from-disk servers silent when their heartbeats stop (src/install/liveness.ts) */
   private livenessTimer?: NodeJS.Timeout;
@@ -79,6 +82,7 @@ export class PodInstance {
     this.dhcp = new DhcpService(config, leases, this.nodes, log);
     this.dhcpServer = new DhcpServer(this.dhcp, leases, log, { address: config.listen.address, port: config.listen.dhcpPort });
     this.bootDir = join(opts.stateDir, 'boot');
+    this.tasks = new PodTaskService({ pod: config.name, log, db: this.db, stateDir: opts.stateDir });
     this.stage2 = new Stage2Slot(config, join(opts.stateDir, 'images'), log);
     mkdirSync(this.bootDir, { recursive: true, mode: 0o755 });
   }
@@ -157,8 +161,10 @@ export class PodInstance {
         stage2: () => this.stage2.get(),
         kickstart: (mac) => kickstart.render(mac),
         seed: (mac) => seeds.image(mac),
+        tasks: this.tasks,
       },
     );
+    this.tasks.start();
     await this.httpServer.start();
     this.watchLiveness();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
@@ -232,6 +238,8 @@ export class PodInstance {
     this.stopping.abort();
     clearInterval(this.livenessTimer);
     await this.warming;
+    // Long-polls held for the node agents are answered now, not after the HTTP server's grace.
+    this.tasks.stop();
     await this.httpServer?.stop();
     await this.tftpServer?.stop();
     await this.dhcpServer.stop();

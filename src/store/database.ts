@@ -77,6 +77,46 @@ const MIGRATIONS: readonly string[] = [
   // The image (name@version) the server's disk holds: set when stage1 reports
   // it installed, cleared when a new install starts writing the disk.
   `ALTER TABLE nodes ADD COLUMN image TEXT;`,
+  // Remote tasks (src/tasks/): one row per task and server, the rendered
+  // script kept so its sha256 can be checked; output lives in files under
+  // STATE/<pod>/tasks/, indexed here chunk by chunk so both streams read back
+  // in the order they arrived.
+  `CREATE TABLE tasks (
+     id             TEXT PRIMARY KEY,
+     mac            TEXT NOT NULL,
+     hostname       TEXT,
+     template       TEXT NOT NULL,
+     params         TEXT NOT NULL,
+     rules          TEXT NOT NULL,
+     script         TEXT NOT NULL,
+     sha256         TEXT NOT NULL,
+     state          TEXT NOT NULL,
+     created_at     INTEGER NOT NULL,
+     deadline       INTEGER NOT NULL,
+     updated_at     INTEGER NOT NULL,
+     started_at     INTEGER,
+     finished_at    INTEGER,
+     exit_code      INTEGER,
+     reason         TEXT,
+     rule_failed    INTEGER NOT NULL DEFAULT 0,
+     captures       TEXT NOT NULL DEFAULT '{}',
+     stdout_length  INTEGER NOT NULL DEFAULT 0,
+     stderr_length  INTEGER NOT NULL DEFAULT 0,
+     stdout_checked INTEGER NOT NULL DEFAULT 0,
+     stderr_checked INTEGER NOT NULL DEFAULT 0,
+     submitted_by   TEXT
+   );
+   CREATE INDEX tasks_mac ON tasks(mac, state, created_at);
+   CREATE INDEX tasks_open ON tasks(state, deadline);
+   CREATE TABLE task_output (
+     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+     task   TEXT NOT NULL,
+     stream TEXT NOT NULL,
+     offset INTEGER NOT NULL,
+     length INTEGER NOT NULL,
+     time   INTEGER NOT NULL
+   );
+   CREATE INDEX task_output_task ON task_output(task, seq);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

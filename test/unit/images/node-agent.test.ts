@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaDirectory } from '../../../src/signing/index.js';
 
@@ -33,6 +34,8 @@ let server: Server;
 let port = 0;
 let goodCa = '';
 let otherCa = '';
+/** Answers /v1/tasks/… when a test sets it (the agent's task loop); else 404, as a pod without tasks. */
+let tasks: ((method: string, url: string, body: Buffer, res: import('node:http').ServerResponse) => void) | undefined;
 
 beforeAll(async () => {
   const ca = await CaDirectory.init(join(tmp, 'ca'), { organization: 'Node Agent Test' });
@@ -43,6 +46,7 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (tasks && req.url?.startsWith('/v1/tasks/')) return tasks(req.method ?? '', req.url, Buffer.concat(chunks), res);
       if (req.method !== 'POST' || req.url !== '/v1/events') return res.writeHead(404).end();
       const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
       posted.push({ body, auth: req.headers.authorization, type: req.headers['content-type'] });
@@ -331,6 +335,112 @@ for (const shell of shells())
       expect(lines).toEqual(['podboot-node-agent: heartbeat ok', 'podboot-node-agent: heartbeat failed: HTTP 503', 'podboot-node-agent: heartbeat ok']);
     });
   });
+
+// The task loop against a pod of the test's making: the script checked
+// against its sha256 before it runs, output sent by offset (a lost answer's
+// chunk sent again, a gap answered with the length the pod has), the exit
+// code reported; a task the pod ended (410) has its script stopped.
+describe('node agent task loop (dash)', () => {
+  const dash: Shell = { name: 'dash', sh: 'dash', path: process.env.PATH ?? '/usr/bin:/bin' };
+  const ID = '0123456789abcdef';
+  const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+
+  interface Pod {
+    script: string;
+    sha256: string;
+    stored: { stdout: Buffer; stderr: Buffer };
+    calls: string[];
+    exit?: string;
+    /** 410 to every output post from this one on */
+    endAfter?: number;
+    /** the first output post with bytes is stored but its answer lost (the connection cut) */
+    cutFirst?: boolean;
+    handed: boolean;
+  }
+
+  function pod(p: Pod) {
+    let outputs = 0;
+    tasks = (method, url, body, res) => {
+      const u = new URL(url, 'https://pod');
+      p.calls.push(`${method} ${u.pathname}${u.search}`);
+      if (u.pathname === '/v1/tasks/next') {
+        if (p.handed) return res.writeHead(204).end();
+        p.handed = true;
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: ID }));
+      }
+      if (u.pathname === `/v1/tasks/${ID}/script`) return res.writeHead(200, { 'x-podboot-task-sha256': p.sha256, 'x-podboot-task-seconds': '30' }).end(p.script);
+      if (u.pathname === `/v1/tasks/${ID}/start`) return res.writeHead(200).end('{"state":"running"}');
+      if (u.pathname === `/v1/tasks/${ID}/exit`) {
+        p.exit = body.toString();
+        return res.writeHead(200).end('{"state":"succeeded"}');
+      }
+      if (u.pathname === `/v1/tasks/${ID}/output`) {
+        outputs++;
+        if (p.endAfter !== undefined && outputs >= p.endAfter) return res.writeHead(410).end('{"error":"task is cancelled","state":"cancelled"}');
+        const stream = u.searchParams.get('stream') as 'stdout' | 'stderr';
+        const offset = Number(u.searchParams.get('offset'));
+        const have = p.stored[stream];
+        if (offset > have.length) return res.writeHead(409).end(JSON.stringify({ error: 'gap', length: have.length }));
+        const tail = body.subarray(Math.max(have.length - offset, 0));
+        if (offset + body.length > have.length) p.stored[stream] = Buffer.concat([have, tail]);
+        if (p.cutFirst && body.length) {
+          p.cutFirst = false;
+          return res.socket?.destroy();
+        }
+        return res.writeHead(200).end(JSON.stringify({ length: p.stored[stream].length, state: 'running' }));
+      }
+      res.writeHead(404).end();
+    };
+  }
+
+  const fresh = (script: string, over: Partial<Pod> = {}): Pod => ({ script, sha256: sha(script), stored: { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) }, calls: [], handed: false, ...over });
+
+  afterAll(() => {
+    tasks = undefined;
+  });
+
+  it('runs the script, sends both streams whole (a chunk whose answer was lost sent again, stored once), reports the exit code', async () => {
+    reset();
+    const p = fresh('echo one\necho two >&2\nsleep 1\necho three\nexit 3\n', { cutFirst: true });
+    pod(p);
+    const w = world();
+    const r = start(dash, { ...w.env, PODBOOT_TASK_WAIT_SECONDS: '1' });
+    await r.until(new RegExp(`task ${ID}: exit 3, reported`), 30_000);
+    await stop(r);
+    expect(p.stored.stdout.toString()).toBe('one\nthree\n');
+    expect(p.stored.stderr.toString()).toBe('two\n');
+    expect(JSON.parse(p.exit!)).toEqual({ code: 3 });
+    expect(p.calls.slice(0, 3)).toEqual(['GET /v1/tasks/next?wait=1', `GET /v1/tasks/${ID}/script`, `POST /v1/tasks/${ID}/start`]);
+    expect(readdirSync(join(w.dir, 'run'))).toEqual([]);
+  });
+
+  it('a script that does not match its sha256 is not run; the pod is told', async () => {
+    reset();
+    const marker = join(tmp, 'task-ran');
+    const p = fresh(`touch ${marker}\n`, { sha256: sha('something else') });
+    pod(p);
+    const r = start(dash, { ...world().env, PODBOOT_TASK_WAIT_SECONDS: '1' });
+    await r.until(/does not match its sha256; not run/, 30_000);
+    const end = Date.now() + 5000;
+    while (!p.exit && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+    await stop(r);
+    expect(existsSync(marker)).toBe(false);
+    expect(JSON.parse(p.exit!)).toEqual({ error: 'sha256 mismatch' });
+    expect(p.calls).not.toContain(`POST /v1/tasks/${ID}/start`);
+  });
+
+  it('a task the pod ended (410) has its script and what it started stopped; no exit is reported', async () => {
+    reset();
+    const p = fresh('echo started\nsleep 7321\necho never\n', { endAfter: 2 });
+    pod(p);
+    const r = start(dash, { ...world().env, PODBOOT_TASK_WAIT_SECONDS: '1' });
+    await r.until(new RegExp(`task ${ID}: cancelled on the pod; its script was stopped`), 30_000);
+    await stop(r);
+    expect(sleepers(7321)).toEqual([]);
+    expect(p.exit).toBeUndefined();
+    expect(p.stored.stdout.toString()).toBe('started\n');
+  });
+});
 
 // The unit as systemd reads it, in a root holding this machine's units and the
 // agent at the path the image builder puts it.
