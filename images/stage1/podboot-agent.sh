@@ -179,8 +179,9 @@ fetch_kickstart() {
 
 if [ "$MANIFEST_ENCODING" = zstd ]; then
 	# A disk image too big to hold first: the kickstart streams it onto the
-	# disk through stream.sh, which checks size and sha256 against this
-	# verified manifest and writes the partition table only after they match.
+	# disk through stream.sh, which checks every chunk's sha256 against this
+	# verified manifest before writing it and the partition table only after
+	# the last one.
 	fetch_kickstart
 	refresh_token
 	say "installing (streamed: nothing on the disk boots until the image is verified)"
@@ -190,7 +191,9 @@ if [ "$MANIFEST_ENCODING" = zstd ]; then
 	PODBOOT_IMAGE_SHA256=$MANIFEST_SHA256
 	PODBOOT_IMAGE_NAME=$MANIFEST_NAME
 	PODBOOT_IMAGE_VERSION=$MANIFEST_VERSION
-	export PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_IMAGE_NAME PODBOOT_IMAGE_VERSION
+	PODBOOT_CHUNK_BYTES=$MANIFEST_CHUNK_BYTES
+	PODBOOT_CHUNK_SHA256=$MANIFEST_CHUNK_SHA256
+	export PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_IMAGE_NAME PODBOOT_IMAGE_VERSION PODBOOT_CHUNK_BYTES PODBOOT_CHUNK_SHA256
 	run_kickstart
 	report_installed
 	say "installed"

@@ -1,23 +1,26 @@
 # podboot stage1: a zstd-compressed raw disk image, streamed onto the disk.
 # Sourced by a kickstart (kickstart/debian.sh) that the agent runs for an
 # image whose signed manifest says "encoding": "zstd". The image is too big
-# to hold in memory before checking it, so it is checked while it is written,
-# and the disk cannot boot until the check passed:
+# to hold in memory before checking it, so it is checked piece by piece as
+# it is written, and the disk cannot boot until every piece passed:
 #   1. the first and last MiB of the disk are zeroed (the old partition
 #      tables and boot code: the old OS is gone from here on);
 #   2. the image comes in chunks over HTTPS (a cut chunk resumes with a
-#      Range request), to sha256sum and through zstd onto the disk, except the
-#      image's first MiB (boot code and partition table), which is held back;
-#   3. size and sha256 of what came are compared with the manifest (the
-#      agent verified its signature before anything touched the disk);
-#   4. only then the server's seed goes into its partition and, last, the
-#      held-back first MiB: a failed check leaves no partition table and no
-#      boot code, so neither BIOS nor UEFI finds anything to boot.
+#      Range request); each chunk's sha256 is checked against the manifest's
+#      list (the agent verified its signature before anything touched the
+#      disk) before it goes through zstd onto the disk; the first bad chunk
+#      stops the stream. The image's first MiB (boot code and partition
+#      table) is held back;
+#   3. only after the last chunk passed, the server's seed goes into its
+#      partition and, last, the held-back first MiB: a failed check leaves no
+#      partition table and no boot code, so neither BIOS nor UEFI finds
+#      anything to boot.
 # Input (environment, exported by the agent from the verified manifest):
 #   PODBOOT_SERVER PODBOOT_HTTPS PODBOOT_TOKEN PODBOOT_ROOT_CA PODBOOT_LIB
 #   PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_IMAGE_NAME PODBOOT_IMAGE_VERSION
+#   PODBOOT_CHUNK_BYTES PODBOOT_CHUNK_SHA256 (the manifest's chunk size and digests, space-separated)
 #   PODBOOT_FAIL_FILE  where a failure's reason and detail go, for the agent's report
-#   PODBOOT_CHUNK_BYTES (default 16 MiB), PODBOOT_RETRIES, PODBOOT_FETCH_ROUNDS
+#   PODBOOT_RETRIES, PODBOOT_FETCH_ROUNDS
 # POSIX sh: busybox ash in stage1, dash on a host (tests).
 PODBOOT_PREFIX=${PODBOOT_PREFIX:-podboot-stage1}
 . "${PODBOOT_LIB:-/lib/podboot}/lib.sh"
@@ -50,12 +53,16 @@ zero_at() {
 	dd if=/dev/zero of="$1" bs=$MiB seek="$2" count="$3" conv=notrunc 2>/dev/null
 }
 
-# chunks: the image on stdout and on fd 3 (the hasher), fetched CHUNK bytes at a time. A chunk cut
-# short is resumed from where it stopped (bytes that arrived are good bytes;
-# the whole stream's digest is checked at the end), up to the retry rounds.
+# chunks: the image on stdout, fetched a chunk at a time; a chunk goes on only once its sha256 is the
+# manifest's. A chunk cut short is resumed from where it stopped, up to the retry rounds. On failure
+# chunks.reason says download or digest, chunks.err the detail.
 chunks() {
 	_size=$PODBOOT_IMAGE_SIZE
-	_chunk=${PODBOOT_CHUNK_BYTES:-16777216}
+	_chunk=$PODBOOT_CHUNK_BYTES
+	# shellcheck disable=SC2086 # one digest per word
+	set -- $PODBOOT_CHUNK_SHA256
+	_count=$#
+	_n=1
 	_off=0
 	while [ "$_off" -lt "$_size" ]; do
 		_end=$((_off + _chunk - 1))
@@ -67,6 +74,7 @@ chunks() {
 			_have=$(wc -c <"$STREAM_WORK/chunk" | tr -d ' ')
 			[ "$_have" -ge "$_want" ] && break
 			if [ "$_round" -gt "${PODBOOT_FETCH_ROUNDS:-3}" ]; then
+				echo download >"$STREAM_WORK/chunks.reason"
 				echo "download bytes $_off-$_end: $(head -n 1 "$STREAM_WORK/curl.err")" >"$STREAM_WORK/chunks.err"
 				return 1
 			fi
@@ -81,13 +89,19 @@ chunks() {
 		done
 		_have=$(wc -c <"$STREAM_WORK/chunk" | tr -d ' ')
 		if [ "$_have" != "$_want" ]; then
+			echo download >"$STREAM_WORK/chunks.reason"
 			echo "bytes $_off-$_end: $_have bytes came, $_want asked for" >"$STREAM_WORK/chunks.err"
 			return 1
 		fi
-		# Twice from the file rather than through tee: busybox tee copies in small
-		# blocks, and under QEMU TCG it alone took 4x the time of everything else.
-		cat "$STREAM_WORK/chunk" >&3
+		_sum=$(sha256sum "$STREAM_WORK/chunk" | cut -d' ' -f1)
+		if [ "$_sum" != "${1:-}" ]; then
+			echo digest >"$STREAM_WORK/chunks.reason"
+			echo "image chunk $_n of $_count (bytes $_off-$_end): sha256 $_sum, the manifest says ${1:-none}" >"$STREAM_WORK/chunks.err"
+			return 1
+		fi
+		shift
 		cat "$STREAM_WORK/chunk"
+		_n=$((_n + 1))
 		_off=$((_end + 1))
 		# stdout is the image: what is said goes to stderr (the console)
 		[ $((_off % (64 * MiB))) -ne 0 ] || say "streamed $((_off / MiB)) of $((_size / MiB)) MiB" >&2
@@ -96,7 +110,7 @@ chunks() {
 }
 
 # to_disk DISK: the decompressed image from stdin; its first MiB to a file, the rest onto the disk from 1 MiB on.
-# A failed write still drains stdin: the stream must reach the hasher whole, so a bad image is named by its digest.
+# A failed write still drains stdin, so the stream's own failure (a bad chunk) is the one told.
 to_disk() {
 	if dd bs=$MiB count=1 iflag=fullblock of="$STREAM_WORK/head" 2>/dev/null &&
 		dd bs=$MiB seek=1 iflag=fullblock of="$1" conv=notrunc 2>"$STREAM_WORK/dd.err"; then
@@ -110,7 +124,7 @@ to_disk() {
 # stream_install DISK: steps 1-3 above
 stream_install() {
 	_disk=$1
-	for v in PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_TOKEN PODBOOT_SERVER; do
+	for v in PODBOOT_IMAGE_SIZE PODBOOT_IMAGE_SHA256 PODBOOT_CHUNK_BYTES PODBOOT_CHUNK_SHA256 PODBOOT_TOKEN PODBOOT_SERVER; do
 		eval "_v=\${$v:-}"
 		[ -n "$_v" ] || stream_fail install "$v is not set (run by the stage1 agent only)"
 	done
@@ -125,17 +139,13 @@ stream_install() {
 	zero_at "$_disk" $((_mib - 1)) 1
 	sync
 	say "stream $PODBOOT_IMAGE_NAME $PODBOOT_IMAGE_VERSION ($((PODBOOT_IMAGE_SIZE / MiB)) MiB zstd) onto $_disk"
-	mkfifo "$STREAM_WORK/hash"
-	sha256sum <"$STREAM_WORK/hash" >"$STREAM_WORK/sha256" &
-	_hasher=$!
 	echo 1 >"$STREAM_WORK/chunks.rc"
 	echo 1 >"$STREAM_WORK/zstd.rc"
 	echo 1 >"$STREAM_WORK/dd.rc"
-	# A corrupt frame stops zstd; what is left is still drained, so chunks can feed the hasher to the end
-	# (its status is taken with ||: under the kickstart's set -e a bare failing
-	# zstd would end this subshell undrained, and chunks with it).
+	# zstd's status is taken with ||: under the kickstart's set -e a bare failing zstd would end this
+	# subshell undrained, and chunks with it, before it could say why.
 	{
-		chunks 3>"$STREAM_WORK/hash"
+		chunks
 		echo $? >"$STREAM_WORK/chunks.rc"
 	} | {
 		_zrc=0
@@ -143,26 +153,24 @@ stream_install() {
 		echo $_zrc >"$STREAM_WORK/zstd.rc"
 		cat >/dev/null
 	} | to_disk "$_disk"
-	wait "$_hasher"
 	sync
-	_sum=$(cut -d' ' -f1 <"$STREAM_WORK/sha256")
 	# From dd's "N+M records out" (of MiB blocks, fullblock: M is the last, short one), rounded up to
 	# the MiB: busybox dd prints no byte count, and the wipe must still find the image's end.
 	_mibs=$(awk '/records out/ { split($1, r, "+"); n = r[1] + r[2] } END { print n + 0 }' "$STREAM_WORK/dd.err" 2>/dev/null) || _mibs=0
 	_written=$((_mibs * MiB))
 	if [ "$(cat "$STREAM_WORK/chunks.rc")" != 0 ]; then
 		stream_wipe "$_disk" "$_written"
+		if [ "$(cat "$STREAM_WORK/chunks.reason" 2>/dev/null)" = digest ]; then
+			stream_fail digest "$(cat "$STREAM_WORK/chunks.err"): nothing on $_disk can boot"
+		fi
 		stream_fail download "$(cat "$STREAM_WORK/chunks.err" 2>/dev/null)"
-	fi
-	if [ "$_sum" != "$PODBOOT_IMAGE_SHA256" ]; then
-		stream_wipe "$_disk" "$_written"
-		stream_fail digest "image sha256 $_sum, the manifest says $PODBOOT_IMAGE_SHA256: nothing on $_disk can boot"
 	fi
 	if [ "$(cat "$STREAM_WORK/zstd.rc")" != 0 ] || [ "$(cat "$STREAM_WORK/dd.rc")" != 0 ] || [ ! -s "$STREAM_WORK/head" ]; then
 		stream_wipe "$_disk" "$_written"
 		stream_fail install "writing $_disk: $(head -n 1 "$STREAM_WORK/zstd.err") $(tail -n 1 "$STREAM_WORK/dd.err")"
 	fi
-	say "verified $PODBOOT_IMAGE_NAME $PODBOOT_IMAGE_VERSION sha256=$_sum ($((_written / MiB + 1)) MiB written while streaming)"
+	# every chunk matched the signed list, which covers every byte: the image is the one the manifest names
+	say "verified $PODBOOT_IMAGE_NAME $PODBOOT_IMAGE_VERSION sha256=$PODBOOT_IMAGE_SHA256 ($(echo "$PODBOOT_CHUNK_SHA256" | wc -w | tr -d ' ') chunks, $((_written / MiB + 1)) MiB written while streaming)"
 }
 
 # stream_wipe DISK WRITTEN: a failed stream leaves no boot code and no partition table, the backup one at the image's end included

@@ -99,6 +99,21 @@ verify_manifest() {
 	'' | zstd) ;;
 	*) VERIFY_DETAIL="unknown encoding $(echo "$MANIFEST_ENCODING" | cut -c1-40)"; return 1 ;;
 	esac
+	# The chunk list (one sha256 per chunkBytes of the image), on one line: a streamed image is checked by it.
+	MANIFEST_CHUNK_BYTES=$(json_number "$_m" chunkBytes)
+	MANIFEST_CHUNK_SHA256=$(json_list "$_m" chunkSha256 | tr 'A-F\n' 'a-f ' | sed 's/ *$//') || MANIFEST_CHUNK_SHA256=''
+	if [ -n "$MANIFEST_CHUNK_BYTES" ] || [ -n "$MANIFEST_CHUNK_SHA256" ]; then
+		[ "${MANIFEST_CHUNK_BYTES:-0}" -ge 65536 ] || { VERIFY_DETAIL="chunkBytes must be at least 65536"; return 1; }
+		_want=$(((MANIFEST_SIZE + MANIFEST_CHUNK_BYTES - 1) / MANIFEST_CHUNK_BYTES))
+		_have=$(echo "$MANIFEST_CHUNK_SHA256" | wc -w | tr -d ' ')
+		[ "$_have" = "$_want" ] || { VERIFY_DETAIL="chunkSha256 lists $_have digests, the image has $_want chunks"; return 1; }
+		for _d in $MANIFEST_CHUNK_SHA256; do
+			echo "$_d" | grep -Eq '^[0-9a-f]{64}$' || { VERIFY_DETAIL="chunkSha256 has $(echo "$_d" | cut -c1-70), not 64 hex digits"; return 1; }
+		done
+	elif [ "$MANIFEST_ENCODING" = zstd ]; then
+		VERIFY_DETAIL="a zstd image needs chunkBytes and chunkSha256"
+		return 1
+	fi
 	if [ -n "$MANIFEST_NOT_AFTER" ]; then
 		# ISO 8601 UTC timestamps compare as strings: YYYY-MM-DDTHH:MM:SS
 		_now=$(date -u +%Y-%m-%dT%H:%M:%S)

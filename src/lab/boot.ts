@@ -3,14 +3,15 @@
 // timeline) and power them off again. A VM counts as done only when its
 // console printed booted-from-disk AND its pod recorded it; with --os debian
 // when it booted from its disk (the pod's record or its node agent's console
-// line) AND ssh with the lab's key logs in and `hostname` answers its name.
+// line) AND ssh with the lab's key logs in over its management network and
+// `hostname` answers its name.
 import { type ChildProcess, execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PodStateView } from '../store/types.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
-import { LAB_SSH_USER, allVms, makePlan, vmResources, type VmPlan } from './plan.js';
+import { LAB_SSH_USER, MGMT_BRIDGE, allVms, makePlan, vmResources, type VmPlan } from './plan.js';
 import {
   PHASES,
   consoleFacts,
@@ -44,6 +45,8 @@ export interface BootOptions {
   out?: (text: string) => void;
   /** QEMU accelerator: tcg (default) or kvm */
   accel?: 'tcg' | 'kvm';
+  /** virtual CPUs per VM (default 1) */
+  cpus?: number;
   /** called once per VM and phase, when the phase is first seen (a bench reads counters there) */
   onPhase?: (vm: string, phase: Phase, seconds: number) => void;
 }
@@ -85,10 +88,22 @@ export function varsFile(vm: VmPlan): string {
   return join('vms', `${vm.name}.vars.fd`);
 }
 
-export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVars?: string, memMb = 512): string[] {
-  const common = ['-machine', `pc,accel=${accel}`, '-m', String(memMb), '-smp', '1', '-nographic', '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`];
+export interface VmHardware {
+  /** UEFI: the VM's own NVRAM file (OVMF); absent: SeaBIOS */
+  uefiVars?: string;
+  memMb?: number;
+  /** virtual CPUs; more than one runs on several host threads under TCG (MTTCG) */
+  cpus?: number;
+  /** a second NIC, on the rack's management bridge (the Debian racks) */
+  management?: boolean;
+}
+
+export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', hw: VmHardware = {}): string[] {
+  const common = ['-machine', `pc,accel=${accel}`, '-m', String(hw.memMb ?? 512), '-smp', String(hw.cpus ?? 1), '-nographic', '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`];
   const drive = ['-drive', `file=${disk},format=raw,if=virtio`];
-  if (uefiVars === undefined) {
+  // no option ROM: the management NIC never network-boots
+  const management = hw.management ? ['-netdev', `tap,id=m0,ifname=${vm.mgmtTap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=m0,mac=${vm.mgmtMac},romfile=`] : [];
+  if (hw.uefiVars === undefined) {
     return [
       ...common,
       // network first; once installed the pod offers no boot file and SeaBIOS falls through to the disk
@@ -96,6 +111,7 @@ export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVar
       'order=nc',
       '-device',
       `virtio-net-pci,netdev=n0,mac=${vm.mac}`,
+      ...management,
       ...drive,
     ];
   }
@@ -104,11 +120,12 @@ export function qemuArgs(vm: VmPlan, disk: string, accel: 'tcg' | 'kvm', uefiVar
     '-drive',
     `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
     '-drive',
-    `if=pflash,format=raw,unit=1,file=${uefiVars}`,
+    `if=pflash,format=raw,unit=1,file=${hw.uefiVars}`,
     // No option ROM: OVMF's own virtio-net driver and UEFI PXE client do the network boot (DHCP option 93 = 7), as a
     // rack server's firmware would; QEMU's iPXE ROM would answer for it as iPXE instead.
     '-device',
     `virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`,
+    ...management,
     // No bootindex: with one, OVMF rewrites BootOrder from QEMU's list at every boot and drops the entries the
     // stage1 agent sets; without, BootOrder lives in the VM's NVRAM like a server's.
     ...drive,
@@ -215,6 +232,12 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
       ipn(rack.torNs, 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap');
       ipn(rack.torNs, 'link', 'set', vm.tap, 'master', 'br0');
       ipn(rack.torNs, 'link', 'set', vm.tap, 'up');
+      if (debian) {
+        run('ip', ['-n', rack.torNs, 'link', 'del', vm.mgmtTap], { allowFail: true });
+        ipn(rack.torNs, 'tuntap', 'add', 'dev', vm.mgmtTap, 'mode', 'tap');
+        ipn(rack.torNs, 'link', 'set', vm.mgmtTap, 'master', MGMT_BRIDGE);
+        ipn(rack.torNs, 'link', 'set', vm.mgmtTap, 'up');
+      }
       const consoleFile = join(vmDir, `${vm.name}.console.log`);
       writeFileSync(consoleFile, '');
       let vars: string | undefined;
@@ -228,7 +251,13 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
         vars = join(state.dir, rel);
         copyFileSync(OVMF_VARS, vars);
       }
-      const proc = spawnDetached(rack.torNs, 'qemu-system-x86_64', qemuArgs(vm, disk, o.accel ?? 'tcg', vars, resources.memMb), consoleFile, `qemu-${vm.name}`);
+      const proc = spawnDetached(
+        rack.torNs,
+        'qemu-system-x86_64',
+        qemuArgs(vm, disk, o.accel ?? 'tcg', { ...(vars ? { uefiVars: vars } : {}), memMb: resources.memMb, cpus: o.cpus ?? 1, management: debian }),
+        consoleFile,
+        `qemu-${vm.name}`,
+      );
       state.processes.push(proc);
       save();
       started.set(vm.name, { proc, at: Date.now(), console: consoleFile });
@@ -248,7 +277,8 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     if (p.inflight || Date.now() - p.at < 3000 || (p.last?.hostname !== undefined && p.last.hostname === vm.hostname)) return;
     p.inflight = true;
     p.at = Date.now();
-    void sshProbe(sshArgs(plan.centralNs, key, vm.address), (c) => children.add(c)).then((r) => {
+    // over the management network, as an operator reaches an installed server
+    void sshProbe(sshArgs(plan.centralNs, key, vm.mgmtAddress), (c) => children.add(c)).then((r) => {
       p.last = r;
       p.inflight = false;
       p.at = Date.now();

@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { installStage1 } from '../images/stage1.js';
 import { packageRoot } from '../package-root.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
-import { LAB_SSH_USER, labImage, makePlan, podYaml, type LabOptions, type LabOs, type LabPlan, type RackPlan } from './plan.js';
+import { LAB_SSH_USER, MGMT_BRIDGE, labImage, makePlan, podYaml, type LabOptions, type LabOs, type LabPlan, type RackPlan } from './plan.js';
 import { CommandError, ipn, ns, run, spawnDetached, statePath, waitForLog, writeState, type LabState, type RecordedProcess } from './sys.js';
 
 /** The CLI the lab runs for the central node and its helper commands. */
@@ -256,7 +256,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   if (debian) {
     const vm = plan.racks[0]!.vms[0]!;
     out(
-      `the Debian servers' login: user ${LAB_SSH_USER}, key ${sshKeyPath(plan.dir)} (removed by lab down); once installed, e.g. ip netns exec ${plan.centralNs} ssh -i ${sshKeyPath(plan.dir)} ${LAB_SSH_USER}@${vm.address}`,
+      `the Debian servers' login: user ${LAB_SSH_USER}, key ${sshKeyPath(plan.dir)} (removed by lab down); once installed, e.g. ip netns exec ${plan.centralNs} ssh -i ${sshKeyPath(plan.dir)} ${LAB_SSH_USER}@${vm.mgmtAddress} (its management address)`,
     );
   }
   return state;
@@ -325,5 +325,12 @@ function buildRackNetwork(plan: LabPlan, rack: RackPlan, emulation: LabState['wa
   ipn(t, 'addr', 'add', `${rack.gateway}/24`, 'dev', 'br0');
   ipn(t, '-6', 'addr', 'add', `fd99:20:${rack.index}::1/64`, 'dev', 'br0', 'nodad');
   ipn(t, 'link', 'set', 'br0', 'up');
+  if (o.os === 'debian') {
+    // The Debian servers' management NICs: a network apart from provisioning, reached from central over the same WAN.
+    ipn(t, 'link', 'add', MGMT_BRIDGE, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    ipn(t, 'addr', 'add', `${rack.mgmtGateway}/24`, 'dev', MGMT_BRIDGE);
+    ipn(t, 'link', 'set', MGMT_BRIDGE, 'up');
+    ipn(c, 'route', 'add', rack.mgmtCidr, 'via', rack.torWanAddress);
+  }
   ns(t, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
 }

@@ -15,12 +15,15 @@ const CHUNK = 4 << 20;
 export interface FileDigest {
   sha256: Buffer;
   size: number;
+  /** with `chunkBytes`: the sha256 of each chunkBytes-long piece, the last one shorter */
+  chunks?: Buffer[];
 }
 
-export async function sha256File(path: string): Promise<FileDigest> {
+export async function sha256File(path: string, chunkBytes?: number): Promise<FileDigest> {
   const fh = await open(path, 'r');
   try {
     const hash = createHash('sha256');
+    const pieces = chunkBytes ? new PieceHasher(chunkBytes) : undefined;
     const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let which = 0;
     let size = 0;
@@ -32,11 +35,40 @@ export async function sha256File(path: string): Promise<FileDigest> {
       which ^= 1;
       pending = fh.read(bufs[which]!, 0, CHUNK, null);
       hash.update(ready.subarray(0, bytesRead));
+      pieces?.update(ready.subarray(0, bytesRead));
       size += bytesRead;
     }
-    return { sha256: hash.digest(), size };
+    return { sha256: hash.digest(), size, ...(pieces ? { chunks: pieces.digests() } : {}) };
   } finally {
     await fh.close();
+  }
+}
+
+/** The sha256 of every `bytes`-long piece of a stream fed in reads of any length. */
+class PieceHasher {
+  private readonly done: Buffer[] = [];
+  private hash = createHash('sha256');
+  private filled = 0;
+
+  constructor(private readonly bytes: number) {}
+
+  update(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      const take = Math.min(this.bytes - this.filled, data.length - at);
+      this.hash.update(data.subarray(at, at + take));
+      this.filled += take;
+      at += take;
+      if (this.filled === this.bytes) {
+        this.done.push(this.hash.digest());
+        this.hash = createHash('sha256');
+        this.filled = 0;
+      }
+    }
+  }
+
+  digests(): Buffer[] {
+    return this.filled ? [...this.done, this.hash.digest()] : this.done;
   }
 }
 

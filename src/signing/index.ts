@@ -7,4 +7,16 @@ export { signImage, signBytes, signDigest, signerIdentity, type SignerIdentity, 
 export { CaDirectory, type IssuedFiles, type CaInitOptions, type Authority } from './ca-dir.js';
 export { readPrivateKey } from './keys.js';
 export { REVOCATION_REASONS, type RevocationReason } from './crl.js';
-export { parseManifest, checkManifest, encodeManifest, IMAGE_NAME_RE, IMAGE_VERSION_RE, POD_NAME_RE, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';
+export {
+  parseManifest,
+  checkManifest,
+  checkChunks,
+  encodeManifest,
+  CHUNK_BYTES_MAX,
+  CHUNK_BYTES_MIN,
+  IMAGE_NAME_RE,
+  IMAGE_VERSION_RE,
+  POD_NAME_RE,
+  MANIFEST_SCHEMA,
+  type ImageManifest,
+} from './manifest.js';

@@ -25,6 +25,27 @@ export interface ImageManifest {
    * then hands to the kickstart.
    */
   encoding?: ImageEncoding;
+  /**
+   * The image in pieces of chunkBytes (a power of two), each with its sha256
+   * (the last piece may be shorter): stage1 checks each piece before it
+   * writes it, so a corrupt image stops at its first bad piece, and a piece
+   * can come from anywhere and still be trusted. Required with `zstd`.
+   */
+  chunkBytes?: number;
+  chunkSha256?: string[];
+}
+
+/** The smallest and largest chunkBytes; `podboot sign` picks 16 MiB, more for images so big the list would pass MAX_CHUNKS. */
+export const CHUNK_BYTES_MIN = 64 << 10;
+export const CHUNK_BYTES_MAX = 1 << 30;
+export const DEFAULT_CHUNK_BYTES = 16 << 20;
+export const MAX_CHUNKS = 2048;
+
+/** The chunk size `podboot sign` uses for an image of `size` bytes: 16 MiB, or the power of two that keeps the list at MAX_CHUNKS. */
+export function chunkBytesFor(size: number): number {
+  let bytes = DEFAULT_CHUNK_BYTES;
+  while (bytes < CHUNK_BYTES_MAX && Math.ceil(size / bytes) > MAX_CHUNKS) bytes *= 2;
+  return bytes;
 }
 
 export const IMAGE_ENCODINGS = ['zstd'] as const;
@@ -43,7 +64,7 @@ export const IMAGE_VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
 /** the same rule pod files use for metadata.name: a DNS label */
 export const POD_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ISO_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
-const FIELDS = ['schema', 'name', 'version', 'size', 'sha256', 'created', 'notAfter', 'pods', 'encoding'];
+const FIELDS = ['schema', 'name', 'version', 'size', 'sha256', 'created', 'notAfter', 'pods', 'encoding', 'chunkBytes', 'chunkSha256'];
 
 function bad(message: string): never {
   throw new VerificationError('malformed', `manifest: ${message}`);
@@ -77,7 +98,36 @@ export function validateManifest(value: unknown): ImageManifest {
     if (!(IMAGE_ENCODINGS as readonly unknown[]).includes(o.encoding)) bad(`encoding must be one of ${IMAGE_ENCODINGS.join(', ')}`);
     m.encoding = o.encoding as ImageEncoding;
   }
+  if (o.chunkBytes !== undefined || o.chunkSha256 !== undefined) {
+    const bytes = o.chunkBytes;
+    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < CHUNK_BYTES_MIN || bytes > CHUNK_BYTES_MAX || (bytes & (bytes - 1)) !== 0) {
+      bad(`chunkBytes must be a power of two from ${CHUNK_BYTES_MIN} to ${CHUNK_BYTES_MAX}`);
+    }
+    const count = Math.ceil(m.size / bytes);
+    const list = o.chunkSha256;
+    if (!Array.isArray(list) || list.length !== count || list.some((d) => typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d))) {
+      bad(`chunkSha256 must list ${count} sha256 digests (64 lower-case hex digits), one per ${bytes} bytes of the ${m.size}-byte image`);
+    }
+    m.chunkBytes = bytes;
+    m.chunkSha256 = list as string[];
+  }
+  if (m.encoding === 'zstd' && m.chunkBytes === undefined) bad('a zstd image needs chunkBytes and chunkSha256: stage1 checks each chunk before it writes it');
   return m;
+}
+
+/** Throws VerificationError('digest') naming the first chunk whose sha256 is not the manifest's. */
+export function checkChunks(m: ImageManifest, chunks: readonly Buffer[]): void {
+  if (m.chunkBytes === undefined || m.chunkSha256 === undefined) return;
+  const bad = m.chunkSha256.findIndex((want, i) => chunks[i]?.toString('hex') !== want);
+  if (bad >= 0 || chunks.length !== m.chunkSha256.length) {
+    const i = bad >= 0 ? bad : Math.min(chunks.length, m.chunkSha256.length);
+    const first = i * m.chunkBytes;
+    const last = Math.min(first + m.chunkBytes, m.size) - 1;
+    throw new VerificationError(
+      'digest',
+      `image chunk ${i + 1} of ${m.chunkSha256.length} (bytes ${first}-${last}): sha256 ${chunks[i]?.toString('hex') ?? 'missing'}, the manifest says ${m.chunkSha256[i] ?? 'none'}`,
+    );
+  }
 }
 
 export function parseManifest(bytes: Buffer): ImageManifest {

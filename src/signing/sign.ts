@@ -1,10 +1,10 @@
 // Signing an image: IMAGE.p7s (detached CMS over the image), and the signed
 // manifest IMAGE.manifest.json + IMAGE.manifest.json.p7s.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { encodeDetachedSignature } from './cms.js';
 import { sha256File, writeFileAtomic } from './files.js';
-import { encodeManifest, encodingOf, validateManifest, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';
+import { chunkBytesFor, encodeManifest, encodingOf, validateManifest, MANIFEST_SCHEMA, type ImageManifest } from './manifest.js';
 import { OID } from './oids.js';
 import { derObjects } from './pem.js';
 import { parseCertificate, type Certificate } from './x509.js';
@@ -62,6 +62,8 @@ export interface SignImageOptions {
   pods?: string[];
   now?: Date;
   bySubjectKeyId?: boolean;
+  /** the manifest's chunk size (a power of two); default: chunkBytesFor(the image's size) */
+  chunkBytes?: number;
 }
 
 export interface SignedImageFiles {
@@ -79,9 +81,19 @@ export async function signImage(opts: SignImageOptions): Promise<SignedImageFile
   const extra = { ...(opts.notAfter ? { notAfter: opts.notAfter.toISOString() } : {}), ...(opts.pods ? { pods: opts.pods } : {}) };
   validateManifest({ ...draft, ...extra });
 
-  const { sha256, size } = await sha256File(opts.image);
+  const { size: sizeNow } = await stat(opts.image);
+  const chunkBytes = opts.chunkBytes ?? chunkBytesFor(sizeNow);
+  const { sha256, size, chunks = [] } = await sha256File(opts.image, chunkBytes);
   const encoding = encodingOf(await readHead(opts.image, 4));
-  const manifest = validateManifest({ ...draft, ...extra, size, sha256: sha256.toString('hex'), ...(encoding ? { encoding } : {}) });
+  const manifest = validateManifest({
+    ...draft,
+    ...extra,
+    size,
+    sha256: sha256.toString('hex'),
+    ...(encoding ? { encoding } : {}),
+    chunkBytes,
+    chunkSha256: chunks.map((c) => c.toString('hex')),
+  });
   const manifestBytes = encodeManifest(manifest);
   const files: SignedImageFiles = {
     signature: `${opts.image}.p7s`,

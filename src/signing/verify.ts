@@ -11,7 +11,7 @@ import { parseCrl } from './crl.js';
 import { DerError } from './der.js';
 import { VerificationError } from './errors.js';
 import { sha256File } from './files.js';
-import { checkManifest, parseManifest, type ImageManifest } from './manifest.js';
+import { checkChunks, checkManifest, parseManifest, type ImageManifest } from './manifest.js';
 import { OID } from './oids.js';
 import { derObjects } from './pem.js';
 import { parseCertificate, serialHex, type Certificate } from './x509.js';
@@ -19,7 +19,8 @@ import { parseCertificate, serialHex, type Certificate } from './x509.js';
 /** Inputs larger than these are refused before they are parsed. */
 export const LIMITS = {
   signature: 1 << 20,
-  manifest: 64 << 10,
+  // a chunk list of MAX_CHUNKS digests fits with room to spare
+  manifest: 256 << 10,
   crl: 16 << 20,
   rootCa: 1 << 20,
 } as const;
@@ -191,10 +192,12 @@ export async function verifyImage(opts: VerifyImageOptions): Promise<VerifiedIma
     throw new VerificationError('manifest', 'checking the pod allow-list, name or version needs the signed manifest');
   }
 
-  const hashed = opts.imageSha256 ? { sha256: opts.imageSha256, size } : await sha256File(opts.image);
+  // a digest the caller already holds (the catalog's, checked at admission) stands for the chunks too
+  const hashed = opts.imageSha256 ? { sha256: opts.imageSha256, size } : await sha256File(opts.image, manifest?.chunkBytes);
   checkDigest(image, hashed.sha256, 'image signature', 'the image');
   const sha256 = hashed.sha256.toString('hex');
   if (manifest) checkManifest(manifest, { ...want, size: hashed.size, sha256 });
+  if (manifest && 'chunks' in hashed && hashed.chunks) checkChunks(manifest, hashed.chunks);
 
   const out: VerifiedImage = { path: opts.image, size: hashed.size, sha256, signer: image.signer, chain: image.chain, revocation: image.revocation };
   if (image.signingTime) out.signingTime = image.signingTime;

@@ -29,6 +29,8 @@ export interface VmOptions {
   mac: string;
   nic?: 'virtio-net-pci' | 'e1000';
   memMb?: number;
+  /** virtual CPUs (default 1); under TCG each runs on a host thread of its own */
+  cpus?: number;
   /** raw disk image (the file is used in place) */
   disk?: string;
   diskInterface?: 'virtio' | 'ide';
@@ -153,7 +155,7 @@ export class QemuRig {
       '-m',
       String(o.memMb ?? 512),
       '-smp',
-      '1',
+      String(o.cpus ?? 1),
       '-nographic',
       // OVMF keeps its boot order in its variable store, as a server's firmware does; -boot is SeaBIOS's
       ...(uefi ? [] : ['-boot', `order=${o.bootOrder ?? 'n'}`]),

@@ -99,7 +99,7 @@ ${DIR_HELP}`,
 export const labBootCommand: Command = {
   summary: "power a lab's VMs on and follow them to booted-from-disk (JUnit, timeline)",
   usage: `usage: podboot lab boot [--dir DIR] [--timeout 600] [--junit FILE] [--timeline FILE] [--tamper RACK]
-                       [--keep-running] [--accel tcg|kvm]
+                       [--keep-running] [--accel tcg|kvm] [--cpus N]
 
 Creates a blank disk and a tap per VM, powers every VM on at once (QEMU,
 SeaBIOS + iPXE, -boot order=nc) and follows each one from its serial console
@@ -111,7 +111,8 @@ its disk and its pod recorded it.
 
 A lab made with --os debian: a VM is done at ssh-ready, when it booted from
 its disk (its pod's record or its node agent's console line) and
-ssh -i DIR/ssh/id_ed25519 ops@<its address>, run in the lab's central
+ssh -i DIR/ssh/id_ed25519 ops@<its management address> (10.30.R.(9+M), a
+second NIC on the rack's management bridge), run in the lab's central
 namespace, answers \`hostname\` with the VM's hostname; the timeline gets
 booted-from-disk and ssh-ready, and the hostname ssh returned.
 
@@ -121,6 +122,8 @@ booted-from-disk and ssh-ready, and the hostname ssh returned.
   --tamper RACK   flip one byte of that rack's stage2 copy first: its VMs must fail at verify
   --keep-running  leave the VMs running afterwards (lab down stops them)
   --accel A       tcg (default) or kvm
+  --cpus N        virtual CPUs per VM (default 1; under TCG each runs on a host
+                  thread of its own: give a lone VM the machine's idle cores)
 ${DIR_HELP}`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -133,6 +136,7 @@ ${DIR_HELP}`,
         tamper: { type: 'string' },
         'keep-running': { type: 'boolean' },
         accel: { type: 'string' },
+        cpus: { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -141,6 +145,8 @@ ${DIR_HELP}`,
     if (given !== undefined && (!Number.isInteger(given) || given < 1 || given > 86_400)) throw new UsageError(`--timeout must be whole seconds 1..86400, not ${values.timeout}`);
     const accel = values.accel ?? 'tcg';
     if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel must be tcg or kvm, not ${accel}`);
+    const cpus = values.cpus === undefined ? 1 : Number(values.cpus);
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 16) throw new UsageError(`--cpus must be a whole number 1..16, not ${values.cpus}`);
     const dir = values.dir ?? DEFAULT_DIR;
     return guarded(async () => {
       const state = readState(dir);
@@ -152,6 +158,7 @@ ${DIR_HELP}`,
         dir,
         timeoutSec: timeout,
         accel,
+        cpus,
         display: process.stdout.isTTY ? 'tty' : 'plain',
         ...(values.junit ? { junit: values.junit } : {}),
         ...(values.timeline ? { timeline: values.timeline } : {}),

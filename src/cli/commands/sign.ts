@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_OK, UsageError, type Command } from '../command.js';
-import { IMAGE_NAME_RE, IMAGE_VERSION_RE, POD_NAME_RE, readPrivateKey, signImage, signerIdentity } from '../../signing/index.js';
+import { CHUNK_BYTES_MAX, CHUNK_BYTES_MIN, IMAGE_NAME_RE, IMAGE_VERSION_RE, POD_NAME_RE, readPrivateKey, signImage, signerIdentity } from '../../signing/index.js';
 
 const DAY = 86_400_000;
 
@@ -18,12 +18,14 @@ export function parseNotAfter(v: string, now: Date): Date {
 export const signCommand: Command = {
   summary: 'sign an image: IMAGE.p7s and a signed manifest',
   usage: `usage: podboot sign IMAGE --cert CHAIN.pem --key KEY --version V [--name N]
-                    [--not-after DATE|Nd] [--pods a,b] [--keyid]
+                    [--not-after DATE|Nd] [--pods a,b] [--chunk-bytes N] [--keyid]
 
 Writes IMAGE.p7s (detached CMS SignedData, DER, signed attributes contentType,
 messageDigest, signingTime; carries the signer and code-signing CA certificates),
-IMAGE.manifest.json (name, version, size, sha256, created, notAfter, pods)
-and IMAGE.manifest.json.p7s. Check with podboot verify, or with
+IMAGE.manifest.json (name, version, size, sha256, created, notAfter, pods,
+encoding, and the sha256 of every chunk: chunkBytes, chunkSha256) and
+IMAGE.manifest.json.p7s. stage1 checks a streamed (zstd) image chunk by chunk
+before it writes a byte of it: a corrupt image stops at its first bad chunk. Check with podboot verify, or with
 openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile root.pem -purpose any
 
   --cert FILE       signer certificate followed by its code-signing CA (NAME.chain.pem)
@@ -33,6 +35,9 @@ openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile roo
   --name N          image name (default: the file name)
   --not-after T     pods refuse the image after T (ISO date or Nd from now)
   --pods a,b        only these pods may install the image (default: any)
+  --chunk-bytes N   the manifest's chunk size, a power of two from 65536 to
+                    1073741824 (default 16 MiB; larger for images of more than
+                    2048 chunks)
   --keyid           name the signer by subjectKeyIdentifier (like openssl cms -keyid)`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -45,6 +50,7 @@ openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile roo
         'not-after': { type: 'string' },
         pods: { type: 'string' },
         keyid: { type: 'boolean' },
+        'chunk-bytes': { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -58,6 +64,10 @@ openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile roo
     const pods = values.pods?.split(',').map((p) => p.trim());
     const badPod = pods?.find((p) => !POD_NAME_RE.test(p));
     if (badPod !== undefined) throw new UsageError(`--pods: ${badPod || '(empty)'} is not a pod name`);
+    const chunkBytes = values['chunk-bytes'] === undefined ? undefined : Number(values['chunk-bytes']);
+    if (chunkBytes !== undefined && (!Number.isSafeInteger(chunkBytes) || chunkBytes < CHUNK_BYTES_MIN || chunkBytes > CHUNK_BYTES_MAX || (chunkBytes & (chunkBytes - 1)) !== 0)) {
+      throw new UsageError(`--chunk-bytes must be a power of two from ${CHUNK_BYTES_MIN} to ${CHUNK_BYTES_MAX}, not ${values['chunk-bytes']}`);
+    }
     const now = new Date();
     const notAfter = values['not-after'] ? parseNotAfter(values['not-after'], now) : undefined;
 
@@ -72,6 +82,7 @@ openssl cms -verify -binary -inform DER -in IMAGE.p7s -content IMAGE -CAfile roo
       bySubjectKeyId: values.keyid ?? false,
       ...(notAfter ? { notAfter } : {}),
       ...(pods ? { pods } : {}),
+      ...(chunkBytes ? { chunkBytes } : {}),
     });
     const m = files.manifestContent;
     process.stdout.write(

@@ -28,12 +28,14 @@ describe('listings', () => {
     expect(formatTable(['POD', 'STATE'], [])).toBe('POD  STATE\n');
   });
 
-  it('nodes list --state: a header, each server with hostname, live lease address, image, last seen and pod; --json the same rows', () => {
+  it('nodes list --state: a header, each server with hostname, live lease address, the image on its disk, last seen and pod; --json the same rows', () => {
     requireBuild();
     const db = openPodDatabase(join(root, 'rack-l'));
     const nodes = new SqliteNodeStateStore(db);
     nodes.changeInstallState({ mac: '52:54:00:00:0e:01', state: 'pxe', time: T - 5 });
     nodes.changeInstallState({ mac: '52:54:00:00:0e:02', state: 'failed', reason: 'signature', time: T - 4 });
+    // installed from the version before the one the pod file assigns now
+    nodes.changeInstallState({ mac: '52:54:00:00:0e:03', state: 'installed', time: T - 4, image: 'lab-os@1.1.0' });
     nodes.changeInstallState({ mac: '52:54:00:00:0e:03', state: 'booted-from-disk', time: T - 3 });
     nodes.recordHeartbeat('52:54:00:00:0e:03', {
       time: T - 2,
@@ -70,10 +72,10 @@ spec:
     expect(lines[0]).toMatch(/^MAC\s+STATE\s+ATTEMPT\s+HOSTNAME\s+IP\s+IMAGE\s+LAST SEEN\s+LIVENESS\s+POD$/);
     const at = (s: number) => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
     expect(lines.slice(1)).toEqual([
-      expect.stringMatching(new RegExp(`^52:54:00:00:0e:01\\s+pxe\\s+1\\s+node-1\\s+10\\.0\\.0\\.100\\s+lab-os@1\\.2\\.0\\s+${at(T - 5)}\\s+-\\s+rack-l$`)),
-      expect.stringMatching(/^52:54:00:00:0e:02\s+failed\(signature\)\s+1\s+-\s+-\s+lab-os@1\.2\.0\s+\d{4}-\S+Z\s+-\s+rack-l$/),
+      expect.stringMatching(new RegExp(`^52:54:00:00:0e:01\\s+pxe\\s+1\\s+node-1\\s+10\\.0\\.0\\.100\\s+-\\s+${at(T - 5)}\\s+-\\s+rack-l$`)),
+      expect.stringMatching(/^52:54:00:00:0e:02\s+failed\(signature\)\s+1\s+-\s+-\s+-\s+\d{4}-\S+Z\s+-\s+rack-l$/),
       // Booted from its disk: last seen is its last heartbeat, and it is active.
-      expect.stringMatching(new RegExp(`^52:54:00:00:0e:03\\s+booted-from-disk\\s+1\\s+node-3\\s+-\\s+lab-os@1\\.2\\.0\\s+${at(T - 2)}\\s+active\\s+rack-l$`)),
+      expect.stringMatching(new RegExp(`^52:54:00:00:0e:03\\s+booted-from-disk\\s+1\\s+node-3\\s+-\\s+lab-os@1\\.1\\.0\\s+${at(T - 2)}\\s+active\\s+rack-l$`)),
     ]);
     // Columns line up under their header.
     expect(lines[1]!.indexOf('10.0.0.100')).toBe(lines[0]!.indexOf('IP'));
@@ -87,29 +89,39 @@ spec:
     const json = run('--json');
     expect(json.status).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
-      expect.objectContaining({ pod: 'rack-l', mac: '52:54:00:00:0e:01', hostname: 'node-1', state: 'pxe', attempt: 1, ip: '10.0.0.100', image: 'lab-os@1.2.0', lastSeen: T - 5 }),
+      expect.objectContaining({ pod: 'rack-l', mac: '52:54:00:00:0e:01', hostname: 'node-1', state: 'pxe', attempt: 1, ip: '10.0.0.100', assigned: 'lab-os@1.2.0', lastSeen: T - 5 }),
       expect.objectContaining({ pod: 'rack-l', mac: '52:54:00:00:0e:02', state: 'failed', reason: 'signature' }),
-      expect.objectContaining({ pod: 'rack-l', mac: '52:54:00:00:0e:03', hostname: 'node-3', liveness: 'active', heartbeat: expect.objectContaining({ time: T - 2 }) }),
+      expect.objectContaining({
+        pod: 'rack-l',
+        mac: '52:54:00:00:0e:03',
+        hostname: 'node-3',
+        image: 'lab-os@1.1.0',
+        assigned: 'lab-os@1.2.0',
+        liveness: 'active',
+        heartbeat: expect.objectContaining({ time: T - 2 }),
+      }),
       expect.objectContaining({ pod: 'rack-m', mac: '52:54:00:00:0f:01', state: 'discovered' }),
     ]);
     expect(JSON.parse(json.stdout)[1]).not.toHaveProperty('ip');
-    expect(JSON.parse(json.stdout)[3]).not.toHaveProperty('image');
+    expect(JSON.parse(json.stdout)[0]).not.toHaveProperty('image');
+    expect(JSON.parse(json.stdout)[3]).not.toHaveProperty('assigned');
 
     // nodes show --state: the same row, then the events oldest first.
     const show = spawnSync(process.execPath, [PODBOOT, 'nodes', 'show', '52:54:00:00:0e:03', '--state', root], { encoding: 'utf8' });
     expect(show.status, show.stderr).toBe(0);
-    expect(show.stdout.split('\n').slice(0, 8)).toEqual([
+    expect(show.stdout.split('\n').slice(0, 9)).toEqual([
       '52:54:00:00:0e:03',
       '  pod        rack-l',
       '  hostname   node-3',
       '  ip         - (no live lease)',
       `  state      booted-from-disk  attempt 1  since ${at(T - 3)}`,
-      '  image      lab-os@1.2.0',
+      '  image      lab-os@1.1.0',
+      '  assigned   lab-os@1.2.0',
       `  last seen  ${at(T - 2)}  active`,
       `  heartbeat  ${at(T - 2)}  uptime 3d04h  load 0.50 0.25 0.13  memory 1.0 GiB used of 2.0 GiB  disk 0.0 GiB used of 0.0 GiB`,
     ]);
     const shownJson = JSON.parse(spawnSync(process.execPath, [PODBOOT, 'nodes', 'show', '52:54:00:00:0e:01', '--pod', 'rack-l', '--state', root, '--json'], { encoding: 'utf8' }).stdout);
-    expect(shownJson.node).toMatchObject({ pod: 'rack-l', mac: '52:54:00:00:0e:01', hostname: 'node-1', ip: '10.0.0.100', image: 'lab-os@1.2.0' });
+    expect(shownJson.node).toMatchObject({ pod: 'rack-l', mac: '52:54:00:00:0e:01', hostname: 'node-1', ip: '10.0.0.100', assigned: 'lab-os@1.2.0' });
     expect(shownJson.events.map((e: { kind: string }) => e.kind)).toEqual(['pxe']);
   });
 

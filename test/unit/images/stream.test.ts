@@ -22,7 +22,7 @@ import { AgentRig, byteRange, REFRESHED, REPO, type Shell, type Stage2 } from '.
 
 const MiB = 1024 * 1024;
 const SECTOR = 512;
-/** PODBOOT_CHUNK_BYTES: several chunks per image */
+/** the manifest's chunkBytes (podboot sign --chunk-bytes): several chunks per image */
 const CHUNK = 256 * 1024;
 const IMAGE_MIB = 8;
 const DISK_MIB = 12;
@@ -71,13 +71,15 @@ function diskImage(mib: number, what: string, dense = false): { raw: Buffer; lay
   return { raw, layout };
 }
 
-/** zstd -q -T0 of the raw image, then podboot sign: the manifest must say "encoding": "zstd" */
-function signedImage(name: string, raw: Buffer, zstd: string[] = []): Stage2 {
+/** zstd -q -T0 of the raw image, then podboot sign (chunks of `chunk` bytes; 0: its default): the manifest must say "encoding": "zstd" */
+function signedImage(name: string, raw: Buffer, zstd: string[] = [], chunk = CHUNK): Stage2 {
   const file = join(tmp, `${name}.raw`);
   writeFileSync(file, raw);
   execFileSync('zstd', ['-q', '-T0', ...zstd, '-f', file, '-o', `${file}.zst`]);
-  const s = rig.sign(name, readFileSync(`${file}.zst`));
-  expect(JSON.parse(s.manifest.toString())).toMatchObject({ encoding: 'zstd', size: s.image.length, sha256: sha256(s.image) });
+  const s = rig.sign(name, readFileSync(`${file}.zst`), chunk ? ['--chunk-bytes', String(chunk)] : []);
+  const bytes = chunk || 16 * MiB;
+  const chunkSha256 = Array.from({ length: Math.ceil(s.image.length / bytes) }, (_, i) => sha256(s.image.subarray(i * bytes, (i + 1) * bytes)));
+  expect(JSON.parse(s.manifest.toString())).toMatchObject({ encoding: 'zstd', size: s.image.length, sha256: sha256(s.image), chunkBytes: bytes, chunkSha256 });
   return s;
 }
 
@@ -160,7 +162,7 @@ async function install(
     return req.url === '/v1/stage2/image' && range !== undefined && (opts.answer?.(range, res) ?? false);
   };
   // init exports PODBOOT_EXTRA_CONSOLES (lib.sh setup_console); the kickstart runs with set -u and lib.sh's say reads it
-  const env = { PODBOOT_EXTRA_CONSOLES: '', PODBOOT_CHUNK_BYTES: String(CHUNK), ...opts.env };
+  const env = { PODBOOT_EXTRA_CONSOLES: '', ...opts.env };
   const r = await rig.runAgent(shell, join(tmp, `w-${tag}`), env);
   return { disk, ...r, headZeroAtSeed };
 }
@@ -265,14 +267,14 @@ for (const shell of SHELLS)
       expect(rig.states()).toEqual(['stage1', 'installing', 'installed']);
     });
 
-    // Where the flipped byte is decides how far zstd gets: not what is reported, nor what is left on the disk.
+    // Wherever the flipped byte is, its chunk is refused before zstd sees it: the stream stops there, no later chunk is asked for.
     const flips: [string, () => typeof good, (n: number) => number][] = [
-      ['in the frame header (zstd stops at once)', () => good, () => 0],
-      ['in the content checksum (zstd finds it at the end)', () => good, (n) => n - 1],
-      ['in a stored block of a frame without a checksum (zstd writes every byte, the backup GPT at the end included)', () => unchecked, (n) => Math.floor(n / 2)],
+      ['in the first chunk (the frame header)', () => good, () => 0],
+      ['in the last, shorter chunk (the content checksum)', () => good, (n) => n - 1],
+      ['in a middle chunk of a frame without a checksum (zstd would write it unnoticed)', () => unchecked, (n) => Math.floor(n / 2)],
     ];
     for (const [where, image, at] of flips)
-      it(`one flipped byte ${where}: digest, nothing on the disk can boot, the seed is never asked for`, async () => {
+      it(`one flipped byte ${where}: digest naming the chunk, nothing later fetched, nothing on the disk can boot, the seed is never asked for`, async () => {
         const { raw, signed } = image();
         const bad = Buffer.from(signed.image);
         bad[at(bad.length)]! ^= 0x01;
@@ -284,9 +286,15 @@ for (const shell of SHELLS)
         const r = await install(shell, `flip-${at(100)}`, { ...signed, image: bad }, { before });
         expect(r.code, r.out).toBe(1);
         expect(failure(), r.out).toMatchObject({ reason: 'digest' });
-        expect(failure()!.detail).toBe(`image sha256 ${sha256(bad)}, the manifest says ${sha256(signed.image)}: nothing on ${r.disk} can boot`);
+        const i = Math.floor(at(bad.length) / CHUNK);
+        const count = Math.ceil(bad.length / CHUNK);
+        const [first, last] = [i * CHUNK, Math.min((i + 1) * CHUNK, bad.length) - 1];
+        const chunk = `image chunk ${i + 1} of ${count} (bytes ${first}-${last}): sha256 ${sha256(bad.subarray(first, last + 1))}, the manifest says ${sha256(signed.image.subarray(first, last + 1))}`;
+        expect(failure()!.detail).toBe(`${chunk}: nothing on ${r.disk} can boot`);
         expect(rig.states()).toEqual(['stage1', 'installing', 'failed']);
-        expect(r.out).toContain(`podboot-stage1: FAILED digest: image sha256 ${sha256(bad)}`);
+        expect(r.out).toContain(`podboot-stage1: FAILED digest: ${chunk}`);
+        // the bad chunk was the last one asked for
+        expect(imageRanges().at(-1)).toBe(`bytes=${first}-${last}`);
         expect(r.out).not.toMatch(/seed written|partition table written|kickstart: installed/);
         const disk = readFileSync(r.disk);
         expect(disk.subarray(0, MiB).equals(Buffer.alloc(MiB))).toBe(true);
@@ -328,6 +336,26 @@ for (const shell of SHELLS)
       expect(imageRanges()).toEqual([]);
     });
 
+    it('a signed zstd manifest without its chunk list, or with a list that does not cover the image: manifest, before the kickstart is fetched', async () => {
+      const m = JSON.parse(good.signed.manifest.toString()) as Record<string, unknown>;
+      const cases: [string, Record<string, unknown>, string][] = [
+        ['nochunks', { ...m, chunkBytes: undefined, chunkSha256: undefined }, 'a zstd image needs chunkBytes and chunkSha256'],
+        [
+          'short',
+          { ...m, chunkSha256: (m.chunkSha256 as string[]).slice(1) },
+          `chunkSha256 lists ${Math.ceil(good.signed.image.length / CHUNK) - 1} digests, the image has ${Math.ceil(good.signed.image.length / CHUNK)} chunks`,
+        ],
+      ];
+      for (const [tag, manifest, detail] of cases) {
+        const file = join(tmp, `${tag}-${shell.name.replace(/\W+/g, '-')}.json`);
+        writeFileSync(file, JSON.stringify(manifest, null, 2));
+        const r = await install(shell, tag, { ...good.signed, manifest: readFileSync(file), manifestP7s: rig.signCms(file) });
+        expect(r.code, r.out).toBe(1);
+        expect(failure()).toEqual({ state: 'failed', reason: 'manifest', detail });
+        expect(rig.requests.map((q) => q.path)).not.toContain('/v1/kickstart');
+      }
+    });
+
     it('a signed manifest with an encoding stage1 does not know: manifest, before the kickstart is fetched', async () => {
       const m = JSON.parse(good.signed.manifest.toString()) as Record<string, unknown>;
       m.encoding = 'xz';
@@ -349,7 +377,7 @@ let big: typeof good | undefined;
 function bigImage(): typeof good {
   if (!big) {
     const { raw, layout } = diskImage(66, 'big', true);
-    big = { raw, layout, signed: signedImage('big', raw) };
+    big = { raw, layout, signed: signedImage('big', raw, [], 0) };
   }
   return big;
 }
@@ -358,7 +386,7 @@ for (const shell of SHELLS)
     it('installs with the default chunk size; the progress line is on the console', async () => {
       const { raw, layout, signed: s } = bigImage();
       expect(s.image.length).toBeGreaterThan(64 * MiB);
-      const r = await install(shell, 'big', s, { before: Buffer.alloc(68 * MiB), env: { PODBOOT_CHUNK_BYTES: '' } });
+      const r = await install(shell, 'big', s, { before: Buffer.alloc(68 * MiB) });
       expect(r.code, r.out).toBe(0);
       expect(r.out).toContain(`podboot-stage1: streamed 64 of ${Math.floor(s.image.length / MiB)} MiB`);
       expect(imageRanges()[0]).toBe(`bytes=0-${16 * MiB - 1}`);

@@ -11,6 +11,7 @@ import { OptionError, allNamespaces, checkTamper, labPrefix, makePlan, parseDura
 import { consoleFacts, consoleTail, giveUp, junitXml, newProgress, observe, recordPhase, tableLines, timeline } from '../../../src/lab/report.js';
 import { installLine, runChecks, type Check } from '../../../src/lab/doctor.js';
 import { qemuArgs, sshArgs, varsFile } from '../../../src/lab/boot.js';
+import { parseIPv4 } from '../../../src/net/ipv4.js';
 import { OVMF_CODE } from '../../../src/lab/firmware.js';
 
 describe('lab options', () => {
@@ -58,10 +59,15 @@ describe('lab plan', () => {
       ['r2-vm1', '52:54:00:9b:02:01', '10.20.2.10', 'tap1'],
       ['r2-vm2', '52:54:00:9b:02:02', '10.20.2.11', 'tap2'],
     ]);
+    expect(r2).toMatchObject({ mgmtCidr: '10.30.2.0/24', mgmtGateway: '10.30.2.1' });
+    expect(r2.vms.map((v) => [v.mgmtMac, v.mgmtAddress, v.mgmtTap])).toEqual([
+      ['52:54:00:9c:02:01', '10.30.2.10', 'mtap1'],
+      ['52:54:00:9c:02:02', '10.30.2.11', 'mtap2'],
+    ]);
     // interface names fit IFNAMSIZ (15) at the largest plan
     const big = makePlan('/x', { racks: 200, nodesPerRack: 60 });
-    for (const r of big.racks) for (const n of [r.centralIf, r.wanCentralIf, r.wanTorIf, r.torIf, ...r.vms.map((v) => v.tap)]) expect(n.length).toBeLessThanOrEqual(15);
-    expect(new Set(big.racks.flatMap((r) => r.vms.map((v) => v.mac))).size).toBe(200 * 60);
+    for (const r of big.racks) for (const n of [r.centralIf, r.wanCentralIf, r.wanTorIf, r.torIf, ...r.vms.flatMap((v) => [v.tap, v.mgmtTap])]) expect(n.length).toBeLessThanOrEqual(15);
+    expect(new Set(big.racks.flatMap((r) => r.vms.flatMap((v) => [v.mac, v.mgmtMac]))).size).toBe(2 * 200 * 60);
   });
 
   it('generated pod files pass podboot validate (both stage1 paths)', () => {
@@ -90,7 +96,10 @@ describe('lab plan', () => {
         heartbeatSeconds: 10,
         stage2: { image: 'debian-12', version: '1.0' },
       });
-      expect(loaded.pod?.managementNetwork).toBeUndefined();
+      // each server's management NIC, by its MAC, at its fixed address on the rack's own management network
+      expect(loaded.pod?.managementNetwork).toMatchObject({ cidr: '10.30.1.0/24', gateway: parseIPv4('10.30.1.1') });
+      const vm = plan.racks[0]!.vms[1]!;
+      expect(loaded.pod?.nodes.find((n) => n.mac === vm.mac)?.management).toEqual({ interface: { mac: vm.mgmtMac }, address: parseIPv4('10.30.1.11') });
       expect(podYaml(plan.racks[0]!, 'tftp')).toMatch(/boot: \{ ipxeScript: pxelinux\.0, bios: pxelinux\.0 \}/);
       expect(podYaml(plan.racks[0]!, 'ipxe-http')).not.toMatch(/pxelinux/);
     } finally {
@@ -245,13 +254,20 @@ describe('lab VM firmware', () => {
     expect(args).toContain(`-device virtio-net-pci,netdev=n0,mac=${vm.mac}`);
     expect(args.join('\n')).not.toMatch(/pflash|romfile/);
     expect(args).toContain('-m 512');
-    expect(pairs(qemuArgs(vm, '/d.img', 'tcg', undefined, vmResources('debian').memMb))).toContain('-m 1024');
+    expect(args).toContain('-smp 1');
+    expect(args.join('\n')).not.toContain('netdev=m0');
+    const debian = pairs(qemuArgs(vm, '/d.img', 'tcg', { memMb: vmResources('debian').memMb, cpus: 2, management: true }));
+    expect(debian).toContain('-m 1024');
+    expect(debian).toContain('-smp 2');
+    // the Debian racks' second NIC, on the management bridge, never network-boots
+    expect(debian).toContain(`-netdev tap,id=m0,ifname=${vm.mgmtTap},script=no,downscript=no`);
+    expect(debian).toContain(`-device virtio-net-pci,netdev=m0,mac=${vm.mgmtMac},romfile=`);
     expect(vmResources('debian').diskBytes).toBe(3 * 1024 ** 3);
     expect(vmResources(undefined)).toEqual({ memMb: 512, diskBytes: 48 * 1024 ** 2 });
   });
 
   it("UEFI: OVMF's code read-only, the VM's own NVRAM writable, no option ROM, no bootindex", () => {
-    const args = pairs(qemuArgs(vm, '/d.img', 'tcg', '/lab/vms/r1-vm1.vars.fd'));
+    const args = pairs(qemuArgs(vm, '/d.img', 'tcg', { uefiVars: '/lab/vms/r1-vm1.vars.fd' }));
     expect(args).toContain(`-drive if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     expect(args).toContain('-drive if=pflash,format=raw,unit=1,file=/lab/vms/r1-vm1.vars.fd');
     expect(args).toContain(`-device virtio-net-pci,netdev=n0,mac=${vm.mac},romfile=`);

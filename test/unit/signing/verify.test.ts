@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -266,6 +266,41 @@ describe('verifyImage refuses, naming the check', () => {
     await refused(verifyImage(opts({ manifest: extra, manifestSignature: signBytes(id, extra, { now: NOW }) })), 'malformed', /unknown field\(s\) install/);
   });
 
+  it("a manifest whose chunk digests are not the image's (a signer's mistake): the first wrong chunk, by number and bytes", async () => {
+    const id = pki.identity(pki.leaf());
+    const bytes = readFileSync(image);
+    const chunks = Array.from({ length: 4 }, (_, i) =>
+      createHash('sha256')
+        .update(bytes.subarray(i * 65536, (i + 1) * 65536))
+        .digest('hex'),
+    );
+    const ok = manifestFor({ chunkBytes: 65536, chunkSha256: chunks });
+    await expect(verifyImage(opts({ manifest: ok, manifestSignature: signBytes(id, ok, { now: NOW }) }))).resolves.toMatchObject({ manifest: { chunkBytes: 65536 } });
+    const wrong = manifestFor({ chunkBytes: 65536, chunkSha256: [chunks[0]!, chunks[1]!, chunks[0]!, chunks[3]!] });
+    await refused(
+      verifyImage(opts({ manifest: wrong, manifestSignature: signBytes(id, wrong, { now: NOW }) })),
+      'digest',
+      new RegExp(`image chunk 3 of 4 \\(bytes 131072-196607\\): sha256 ${chunks[2]}, the manifest says ${chunks[0]}`),
+    );
+  });
+
+  it('a chunk list of the wrong shape, or a zstd image without one', async () => {
+    const id = pki.identity(pki.leaf());
+    const base = JSON.parse(good.manifest.toString()) as Record<string, unknown>;
+    const hex = 'ab'.repeat(32);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ chunkBytes: 100_000, chunkSha256: [hex, hex, hex] }, /chunkBytes must be a power of two from 65536 to 1073741824/],
+      [{ chunkBytes: 65536, chunkSha256: [hex, hex, hex] }, /chunkSha256 must list 4 sha256 digests \(64 lower-case hex digits\), one per 65536 bytes of the 262144-byte image/],
+      [{ chunkBytes: 65536, chunkSha256: [hex, hex, hex, 'AB'.repeat(32)] }, /chunkSha256 must list 4/],
+      [{ chunkSha256: [hex] }, /chunkBytes must be a power of two/],
+      [{ encoding: 'zstd' }, /a zstd image needs chunkBytes and chunkSha256/],
+    ];
+    for (const [over, message] of cases) {
+      const m = Buffer.from(JSON.stringify({ ...base, ...over }));
+      await refused(verifyImage(opts({ manifest: m, manifestSignature: signBytes(id, m, { now: NOW }) })), 'malformed', message);
+    }
+  });
+
   it('a truncated signature', async () => {
     await refused(verifyImage(opts({ signature: good.signature.subarray(0, good.signature.length - 40) })), 'malformed', /image signature: truncated/);
     await refused(verifyImage(opts({ signature: good.signature.subarray(0, 1) })), 'malformed', /truncated/);
@@ -298,7 +333,7 @@ describe('verifyImage refuses, naming the check', () => {
 
   it('an absurdly large signature, manifest or root file', async () => {
     await refused(verifyImage(opts({ signature: Buffer.alloc(LIMITS.signature + 1, 0x30) })), 'too-large', /image signature: 1048577 bytes is more than 1048576/);
-    await refused(verifyImage(opts({ manifest: Buffer.alloc(LIMITS.manifest + 1, 0x20) })), 'too-large', /manifest: 65537 bytes/);
+    await refused(verifyImage(opts({ manifest: Buffer.alloc(LIMITS.manifest + 1, 0x20) })), 'too-large', /manifest: 262145 bytes/);
     await refused(verifyImage(opts({ rootCa: Buffer.alloc(LIMITS.rootCa + 1) })), 'too-large', /root CA file/);
   });
 
