@@ -29,6 +29,13 @@ const LARGE_POD = 1000;
 const LARGE_EVERY = 6;
 /** the order of the per-state counts over a pod's servers */
 const STATE_ORDER = [...STEPS, 'booted-from-disk', 'failed'];
+/** a task in one of these can still be cancelled (src/tasks/state.ts) */
+const OPEN_TASK = new Set(['queued', 'delivered', 'running']);
+/**
+ * A task's log is drawn up to this many lines (its last ones): a stream may
+ * hold 8 MiB, and the whole page is drawn again at every refresh.
+ */
+const LOG_LINES = 5000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,13 +45,15 @@ const view = loadView();
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
 let timer;
 let lastEventSeq = 0;
-let data = { instances: [], refused: [], counts: new Map(), nodes: new Map() };
+let data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map() };
 const events = [];
 /** per opened pod: the text in its server filter and the page shown; kept across refreshes */
 const racks = new Map();
 /** refreshes done, and per opened pod at which one its list was fetched, with its counts then */
 let refreshNo = 0;
 const fetched = new Map();
+/** per opened pod: the task whose log is shown, and that log as last fetched ({id, key, task, chunks} or {id, error}) */
+const taskViews = new Map();
 
 function loadView() {
   try {
@@ -196,7 +205,13 @@ function keepFocus(replace) {
   const active = document.activeElement;
   const focused = active?.dataset?.focus;
   const caret = focused && typeof active.selectionStart === 'number' ? [active.selectionStart, active.selectionEnd] : undefined;
+  // A box scrolled by the operator (a task's log) keeps its place; one scrolled to its end stays at the end as it grows, as a tail would.
+  const scrolled = [...document.querySelectorAll('[data-scroll]')].map((e) => [e.dataset.scroll, e.scrollTop, e.scrollTop + e.clientHeight >= e.scrollHeight - 2]);
   replace();
+  for (const [key, top, atEnd] of scrolled) {
+    const again = document.querySelector(`[data-scroll="${CSS.escape(key)}"]`);
+    if (again) again.scrollTop = atEnd ? again.scrollHeight : top;
+  }
   if (!focused || document.activeElement?.dataset?.focus === focused) return;
   const again = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
   again?.focus();
@@ -252,11 +267,12 @@ function podRows(i) {
     num('uptime', i.uptimeSec, fmt.duration(i.uptimeSec)),
     num('restarts', i.restarts, fmt.int(i.restarts)),
     el('td', { dataset: { col: 'servers' } }, nodeCounts(i.pod)),
+    el('td', { dataset: { col: 'heartbeats' } }, heartbeatCounts(data.counts.get(i.pod)?.heartbeats)),
     el('td', { class: 'exit', dataset: { col: 'exit' }, title: exit?.lastLog, text: exit ? `${exit.reason} (${fmt.time(exit.at)})` : '' }),
     el('td', { class: 'actions' }, ...podActions(i)),
   );
   if (!open) return [row];
-  return [row, el('tr', { class: 'detail', id: `detail-${i.pod}`, dataset: { detail: i.pod } }, el('td', { colspan: 11 }, podDetail(i)))];
+  return [row, el('tr', { class: 'detail', id: `detail-${i.pod}`, dataset: { detail: i.pod } }, el('td', { colspan: 12 }, podDetail(i)))];
 }
 
 function podActions(i) {
@@ -286,9 +302,185 @@ function podDetail(i) {
   const failedProbes = (i.self?.probes ?? []).filter((p) => !p.ok).map((p) => `${p.listener}: ${p.detail ?? 'failed'}`);
   const head = el('p', { class: 'facts', text: facts.join(' · ') });
   const probes = failedProbes.length ? el('p', { class: 'error', text: `self-probe failed: ${failedProbes.join('; ')}` }) : null;
-  if (!nodes) return el('div', {}, head, probes, el('p', { text: 'loading servers…' }));
-  if (!nodes.length) return el('div', {}, head, probes, el('p', { text: 'This pod has not seen any server yet.' }));
-  return el('div', {}, head, probes, rackPanel(i.pod, nodes));
+  const beats = heartbeatLine(data.counts.get(i.pod)?.heartbeats);
+  const tasks = tasksPanel(i.pod);
+  if (!nodes) return el('div', {}, head, probes, beats, el('p', { text: 'loading servers…' }), tasks);
+  if (!nodes.length) return el('div', {}, head, probes, beats, el('p', { text: 'This pod has not seen any server yet.' }), tasks);
+  return el('div', {}, head, probes, beats, rackPanel(i.pod, nodes), tasks);
+}
+
+// ---- a pod's heartbeats (its site's summary) -------------------------------
+
+const percent = (ratio) => `${Math.round(ratio * 100)}%`;
+const twoPlaces = (v) => v.toFixed(2);
+
+/** The pod row's part: how many of its installed servers report, how many went silent. */
+function heartbeatCounts(hb) {
+  if (!hb) return null;
+  return el(
+    'span',
+    { class: 'heartbeat-counts', title: hb.reporting ? heartbeatFigures(hb).join(' · ') : undefined },
+    el('span', { class: 'liveness-active', dataset: { hb: 'active' }, text: `${NUMBER.format(hb.active)} active` }),
+    hb.silent ? ' ' : null,
+    hb.silent ? el('span', { class: 'liveness-silent', dataset: { hb: 'silent' }, text: `${NUMBER.format(hb.silent)} silent` }) : null,
+  );
+}
+
+/** Load, memory and disk over the servers' last heartbeats, as the API sums them up (avg and max). */
+function heartbeatFigures(hb) {
+  const fig = (key, label, show) => (hb[key] ? `${label} avg ${show(hb[key].avg)}, max ${show(hb[key].max)}` : null);
+  return [fig('load1', 'load', twoPlaces), fig('memoryUsedRatio', 'memory', percent), fig('diskUsedRatio', 'disk', percent)].filter(Boolean);
+}
+
+/** The opened pod's summary of its installed servers' node agents. */
+function heartbeatLine(hb) {
+  if (!hb) return null;
+  const part = (key, label, show) =>
+    hb[key] ? [' · ', el('span', { dataset: { hb: key, avg: String(hb[key].avg), max: String(hb[key].max) }, text: `${label} avg ${show(hb[key].avg)}, max ${show(hb[key].max)}` })] : [];
+  return el(
+    'p',
+    {
+      class: 'heartbeats',
+      title: 'over the last heartbeat of every booted-from-disk server, a silent one included (its last known state)',
+      dataset: { active: String(hb.active), silent: String(hb.silent), reporting: String(hb.reporting) },
+    },
+    el('strong', { text: 'Heartbeats: ' }),
+    el('span', { class: 'liveness-active', dataset: { hb: 'active' }, text: `${NUMBER.format(hb.active)} active` }),
+    ', ',
+    el('span', { class: hb.silent ? 'liveness-silent' : '', dataset: { hb: 'silent' }, text: `${NUMBER.format(hb.silent)} silent` }),
+    ...part('load1', 'load', twoPlaces),
+    ...part('memoryUsedRatio', 'memory', percent),
+    ...part('diskUsedRatio', 'disk', percent),
+    hb.time ? el('span', { class: 'muted', title: new Date(hb.time.max * 1000).toISOString(), text: ` · newest ${fmt.ago(hb.time.max)}` }) : null,
+  );
+}
+
+// ---- a pod's tasks -------------------------------------------------------
+
+function taskView(pod) {
+  let v = taskViews.get(pod);
+  if (!v) taskViews.set(pod, (v = {}));
+  return v;
+}
+
+/** unix seconds as the time of day, the full date and time on hover */
+function when(sec) {
+  if (!sec) return { text: '' };
+  const d = new Date(sec * 1000);
+  return { text: d.toLocaleTimeString(undefined, { hour12: false }), title: d.toISOString() };
+}
+
+/** What a refresh compares to know the shown log is out of date. */
+const logKey = (t) => `${t.state}:${t.stdoutLength}:${t.stderrLength}`;
+
+function tasksPanel(pod) {
+  const got = data.tasks.get(pod);
+  const head = el('h3', { text: 'Tasks' });
+  const label = { class: 'tasks', 'aria-label': `tasks of pod ${pod}`, dataset: { tasks: pod } };
+  // Without tasks to list, one line: a rack's servers stay near the top of the page.
+  const short = (cls, text) => el('section', label, el('p', { class: cls }, el('strong', { text: 'Tasks: ' }), text));
+  if (!got) return short('muted', 'loading…');
+  if (got.error) return short('error', `could not list them: ${got.error}`);
+  if (!got.tasks.length) return short('muted', `none yet (podboot tasks run … --pod ${pod}).`);
+  const v = taskView(pod);
+  const byState = new Map();
+  for (const t of got.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
+  const counts = el(
+    'p',
+    { class: 'task-counts' },
+    count(got.tasks.length, 'task'),
+    ': ',
+    ...[...byState].flatMap(([s, n], k) => [k ? ', ' : null, el('span', { class: `task-state-${s}`, dataset: { state: s }, text: `${NUMBER.format(n)} ${s}` })]),
+  );
+  const table = el(
+    'table',
+    { class: 'tasks', 'aria-label': `tasks of pod ${pod}, newest first` },
+    el('thead', {}, el('tr', {}, ...['ID', 'Template', 'Server', 'State', 'Exit', 'Reason', 'Created', 'Finished', ''].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...got.tasks.map((t) => taskRow(pod, t, v.selected === t.id))),
+  );
+  const selected = v.selected && got.tasks.find((t) => t.id === v.selected);
+  return el('section', label, head, counts, el('div', { class: 'scroll' }, table), selected ? taskLog(pod, selected, v) : null);
+}
+
+function taskRow(pod, t, open) {
+  const created = when(t.createdAt);
+  const finished = when(t.finishedAt);
+  return el(
+    'tr',
+    { dataset: { task: t.id, state: t.state }, class: open ? 'selected' : undefined },
+    el(
+      'td',
+      { class: 'mono', dataset: { col: 'id' } },
+      el('button', {
+        type: 'button',
+        class: 'task-open',
+        'aria-expanded': open ? 'true' : 'false',
+        'aria-controls': `task-log-${pod}-${t.id}`,
+        title: open ? 'hide its log' : 'show its log',
+        dataset: { focus: `task:${pod}:${t.id}` },
+        onclick: () => selectTask(pod, t.id),
+        text: t.id,
+      }),
+    ),
+    el('td', { dataset: { col: 'template' }, text: t.template }),
+    el('td', { dataset: { col: 'server' }, class: t.hostname ? undefined : 'mono', title: t.mac, text: t.hostname ?? t.mac }),
+    el('td', { dataset: { col: 'state' } }, el('span', { class: `state task-state-${t.state}`, text: t.state })),
+    el('td', { class: 'num', dataset: { col: 'exit' }, text: t.exitCode === undefined ? '' : String(t.exitCode) }),
+    el('td', { class: 'task-reason', dataset: { col: 'reason' }, text: t.reason ?? '' }),
+    el('td', { dataset: { col: 'created' }, title: created.title, text: created.text }),
+    el('td', { dataset: { col: 'finished' }, title: finished.title, text: finished.text }),
+    el(
+      'td',
+      { class: 'node-actions' },
+      OPEN_TASK.has(t.state) ? el('button', { type: 'button', dataset: { action: 'cancel-task', focus: `cancel-task:${pod}:${t.id}` }, onclick: () => cancelTask(pod, t), text: 'Cancel' }) : null,
+    ),
+  );
+}
+
+/** The shown task's output, both streams in the order they reached the pod; stderr marked apart. Text only: it is whatever the script printed. */
+function taskLog(pod, t, v) {
+  const box = { class: 'task-log', id: `task-log-${pod}-${t.id}`, dataset: { taskLog: t.id } };
+  const title = el('h4', { text: `Log of task ${t.id} (${t.template} on ${t.hostname ?? t.mac}, ${t.state})` });
+  const logs = v.logs?.id === t.id ? v.logs : undefined;
+  if (!logs) return el('div', box, title, el('p', { text: 'loading the log…' }));
+  if (logs.error) return el('div', box, title, el('p', { class: 'error', text: `Could not read the log: ${logs.error}` }));
+  const lines = logLines(logs.chunks);
+  const shown = lines.slice(-LOG_LINES);
+  const note = [
+    `stdout ${count(t.stdoutLength, 'byte')}, stderr ${count(t.stderrLength, 'byte')}`,
+    lines.length > shown.length ? `the last ${NUMBER.format(shown.length)} of ${count(lines.length, 'line')} shown (podboot tasks logs ${t.id} --pod ${pod} has them all)` : null,
+  ].filter(Boolean);
+  const legend = el('p', { class: 'log-legend' }, el('span', { class: 'log-stdout', text: 'stdout' }), ' ', el('span', { class: 'log-stderr', text: 'stderr' }), ` · ${note.join(' · ')}`);
+  if (!shown.length) return el('div', box, title, legend, el('p', { class: 'muted', text: 'No output yet.' }));
+  const pre = el(
+    'pre',
+    { class: 'log', tabindex: '0', 'aria-label': `output of task ${t.id}`, dataset: { scroll: `log:${pod}:${t.id}`, focus: `log:${pod}:${t.id}` } },
+    ...shown.map(([stream, text]) => el('span', { class: `line log-${stream}`, dataset: { stream }, text })),
+  );
+  return el('div', box, title, legend, pre);
+}
+
+/** Chunks as [stream, line] pairs; a line a chunk left unfinished goes on in the next chunk of its stream. */
+function logLines(chunks) {
+  const lines = [];
+  const open = new Map();
+  for (const c of chunks) {
+    const parts = c.text.split('\n');
+    const pending = open.get(c.stream);
+    if (pending !== undefined) {
+      pending[1] += parts.shift();
+      if (parts.length) open.delete(c.stream);
+      else continue;
+    }
+    const last = parts.pop();
+    for (const p of parts) lines.push([c.stream, p]);
+    if (last) {
+      const line = [c.stream, last];
+      lines.push(line);
+      open.set(c.stream, line);
+    }
+  }
+  return lines;
 }
 
 // ---- a pod's servers (its rack) ------------------------------------------
@@ -536,13 +728,26 @@ async function load() {
     const counts = new Map(summary.pods.map((c) => [c.pod, c]));
     const no = ++refreshNo;
     const due = open.filter((p) => listDue(p, counts.get(p), no));
-    const lists = await Promise.all(due.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes])));
+    const [lists, taskLists] = await Promise.all([
+      Promise.all(due.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes]))),
+      Promise.all(open.map((p) => loadTasks(p))),
+    ]);
     // Signed out (or in with another token) meanwhile: these answers belong to no one on screen.
     if (token !== asked) return;
     for (const p of due) fetched.set(p, { at: no, counts: countsKey(counts.get(p)) });
     const nodes = new Map(open.filter((p) => data.nodes.has(p)).map((p) => [p, data.nodes.get(p)]));
     for (const [p, list] of lists) nodes.set(p, list);
-    data = { instances: inst.instances, refused: pods.refused, counts, nodes };
+    const tasks = new Map(taskLists);
+    // A shown log is read again only when its task changed (state or output length), not at every refresh.
+    await Promise.all(
+      open.map((p) => {
+        const v = taskViews.get(p);
+        const t = v?.selected && tasks.get(p)?.tasks?.find((x) => x.id === v.selected);
+        return t && (v.logs?.id !== t.id || v.logs.key !== logKey(t)) ? loadLog(p, t) : undefined;
+      }),
+    );
+    if (token !== asked) return;
+    data = { instances: inst.instances, refused: pods.refused, counts, nodes, tasks };
     for (const e of news.events) {
       if (e.seq <= lastEventSeq) continue;
       events.push(e);
@@ -567,6 +772,47 @@ async function load() {
 
 const countsKey = (c) => JSON.stringify([c?.total, c?.states]);
 
+/** An opened pod's tasks, newest first; a failure is shown in its tasks section and does not stop the refresh. */
+function loadTasks(pod) {
+  return api(`/api/v1/pods/${encodeURIComponent(pod)}/tasks`).then(
+    (r) => [pod, { tasks: r.tasks }],
+    (err) => {
+      if (err instanceof AuthError) throw err;
+      return [pod, { error: err.message }];
+    },
+  );
+}
+
+/** Reads the log of the task shown in a pod into its view. */
+async function loadLog(pod, t) {
+  const v = taskView(pod);
+  try {
+    const r = await api(`/api/v1/pods/${encodeURIComponent(pod)}/tasks/${t.id}/logs`);
+    if (v.selected === t.id) v.logs = { id: t.id, key: logKey(r.task), task: r.task, chunks: r.chunks };
+  } catch (err) {
+    if (err instanceof AuthError) throw err;
+    if (v.selected === t.id) v.logs = { id: t.id, key: '', error: err.message };
+  }
+}
+
+/** Shows a task's log (or hides it, clicked again). */
+async function selectTask(pod, id) {
+  const v = taskView(pod);
+  v.selected = v.selected === id ? undefined : id;
+  v.logs = undefined;
+  render();
+  const t = v.selected && data.tasks.get(pod)?.tasks?.find((x) => x.id === id);
+  if (!t) return;
+  const asked = token;
+  try {
+    await loadLog(pod, t);
+  } catch (err) {
+    if (err instanceof AuthError) return signOut(`The central node no longer accepts this token (${err.message}). Paste the operator token again.`);
+    throw err;
+  }
+  if (token === asked) render();
+}
+
 /** Whether an opened pod's server list is fetched in this refresh (LARGE_POD). */
 function listDue(pod, counts, no) {
   const last = fetched.get(pod);
@@ -585,11 +831,12 @@ function toggle(pod) {
 }
 
 /** Asks before an operator action; resolves with the reason typed, or null when cancelled. */
-function confirmWith(title, text, okLabel) {
+function confirmWith(title, text, okLabel, reasonLabel = 'Reason (recorded in the events)') {
   const dialog = $('confirm');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-ok').textContent = okLabel;
+  $('confirm-reason-label').textContent = reasonLabel;
   $('confirm-reason').value = '';
   dialog.returnValue = '';
   return new Promise((resolve) => {
@@ -624,6 +871,14 @@ async function reinstall(pod, n) {
   await act(`Reinstall ${n.mac}`, `/api/v1/pods/${encodeURIComponent(pod)}/nodes/${n.mac.replace(/:/g, '-')}/reinstall`, reason ? { reason } : undefined);
 }
 
+async function cancelTask(pod, t) {
+  const on = t.hostname ? `${t.hostname} (${t.mac})` : t.mac;
+  const what = t.state === 'running' ? 'its agent stops the script (SIGTERM, SIGKILL 5 s later) at its next report; what it did so far stays done' : 'it will not run';
+  const reason = await confirmWith(`Cancel task ${t.id}?`, `Task ${t.id}, ${t.template} on ${on}, is ${t.state}: ${what}.`, 'Cancel task', "Reason (kept as the task's reason)");
+  if (reason === null) return;
+  await act(`Cancel task ${t.id}`, `/api/v1/pods/${encodeURIComponent(pod)}/tasks/${t.id}/cancel`, reason ? { reason } : undefined);
+}
+
 // ---- token ---------------------------------------------------------------
 
 function showBoard(on) {
@@ -632,8 +887,9 @@ function showBoard(on) {
   $('logout').hidden = !on;
   if (!on) {
     // Nothing from the last token stays on screen.
-    data = { instances: [], refused: [], counts: new Map(), nodes: new Map() };
+    data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map() };
     racks.clear();
+    taskViews.clear();
     fetched.clear();
     events.length = 0;
     lastEventSeq = 0;

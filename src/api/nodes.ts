@@ -10,6 +10,7 @@ import { formatIPv4 } from '../net/ipv4.js';
 import type { NodeEvent, NodeRecord, PodStateAdmin, PodStateView } from '../store/types.js';
 import { INSTALL_STATES } from '../install/state.js';
 import { podInventory, type PodInventory } from './pod-inventory.js';
+import { heartbeatSummary, type HeartbeatSummary } from '../metrics/fleet-metrics.js';
 
 /** Opens the pod's state for one call (undefined: the pod has recorded nothing yet). */
 function withState<T>(stateRoot: string, pod: string, fn: (s: PodStateView) => T): T | undefined {
@@ -97,6 +98,8 @@ export interface PodNodeCounts {
   states: Record<string, number>;
   /** the image (name@version) the pod's servers install, from its file's spec.stage2 */
   image?: string;
+  /** its booted-from-disk servers' node-agent heartbeats summed up (the same figures as its podboot_heartbeat_* metrics); absent while it watches none */
+  heartbeats?: HeartbeatSummary;
 }
 
 const counted = new Map<string, { version: string; counts: PodNodeCounts }>();
@@ -122,7 +125,8 @@ function countByState(stateRoot: string, pods: readonly string[]): PodNodeCounts
     const states: Record<string, number> = {};
     const nodes = withState(stateRoot, pod, (s) => s.nodes()) ?? [];
     for (const n of nodes) states[n.state] = (states[n.state] ?? 0) + 1;
-    const counts = { pod, total: nodes.length, states };
+    const heartbeats = heartbeatSummary(nodes);
+    const counts: PodNodeCounts = { pod, total: nodes.length, states, ...(heartbeats.active + heartbeats.silent > 0 ? { heartbeats } : {}) };
     // Kept only if nothing was committed while it was read; otherwise counted again next time.
     if (version !== undefined && podStateVersion(dir) === version) counted.set(key, { version, counts });
     else counted.delete(key);

@@ -270,7 +270,10 @@ export class CentralApi {
       case 'task-logs':
       case 'task-cancel': {
         if (route.kind !== 'task-templates' && !sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
-        const r = taskApi(route, this.o.stateRoot, route.kind === 'task-submit' ? await readJson(req) : undefined, 'operator via the central API');
+        const body = route.kind === 'task-submit' || route.kind === 'task-cancel' ? await readJson(req) : undefined;
+        // A cancel's reason goes where a reinstall's does: into who did it, which the task keeps as its reason.
+        const reason = route.kind === 'task-cancel' && typeof body?.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 200) : undefined;
+        const r = taskApi(route, this.o.stateRoot, route.kind === 'task-submit' ? body : undefined, `operator via the central API${reason ? ` (${reason})` : ''}`);
         if (route.kind === 'task-submit' || route.kind === 'task-cancel') this.o.log.info({ pod: route.pod, action: route.kind, status: r.status }, 'operator action: task');
         return send(res, r.status, r.body);
       }

@@ -3,7 +3,7 @@
 // left, and the heartbeat figures summed up per pod.
 import { describe, expect, it } from 'vitest';
 import { render } from '../../../src/metrics/exposition.js';
-import { fleetFamilies } from '../../../src/metrics/fleet-metrics.js';
+import { fleetFamilies, heartbeatSummary } from '../../../src/metrics/fleet-metrics.js';
 import type { NodeRecord } from '../../../src/store/types.js';
 
 const node = (mac: string, extra: Partial<NodeRecord>): NodeRecord => ({ mac, state: 'booted-from-disk', attempt: 1, updatedAt: 0, ...extra });
@@ -48,5 +48,42 @@ describe('fleet metrics', () => {
   it('no pools, no servers, no certificate: no usage ratio, no per-server series, zero reporting', () => {
     const text = render(fleetFamilies({ nodes: [], leases: 0, poolAddresses: 0, nowSec: 0 }));
     expect(text.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['podboot_heartbeat_servers 0']);
+  });
+
+  it('sums up a site for the central API: active and silent counted, figures over the last heartbeats, a silent one included', () => {
+    const beat = (time: number, load1: number, memAvailable: number, diskUsed: number) => ({ time, metrics: { uptime: 60, load1, memTotal: 1000, memAvailable, diskSize: 200, diskUsed } });
+    const nodes = [
+      node('m1', { liveness: 'active', heartbeat: beat(1000, 0.5, 800, 60) }),
+      node('m2', { liveness: 'active', heartbeat: beat(990, 1, 600, 90) }),
+      node('m3', { liveness: 'active', heartbeat: beat(980, 1.5, 400, 100) }),
+      node('m4', { liveness: 'silent', heartbeat: beat(100, 2, 200, 150) }),
+      // watched, no heartbeat yet: counted, no figures
+      node('m5', { liveness: 'active' }),
+      // a heartbeat but no longer watched (reinstalled): neither
+      node('m6', { state: 'discovered', heartbeat: beat(1000, 9, 0, 200) }),
+    ];
+    const s = heartbeatSummary(nodes);
+    expect(s).toMatchObject({ active: 4, silent: 1, reporting: 4, time: { min: 100, avg: 767.5, max: 1000 }, uptimeSeconds: { min: 60, avg: 60, max: 60 } });
+    expect(s.load1).toEqual({ min: 0.5, avg: 1.25, max: 2 });
+    expect(s.diskUsedRatio).toEqual({ min: 0.3, avg: 0.5, max: 0.75 });
+    expect(s.memoryUsedRatio!.min).toBeCloseTo(0.2, 12);
+    expect(s.memoryUsedRatio!.avg).toBeCloseTo(0.5, 12);
+    expect(s.memoryUsedRatio!.max).toBeCloseTo(0.8, 12);
+    // The metrics say the same: they are drawn from this summary.
+    const lines = render(fleetFamilies({ nodes, leases: 0, poolAddresses: 0, nowSec: 1000 })).split('\n');
+    expect(lines).toContain('podboot_heartbeat_servers 4');
+    expect(lines).toContain('podboot_heartbeat_disk_used_ratio{stat="max"} 0.75');
+    expect(lines).toContain('podboot_heartbeat_age_seconds{stat="max"} 900');
+  });
+
+  it('a figure no heartbeat carries is left out; no watched server: zero of each and no figures', () => {
+    expect(heartbeatSummary([node('m1', { liveness: 'silent', heartbeat: { time: 5, metrics: { load1: 0.25 } } })])).toEqual({
+      active: 0,
+      silent: 1,
+      reporting: 1,
+      time: { min: 5, avg: 5, max: 5 },
+      load1: { min: 0.25, avg: 0.25, max: 0.25 },
+    });
+    expect(heartbeatSummary([node('m1', { state: 'installing' })])).toEqual({ active: 0, silent: 0, reporting: 0 });
   });
 });
