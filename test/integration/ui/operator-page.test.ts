@@ -7,15 +7,16 @@
 // unix socket (STATE/central/api.sock, the same TLS server), so TLS is still
 // end to end between Chromium and the node.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect, createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import type { InstanceStatus } from '../../../src/pod-vm/instance.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+import { startBrowserCentral } from '../../helpers/browser-central.js';
 import { formatIPv4, parseIPv4 } from '../../../src/net/ipv4.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
@@ -161,33 +162,7 @@ describe('the operator page in Chromium', () => {
 
   beforeAll(async () => {
     requireBuild();
-    lab.addNs('c');
-    for (let i = 0; i < PODS.length; i++) {
-      lab.ip('c', 'addr', 'add', `10.99.0.${i + 1}/32`, 'dev', 'lo');
-      lab.ip('c', 'addr', 'add', `10.${41 + i}.0.1/32`, 'dev', 'lo');
-    }
-    mkdirSync(podsDir);
-    for (const [i, p] of PODS.entries()) writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i));
-    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
-    await central.waitFor(/central API listening/, 30_000);
-    const ready = () => PODS.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
-    await vi.waitFor(() => expect(ready()).toEqual(PODS), { timeout: 45_000, interval: 250 });
-    api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
-
-    // Bytes only: the TLS session is Chromium's with the node.
-    const socket = join(stateDir, 'central', 'api.sock');
-    relay = createServer((c) => {
-      const up = connect(socket);
-      c.pipe(up).pipe(c);
-      const close = () => {
-        c.destroy();
-        up.destroy();
-      };
-      c.on('error', close);
-      up.on('error', close);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    base = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+    ({ central, api, relay, base } = await startBrowserCentral(lab, { podsDir, stateDir, pods: PODS, podYaml, addresses: (i) => [`10.99.0.${i + 1}`, `10.${41 + i}.0.1`] }));
     // CPU % needs two /proc samples (5 s apart): until then the page has nothing to sort by.
     await vi.waitFor(async () => expect((await instances()).filter((i) => i.cpuPercent !== undefined && i.rssBytes !== undefined).map((i) => i.pod)).toEqual(PODS), { timeout: 30_000, interval: 500 });
 

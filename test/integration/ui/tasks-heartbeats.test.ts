@@ -6,14 +6,15 @@
 // and their output are written into site-a's database (and its task output
 // files) through the stores the pod itself uses.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect, createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
+import { Lab, requireBuild } from '../../helpers/netns.js';
+import { startBrowserCentral } from '../../helpers/browser-central.js';
 import { parseIPv4 } from '../../../src/net/ipv4.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
@@ -73,7 +74,6 @@ describe('tasks and heartbeats on the operator page, in Chromium', () => {
   const podsDir = join(lab.dir, 'pods');
   const stateDir = join(lab.dir, 'state');
   const siteA = join(stateDir, 'site-a');
-  let central: Daemon;
   let api: { url: string; ca: string; tokenFile: string };
   let relay: Server;
   let base: string;
@@ -119,32 +119,7 @@ describe('tasks and heartbeats on the operator page, in Chromium', () => {
 
   beforeAll(async () => {
     requireBuild();
-    lab.addNs('c');
-    for (let i = 0; i < PODS.length; i++) {
-      lab.ip('c', 'addr', 'add', `10.98.0.${i + 1}/32`, 'dev', 'lo');
-      lab.ip('c', 'addr', 'add', `10.${51 + i}.0.1/32`, 'dev', 'lo');
-    }
-    mkdirSync(podsDir);
-    for (const [i, p] of PODS.entries()) writeFileSync(join(podsDir, `${p}.yaml`), podYaml(p, i));
-    central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', podsDir, '--state', stateDir, '--api', '127.0.0.1:0'], 'central');
-    await central.waitFor(/central API listening/, 30_000);
-    const ready = () => PODS.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
-    await vi.waitFor(() => expect(ready()).toEqual(PODS), { timeout: 45_000, interval: 250 });
-    api = JSON.parse(readFileSync(join(stateDir, 'central', 'api.json'), 'utf8'));
-
-    const socket = join(stateDir, 'central', 'api.sock');
-    relay = createServer((c) => {
-      const up = connect(socket);
-      c.pipe(up).pipe(c);
-      const close = () => {
-        c.destroy();
-        up.destroy();
-      };
-      c.on('error', close);
-      up.on('error', close);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    base = `https://127.0.0.1:${(relay.address() as { port: number }).port}`;
+    ({ api, relay, base } = await startBrowserCentral(lab, { podsDir, stateDir, pods: PODS, podYaml, addresses: (i) => [`10.98.0.${i + 1}`, `10.${51 + i}.0.1`] }));
 
     // Servers, heartbeats and liveness, written as the running pod writes them.
     const db = openPodDatabase(siteA);

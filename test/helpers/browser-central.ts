@@ -1,0 +1,51 @@
+// A central node for the operator page's browser tests: `podboot serve` in a
+// network namespace of its own with one pod per file, its API reached from
+// the host through a TCP relay to its unix socket (bytes only: the TLS
+// session is Chromium's with the node).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { expect, vi } from 'vitest';
+import { type Daemon, type Lab, PODBOOT } from './netns.js';
+
+export interface BrowserCentral {
+  central: Daemon;
+  /** STATE/central/api.json */
+  api: { url: string; ca: string; tokenFile: string };
+  relay: Server;
+  /** the relay's https://127.0.0.1:PORT */
+  base: string;
+}
+
+/**
+ * Writes each pod's file, gives namespace `c` each pod's listen and relay
+ * address, starts the node and waits until every pod is ready.
+ */
+export async function startBrowserCentral(
+  lab: Lab,
+  o: { podsDir: string; stateDir: string; pods: readonly string[]; podYaml: (name: string, i: number) => string; addresses: (i: number) => string[] },
+): Promise<BrowserCentral> {
+  lab.addNs('c');
+  for (let i = 0; i < o.pods.length; i++) for (const a of o.addresses(i)) lab.ip('c', 'addr', 'add', `${a}/32`, 'dev', 'lo');
+  mkdirSync(o.podsDir);
+  for (const [i, p] of o.pods.entries()) writeFileSync(join(o.podsDir, `${p}.yaml`), o.podYaml(p, i));
+  const central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', o.podsDir, '--state', o.stateDir, '--api', '127.0.0.1:0'], 'central');
+  await central.waitFor(/central API listening/, 30_000);
+  const ready = () => o.pods.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
+  await vi.waitFor(() => expect(ready()).toEqual([...o.pods]), { timeout: 45_000, interval: 250 });
+  const api = JSON.parse(readFileSync(join(o.stateDir, 'central', 'api.json'), 'utf8')) as BrowserCentral['api'];
+
+  const socket = join(o.stateDir, 'central', 'api.sock');
+  const relay = createServer((c) => {
+    const up = connect(socket);
+    c.pipe(up).pipe(c);
+    const close = () => {
+      c.destroy();
+      up.destroy();
+    };
+    c.on('error', close);
+    up.on('error', close);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return { central, api, relay, base: `https://127.0.0.1:${(relay.address() as { port: number }).port}` };
+}
