@@ -2,9 +2,11 @@
 // network namespace of its own with one pod per file, its API reached from
 // the host through a TCP relay to its unix socket (bytes only: the TLS
 // session is Chromium's with the node).
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { type BrowserContext, chromium } from 'playwright-core';
 import { expect, vi } from 'vitest';
 import { type Daemon, type Lab, PODBOOT } from './netns.js';
 
@@ -48,4 +50,27 @@ export async function startBrowserCentral(
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
   return { central, api, relay, base: `https://127.0.0.1:${(relay.address() as { port: number }).port}` };
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/**
+ * Debian's Chromium with the node's root CA trusted: on Linux it takes locally
+ * trusted roots from the NSS database in $HOME/.pki/nssdb, so it gets a HOME
+ * of its own under `dir` with that database.
+ */
+export async function chromiumTrusting(dir: string, caFile: string): Promise<BrowserContext> {
+  const home = join(dir, 'home');
+  const nssdb = join(home, '.pki', 'nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  execFileSync('certutil', ['-N', '-d', `sql:${nssdb}`, '--empty-password']);
+  execFileSync('certutil', ['-A', '-d', `sql:${nssdb}`, '-n', 'podboot test root', '-t', 'C,,', '-i', caFile]);
+  return chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    env: { ...process.env, HOME: home },
+    viewport: { width: 1500, height: 900 },
+  });
 }

@@ -1,13 +1,4 @@
-// The operator page (P2) in a real browser: Debian's Chromium, driven by
-// playwright-core, loads the page from a real central node with three pods
-// over HTTPS, trusting the node's own CA (an NSS database in the browser's
-// HOME, as an operator's browser would after importing root.pem; no
-// certificate check is switched off). The node runs in a network namespace
-// of its own; the browser reaches it through a plain TCP relay to the node's
-// unix socket (STATE/central/api.sock, the same TLS server), so TLS is still
-// end to end between Chromium and the node.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
@@ -16,15 +7,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import type { InstanceStatus } from '../../../src/pod-vm/instance.js';
 import { Lab, PODBOOT, requireBuild, type Daemon } from '../../helpers/netns.js';
-import { startBrowserCentral } from '../../helpers/browser-central.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumTrusting, startBrowserCentral } from '../../helpers/browser-central.js';
 import { formatIPv4, parseIPv4 } from '../../../src/net/ipv4.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
 import type { InstallStateChange, LeaseRecord } from '../../../src/store/types.js';
 
 const PODS = ['rack-a', 'rack-b', 'rack-c'];
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** the server that really talks DHCP to rack-a, through rack-a's relay address */
 const MAC = '52:54:00:0b:00:01';
 /** a second one that reports a failed install over the pod's HTTPS API */
@@ -166,19 +155,7 @@ describe('the operator page in Chromium', () => {
     // CPU % needs two /proc samples (5 s apart): until then the page has nothing to sort by.
     await vi.waitFor(async () => expect((await instances()).filter((i) => i.cpuPercent !== undefined && i.rssBytes !== undefined).map((i) => i.pod)).toEqual(PODS), { timeout: 30_000, interval: 500 });
 
-    // Chromium on Linux takes locally trusted roots from the NSS database in $HOME/.pki/nssdb.
-    const home = join(lab.dir, 'home');
-    const nssdb = join(home, '.pki', 'nssdb');
-    mkdirSync(nssdb, { recursive: true });
-    execFileSync('certutil', ['-N', '-d', `sql:${nssdb}`, '--empty-password']);
-    execFileSync('certutil', ['-A', '-d', `sql:${nssdb}`, '-n', 'podboot test root', '-t', 'C,,', '-i', api.ca]);
-    context = await chromium.launchPersistentContext(join(lab.dir, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      env: { ...process.env, HOME: home },
-      viewport: { width: 1500, height: 900 },
-    });
+    context = await chromiumTrusting(lab.dir, api.ca);
     page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push({ phase, text: `console ${m.type()}: ${m.text()}` });

@@ -1,20 +1,12 @@
-// The operator page's tasks and per-site heartbeat summary in a real browser
-// (Debian's Chromium through playwright-core), from a real central node with
-// two pods over HTTPS, as operator-page.test.ts sets it up: the node in a
-// network namespace of its own, reached through a TCP relay to its unix
-// socket, its CA trusted through an NSS database. Servers, heartbeats, tasks
-// and their output are written into site-a's database (and its task output
-// files) through the stores the pod itself uses.
-import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:https';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Lab, requireBuild } from '../../helpers/netns.js';
-import { startBrowserCentral } from '../../helpers/browser-central.js';
+import { chromiumTrusting, startBrowserCentral } from '../../helpers/browser-central.js';
 import { parseIPv4 } from '../../../src/net/ipv4.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
@@ -24,8 +16,6 @@ import { SqliteTaskStore, taskOutputFile } from '../../../src/tasks/store.js';
 import type { Stream } from '../../../src/tasks/rules.js';
 
 const PODS = ['site-a', 'site-b'];
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const mac = (k: number) => `52:54:00:2d:00:${k.toString(16).padStart(2, '0')}`;
 /**
@@ -177,18 +167,7 @@ describe('tasks and heartbeats on the operator page, in Chromium', () => {
       writeOutput(store, T_RUNNING, 'stdout', 'checking sshd\n', now - 79);
     });
 
-    const home = join(lab.dir, 'home');
-    const nssdb = join(home, '.pki', 'nssdb');
-    mkdirSync(nssdb, { recursive: true });
-    execFileSync('certutil', ['-N', '-d', `sql:${nssdb}`, '--empty-password']);
-    execFileSync('certutil', ['-A', '-d', `sql:${nssdb}`, '-n', 'podboot test root', '-t', 'C,,', '-i', api.ca]);
-    context = await chromium.launchPersistentContext(join(lab.dir, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      env: { ...process.env, HOME: home },
-      viewport: { width: 1500, height: 900 },
-    });
+    context = await chromiumTrusting(lab.dir, api.ca);
     page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
