@@ -5,6 +5,8 @@ import { readBootFiles } from './boot-files.js';
 import { fieldsOf, NODE_SHAPE } from './pod-shape.js';
 import { poolOf, reservedIn, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isDnsName, normalizeUuid } from './syntax.js';
+import { labelKeyProblem, labelValueProblem } from './labels.js';
+import { readStage2Ref } from './stage2-ref.js';
 import type { NodeConfig } from './types.js';
 import { readSshKeys } from './users.js';
 import type { NodeManagementReader } from './management.js';
@@ -67,11 +69,48 @@ export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, c
     const management = context?.management.read(n, mac);
     const keys = readSshKeys(n, 'sshAuthorizedKeys');
     if (keys?.length && context && !context.usersListed) n.report('sshAuthorizedKeys', 'no user to add these keys to: list the logins in spec.users');
+    const labels = readLabels(n);
+    const stage2 = readStage2Ref(n, 'stage2');
     if (mac) macs.push({ mac, path: `${n.path}.mac` });
-    if (mac) nodes.push({ mac, hostname, address, uuid, boot, ...(management ? { management } : {}), ...(keys?.length ? { sshAuthorizedKeys: keys } : {}) });
+    if (mac) {
+      nodes.push({
+        mac,
+        hostname,
+        address,
+        uuid,
+        boot,
+        ...(management ? { management } : {}),
+        ...(keys?.length ? { sshAuthorizedKeys: keys } : {}),
+        ...(labels ? { labels } : {}),
+        ...(stage2 ? { stage2 } : {}),
+      });
+    }
   }
   context?.management.checkAgainst(nodes);
   return { nodes, macs };
+}
+
+/** spec.nodes[].labels: text values only (quote `true` or `1.0` if YAML would read them otherwise). */
+function readLabels(n: Section): Record<string, string> | undefined {
+  const pairs = n.pairs('labels');
+  if (!pairs) return undefined;
+  const labels: Record<string, string> = {};
+  for (const p of pairs) {
+    const keyProblem = labelKeyProblem(p.key);
+    if (keyProblem) {
+      n.reader.report(p.keyNode, p.path, keyProblem);
+      continue;
+    }
+    const value = p.value === undefined ? undefined : n.reader.string(p.value, p.path);
+    if (value === undefined) {
+      if (p.value === undefined) n.reader.report(p.keyNode, p.path, 'expected a string, found nothing');
+      continue;
+    }
+    const valueProblem = labelValueProblem(value);
+    if (valueProblem) n.reader.report(p.value, p.path, valueProblem);
+    else labels[p.key] = value;
+  }
+  return labels;
 }
 
 export function readMac(n: Section): string | undefined {

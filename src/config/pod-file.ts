@@ -12,7 +12,7 @@ import { readUsers } from './users.js';
 import { parseDuration } from './duration.js';
 import { poolOf, readSubnetList, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
-import { IMAGE_NAME_RE, IMAGE_VERSION_RE } from '../signing/manifest.js';
+import { readStage2Ref } from './stage2-ref.js';
 import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
 import {
   API_VERSION,
@@ -26,7 +26,6 @@ import {
   POD_SHAPE,
   SPEC_SHAPE,
   STAGE1_TRANSPORTS,
-  STAGE2_SHAPE,
   TFTP_SHAPE,
   UNKNOWN_NODE_POLICIES,
 } from './pod-shape.js';
@@ -56,7 +55,6 @@ const ROOT_FIELDS = fieldsOf(POD_SHAPE);
 const METADATA_FIELDS = fieldsOf(METADATA_SHAPE);
 const SPEC_FIELDS = fieldsOf(SPEC_SHAPE);
 const INSTALL_FIELDS = fieldsOf(INSTALL_SHAPE);
-const STAGE2_FIELDS = fieldsOf(STAGE2_SHAPE);
 const BOOT_FIELDS = fieldsOf(BOOT_SHAPE);
 const TFTP_FIELDS = fieldsOf(TFTP_SHAPE);
 const HEARTBEAT_FIELDS = fieldsOf(HEARTBEAT_SHAPE);
@@ -138,7 +136,7 @@ export function parsePod(text: string, file: string): ParsedPod {
   const stage1 = boot?.oneOf('stage1', STAGE1_TRANSPORTS) ?? 'http';
   const install = readInstall(spec);
   const tftp = readTftp(spec);
-  const stage2 = readStage2(spec);
+  const stage2 = readStage2Ref(spec, 'stage2');
   const isolation = readIsolation(spec, listen.config ? parseIPv4(listen.config.address) : undefined);
   const limits = readLimits(spec);
 
@@ -205,19 +203,6 @@ function declaresPod(r: YamlReader, root: YAMLMap): boolean {
     ok = false;
   }
   return ok;
-}
-
-function readStage2(spec: Section): PodConfig['stage2'] {
-  const s = spec.section('stage2', STAGE2_FIELDS);
-  if (!s) return undefined;
-  const image = s.string('image');
-  const version = s.string('version');
-  // The same rules `podboot sign` applies to a manifest's name and version.
-  const okImage = image !== undefined && IMAGE_NAME_RE.test(image);
-  const okVersion = version !== undefined && IMAGE_VERSION_RE.test(version);
-  if (image !== undefined && !okImage) s.report('image', `${JSON.stringify(image)} is not a valid image name`);
-  if (version !== undefined && !okVersion) s.report('version', `${JSON.stringify(version)} is not a valid image version`);
-  return okImage && okVersion ? { image: image!, version: version! } : undefined;
 }
 
 function readInstall(spec: Section): PodConfig['install'] {

@@ -2,6 +2,7 @@
 // tree the validator reads its field tables from. Editors (the YAML language
 // server, VS Code) use it to complete field names and flag wrong types; the
 // checks between fields and between pods stay `podboot validate`'s.
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from './labels.js';
 import { POD_SHAPE, type ValueShape } from './pod-shape.js';
 
 export type JsonSchema = { [key: string]: unknown };
@@ -33,6 +34,9 @@ function schemaOf(shape: ValueShape): JsonSchema {
       };
     case 'list':
       return { type: 'array', items: schemaOf(shape.items), ...(shape.minItems ? { minItems: shape.minItems } : {}) };
+    case 'labels':
+      // Closed by its names' pattern: any name of that syntax is a label.
+      return { type: 'object', propertyNames: { pattern: LABEL_KEY_PATTERN }, additionalProperties: { type: ['string', 'number'], pattern: LABEL_VALUE_PATTERN } };
     case 'mapping': {
       const names = Object.keys(shape.fields);
       const required = names.filter((n) => shape.fields[n]!.required);

@@ -45,12 +45,18 @@ export interface MappingShape {
   fields: Readonly<Record<string, Field>>;
 }
 
-export type ValueShape = TextShape | IntegerShape | QuantityShape | BooleanShape | ListShape | MappingShape;
+/** A mapping of free names to text (server labels): names and values follow src/config/labels.ts. */
+export interface LabelsShape {
+  kind: 'labels';
+}
+
+export type ValueShape = TextShape | IntegerShape | QuantityShape | BooleanShape | ListShape | MappingShape | LabelsShape;
 
 const text = (oneOf?: readonly string[]): TextShape => (oneOf ? { kind: 'text', oneOf } : { kind: 'text' });
 const integer = (min: number, max: number): IntegerShape => ({ kind: 'integer', min, max });
 const boolean = (): BooleanShape => ({ kind: 'boolean' });
 const list = (items: ValueShape, minItems?: number): ListShape => (minItems ? { kind: 'list', items, minItems } : { kind: 'list', items });
+const labels = (): LabelsShape => ({ kind: 'labels' });
 const mapping = (fields: Record<string, Field>): MappingShape => ({ kind: 'mapping', fields });
 const required = (shape: ValueShape): Field => ({ required: true, shape });
 const optional = (shape: ValueShape): Field => ({ required: false, shape });
@@ -117,6 +123,8 @@ export const USER_SHAPE = mapping({
 
 export const HEARTBEAT_SHAPE = mapping({ interval: optional(DURATION) });
 
+export const STAGE2_SHAPE = mapping({ image: required(text()), version: required(text()) });
+
 export const NODE_SHAPE = mapping({
   mac: required(text()),
   hostname: optional(text()),
@@ -125,6 +133,9 @@ export const NODE_SHAPE = mapping({
   boot: optional(BOOT_FILES_SHAPE),
   management: optional(NODE_MANAGEMENT_SHAPE),
   sshAuthorizedKeys: optional(list(text())),
+  labels: optional(labels()),
+  /** pinned: this server installs this image whatever the pod's release or a rollout says */
+  stage2: optional(STAGE2_SHAPE),
 });
 
 export const BOOT_SHAPE = mapping({
@@ -139,8 +150,6 @@ export const TFTP_SHAPE = mapping({
   maxWindowSize: optional(integer(1, 65535)),
   maxTransfers: optional(integer(1, 10000)),
 });
-
-export const STAGE2_SHAPE = mapping({ image: required(text()), version: required(text()) });
 
 export const INSTALL_SHAPE = mapping({ kickstart: optional(text()), disk: optional(text()), rootPasswordHash: optional(text()), repoUrl: optional(text()) });
 

@@ -46,6 +46,10 @@ export interface NodeConfig {
   management?: NodeManagement;
   /** SSH keys for this server only, added to every user's (spec.users) */
   sshAuthorizedKeys?: string[];
+  /** free labels (`role: web`) that rollouts and tasks select servers by */
+  labels?: Record<string, string>;
+  /** pinned: the server installs this image, whatever the pod's release or a rollout says */
+  stage2?: { image: string; version: string };
 }
 
 /** Which NIC of the installed OS carries the management network: by MAC or by kernel name. */
@@ -169,7 +173,8 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   uefi: 'snponly.efi',
   arm64: 'snponly-arm64.efi',
   ipxeScript: 'http://{server}:{httpPort}/ipxe/{mac}.ipxe',
-  httpBoot: 'http://{server}:{httpPort}/ipxe.efi',
+  // the pod's HTTP listener serves its boot tree under /boot/ only (src/http-boot/server.ts)
+  httpBoot: 'http://{server}:{httpPort}/boot/ipxe.efi',
 };
 
 /** The per-server iPXE script by TFTP name, for pods without a plain-HTTP listener. */

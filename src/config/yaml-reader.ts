@@ -120,6 +120,19 @@ export class YamlReader {
     return value;
   }
 
+  /** A mapping of free names (server labels): each pair with its key's text, path and nodes. */
+  pairs(node: Node, path: string): { key: string; keyNode: Node | undefined; value: Node | undefined; path: string }[] | undefined {
+    if (!isMap(node)) {
+      this.report(node, path, `expected a mapping, found ${found(node)}`);
+      return undefined;
+    }
+    return node.items.map((pair) => {
+      const keyNode = this.resolve(pair.key);
+      const key = isScalar(keyNode) ? String(keyNode.value ?? '') : '';
+      return { key, keyNode, value: this.resolve(pair.value), path: fieldPath(path, key) };
+    });
+  }
+
   list(node: Node, path: string): Item[] | undefined {
     if (!isSeq(node)) {
       this.report(node, path, `expected a list, found ${found(node)}`);
@@ -177,6 +190,10 @@ export class Section {
 
   list(key: string): Item[] | undefined {
     return this.read(key, (n, p) => this.reader.list(n, p));
+  }
+
+  pairs(key: string): ReturnType<YamlReader['pairs']> {
+    return this.read(key, (n, p) => this.reader.pairs(n, p));
   }
 
   /** Each item an address; bad items are reported and left out. */

@@ -12,7 +12,7 @@ export interface SchemaError {
 type Schema = { [key: string]: unknown };
 
 const ANNOTATIONS = new Set(['$schema', 'title', 'description']);
-const KNOWN = new Set(['type', 'enum', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'minimum', 'maximum', 'pattern', 'anyOf']);
+const KNOWN = new Set(['type', 'enum', 'properties', 'required', 'additionalProperties', 'items', 'minItems', 'minimum', 'maximum', 'pattern', 'anyOf', 'propertyNames']);
 
 export function checkSchema(schema: Schema, value: unknown, path = ''): SchemaError[] {
   for (const keyword of Object.keys(schema)) {
@@ -44,8 +44,10 @@ export function checkSchema(schema: Schema, value: unknown, path = ''): SchemaEr
     const join = (key: string) => (path ? `${path}.${key}` : key);
     for (const name of (schema.required ?? []) as string[]) if (!Object.hasOwn(value, name)) fail('required', join(name));
     for (const [key, item] of Object.entries(value)) {
+      if (schema.propertyNames !== undefined && checkSchema(schema.propertyNames as Schema, key, join(key)).length) fail('propertyNames', join(key));
       if (Object.hasOwn(properties, key)) errors.push(...checkSchema(properties[key]!, item, join(key)));
       else if (schema.additionalProperties === false) fail('additionalProperties', join(key));
+      else if (typeof schema.additionalProperties === 'object') errors.push(...checkSchema(schema.additionalProperties as Schema, item, join(key)));
     }
   }
   return errors;

@@ -25,6 +25,7 @@ const STRUCTURAL = [
   /^expected a (duration|size) such as /,
   /^-?[\d.]+ is outside \d+\.\.\d+$/,
   /^at least one (relay address|subnet) is needed$/,
+  /^label (name|value) "/,
 ];
 
 function yamlFiles(dir: string): string[] {
@@ -60,7 +61,9 @@ describe('pod JSON Schema', () => {
     const walk = (s: unknown, at: string): void => {
       if (typeof s !== 'object' || s === null) return;
       const o = s as Record<string, unknown>;
-      if (o.type === 'object' && o.additionalProperties !== false) open.push(at);
+      // A map of free names (labels) is closed by the pattern its names must match.
+      const closed = o.additionalProperties === false || (typeof o.additionalProperties === 'object' && o.propertyNames !== undefined);
+      if (o.type === 'object' && !closed) open.push(at);
       for (const [k, v] of Object.entries(o)) walk(v, `${at}/${k}`);
     };
     walk(schema, '#');
@@ -124,6 +127,8 @@ describe('pod JSON Schema', () => {
           ...(base.spec!.nodes as Record<string, unknown>[])[0],
           management: { interface: { mac: '52:54:00:00:01:01' }, address: '192.168.60.10', gateway: '192.168.60.1', dns: ['192.168.60.1'], vlan: 61 },
           sshAuthorizedKeys: [ed25519Key()],
+          labels: { role: 'web', 'example.com/rack': 'a-01' },
+          stage2: { image: 'lab', version: '0.9' },
         },
         ...(base.spec!.nodes as Record<string, unknown>[]).slice(1),
       ],
@@ -182,7 +187,7 @@ function mutations(shape: ValueShape, value: unknown, keys: Key[], root: unknown
   const at = (label: string, p: string, pod: unknown): Mutation => ({ label: `${p || '(root)'}: ${label}`, path: p, pod });
   const out: Mutation[] = [];
   if (keys.length) {
-    const wrong = shape.kind === 'mapping' || shape.kind === 'list' ? 'wrong-type' : { wrong: 'type' };
+    const wrong = shape.kind === 'mapping' || shape.kind === 'list' || shape.kind === 'labels' ? 'wrong-type' : { wrong: 'type' };
     out.push(at(`${JSON.stringify(wrong)} instead of a ${shape.kind}`, path, setAt(root, keys, wrong)));
   }
   switch (shape.kind) {
@@ -195,6 +200,11 @@ function mutations(shape: ValueShape, value: unknown, keys: Key[], root: unknown
       break;
     case 'quantity':
       out.push(at('text that is no quantity', path, setAt(root, keys, 'lots')));
+      break;
+    case 'labels':
+      out.push(at('a label name that is not one', pathOf([...keys, '-bad-']), setAt(root, [...keys, '-bad-'], 'x')));
+      out.push(at('a label value that is not one', pathOf([...keys, 'role']), setAt(root, [...keys, 'role'], 'has space')));
+      out.push(at('a label value that is a mapping', pathOf([...keys, 'role']), setAt(root, [...keys, 'role'], { a: 1 })));
       break;
     case 'list':
       if (Array.isArray(value) && value.length) out.push(...mutations(shape.items, value[0], [...keys, 0], root));
