@@ -5,6 +5,7 @@
 // asking apt again (preferCache).
 import { join } from 'node:path';
 import { buildStage1 } from '../src/images/stage1.js';
+import { buildVmediaIso } from '../src/vmedia/iso-build.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 export const CACHE_DIR = join(ROOT, '.cache');
@@ -23,4 +24,11 @@ export default async function setup(): Promise<void> {
   }
   const initrd = report.artifacts.find((a) => a.name === 'stage1/initrd.img');
   process.stdout.write(`[global-setup] stage1 ${report.upToDate ? 'up to date' : 'built'} in ${Date.now() - started} ms (${STAGE1_DIR}, initrd ${initrd?.size} bytes)\n`);
+  // The virtual-media ISO is made of that stage1: built once here, cached by its inputs (src/vmedia/iso-build.ts).
+  try {
+    const iso = buildVmediaIso(STAGE1_DIR);
+    process.stdout.write(`[global-setup] vmedia ISO ${iso.upToDate ? 'up to date' : 'built'} in ${iso.ms} ms (${iso.size} bytes)\n`);
+  } catch (err) {
+    process.stdout.write(`[global-setup] vmedia ISO build FAILED: ${(err as Error).message}\n`);
+  }
 }

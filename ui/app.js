@@ -36,6 +36,18 @@ const OPEN_TASK = new Set(['queued', 'delivered', 'running']);
  * hold 8 MiB, and the whole page is drawn again at every refresh.
  */
 const LOG_LINES = 5000;
+/**
+ * A rollout's phases and what an operator may do in each: the same rules as
+ * the API's (src/rollout/central.ts actOnRollout), so a button is shown only
+ * where the API would take it.
+ */
+const OPEN_PHASES = new Set(['canary', 'canary-passed', 'promoting', 'paused', 'rolling-back']);
+const PAUSABLE = new Set(['canary', 'canary-passed', 'promoting', 'rolling-back']);
+const ROLLBACKABLE = new Set(['canary', 'canary-passed', 'promoting', 'paused', 'completed']);
+/** the order releases are listed in */
+const RELEASE_ROLES = ['active', 'previous', 'canary', 'staged'];
+/** a rollout's servers drawn at most (one row per server and pass; `podboot rollout status` has them all) */
+const ROLLOUT_ROWS = 200;
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,7 +57,7 @@ const view = loadView();
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
 let timer;
 let lastEventSeq = 0;
-let data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map() };
+let data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map(), rollouts: new Map() };
 const events = [];
 /** per opened pod: the text in its server filter and the page shown; kept across refreshes */
 const racks = new Map();
@@ -54,6 +66,8 @@ let refreshNo = 0;
 const fetched = new Map();
 /** per opened pod: the task whose log is shown, and that log as last fetched ({id, key, task, chunks} or {id, error}) */
 const taskViews = new Map();
+/** per opened pod: what is typed in its rollout start form, and the API's answer to the last start ({values, error}); kept across refreshes */
+const rolloutForms = new Map();
 
 function loadView() {
   try {
@@ -303,10 +317,11 @@ function podDetail(i) {
   const head = el('p', { class: 'facts', text: facts.join(' · ') });
   const probes = failedProbes.length ? el('p', { class: 'error', text: `self-probe failed: ${failedProbes.join('; ')}` }) : null;
   const beats = heartbeatLine(data.counts.get(i.pod)?.heartbeats);
+  const rollout = rolloutPanel(i.pod);
   const tasks = tasksPanel(i.pod);
-  if (!nodes) return el('div', {}, head, probes, beats, el('p', { text: 'loading servers…' }), tasks);
-  if (!nodes.length) return el('div', {}, head, probes, beats, el('p', { text: 'This pod has not seen any server yet.' }), tasks);
-  return el('div', {}, head, probes, beats, rackPanel(i.pod, nodes), tasks);
+  if (!nodes) return el('div', {}, head, probes, beats, el('p', { text: 'loading servers…' }), rollout, tasks);
+  if (!nodes.length) return el('div', {}, head, probes, beats, el('p', { text: 'This pod has not seen any server yet.' }), rollout, tasks);
+  return el('div', {}, head, probes, beats, rackPanel(i.pod, nodes), rollout, tasks);
 }
 
 // ---- a pod's heartbeats (its site's summary) -------------------------------
@@ -353,6 +368,242 @@ function heartbeatLine(hb) {
     ...part('diskUsedRatio', 'disk', percent),
     hb.time ? el('span', { class: 'muted', title: new Date(hb.time.max * 1000).toISOString(), text: ` · newest ${fmt.ago(hb.time.max)}` }) : null,
   );
+}
+
+// ---- a pod's releases and rollout (docs/web-page.md) ------------------------
+
+function rolloutForm(pod) {
+  let f = rolloutForms.get(pod);
+  if (!f) rolloutForms.set(pod, (f = { values: { target: '', select: '', canary: '', batch: '1', maxFailures: '1' }, error: '', busy: false }));
+  return f;
+}
+
+/** Its releases, its newest rollout (phase, settings, actions, servers), and a form to start one when none is open. */
+function rolloutPanel(pod) {
+  const got = data.rollouts.get(pod);
+  const label = { class: 'rollout', 'aria-label': `releases and rollout of pod ${pod}`, dataset: { rollout: pod } };
+  const head = el('h3', { text: 'Releases and rollout' });
+  if (!got) return el('section', label, head, el('p', { class: 'muted', text: 'loading…' }));
+  if (got.error) return el('section', label, head, el('p', { class: 'error', text: `could not read them: ${got.error}` }));
+  const { releases, rollout: r, servers } = got.status;
+  const open = r && OPEN_PHASES.has(r.phase);
+  return el(
+    'section',
+    label,
+    head,
+    releasesLine(releases),
+    r ? rolloutSummary(pod, r, servers) : el('p', { class: 'muted', dataset: { noRollout: '' }, text: `No rollout yet (podboot rollout start --pod ${pod} IMAGE@VERSION).` }),
+    r ? rolloutServers(pod, r, servers) : null,
+    open ? el('p', { class: 'muted', text: `A new rollout can start once rollout ${r.id} has completed or been rolled back.` }) : startForm(pod),
+  );
+}
+
+function releasesLine(releases) {
+  const shown = RELEASE_ROLES.flatMap((role) => releases.filter((x) => x.role === role));
+  if (!shown.length) return el('p', { class: 'releases muted', text: 'Releases: none recorded (the pod file names no spec.stage2).' });
+  return el(
+    'p',
+    { class: 'releases' },
+    el('strong', { text: 'Releases: ' }),
+    ...shown.flatMap((x, k) => [
+      k ? ' · ' : null,
+      el(
+        'span',
+        { class: `release release-${x.role}`, dataset: { role: x.role, ref: x.ref }, title: `${x.role} since ${when(x.changedAt).title}, by ${x.changedBy}${x.why ? `: ${x.why}` : ''}` },
+        `${x.role} `,
+        el('span', { class: 'mono', text: x.ref }),
+      ),
+    ]),
+  );
+}
+
+function rolloutSummary(pod, r, servers) {
+  const phaseText = r.phase === 'paused' && r.pausedFrom ? `paused (from ${r.pausedFrom})` : r.phase;
+  const head = el(
+    'p',
+    { class: 'rollout-head' },
+    el('strong', { text: `Rollout ${r.id}` }),
+    ' to ',
+    el('span', { class: 'mono', dataset: { target: r.target }, text: r.target }),
+    r.previous ? ` (from ${r.previous})` : null,
+    ': ',
+    el('span', { class: `state phase phase-${r.phase}`, dataset: { phase: r.phase }, text: phaseText }),
+  );
+  // A pause stands out with its reason: by itself (how many servers failed) or by an operator (what they gave).
+  const reason = r.phase === 'paused' ? el('p', { class: 'paused-reason', dataset: { pausedReason: '' } }, el('strong', { text: 'Paused: ' }), r.reason ?? 'no reason recorded') : null;
+  const other = r.phase !== 'paused' && r.reason ? el('p', { class: 'rollout-reason', dataset: { reason: '' }, text: `Reason: ${r.reason}` }) : null;
+  const started = when(r.createdAt);
+  const fact = (key, text) => el('span', { dataset: { fact: key }, text });
+  const facts = el(
+    'p',
+    { class: 'rollout-facts' },
+    ...[
+      fact('selector', `selector ${r.selector || '(every server)'}`),
+      fact('canary', `canary ${r.canary}`),
+      fact('batch', `batch ${r.batch}`),
+      fact('max-failures', `max failures ${r.maxFailures}`),
+      fact('timeout', `server timeout ${fmt.duration(r.serverTimeout)}`),
+      el('span', { dataset: { fact: 'started' }, title: started.title, text: `started ${started.text} by ${r.createdBy}` }),
+    ].flatMap((f, k) => [k ? ' · ' : null, f]),
+  );
+  return el('div', { class: 'rollout-summary' }, head, reason, other, facts, rolloutActions(pod, r, servers));
+}
+
+/** Only the buttons the API takes in this phase (src/rollout/central.ts actOnRollout). */
+function rolloutActions(pod, r, servers) {
+  const b = (action, label, onclick) => el('button', { type: 'button', dataset: { rolloutAction: action, focus: `rollout-${action}:${pod}` }, onclick, text: label });
+  const path = (action) => `/api/v1/pods/${encodeURIComponent(pod)}/rollout/${action}`;
+  const buttons = [];
+  if (PAUSABLE.has(r.phase)) buttons.push(b('pause', 'Pause', () => act(`Pause rollout ${r.id}`, path('pause'))));
+  if (r.phase === 'paused' && r.pausedFrom) buttons.push(b('resume', 'Resume', () => act(`Resume rollout ${r.id}`, path('resume'))));
+  if (r.phase === 'canary-passed') buttons.push(b('promote', 'Promote', () => promoteRollout(pod, r, servers)));
+  if (ROLLBACKABLE.has(r.phase) && !(r.phase === 'paused' && r.pausedFrom === 'rolling-back') && r.previous) {
+    buttons.push(b('rollback', 'Rollback', () => rollBack(pod, r, servers)));
+  }
+  return buttons.length ? el('p', { class: 'rollout-actions' }, ...buttons) : null;
+}
+
+const WHY_LABEL = "Reason (recorded with the release change and in the pod's events)";
+
+async function promoteRollout(pod, r, servers) {
+  const rest = servers.filter((s) => s.pass === 'forward' && s.state === 'pending').length;
+  const text = `${r.target} becomes pod ${pod}'s active release${r.previous ? ` (${r.previous} previous)` : ''}, and the ${count(rest, 'other selected server')} are reinstalled with it, ${r.batch} at a time, each batch once the last one booted from its disk with it.`;
+  const why = await confirmWith(`Promote rollout ${r.id}?`, text, 'Promote', WHY_LABEL);
+  if (why === null) return;
+  await act(`Promote rollout ${r.id}`, `/api/v1/pods/${encodeURIComponent(pod)}/rollout/promote`, why ? { why } : undefined);
+}
+
+async function rollBack(pod, r, servers) {
+  const touched = servers.filter((s) => s.pass === 'forward' && (s.state === 'installing' || s.state === 'done' || s.state === 'failed')).length;
+  const text = `${r.previous} becomes pod ${pod}'s active release again, and the ${count(touched, 'server')} this rollout reinstalled ${touched === 1 ? 'is' : 'are'} reinstalled with it, ${r.batch} at a time; servers it has not started are left as they are. Nothing is downloaded: the pod keeps its copy.`;
+  const why = await confirmWith(`Roll back rollout ${r.id}?`, text, 'Rollback', WHY_LABEL);
+  if (why === null) return;
+  await act(`Rollback of rollout ${r.id}`, `/api/v1/pods/${encodeURIComponent(pod)}/rollout/rollback`, why ? { why } : undefined);
+}
+
+function rolloutServers(pod, r, servers) {
+  if (!servers.length) return null;
+  const passes = ['forward', 'back'].filter((p) => servers.some((s) => s.pass === p));
+  const counts = el(
+    'p',
+    { class: 'rollout-counts' },
+    ...passes.flatMap((pass, k) => {
+      const mine = servers.filter((s) => s.pass === pass);
+      const byState = new Map();
+      for (const s of mine) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
+      return [
+        k ? ' · ' : null,
+        el('span', { dataset: { pass } }, `${pass === 'forward' ? `to ${r.target}` : `back to ${r.previous ?? 'the previous release'}`}: ${count(mine.length, 'server')} (`),
+        ...[...byState].flatMap(([s, n], j) => [j ? ', ' : null, el('span', { class: `rollout-state-${s}`, dataset: { pass, state: s }, text: `${NUMBER.format(n)} ${s}` })]),
+        ')',
+      ];
+    }),
+  );
+  const shown = servers.slice(0, ROLLOUT_ROWS);
+  const note =
+    shown.length < servers.length
+      ? el('p', { class: 'muted', text: `the first ${NUMBER.format(shown.length)} of ${count(servers.length, 'row')} shown (podboot rollout status --pod ${pod} has them all)` })
+      : null;
+  const table = el(
+    'table',
+    { class: 'rollout-servers', 'aria-label': `servers of rollout ${r.id} in pod ${pod}` },
+    el('thead', {}, el('tr', {}, ...['Server', 'Hostname', 'Pass', 'Canary', 'Batch', 'State', 'Image on disk', 'Detail'].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, ...shown.map((s) => rolloutServerRow(s))),
+  );
+  return el('div', {}, counts, note, el('div', { class: 'scroll' }, table));
+}
+
+function rolloutServerRow(s) {
+  const onTarget = s.nodeImage !== undefined && s.nodeImage === s.image;
+  return el(
+    'tr',
+    { dataset: { mac: s.mac, pass: s.pass, state: s.state } },
+    el('td', { class: 'mono', dataset: { col: 'mac' }, text: s.mac }),
+    el('td', { dataset: { col: 'hostname' }, text: s.hostname ?? '' }),
+    el('td', { dataset: { col: 'pass' }, title: `this pass installs ${s.image}`, text: s.pass }),
+    el('td', { dataset: { col: 'canary' }, text: s.canary ? 'canary' : '' }),
+    el('td', { class: 'num', dataset: { col: 'batch' }, text: s.batch === undefined ? '' : String(s.batch) }),
+    el('td', { dataset: { col: 'state' } }, el('span', { class: `state rollout-state-${s.state}`, text: s.state })),
+    el('td', {
+      class: onTarget ? 'mono image-target' : 'mono',
+      dataset: { col: 'image' },
+      title: s.nodeState ? `install state ${s.nodeState}; this pass installs ${s.image}` : undefined,
+      text: s.nodeImage ?? '',
+    }),
+    el('td', { class: 'rollout-detail', dataset: { col: 'detail' }, text: s.detail ?? '' }),
+  );
+}
+
+/** The start form; what is typed stays across refreshes (and so does the API's refusal, until the next start). */
+function startForm(pod) {
+  const f = rolloutForm(pod);
+  const field = (name, label, attrs = {}) => {
+    const input = el('input', {
+      name,
+      id: `rollout-${name}-${pod}`,
+      value: f.values[name],
+      autocomplete: 'off',
+      spellcheck: 'false',
+      dataset: { focus: `rollout-${name}:${pod}` },
+      ...attrs,
+    });
+    input.addEventListener('input', () => {
+      f.values[name] = input.value;
+    });
+    return el('label', { class: 'field' }, el('span', { text: label }), input);
+  };
+  const form = el(
+    'form',
+    { class: 'rollout-start', autocomplete: 'off', 'aria-label': `start a rollout in pod ${pod}`, dataset: { rolloutStart: pod } },
+    el('strong', { text: 'Start a rollout' }),
+    field('target', 'Image', { placeholder: 'IMAGE@VERSION', required: true, size: 18 }),
+    field('select', 'Selector', { placeholder: 'role=web', title: 'a label selector (role=web,rack!=b); empty: every server of the pod file', size: 22 }),
+    field('canary', 'Canary', { placeholder: '1 or 10%', title: 'a count or a share of the selected servers; empty: no canary', size: 8 }),
+    field('batch', 'Batch', { type: 'number', min: 1, max: 10000, class: 'small' }),
+    field('maxFailures', 'Max failures', { type: 'number', min: 1, max: 10000, class: 'small' }),
+    el('button', { type: 'submit', disabled: f.busy, dataset: { focus: `rollout-submit:${pod}` }, text: f.busy ? 'Starting…' : 'Start…' }),
+  );
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void startFromForm(pod);
+  });
+  const error = f.error ? el('p', { class: 'error', role: 'alert', dataset: { startError: pod }, text: `Start refused: ${f.error}` }) : null;
+  return el('div', {}, form, error);
+}
+
+/** A whole number as a number, anything else as typed: the API names what is wrong with it. */
+const asNumber = (text) => (/^\d+$/.test(text) ? Number(text) : text);
+
+async function startFromForm(pod) {
+  const f = rolloutForm(pod);
+  const v = Object.fromEntries(Object.entries(f.values).map(([k, x]) => [k, x.trim()]));
+  const body = {
+    target: v.target,
+    ...(v.select ? { select: v.select } : {}),
+    ...(v.canary ? { canary: v.canary } : {}),
+    ...(v.batch ? { batch: asNumber(v.batch) } : {}),
+    ...(v.maxFailures ? { maxFailures: asNumber(v.maxFailures) } : {}),
+  };
+  const which = v.select ? `the servers ${v.select} selects` : 'every server of its pod file (but pinned ones)';
+  const first = v.canary && v.canary !== '0' ? `canary ${v.canary} first, the rest after a promote, ` : '';
+  const text = `Pod ${pod}: ${which} will be reinstalled with ${v.target || '(no image)'}, ${first}${v.batch || 1} at a time; it pauses by itself after ${v.maxFailures || 1} failed. The pod's copies of the images are hashed again first.`;
+  const why = await confirmWith(`Start a rollout of ${v.target || '(no image)'}?`, text, 'Start rollout', WHY_LABEL);
+  if (why === null) return;
+  if (why) body.why = why;
+  f.busy = true;
+  f.error = '';
+  render();
+  try {
+    await api(`/api/v1/pods/${encodeURIComponent(pod)}/rollout`, { method: 'POST', body });
+    f.values = { target: '', select: '', canary: '', batch: '1', maxFailures: '1' };
+  } catch (err) {
+    if (err instanceof AuthError) return signOut(`The central node no longer accepts this token (${err.message}). Paste the operator token again.`);
+    f.error = err.message;
+  } finally {
+    f.busy = false;
+  }
+  render();
+  await refresh();
 }
 
 // ---- a pod's tasks -------------------------------------------------------
@@ -728,9 +979,10 @@ async function load() {
     const counts = new Map(summary.pods.map((c) => [c.pod, c]));
     const no = ++refreshNo;
     const due = open.filter((p) => listDue(p, counts.get(p), no));
-    const [lists, taskLists] = await Promise.all([
+    const [lists, taskLists, rolloutList] = await Promise.all([
       Promise.all(due.map((p) => api(`/api/v1/pods/${encodeURIComponent(p)}/nodes`).then((r) => [p, r.nodes]))),
       Promise.all(open.map((p) => loadTasks(p))),
+      Promise.all(open.map((p) => loadRollout(p))),
     ]);
     // Signed out (or in with another token) meanwhile: these answers belong to no one on screen.
     if (token !== asked) return;
@@ -747,7 +999,7 @@ async function load() {
       }),
     );
     if (token !== asked) return;
-    data = { instances: inst.instances, refused: pods.refused, counts, nodes, tasks };
+    data = { instances: inst.instances, refused: pods.refused, counts, nodes, tasks, rollouts: new Map(rolloutList) };
     for (const e of news.events) {
       if (e.seq <= lastEventSeq) continue;
       events.push(e);
@@ -776,6 +1028,17 @@ const countsKey = (c) => JSON.stringify([c?.total, c?.states]);
 function loadTasks(pod) {
   return api(`/api/v1/pods/${encodeURIComponent(pod)}/tasks`).then(
     (r) => [pod, { tasks: r.tasks }],
+    (err) => {
+      if (err instanceof AuthError) throw err;
+      return [pod, { error: err.message }];
+    },
+  );
+}
+
+/** An opened pod's releases and newest rollout; a failure (a pod that never started has no database) is shown in its panel. */
+function loadRollout(pod) {
+  return api(`/api/v1/pods/${encodeURIComponent(pod)}/rollout`).then(
+    (r) => [pod, { status: r }],
     (err) => {
       if (err instanceof AuthError) throw err;
       return [pod, { error: err.message }];
@@ -887,9 +1150,10 @@ function showBoard(on) {
   $('logout').hidden = !on;
   if (!on) {
     // Nothing from the last token stays on screen.
-    data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map() };
+    data = { instances: [], refused: [], counts: new Map(), nodes: new Map(), tasks: new Map(), rollouts: new Map() };
     racks.clear();
     taskViews.clear();
+    rolloutForms.clear();
     fetched.clear();
     events.length = 0;
     lastEventSeq = 0;

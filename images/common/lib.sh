@@ -158,3 +158,30 @@ dhcp_up() {
 	done
 	return 1
 }
+
+# vmedia_config FILE: the per-server config block a virtual-media boot carries
+# (src/vmedia/block.ts, unpacked by the kernel as a second initrd). Only plain
+# PODBOOT_X=value lines up to "#end" are sourced, so nothing in the block can
+# run a command; the root CA after "#end" becomes /etc/podboot/root.pem. Fails
+# on the unfilled placeholder (no settings, no CA).
+vmedia_config() {
+	grep -qx '#end' "$1" || return 1
+	sed -n '1,/^#end$/p' "$1" | grep -E '^PODBOOT_[A-Z0-9_]+=[A-Za-z0-9._:/+=~,-]*$' >/tmp/vmedia.env || return 1
+	. /tmp/vmedia.env
+	mkdir -p /etc/podboot
+	sed -n '/^#end$/,$p' "$1" | sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' >/etc/podboot/root.pem
+	[ -s /etc/podboot/root.pem ]
+}
+
+# static_up IFACE ADDRESS PREFIX [GATEWAY] [DNS,DNS...]: the address a config
+# block gives, where there is no DHCP to ask. Prints the address.
+static_up() {
+	ip link set lo up
+	ip link set "$1" up
+	ip -4 addr flush dev "$1"
+	ip addr add "$2/$3" dev "$1" || return 1
+	if [ -n "$4" ]; then ip route replace default via "$4" dev "$1" || return 1; fi
+	: >/etc/resolv.conf
+	for _d in $(echo "$5" | tr ',' ' '); do echo "nameserver $_d" >>/etc/resolv.conf; done
+	echo "$2"
+}

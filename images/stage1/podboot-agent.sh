@@ -63,11 +63,36 @@ post_event() {
 		say "warning: could not report $1: $(head -n 1 "$WORK/report.err")"
 }
 
-# fail REASON DETAIL: report, print, stop (exit 1; init keeps the machine stopped)
+# fail REASON DETAIL: report, print, then wait for the pod's word: exit 3
+# (init reboots into a new network boot) when a rollout or an operator wants
+# this server installed again, else stay stopped here.
 fail() {
 	report failed "$1" "$2"
 	say "FAILED $1: $2"
+	await_retry
 	exit 1
+}
+
+# A heartbeat every PODBOOT_RETRY_POLL seconds (10) with this install's
+# session, refreshed while it lasts; the pod's answer says "reboot" when the
+# server is wanted back. PODBOOT_RETRY_WAIT seconds (a day) at most, then the
+# machine just stays stopped.
+await_retry() {
+	_polls=$((${PODBOOT_RETRY_WAIT:-86400} / ${PODBOOT_RETRY_POLL:-10}))
+	while [ "$_polls" -gt 0 ]; do
+		sleep "${PODBOOT_RETRY_POLL:-10}"
+		_polls=$((_polls - 1))
+		# shellcheck disable=SC2086 # TLS_FIRST is a list of words, or none
+		if curl $TLS_FIRST -sS --fail --cacert "$CA" --connect-timeout 10 --max-time 30 -H "Authorization: Bearer $PODBOOT_TOKEN" \
+			-H 'Content-Type: application/json' --data '{"state":"heartbeat"}' -o "$WORK/answer" "$BASE/v1/events" 2>/dev/null; then
+			if grep -q '"action": *"reboot"' "$WORK/answer"; then
+				say "the pod asks for a new install: rebooting"
+				exit 3
+			fi
+		else
+			refresh_token
+		fi
+	done
 }
 
 # fetch PATH FILE: resumable download (-C -), three rounds of curl's own retries

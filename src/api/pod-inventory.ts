@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPodFile } from '../config/load.js';
+import type { Labels } from '../config/labels.js';
 import type { PodConfig } from '../config/types.js';
 import { formatIPv4 } from '../net/ipv4.js';
 
@@ -19,21 +20,28 @@ export interface InventoryNode {
 export interface PodInventory {
   /** by MAC (lower case, colons) */
   nodes: ReadonlyMap<string, InventoryNode>;
+  /**
+   * Every server the file names, by MAC, with its labels ({} for none): what
+   * a task's label selector picks from (`!drain` picks the unlabelled too).
+   */
+  labels: ReadonlyMap<string, Labels>;
   /** spec.stage2 as name@version: the image the pod's servers install now */
   image?: string;
 }
 
-const EMPTY: PodInventory = { nodes: new Map() };
+const EMPTY: PodInventory = { nodes: new Map(), labels: new Map() };
 
 /** The inventory part of a validated pod file (pure). */
 export function inventoryOf(pod: PodConfig): PodInventory {
   const nodes = new Map<string, InventoryNode>();
+  const labels = new Map<string, Labels>();
   for (const n of pod.nodes) {
+    labels.set(n.mac, n.labels ?? {});
     const address = n.management?.address;
     const entry: InventoryNode = { ...(n.hostname ? { hostname: n.hostname } : {}), ...(address !== undefined ? { management: formatIPv4(address) } : {}) };
     if (entry.hostname || entry.management) nodes.set(n.mac, entry);
   }
-  return { nodes, ...(pod.stage2 ? { image: `${pod.stage2.image}@${pod.stage2.version}` } : {}) };
+  return { nodes, labels, ...(pod.stage2 ? { image: `${pod.stage2.image}@${pod.stage2.version}` } : {}) };
 }
 
 const cache = new Map<string, { version: string; inventory: PodInventory }>();

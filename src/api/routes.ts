@@ -3,6 +3,7 @@
 import type { PodAction } from '../pod-vm/supervisor.js';
 import { type LogsQuery, parseLogsQuery } from './logs-query.js';
 import { TASK_ID_PATTERN, type TaskRoute } from '../tasks/api.js';
+import { ROLLOUT_ACTIONS, type RolloutAction } from '../rollout/central.js';
 
 export type Route =
   | { kind: 'health' }
@@ -25,6 +26,9 @@ export type Route =
   | { kind: 'nodes-summary' }
   | { kind: 'node'; pod: string; mac: string }
   | { kind: 'reinstall'; pod: string; mac: string }
+  | { kind: 'rollout'; pod: string }
+  | { kind: 'rollout-start'; pod: string }
+  | { kind: 'rollout-action'; pod: string; action: RolloutAction }
   | TaskRoute
   | { kind: 'method-not-allowed'; allow: string }
   | { kind: 'not-found' };
@@ -76,6 +80,13 @@ export function matchRoute(method: string, url: string): Route {
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}$`)))) return get({ kind: 'node', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') });
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/nodes/${MAC}/reinstall$`)))) {
     return method === 'POST' ? { kind: 'reinstall', pod: m[1]!, mac: m[2]!.toLowerCase().replace(/-/g, ':') } : { kind: 'method-not-allowed', allow: 'POST' };
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/rollout$`)))) {
+    if (method === 'POST') return { kind: 'rollout-start', pod: m[1]! };
+    return get({ kind: 'rollout', pod: m[1]! });
+  }
+  if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/rollout/([a-z]+)$`))) && (ROLLOUT_ACTIONS as readonly string[]).includes(m[2]!)) {
+    return method === 'POST' ? { kind: 'rollout-action', pod: m[1]!, action: m[2] as RolloutAction } : { kind: 'method-not-allowed', allow: 'POST' };
   }
   if (path === '/api/v1/task-templates') return get({ kind: 'task-templates' });
   if ((m = path.match(new RegExp(`^/api/v1/pods/${POD}/tasks$`)))) {

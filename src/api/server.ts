@@ -14,6 +14,8 @@ import type { Supervisor } from '../pod-vm/supervisor.js';
 import { tokenMatches, type ServerCredentials } from './credentials.js';
 import { matchRoute } from './routes.js';
 import { podNode, podNodeCounts, podNodes, reinstallNode } from './nodes.js';
+import type { CacheCheckResult } from '../catalog/cache-verdict.js';
+import { actOnRollout, parseAction, parseStart, RolloutRequestError, rolloutStatus, startRollout } from '../rollout/central.js';
 import { sendUiAsset } from './ui.js';
 import { sendPodLogs } from './logs.js';
 import { taskApi } from '../tasks/api.js';
@@ -45,6 +47,10 @@ export interface CentralApiOptions {
   socketPath?: string;
   /** the operator token's file, named by the page's token prompt (absolute) */
   tokenFile?: string;
+  /** more of the central node's own metrics for /metrics (the cached image check's) */
+  ownFamilies?: () => Family[];
+  /** a pod's cached copies of these name@version hashed again now, a missing one placed from the catalog (before a rollout starts) */
+  checkImages?: (pod: string, refs: string[]) => Promise<CacheCheckResult[]>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -175,7 +181,7 @@ export class CentralApi {
     const sup = this.o.supervisor;
     switch (route.kind) {
       case 'metrics': {
-        const text = await this.o.metrics.scrape([...supervisorFamilies(sup.status()), ...this.families()]);
+        const text = await this.o.metrics.scrape([...supervisorFamilies(sup.status()), ...this.families(), ...(this.o.ownFamilies?.() ?? [])]);
         res.writeHead(200, { 'content-type': CONTENT_TYPE });
         return void res.end(text);
       }
@@ -274,8 +280,33 @@ export class CentralApi {
         // A cancel's reason goes where a reinstall's does: into who did it, which the task keeps as its reason.
         const reason = route.kind === 'task-cancel' && typeof body?.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 200) : undefined;
         const r = taskApi(route, this.o.stateRoot, route.kind === 'task-submit' ? body : undefined, `operator via the central API${reason ? ` (${reason})` : ''}`);
-        if (route.kind === 'task-submit' || route.kind === 'task-cancel') this.o.log.info({ pod: route.pod, action: route.kind, status: r.status }, 'operator action: task');
+        // A selector is logged as given: the tasks record it too, but a refused one is only here.
+        const select = route.kind === 'task-submit' && typeof body?.select === 'string' ? { select: body.select.slice(0, 200) } : {};
+        if (route.kind === 'task-submit' || route.kind === 'task-cancel') this.o.log.info({ pod: route.pod, action: route.kind, status: r.status, ...select }, 'operator action: task');
         return send(res, r.status, r.body);
+      }
+      case 'rollout':
+      case 'rollout-start':
+      case 'rollout-action': {
+        if (!sup.instance(route.pod)) return send(res, 404, { error: `no pod ${route.pod}` });
+        const body = route.kind === 'rollout' ? undefined : await readJson(req);
+        try {
+          if (route.kind === 'rollout') return send(res, 200, rolloutStatus(this.o.stateRoot, route.pod));
+          const by = 'operator via the central API';
+          if (route.kind === 'rollout-start') {
+            const check = this.o.checkImages;
+            if (!check) return send(res, 503, { error: 'this central node has no image catalog to check the pod copies against' });
+            const status = await startRollout({ stateRoot: this.o.stateRoot, pod: route.pod, req: parseStart(body), by, checkImages: (refs) => check(route.pod, refs) });
+            this.o.log.info({ pod: route.pod, rollout: status.rollout?.id, target: status.rollout?.target, select: status.rollout?.selector }, 'operator action: rollout start');
+            return send(res, 201, status);
+          }
+          const status = actOnRollout(this.o.stateRoot, route.pod, route.action, parseAction(body), by);
+          this.o.log.info({ pod: route.pod, rollout: status.rollout?.id, action: route.action, phase: status.rollout?.phase }, 'operator action: rollout');
+          return send(res, 200, status);
+        } catch (err) {
+          if (err instanceof RolloutRequestError) return send(res, err.status, { error: err.message });
+          throw err;
+        }
       }
       case 'rolling-restart': {
         const r = sup.rollingRestart();

@@ -15,7 +15,8 @@ const KEY_RE = new RegExp(LABEL_KEY_PATTERN, 'u');
 const VALUE_RE = new RegExp(LABEL_VALUE_PATTERN, 'u');
 
 export function labelKeyProblem(key: string): string | undefined {
-  if (!KEY_RE.test(key) || key.length > 317) return `label name ${JSON.stringify(key)} is not valid (1-63 of letters, digits, - _ . starting and ending with a letter or digit, after an optional dns.prefix/)`;
+  if (!KEY_RE.test(key) || key.length > 317)
+    return `label name ${JSON.stringify(key)} is not valid (1-63 of letters, digits, - _ . starting and ending with a letter or digit, after an optional dns.prefix/)`;
   return undefined;
 }
 
@@ -73,7 +74,7 @@ export function selects(selector: Selector, labels: Labels | undefined): boolean
         return !has(r.key);
       case '=':
         return has(r.key) && labels![r.key] === r.value;
-      case '!=':
+      default:
         return !has(r.key) || labels![r.key] !== r.value;
     }
   });

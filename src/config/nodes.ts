@@ -7,6 +7,7 @@ import { poolOf, reservedIn, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isDnsName, normalizeUuid } from './syntax.js';
 import { labelKeyProblem, labelValueProblem } from './labels.js';
 import { readStage2Ref } from './stage2-ref.js';
+import { readBmc } from './bmc.js';
 import type { NodeConfig } from './types.js';
 import { readSshKeys } from './users.js';
 import type { NodeManagementReader } from './management.js';
@@ -71,6 +72,7 @@ export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, c
     if (keys?.length && context && !context.usersListed) n.report('sshAuthorizedKeys', 'no user to add these keys to: list the logins in spec.users');
     const labels = readLabels(n);
     const stage2 = readStage2Ref(n, 'stage2');
+    const bmc = readBmc(n);
     if (mac) macs.push({ mac, path: `${n.path}.mac` });
     if (mac) {
       nodes.push({
@@ -83,6 +85,7 @@ export function readNodes(spec: Section, subnets: LocatedSubnet[] | undefined, c
         ...(keys?.length ? { sshAuthorizedKeys: keys } : {}),
         ...(labels ? { labels } : {}),
         ...(stage2 ? { stage2 } : {}),
+        ...(bmc ? { bmc } : {}),
       });
     }
   }

@@ -125,6 +125,15 @@ export const HEARTBEAT_SHAPE = mapping({ interval: optional(DURATION) });
 
 export const STAGE2_SHAPE = mapping({ image: required(text()), version: required(text()) });
 
+/** nodes[].bmc: the server's BMC, for booting the stage1 ISO over Redfish virtual media (src/redfish/) */
+export const BMC_SHAPE = mapping({
+  address: required(text()),
+  username: required(text()),
+  passwordFile: required(text()),
+  caFile: optional(text()),
+  plainHttpMedia: optional(boolean()),
+});
+
 export const NODE_SHAPE = mapping({
   mac: required(text()),
   hostname: optional(text()),
@@ -136,6 +145,7 @@ export const NODE_SHAPE = mapping({
   labels: optional(labels()),
   /** pinned: this server installs this image whatever the pod's release or a rollout says */
   stage2: optional(STAGE2_SHAPE),
+  bmc: optional(BMC_SHAPE),
 });
 
 export const BOOT_SHAPE = mapping({

@@ -50,6 +50,21 @@ export interface NodeConfig {
   labels?: Record<string, string>;
   /** pinned: the server installs this image, whatever the pod's release or a rollout says */
   stage2?: { image: string; version: string };
+  /** the server's BMC: `podboot nodes vmedia-boot` boots the stage1 ISO through it (Redfish virtual media) */
+  bmc?: BmcConfig;
+}
+
+/** A BMC reached over Redfish; the password stays in its file and is read only when used. */
+export interface BmcConfig {
+  /** base URL, `https://10.0.0.5` (or http:// for a BMC that has no TLS) */
+  address: string;
+  username: string;
+  /** absolute path of a file holding the password (never in the pod file) */
+  passwordFile: string;
+  /** PEM of the CA that issued the BMC's certificate; absent: the system's CAs */
+  caFile?: string;
+  /** the BMC fetches the ISO over plain HTTP (it cannot be given the pod's CA); see docs/vmedia.md */
+  plainHttpMedia: boolean;
 }
 
 /** Which NIC of the installed OS carries the management network: by MAC or by kernel name. */

@@ -60,6 +60,11 @@ export const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   mtype: 'mtools',
   syslinux: 'syslinux',
   cpio: 'cpio',
+  // the stage1 ISO for BMC virtual media (src/vmedia/iso-build.ts): GRUB's El Torito images come from grub-pc-bin and grub-efi-amd64-bin
+  'grub-mkrescue': 'grub-common',
+  xorriso: 'xorriso',
+  // independent Redfish clients the mock BMC's test checks podboot's requests against
+  redfishtool: 'redfishtool',
   // the Debian server image (podboot images build-debian) and stage1's stream install
   mmdebstrap: 'mmdebstrap',
   'mkfs.ext4': 'e2fsprogs',

@@ -21,6 +21,7 @@ export const KICKSTART_VALUES = [
   'rootCa',
   'rootPasswordHash',
   'repoUrl',
+  'heartbeatSeconds',
 ] as const;
 export type KickstartValues = Record<(typeof KICKSTART_VALUES)[number], string>;
 

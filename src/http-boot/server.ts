@@ -27,6 +27,8 @@ import { HttpError } from '../net/http/errors.js';
 import { closeServer, listen, tlsServerOptions } from '../net/http/listen.js';
 import { HttpRefusals, pathOnly } from '../net/http/refusals.js';
 import { sendJson, type JsonStyle } from '../net/http/reply.js';
+import { patchSlice } from '../vmedia/block.js';
+import type { VmediaIsoSource } from '../vmedia/iso-source.js';
 
 export interface HttpBootConfig {
   address: string;
@@ -47,8 +49,12 @@ export interface HttpBootDeps {
   credentials: InstallCredentials;
   /** iPXE scripts (`ipxe/<mac>.ipxe`) and the boot tree, named as over TFTP */
   bootFiles: FileResolver;
-  /** the pod's assigned stage2, when it has one */
-  stage2: () => Stage2Set | undefined;
+  /** the stage2 this server installs (its pin, a rollout's, the pod's release), when the pod holds it */
+  stage2: (mac: string) => Stage2Set | undefined;
+  /** name@version of the copy the pod holds with this image sha256 (any version, not only the assigned one) */
+  imageRef?: (sha256: string) => string | undefined;
+  /** a rollout that wants this server back: the answer to its report tells its agent to reboot (src/rollout/pod-driver.ts) */
+  rollouts?: { onReport(mac: string, scope: 'install' | 'node', node: NodeRecord | undefined, now: number): 'reboot' | undefined };
   /** the kickstart for one server; throws when it cannot be rendered */
   kickstart: (mac: string) => string;
   /** the cloud-init seed (FAT image) for one server; rejects with what failed */
@@ -57,6 +63,8 @@ export interface HttpBootDeps {
   clock?: () => number;
   /** the node agent's task endpoints (/v1/tasks/…, src/tasks/pod-service.ts) */
   tasks?: { handle(req: IncomingMessage, res: ServerResponse, method: string, url: URL, mac: string): Promise<void> };
+  /** the stage1 ISO with each server's config block filled in (GET /vmedia/<mac>.iso, src/vmedia/) */
+  vmedia?: VmediaIsoSource;
 }
 
 export interface HttpBootCounters {
@@ -178,6 +186,11 @@ export class HttpBootServer {
         return;
       }
       if (method !== 'GET' && method !== 'HEAD') throw new BootHttpError(405, `${method} not allowed`);
+      const iso = /^\/vmedia\/([0-9a-f]{12})\.iso$/.exec(url.pathname);
+      if (iso && this.deps.vmedia) {
+        mac = await this.vmediaIso(req, res, iso[1]!, tokenFromRequest(req.headers.authorization, url.searchParams), secure);
+        return;
+      }
       const ipxe = /^\/ipxe\/([0-9A-Fa-f:-]{12,17})\.ipxe$/.exec(url.pathname);
       if (ipxe) return await this.resolved(req, res, `ipxe/${ipxe[1]}.ipxe`, 'text/plain; charset=utf-8');
       if (url.pathname.startsWith('/boot/')) return await this.resolved(req, res, decodePath(url.pathname.slice('/boot/'.length)), 'application/octet-stream');
@@ -222,8 +235,8 @@ export class HttpBootServer {
     if (stage2 && (method === 'GET' || method === 'HEAD')) {
       const name = stage2[1] as Stage2FileName;
       if (!STAGE2_FILES.includes(name)) throw new BootHttpError(404, 'no such stage2 file', mac);
-      const set = this.deps.stage2();
-      if (!set) throw new BootHttpError(404, 'this pod has no stage2 image assigned', mac);
+      const set = this.deps.stage2(mac);
+      if (!set) throw new BootHttpError(404, 'this pod holds no stage2 image for this server', mac);
       await this.sendFile(req, res, set.files[name], name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       return mac;
     }
@@ -300,7 +313,7 @@ export class HttpBootServer {
     this.count('events', report);
     if (t.changed) {
       const text = reason ? `failed(${reason})${detail ? `: ${detail}` : ''}` : detail;
-      const image = t.next === 'installed' ? this.installedImage(msg) : undefined;
+      const image = t.next === 'installed' ? this.installedImage(mac, msg) : undefined;
       this.deps.nodes.changeInstallState({ mac, state: t.next, time: now, reason, ...(text ? { detail: text } : {}), ...(image ? { image } : {}) });
       const fields = { mac, from: node?.state, to: t.next, reason, detail };
       if (t.next === 'failed') this.deps.log.warn(fields, 'install failed');
@@ -319,19 +332,24 @@ export class HttpBootServer {
     const answer: Record<string, unknown> = { state: t.changed ? t.next : node?.state };
     // The installed OS needs a token of its own to report in after the reboot.
     if (t.changed && t.next === 'installed') answer.nodeToken = this.deps.tokens.issue(mac, 'node', now);
+    // Decided on the state after this report's own change.
+    const action = this.deps.rollouts?.onReport(mac, scope, this.deps.nodes.node(mac), now);
+    if (action) answer.action = action;
     sendJson(res, 200, answer, JSON_STYLE);
   }
 
   /**
    * The image an `installed` report says is on the disk, by the sha256 of the
-   * signed manifest stage1 verified: the pod's own name for it when that is
-   * the stage2 it assigns, else only the digest (the pod names no image it
-   * does not hold).
+   * signed manifest stage1 verified: the pod's own name for it (the version
+   * this server is assigned, else another the pod holds), else only the
+   * digest (the pod names no image it does not hold).
    */
-  private installedImage(msg: { sha256?: unknown }): string | undefined {
+  private installedImage(mac: string, msg: { sha256?: unknown }): string | undefined {
     if (typeof msg.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(msg.sha256)) return undefined;
-    const set = this.deps.stage2();
-    return set?.sha256 === msg.sha256 ? `${set.name}@${set.version}` : `sha256:${msg.sha256}`;
+    // The version assigned first: two versions may hold the same bytes (a release signed again).
+    const set = this.deps.stage2(mac);
+    if (set?.sha256 === msg.sha256) return `${set.name}@${set.version}`;
+    return this.deps.imageRef?.(msg.sha256) ?? `sha256:${msg.sha256}`;
   }
 
   /** A boot-tree file or generated iPXE script, by its TFTP name. */
@@ -355,6 +373,20 @@ export class HttpBootServer {
     }
   }
 
+  /** A BMC mounting a server's ISO: the generic image, its config block patched in as the bytes go by. */
+  private async vmediaIso(req: IncomingMessage, res: ServerResponse, mac12: string, token: string | undefined, secure: boolean): Promise<string> {
+    const a = this.deps.vmedia!.answer(mac12, token, secure, Math.floor(this.clock() / 1000));
+    if (!a.ok) throw new BootHttpError(a.status, a.reason, a.mac, a.status === 503 ? 'no-iso' : undefined);
+    const handle = await open(a.path, 'r');
+    try {
+      const validators = { etag: a.etag, lastModified: new Date(0).toUTCString() };
+      await this.stream(req, res, { fd: handle.fd, size: a.layout.size, type: 'application/octet-stream', validators, patch: { offset: a.layout.contentOffset, content: a.content } });
+    } finally {
+      await handle.close();
+    }
+    return a.mac;
+  }
+
   private async sendFile(req: IncomingMessage, res: ServerResponse, f: Stage2File, type: string): Promise<void> {
     const handle = await open(f.path, 'r');
     try {
@@ -364,7 +396,7 @@ export class HttpBootServer {
     }
   }
 
-  private async stream(req: IncomingMessage, res: ServerResponse, f: { fd: number; size: number; type: string; validators?: Validators }): Promise<void> {
+  private async stream(req: IncomingMessage, res: ServerResponse, f: { fd: number; size: number; type: string; validators?: Validators; patch?: { offset: number; content: Buffer } }): Promise<void> {
     const headers: Record<string, string | number> = { 'content-type': f.type, 'accept-ranges': 'bytes' };
     const v = f.validators;
     if (v) {
@@ -391,7 +423,7 @@ export class HttpBootServer {
       res.end();
       return;
     }
-    await this.pump(res, f.fd, start, end);
+    await this.pump(res, f.fd, start, end, f.patch);
   }
 
   /**
@@ -403,7 +435,7 @@ export class HttpBootServer {
    * is never closed here (destroying a ReadStream on it closed it under the
    * caller) and no read is left in flight on return: the caller closes it.
    */
-  private async pump(res: ServerResponse, fd: number, start: number, end: number): Promise<void> {
+  private async pump(res: ServerResponse, fd: number, start: number, end: number, patch?: { offset: number; content: Buffer }): Promise<void> {
     const chunk = Math.min(STREAM_CHUNK, end - start + 1);
     const bufs = [Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk)];
     const bufFor = (i: number) => bufs[i & 1]!;
@@ -424,6 +456,8 @@ export class HttpBootServer {
         if (closed) return;
         if (n === 0) throw new Error(`file ends at byte ${pos}, ${end + 1} expected`);
         const buf = bufFor(i);
+        // Bytes of a per-server block are replaced on their way out (the file on disk is everyone's).
+        if (patch) patchSlice(buf.subarray(0, n), pos, patch.offset, patch.content);
         pos += n;
         if (pos <= end) next = readAt(bufFor(i + 1), pos);
         this.counters.bytesSent += n;

@@ -49,7 +49,7 @@ export function vmResources(os: LabOs | undefined): { memMb: number; diskBytes: 
 
 /** The login the Debian racks' pods give their servers (with the key `lab up --os debian` makes in DIR/ssh). */
 export const LAB_SSH_USER = 'ops';
-/** The Debian servers' node agent heartbeat, in the pods' YAML. */
+/** The installed servers' heartbeat, in the pods' YAML: how soon a rollout's reboot request reaches them. */
 export const LAB_HEARTBEAT = '10s';
 
 // Address plan limits: rack r uses 10.99.r.0/30 (WAN), 10.20.r.0/24 (rack) and 10.30.r.0/24 (management, the
@@ -187,7 +187,7 @@ spec:
   nodes:
 ${nodes.join('\n')}
   unknownNodes: ignore
-${debian ? debianSpec(rack, debian.sshPublicKey) : '  stage2: { image: lab-stage2, version: "1.0" }\n'}`;
+${debian ? debianSpec(rack, debian.sshPublicKey) : `  heartbeat: { interval: ${LAB_HEARTBEAT} }\n  stage2: { image: lab-stage2, version: "1.0" }\n`}`;
 }
 
 function debianSpec(rack: RackPlan, sshPublicKey: string): string {

@@ -244,7 +244,15 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   }
 
   // 4. The central node: one supervised pod instance per rack.
-  const central = track(spawnDetached(plan.centralNs, process.execPath, [CLI_SCRIPT, 'serve', '--pods', podsDir, '--state', stateRoot], join(plan.dir, 'logs', 'central.log'), 'central'));
+  const central = track(
+    spawnDetached(
+      plan.centralNs,
+      process.execPath,
+      [CLI_SCRIPT, 'serve', '--pods', podsDir, '--state', stateRoot, '--catalog', join(stateRoot, 'catalog')],
+      join(plan.dir, 'logs', 'central.log'),
+      'central',
+    ),
+  );
   for (const rack of plan.racks) {
     const instanceLog = join(stateRoot, rack.pod, 'instance.log');
     for (const ready of [/dhcp listening/, /tftp listening/, /http boot listening/]) await waitForLog(instanceLog, ready, 90_000, central);

@@ -9,6 +9,7 @@ import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { STAGE1_BOOT_FILES, STAGE1_INITRD } from '../images/stage1.js';
+import { VMEDIA_ISO, VMEDIA_LAYOUT } from '../vmedia/iso-build.js';
 
 const SUMS = 'stage1/SHA256SUMS';
 
@@ -24,11 +25,14 @@ function sums(dir: string): string | undefined {
 export async function shareStage1(src: string, stateRoot: string, log: Logger): Promise<string> {
   const dest = join(stateRoot, 'central', 'stage1');
   const want = sums(src);
-  if (want !== undefined && want === sums(dest)) return dest;
+  // The virtual-media ISO is built after stage1 (and optional): its layout, which names its digest, is compared too.
+  const layout = (dir: string) => (existsSync(join(dir, VMEDIA_LAYOUT)) ? readFileSync(join(dir, VMEDIA_LAYOUT), 'utf8') : undefined);
+  if (want !== undefined && want === sums(dest) && layout(src) === layout(dest)) return dest;
   const tmp = `${dest}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   // SHA256SUMS last: a copy cut short has none and is made again.
-  for (const name of [...STAGE1_BOOT_FILES, STAGE1_INITRD, ...(want !== undefined ? [SUMS] : [])]) {
+  const iso = layout(src) !== undefined && existsSync(join(src, VMEDIA_ISO)) ? [VMEDIA_ISO, VMEDIA_LAYOUT] : [];
+  for (const name of [...STAGE1_BOOT_FILES, STAGE1_INITRD, ...iso, ...(want !== undefined ? [SUMS] : [])]) {
     if (!existsSync(join(src, name))) throw new Error(`--stage1 ${src}: no ${name} there (podboot images build-stage1 --out ${src})`);
     await mkdir(dirname(join(tmp, name)), { recursive: true, mode: 0o755 });
     await copyFile(join(src, name), join(tmp, name));

@@ -1,12 +1,9 @@
 // What a pod's HTTPS boot server serves, as seen from the pod's config and
-// state: which clients are its own, its stage2 copy, and kickstarts rendered
-// per server.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Logger } from 'pino';
+// state: which clients are its own, and kickstarts rendered per server.
+import { readFileSync } from 'node:fs';
 import type { PodConfig } from '../config/types.js';
 import { renderKickstart, unknownPlaceholders, type KickstartValues } from '../http-boot/kickstart.js';
-import { loadStage2, type Stage2Set } from '../http-boot/stage2-files.js';
+import type { Stage2Set } from '../http-boot/stage2-files.js';
 import { cidrContains, parseIPv4, prefixMask } from '../net/ipv4.js';
 
 /**
@@ -20,40 +17,12 @@ export function podSources(pod: PodConfig): (address: number) => boolean {
   return (address) => own.has(address) || pod.subnets.some((s) => cidrContains(s, address)) || (mgmt !== undefined && cidrContains(mgmt, address));
 }
 
-/** The pod's assigned stage2 under <state>/images/<name>@<version>, loaded once it is there. */
-export class Stage2Slot {
-  private loaded?: Stage2Set;
-  private lastError?: string;
-
-  constructor(
-    private readonly pod: PodConfig,
-    private readonly imagesDir: string,
-    private readonly log: Logger,
-  ) {}
-
-  get(): Stage2Set | undefined {
-    if (this.loaded || !this.pod.stage2) return this.loaded;
-    const dir = join(this.imagesDir, `${this.pod.stage2.image}@${this.pod.stage2.version}`);
-    if (!existsSync(join(dir, 'manifest.json'))) return undefined;
-    try {
-      this.loaded = loadStage2(dir);
-      this.log.info({ image: this.loaded.name, version: this.loaded.version, sha256: this.loaded.sha256 }, 'stage2 ready to serve');
-    } catch (err) {
-      const msg = (err as Error).message;
-      // Once per distinct problem: every agent of the pod would otherwise log it again.
-      if (msg !== this.lastError) this.log.error({ dir, err: msg }, 'stage2 copy unusable; servers get 404');
-      this.lastError = msg;
-    }
-    return this.loaded;
-  }
-}
-
 export interface KickstartInputs {
   rootCa: string;
   disk: string;
   nodeToken: (mac: string) => string;
   installToken: (mac: string) => string;
-  stage2: () => Stage2Set | undefined;
+  stage2: (mac: string) => Stage2Set | undefined;
 }
 
 export class KickstartSource {
@@ -73,7 +42,7 @@ export class KickstartSource {
 
   render(mac: string): string {
     const node = this.pod.nodes.find((n) => n.mac === mac);
-    const stage2 = this.inputs.stage2();
+    const stage2 = this.inputs.stage2(mac);
     const server = this.pod.boot.nextServer;
     const values: KickstartValues = {
       hostname: node?.hostname ?? `node-${mac.replace(/:/g, '')}`,
@@ -91,6 +60,7 @@ export class KickstartSource {
       rootCa: this.inputs.rootCa,
       rootPasswordHash: this.pod.install.rootPasswordHash ?? '',
       repoUrl: this.pod.install.repoUrl ?? '',
+      heartbeatSeconds: String(this.pod.heartbeatSeconds),
     };
     return renderKickstart(this.template, values);
   }

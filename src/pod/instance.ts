@@ -20,7 +20,10 @@ import { PodNodeDirectory } from './node-directory.js';
 import { HttpBootServer } from '../http-boot/server.js';
 import { loadTokenSecret, TokenAuthority } from '../install/tokens.js';
 import { packageRoot } from '../package-root.js';
-import { KickstartSource, podSources, Stage2Slot } from './boot-services.js';
+import { KickstartSource, podSources } from './boot-services.js';
+import { Stage2Library } from './stage2-library.js';
+import { PodRollouts } from '../rollout/pod-driver.js';
+import type { Stage2Set } from '../http-boot/stage2-files.js';
 import { SeedSource } from './seed-source.js';
 import { ensurePodTls, type PodTlsSource } from './tls.js';
 import { AdmittingNodeStore, type AdmissionLimits } from '../install/admission.js';
@@ -31,6 +34,8 @@ import { RateLimitedLog } from '../log-limit.js';
 import type { ClientInfo } from '../tftp/resolver.js';
 import { checkLiveness } from '../install/liveness.js';
 import { PodTaskService } from '../tasks/pod-service.js';
+import { VmediaIsoSource, vmediaAddress } from '../vmedia/iso-source.js';
+import { parseIPv4 } from '../net/ipv4.js';
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -45,6 +50,8 @@ export interface PodInstanceOptions {
   prepareBootTree?: (bootDir: string, rootCa: Buffer) => Promise<void>;
   /** caps on unknown servers and on event rows per server (tests lower them) */
   admission?: AdmissionLimits;
+  /** a stage1 build holding the virtual-media ISO (vmedia/stage1.iso), streamed per server at /vmedia/<mac>.iso */
+  stage1Dir?: string;
 }
 
 export class PodInstance {
@@ -65,8 +72,10 @@ export class PodInstance {
   private livenessTimer?: NodeJS.Timeout;
   /** aborts a warm-up still running when the instance stops */
   private readonly stopping = new AbortController();
-  /** The pod's assigned stage2 copy, read when first asked for (onboarding may come after start). */
-  private readonly stage2: Stage2Slot;
+  /** The stage2 versions the pod holds side by side, each read when first asked for (onboarding may come after start). */
+  private readonly stage2: Stage2Library;
+  /** releases and rollouts: which image each server installs (src/rollout/) */
+  readonly rollouts: PodRollouts;
   /** the pod's boot tree (bootloaders, stage1 kernel and initrd), served read-only over TFTP */
   readonly bootDir: string;
 
@@ -83,7 +92,8 @@ export class PodInstance {
     this.dhcpServer = new DhcpServer(this.dhcp, leases, log, { address: config.listen.address, port: config.listen.dhcpPort });
     this.bootDir = join(opts.stateDir, 'boot');
     this.tasks = new PodTaskService({ pod: config.name, log, db: this.db, stateDir: opts.stateDir });
-    this.stage2 = new Stage2Slot(config, join(opts.stateDir, 'images'), log);
+    this.stage2 = new Stage2Library(join(opts.stateDir, 'images'), log);
+    this.rollouts = new PodRollouts(this.db, this.nodes, config, log);
     mkdirSync(this.bootDir, { recursive: true, mode: 0o755 });
   }
 
@@ -134,7 +144,7 @@ export class PodInstance {
       nodeToken: (mac) => tokens.issue(mac, 'node', nowSec()),
       // {{token}} in a kickstart (the RHEL one calls back with it) is a session: it travels over TLS only.
       installToken: (mac) => credentials.session(mac, nowSec()),
-      stage2: () => this.stage2.get(),
+      stage2: (mac) => this.stage2Of(mac),
     });
     const seeds = new SeedSource(this.config, {
       rootCa: tls.rootCa.toString('utf8'),
@@ -158,13 +168,18 @@ export class PodInstance {
         tokens,
         credentials,
         bootFiles,
-        stage2: () => this.stage2.get(),
+        stage2: (mac) => this.stage2Of(mac),
+        imageRef: (sha256) => this.stage2.refOf(sha256),
+        rollouts: this.rollouts,
         kickstart: (mac) => kickstart.render(mac),
         seed: (mac) => seeds.image(mac),
         tasks: this.tasks,
+        vmedia: new VmediaIsoSource({ pod: this.config, stage1Dir: this.opts.stage1Dir, tokens, state: (mac) => this.nodeState.node(mac)?.state, rootCa: tls.rootCa }),
       },
     );
     this.tasks.start();
+    this.rollouts.syncPodFile(nowSec());
+    this.rollouts.start();
     await this.httpServer.start();
     this.watchLiveness();
     this.log.info({ leases: this.dhcp.leaseCount }, 'pod instance started');
@@ -198,7 +213,18 @@ export class PodInstance {
 
   /** Is `source` the address this pod leased to `mac`, in one of its subnets? */
   private fromServer(mac: string, source: string, now: number) {
-    return bootConfigAccess({ mac, source, now, leases: this.dhcp.leasesOf(mac), subnets: this.config.subnets });
+    const d = bootConfigAccess({ mac, source, now, leases: this.dhcp.leasesOf(mac), subnets: this.config.subnets });
+    if (d.allow || (d.reason !== 'no-lease' && d.reason !== 'lease-expired')) return d;
+    // Booted from virtual media, a server asks no DHCP: the static address its ISO block gave it (its fixed
+    // address in the pod file, only for servers with a bmc entry) is its own.
+    const fixed = vmediaAddress(this.config, mac);
+    if (fixed !== undefined && parseIPv4(source.replace(/^::ffff:/i, '')) === parseIPv4(fixed)) return { allow: true as const, address: fixed };
+    return d;
+  }
+
+  private stage2Of(mac: string): Stage2Set | undefined {
+    const ref = this.rollouts.assigned(mac);
+    return ref === undefined ? undefined : this.stage2.get(ref);
   }
 
   /** A token as the pod would hand it out (tests, `podboot nodes token`). */
@@ -240,6 +266,7 @@ export class PodInstance {
     await this.warming;
     // Long-polls held for the node agents are answered now, not after the HTTP server's grace.
     this.tasks.stop();
+    this.rollouts.stop();
     await this.httpServer?.stop();
     await this.tftpServer?.stop();
     await this.dhcpServer.stop();

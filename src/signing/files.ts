@@ -1,7 +1,7 @@
 // File input for verification: streamed hashing of images (never held in
 // memory) and size-capped reads of the small inputs.
 import { createHash, randomBytes } from 'node:crypto';
-import { link, open, rename, rm, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { VerificationError } from './errors.js';
 
@@ -19,25 +19,36 @@ export interface FileDigest {
   chunks?: Buffer[];
 }
 
+/**
+ * Reads an open file to its end, handing each read to `take` (the buffer is
+ * reused: copy what must be kept) while the next read is under way. Returns
+ * the bytes read.
+ */
+export async function readThrough(fh: FileHandle, take: (bytes: Buffer) => void): Promise<number> {
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let which = 0;
+  let size = 0;
+  let pending = fh.read(bufs[0]!, 0, CHUNK, null);
+  for (;;) {
+    const { bytesRead } = await pending;
+    if (bytesRead === 0) return size;
+    const ready = bufs[which]!;
+    which ^= 1;
+    pending = fh.read(bufs[which]!, 0, CHUNK, null);
+    take(ready.subarray(0, bytesRead));
+    size += bytesRead;
+  }
+}
+
 export async function sha256File(path: string, chunkBytes?: number): Promise<FileDigest> {
   const fh = await open(path, 'r');
   try {
     const hash = createHash('sha256');
     const pieces = chunkBytes ? new PieceHasher(chunkBytes) : undefined;
-    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let which = 0;
-    let size = 0;
-    let pending = fh.read(bufs[0]!, 0, CHUNK, null);
-    for (;;) {
-      const { bytesRead } = await pending;
-      if (bytesRead === 0) break;
-      const ready = bufs[which]!;
-      which ^= 1;
-      pending = fh.read(bufs[which]!, 0, CHUNK, null);
-      hash.update(ready.subarray(0, bytesRead));
-      pieces?.update(ready.subarray(0, bytesRead));
-      size += bytesRead;
-    }
+    const size = await readThrough(fh, (bytes) => {
+      hash.update(bytes);
+      pieces?.update(bytes);
+    });
     return { sha256: hash.digest(), size, ...(pieces ? { chunks: pieces.digests() } : {}) };
   } finally {
     await fh.close();

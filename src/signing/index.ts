@@ -2,7 +2,7 @@
 // server and stage1 tooling use. It depends on nothing else in podboot.
 export { VerificationError, type VerificationCheck } from './errors.js';
 export { verifyImage, verifyDetached, checkSignature, loadTrust, LIMITS, type VerifyImageOptions, type VerifiedImage, type SignatureFacts, type SignerSummary } from './verify.js';
-export { sha256File, readCapped, writeFileAtomic, syncDir, type FileDigest } from './files.js';
+export { sha256File, readCapped, readThrough, writeFileAtomic, syncDir, type FileDigest } from './files.js';
 export { signImage, signBytes, signDigest, signerIdentity, type SignerIdentity, type SignImageOptions, type SignedImageFiles } from './sign.js';
 export { CaDirectory, type IssuedFiles, type CaInitOptions, type Authority } from './ca-dir.js';
 export { readPrivateKey } from './keys.js';

@@ -117,6 +117,60 @@ const MIGRATIONS: readonly string[] = [
      time   INTEGER NOT NULL
    );
    CREATE INDEX task_output_task ON task_output(task, seq);`,
+  // The label selector a task was submitted with (`--select role=web`), so
+  // what an operator asked for is kept beside the servers it resolved to.
+  `ALTER TABLE tasks ADD COLUMN selector TEXT;`,
+  // Image releases and rollouts (src/rollout/): which image version is the
+  // pod's active one, the one before it, the one in canary or staged, each
+  // change in a history row; a rollout and, per server it selected, its pass
+  // (forward to the target, back to the previous release) and progress.
+  `CREATE TABLE releases (
+     ref        TEXT PRIMARY KEY,
+     role       TEXT NOT NULL,
+     changed_at INTEGER NOT NULL,
+     changed_by TEXT NOT NULL,
+     why        TEXT
+   );
+   CREATE TABLE release_history (
+     id   INTEGER PRIMARY KEY AUTOINCREMENT,
+     time INTEGER NOT NULL,
+     ref  TEXT NOT NULL,
+     role TEXT NOT NULL,
+     by   TEXT NOT NULL,
+     why  TEXT
+   );
+   CREATE TABLE rollouts (
+     id             TEXT PRIMARY KEY,
+     target         TEXT NOT NULL,
+     previous       TEXT,
+     selector       TEXT NOT NULL,
+     canary         TEXT NOT NULL,
+     batch          INTEGER NOT NULL,
+     max_failures   INTEGER NOT NULL,
+     server_timeout INTEGER NOT NULL,
+     phase          TEXT NOT NULL,
+     paused_from    TEXT,
+     reason         TEXT,
+     created_at     INTEGER NOT NULL,
+     created_by     TEXT NOT NULL,
+     updated_at     INTEGER NOT NULL
+   );
+   CREATE INDEX rollouts_created ON rollouts(created_at);
+   CREATE TABLE rollout_servers (
+     rollout     TEXT NOT NULL,
+     pass        TEXT NOT NULL,
+     mac         TEXT NOT NULL,
+     ord         INTEGER NOT NULL,
+     canary      INTEGER NOT NULL,
+     image       TEXT NOT NULL,
+     state       TEXT NOT NULL,
+     batch       INTEGER,
+     started_at  INTEGER,
+     finished_at INTEGER,
+     detail      TEXT,
+     PRIMARY KEY (rollout, pass, mac)
+   );
+   CREATE INDEX rollout_servers_mac ON rollout_servers(mac, state);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

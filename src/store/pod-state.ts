@@ -74,6 +74,11 @@ class SqlitePodState implements PodStateAdmin {
     return this.nodeStore.reinstall(mac, time, by);
   }
 
+  addEvent(event: NodeEvent): void {
+    if (this.db.readonly) throw new Error('pod state opened read-only: cannot record an event');
+    this.nodeStore.addEvent(event);
+  }
+
   close(): void {
     this.db.close();
   }

@@ -156,6 +156,8 @@ export interface PodStateView {
 export interface PodStateAdmin extends PodStateView {
   /** a new install attempt (older tokens die), state back to `discovered`, an event naming who asked */
   reinstall(mac: string, time: number, by: string): NodeRecord;
+  /** an event the central node records in the pod's history; mac '' for one about the pod itself (its cached images) */
+  addEvent(event: NodeEvent): void;
 }
 
 /** First and last address of a range, both included (uint32). */

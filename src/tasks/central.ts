@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { podInventory } from '../api/pod-inventory.js';
+import { parseSelector, type Selector, SelectorError, selects } from '../config/labels.js';
 import { normalizeMac } from '../net/mac.js';
 import { openExistingPodDatabase } from '../store/database.js';
 import { SqliteNodeStateStore } from '../store/sqlite-store.js';
@@ -19,6 +20,7 @@ import { renderTemplate, TemplateError } from './template.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 600;
 const MAX_TARGETS = 1000;
+const MAX_SELECTOR = 1024;
 
 /** A refusal with the status the API answers. */
 export class TaskRequestError extends Error {
@@ -44,13 +46,15 @@ export interface SubmitRequest {
   template: string;
   params: Record<string, string>;
   targets: string[];
+  /** servers of the pod file whose labels match, besides `targets` */
+  select?: Selector;
   rules: Rule[];
   timeoutSeconds?: number;
 }
 
 /** The API's JSON body, checked: every rule's pattern compiled by the linear engine. */
 export function parseSubmit(body: Record<string, unknown> | undefined): SubmitRequest {
-  if (!body) throw new TaskRequestError(400, 'a JSON object {template, params, targets, rules, timeoutSeconds}');
+  if (!body) throw new TaskRequestError(400, 'a JSON object {template, params, targets, select, rules, timeoutSeconds}');
   if (typeof body.template !== 'string') throw new TaskRequestError(400, 'template: the name of a template (GET /api/v1/task-templates)');
   const params: Record<string, string> = {};
   if (body.params !== undefined) {
@@ -60,10 +64,11 @@ export function parseSubmit(body: Record<string, unknown> | undefined): SubmitRe
       params[k] = v;
     }
   }
-  if (!Array.isArray(body.targets) || !body.targets.length || !body.targets.every((t) => typeof t === 'string')) {
-    throw new TaskRequestError(400, 'targets: a non-empty list of MAC addresses or hostnames');
-  }
-  if (body.targets.length > MAX_TARGETS) throw new TaskRequestError(400, `at most ${MAX_TARGETS} targets`);
+  const select = parseSelect(body.select);
+  const targets = body.targets ?? [];
+  if (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string')) throw new TaskRequestError(400, 'targets: a list of MAC addresses or hostnames');
+  if (!targets.length && !select) throw new TaskRequestError(400, 'targets or select: name the servers (MAC addresses or hostnames), or select them by label (role=web)');
+  if (targets.length > MAX_TARGETS) throw new TaskRequestError(400, `at most ${MAX_TARGETS} targets`);
   let rules: Rule[];
   try {
     rules = parseRules(body.rules);
@@ -77,11 +82,32 @@ export function parseSubmit(body: Record<string, unknown> | undefined): SubmitRe
       throw new TaskRequestError(400, 'timeoutSeconds: 1..86400');
     timeoutSeconds = body.timeoutSeconds;
   }
-  return { template: body.template, params, targets: body.targets as string[], rules, ...(timeoutSeconds ? { timeoutSeconds } : {}) };
+  return { template: body.template, params, targets: targets as string[], ...(select ? { select } : {}), rules, ...(timeoutSeconds ? { timeoutSeconds } : {}) };
 }
 
-/** Each target (a MAC or a hostname from the pod file) as one server the pod knows. */
-function resolveTargets(stateRoot: string, pod: string, db: Database.Database, targets: string[]): { mac: string; hostname?: string }[] {
+/**
+ * `select`, a label selector (src/config/labels.ts). An empty one would pick
+ * every server of the pod, which a forgotten shell variable should not do:
+ * refused, so "all of them" is always spelt out.
+ */
+function parseSelect(value: unknown): Selector | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length > MAX_SELECTOR) throw new TaskRequestError(400, `select: a label selector such as "role=web,rack!=b" (text, at most ${MAX_SELECTOR} characters)`);
+  if (!value.trim()) throw new TaskRequestError(400, 'select: an empty selector would pick every server; write one such as role=web');
+  try {
+    return parseSelector(value);
+  } catch (err) {
+    if (err instanceof SelectorError) throw new TaskRequestError(400, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Each target (a MAC or a hostname from the pod file) as one server the pod
+ * knows, then the pod file's servers whose labels the selector matches: the
+ * union, each server once, in that order.
+ */
+function resolveTargets(stateRoot: string, pod: string, db: Database.Database, targets: string[], select?: Selector): { mac: string; hostname?: string }[] {
   const inventory = podInventory(stateRoot, pod);
   const known = new Set(new SqliteNodeStateStore(db).nodes().map((n) => n.mac));
   for (const mac of inventory.nodes.keys()) known.add(mac);
@@ -94,6 +120,16 @@ function resolveTargets(stateRoot: string, pod: string, db: Database.Database, t
     const hostname = inventory.nodes.get(mac)?.hostname;
     out.set(mac, { mac, ...(hostname ? { hostname } : {}) });
   }
+  if (select) {
+    // Labels live in the pod file the pod runs, so only its servers can match, seen by the pod yet or not.
+    const matched = [...inventory.labels].filter(([, labels]) => selects(select, labels)).map(([mac]) => mac);
+    if (!matched.length) throw new TaskRequestError(400, `pod ${pod}: no server matches the selector ${JSON.stringify(select.text)} (labels from spec.nodes[].labels of its pod file)`);
+    for (const mac of matched) {
+      const hostname = inventory.nodes.get(mac)?.hostname;
+      out.set(mac, { mac, ...(hostname ? { hostname } : {}) });
+    }
+  }
+  if (out.size > MAX_TARGETS) throw new TaskRequestError(400, `${out.size} servers: at most ${MAX_TARGETS} per request (narrow the selector)`);
   return [...out.values()];
 }
 
@@ -111,7 +147,7 @@ export function submitTasks(stateRoot: string, pod: string, req: SubmitRequest, 
   const rules = [...entry.template.rules, ...req.rules];
   const timeout = req.timeoutSeconds ?? entry.template.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   return withDb(stateRoot, pod, false, (db) => {
-    const servers = resolveTargets(stateRoot, pod, db, req.targets);
+    const servers = resolveTargets(stateRoot, pod, db, req.targets, req.select);
     const tasks: NewTask[] = servers.map((s) => ({
       id: randomBytes(8).toString('hex'),
       mac: s.mac,
@@ -124,6 +160,7 @@ export function submitTasks(stateRoot: string, pod: string, req: SubmitRequest, 
       createdAt: now,
       deadline: now + timeout,
       submittedBy: by,
+      ...(req.select ? { selector: req.select.text } : {}),
     }));
     const store = new SqliteTaskStore(db);
     store.insert(tasks);

@@ -36,6 +36,8 @@ export interface TaskRecord {
   stdoutChecked: number;
   stderrChecked: number;
   submittedBy?: string;
+  /** the label selector the task was submitted with, when it was (`role=web`) */
+  selector?: string;
 }
 
 export interface OutputChunk {
@@ -70,6 +72,7 @@ interface Row {
   stdout_checked: number;
   stderr_checked: number;
   submitted_by: string | null;
+  selector: string | null;
 }
 
 function record(r: Row): TaskRecord {
@@ -97,10 +100,11 @@ function record(r: Row): TaskRecord {
     stdoutChecked: r.stdout_checked,
     stderrChecked: r.stderr_checked,
     ...(r.submitted_by !== null ? { submittedBy: r.submitted_by } : {}),
+    ...(r.selector !== null ? { selector: r.selector } : {}),
   };
 }
 
-export type NewTask = Pick<TaskRecord, 'id' | 'mac' | 'hostname' | 'template' | 'params' | 'rules' | 'script' | 'sha256' | 'createdAt' | 'deadline' | 'submittedBy'>;
+export type NewTask = Pick<TaskRecord, 'id' | 'mac' | 'hostname' | 'template' | 'params' | 'rules' | 'script' | 'sha256' | 'createdAt' | 'deadline' | 'submittedBy' | 'selector'>;
 
 /** What a state change sets besides the state. */
 export interface TaskChange {
@@ -125,11 +129,12 @@ export class SqliteTaskStore {
 
   insert(tasks: readonly NewTask[]): void {
     const ins = this.db.prepare(
-      `INSERT INTO tasks (id, mac, hostname, template, params, rules, script, sha256, state, created_at, deadline, updated_at, submitted_by)
-       VALUES (@id, @mac, @hostname, @template, @params, @rules, @script, @sha256, 'queued', @createdAt, @deadline, @createdAt, @submittedBy)`,
+      `INSERT INTO tasks (id, mac, hostname, template, params, rules, script, sha256, state, created_at, deadline, updated_at, submitted_by, selector)
+       VALUES (@id, @mac, @hostname, @template, @params, @rules, @script, @sha256, 'queued', @createdAt, @deadline, @createdAt, @submittedBy, @selector)`,
     );
     this.db.transaction(() => {
-      for (const t of tasks) ins.run({ ...t, hostname: t.hostname ?? null, submittedBy: t.submittedBy ?? null, params: JSON.stringify(t.params), rules: JSON.stringify(t.rules) });
+      for (const t of tasks)
+        ins.run({ ...t, hostname: t.hostname ?? null, submittedBy: t.submittedBy ?? null, selector: t.selector ?? null, params: JSON.stringify(t.params), rules: JSON.stringify(t.rules) });
     })();
   }
 

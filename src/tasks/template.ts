@@ -26,6 +26,13 @@ export const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const PARAM_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 const MAX_VALUE = 4096;
+/**
+ * Headers an author might write to ask for root. Tasks run as the node
+ * agent's confined, unprivileged user and podboot has no way to raise them
+ * (docs/decisions.md, "Remote tasks: no root"): said plainly, not as an
+ * unknown header, so nobody guesses at another spelling.
+ */
+const ROOT_HEADERS = new Set(['privileged', 'root', 'sudo', 'user']);
 
 /** One shell word whose value is exactly `value`, whatever it holds. */
 export function shellQuote(value: string): string {
@@ -58,6 +65,8 @@ export function parseTemplate(name: string, text: string): TaskTemplate {
       } catch (err) {
         throw new TemplateError(`${where}: ${(err as RuleError).message}`);
       }
+    } else if (ROOT_HEADERS.has(key)) {
+      throw new TemplateError(`${where}: "#% ${key}": tasks run as the node agent's unprivileged user; podboot has no root tasks (docs/tasks.md, "Root tasks")`);
     } else throw new TemplateError(`${where}: unknown header "#% ${key}" (description, param, timeout, rule)`);
   });
   checkPlaceholderQuoting(name, text);

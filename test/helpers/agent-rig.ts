@@ -73,6 +73,8 @@ export class AgentRig {
    * same session). Any other call with TOKEN is refused (401).
    */
   sessionMode: 'ok' | 'cut' | 'refuse' = 'ok';
+  /** the JSON a heartbeat is answered with (a failed agent's wait for the pod's word); none: 204 */
+  retryAnswer?: string;
   exchanges = 0;
   events: { body: unknown; auth: string | undefined }[] = [];
   requests: AgentRequest[] = [];
@@ -130,7 +132,10 @@ export class AgentRig {
     // Past the exchange the install token is worth nothing.
     if (req.headers.authorization === `Bearer ${TOKEN}`) return void res.writeHead(401).end();
     if (req.method === 'POST' && path === '/v1/events') {
-      this.events.push({ body: JSON.parse(body.toString()), auth: req.headers.authorization });
+      const event = JSON.parse(body.toString()) as { state?: string };
+      this.events.push({ body: event, auth: req.headers.authorization });
+      // As the pod answers a failed server's heartbeat when a rollout wants it back.
+      if (event.state === 'heartbeat' && this.retryAnswer) return void res.writeHead(200, { 'content-type': 'application/json' }).end(this.retryAnswer);
       return void res.writeHead(204).end();
     }
     if (req.method === 'POST' && path === '/v1/token/refresh') return void res.writeHead(200, { 'content-type': 'text/plain' }).end(REFRESHED);
@@ -215,6 +220,8 @@ export class AgentRig {
           PODBOOT_LIB: this.lib,
           PODBOOT_RETRIES: '1',
           PODBOOT_FETCH_ROUNDS: '1',
+          // A failed agent waits for the pod's word; these tests want its exit at once.
+          PODBOOT_RETRY_WAIT: '0',
           ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -238,6 +245,7 @@ export class AgentRig {
     this.missing = new Set();
     this.intercept = undefined;
     this.sessionMode = 'ok';
+    this.retryAnswer = undefined;
     this.exchanges = 0;
     this.events.length = 0;
     this.requests.length = 0;

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { expect, vi } from 'vitest';
 import { type Daemon, type Lab, PODBOOT } from './netns.js';
 
@@ -25,13 +25,21 @@ export interface BrowserCentral {
  */
 export async function startBrowserCentral(
   lab: Lab,
-  o: { podsDir: string; stateDir: string; pods: readonly string[]; podYaml: (name: string, i: number) => string; addresses: (i: number) => string[] },
+  o: {
+    podsDir: string;
+    stateDir: string;
+    pods: readonly string[];
+    podYaml: (name: string, i: number) => string;
+    addresses: (i: number) => string[];
+    /** more `podboot serve` options (e.g. --ca DIR --catalog DIR) */
+    serveArgs?: readonly string[];
+  },
 ): Promise<BrowserCentral> {
   lab.addNs('c');
   for (let i = 0; i < o.pods.length; i++) for (const a of o.addresses(i)) lab.ip('c', 'addr', 'add', `${a}/32`, 'dev', 'lo');
   mkdirSync(o.podsDir);
   for (const [i, p] of o.pods.entries()) writeFileSync(join(o.podsDir, `${p}.yaml`), o.podYaml(p, i));
-  const central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', o.podsDir, '--state', o.stateDir, '--api', '127.0.0.1:0'], 'central');
+  const central = lab.spawn('c', process.execPath, [PODBOOT, 'serve', '--pods', o.podsDir, '--state', o.stateDir, '--api', '127.0.0.1:0', ...(o.serveArgs ?? [])], 'central');
   await central.waitFor(/central API listening/, 30_000);
   const ready = () => o.pods.filter((p) => new RegExp(`"pod":"${p}","pid":\\d+,"listeners"[^\\n]*"msg":"pod instance ready"`).test(central.log()));
   await vi.waitFor(() => expect(ready()).toEqual([...o.pods]), { timeout: 45_000, interval: 250 });
@@ -73,4 +81,24 @@ export async function chromiumTrusting(dir: string, caFile: string): Promise<Bro
     env: { ...process.env, HOME: home },
     viewport: { width: 1500, height: 900 },
   });
+}
+
+/**
+ * Chromium trusting the node's CA, on the operator page and logged in with
+ * `token`; every console error or warning, page error and CSP violation is
+ * pushed to `problems` for the test to assert empty.
+ */
+export async function openOperatorPage(dir: string, caFile: string, base: string, token: string, problems: string[]): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await chromiumTrusting(dir, caFile);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.addInitScript("document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))");
+  await page.goto(`${base}/`);
+  await page.fill('#token', token);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#board:not([hidden])');
+  return { context, page };
 }

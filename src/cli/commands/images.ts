@@ -177,17 +177,6 @@ ${CATALOG_HELP}`,
   },
 };
 
-/** Hard link when catalog and state share a file system (no copy of a GiB image), else copy. */
-async function placeFile(from: string, to: string): Promise<void> {
-  const { link, copyFile, rm } = await import('node:fs/promises');
-  await rm(to, { force: true });
-  try {
-    await link(from, to);
-  } catch {
-    await copyFile(from, to);
-  }
-}
-
 export const imagesOnboardCommand: Command = {
   summary: 'hand each pod the verified stage2 image its pod file names, and nothing else',
   usage: `usage: podboot images onboard --pods DIR --ca ROOT.pem [--crl FILE]... [--catalog DIR] [--state DIR]
@@ -195,7 +184,8 @@ export const imagesOnboardCommand: Command = {
 Selective onboarding: for every pod file in DIR with spec.stage2 {image, version},
 verifies that catalog entry again for that pod (chain, revocation, manifest pod
 allow-list) and places it in STATE/<pod>/images/<image>@<version>/ (image,
-image.p7s, manifest.json, manifest.json.p7s; hard links when possible). Pods
+image.p7s, manifest.json, manifest.json.p7s): a copy of its own, never a hard
+link (reflinked where the file system can), each file hashed again. Pods
 without spec.stage2 get nothing. Earlier versions stay for rollback. Exit 1 if
 any pod's image is missing or refused; the other pods are still served.
 
@@ -212,11 +202,11 @@ ${CATALOG_HELP}`,
     });
     if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
     if (!values.pods || !values.ca) throw new UsageError('--pods and --ca are required');
-    const [{ loadPodDir }, { formatProblem }, { join }, { mkdir }] = await Promise.all([
+    const [{ loadPodDir }, { formatProblem }, { join }, { placeCopy }] = await Promise.all([
       import('../../config/load.js'),
       import('../../config/types.js'),
       import('node:path'),
-      import('node:fs/promises'),
+      import('../../catalog/pod-copy.js'),
     ]);
     const { pods, problems } = loadPodDir(values.pods);
     if (problems.length) {
@@ -236,12 +226,14 @@ ${CATALOG_HELP}`,
         const ref = `${pod.stage2.image}@${pod.stage2.version}`;
         try {
           const got = await catalog.resolveForPod({ pod: pod.name, name: pod.stage2.image, version: pod.stage2.version, rootCa, crl });
-          const to = join(values.state ?? defaultStateRoot(), pod.name, 'images', ref);
-          await mkdir(to, { recursive: true, mode: 0o700 });
-          await placeFile(got.image, join(to, 'image'));
-          await placeFile(got.signature, join(to, 'image.p7s'));
-          await placeFile(got.manifest, join(to, 'manifest.json'));
-          await placeFile(got.manifestSignature, join(to, 'manifest.json.p7s'));
+          const entry = catalog.get(pod.stage2.image, pod.stage2.version)!;
+          // A copy (reflinked where the file system can), each file re-hashed: never a hard link to the catalog's blob (src/catalog/pod-copy.ts).
+          const { dir: to } = await placeCopy({
+            entry,
+            blobPath: (h) => catalog.blobPath(h),
+            imagesDir: join(values.state ?? defaultStateRoot(), pod.name, 'images'),
+            log: catalog.log.child({ pod: pod.name }),
+          });
           process.stdout.write(`${pod.name}: ${ref} sha256 ${got.sha256} -> ${to}\n`);
         } catch (err) {
           failed++;

@@ -102,6 +102,8 @@ ${LOG_LEVEL_HELP}`,
       // not given --ca. Run by hand (labs, as root), it may issue its own.
       tlsSource: supervised && values.ca === undefined ? undefined : { caDir: values.ca ?? join(stateRoot, 'ca'), createCa: values.ca === undefined },
       prepareBootTree: stage1Preparer(values.stage1, log),
+      // the virtual-media ISO is read in place from the stage1 build, never copied per pod or per server
+      stage1Dir: values.stage1,
     });
     // Run by hand, a pod opens its sockets warm (src/dhcp/warmup.ts); run by
     // the supervisor, it serves first and warms up when the supervisor says.

@@ -22,6 +22,10 @@ import { CENTRAL_API_SOCKET, registerKey, registrationToken } from '../../pod-li
 import { DEFAULT_INSTANCE_NODE_OPTIONS } from '../../pod-vm/node-options.js';
 import { ALERT_USAGE, alertingConfig, startAlerting } from '../../alerts/central.js';
 import { supervisorFamilies } from '../../metrics/supervisor-metrics.js';
+import { DEFAULT_IMAGE_CHECK_INTERVAL_SEC, ImageCheckSchedule } from '../../catalog/image-check-schedule.js';
+import { withCatalog } from '../../catalog/catalog-session.js';
+import { checkPodImages } from '../../catalog/pod-cache.js';
+import { parseDuration } from '../../config/duration.js';
 
 /** The CLI entry the supervisor runs for each pod (`podboot pod run`). */
 const CLI_SCRIPT = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -32,6 +36,7 @@ export const serveCommand: Command = {
                      [--stage1 DIR] [--instance-log-max MiB] [--instance-node-options "FLAGS"]
                      [--pod-user auto|root] [--no-limits] [--log-format json|pretty]
                      [--alert-webhook URL]… [--alert-rules FILE] [--alert-interval SEC]
+                     [--catalog DIR] [--image-check-interval DURATION]
 
 The central node. Starts one pod instance (its own process: \`podboot pod run\`)
 per pod file in DIR (*.yaml, *.yml), restarts an instance that dies (with
@@ -74,6 +79,14 @@ touching a network.
                     generation, ~12 MiB less per idle instance; "" for V8's
                     own defaults; see docs/operations.md, Sizing)
 ${ALERT_USAGE}
+  --catalog DIR     the image catalog (podboot images pull) the pods' cached
+                    copies are checked against and repaired from (default
+                    $PODBOOT_CATALOG or ./catalog)
+  --image-check-interval DURATION  how often every pod's cached image copies
+                    are hashed again (90s, 30m, 6h, 1d; default 6h, the first
+                    run 5 minutes after the start; 0: never); a bad copy is
+                    moved aside and placed again from the catalog, verified
+                    against the CA's root (podboot images check, docs/operations.md)
 ${LOG_FORMAT_HELP}
 
 The console shows the pod instances' lines too (a DHCP exchange, an install
@@ -108,6 +121,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         'alert-webhook': { type: 'string', multiple: true },
         'alert-rules': { type: 'string' },
         'alert-interval': { type: 'string' },
+        catalog: { type: 'string' },
+        'image-check-interval': { type: 'string' },
       },
       allowPositionals: true,
     });
@@ -126,6 +141,8 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     const logMaxMiB = Number(values['instance-log-max'] ?? 64);
     if (!(logMaxMiB > 0)) throw new UsageError(`--instance-log-max must be a positive number of MiB, not ${values['instance-log-max']}`);
     const api = values.api === 'off' ? undefined : parseListen(values.api ?? '127.0.0.1:9443');
+    const imageCheckSec = values['image-check-interval'] === '0' ? 0 : parseDuration(values['image-check-interval'] ?? DEFAULT_IMAGE_CHECK_INTERVAL_SEC);
+    if (imageCheckSec === undefined) throw new UsageError(`--image-check-interval must be a duration such as 30m, 6h or 1d, or 0 for never, not ${values['image-check-interval']}`);
     const dns = [
       'localhost',
       ...(values['api-name'] ?? '')
@@ -184,6 +201,14 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
       log,
     });
     let central: CentralApi | undefined;
+    let imageChecks: ImageCheckSchedule | undefined;
+    // The catalog the pods' cached copies are checked against and placed from (the schedule and a rollout's start).
+    const copySource = {
+      catalogDir: values.catalog ?? process.env.PODBOOT_CATALOG ?? 'catalog',
+      rootCaFile: ca.paths.rootCert,
+      crlFiles: [ca.paths.codeSigningCrl, ca.paths.rootCrl],
+      log: log.child({ component: 'image-check' }),
+    };
     // One aggregation for the API's /metrics and the alert evaluator.
     const metrics = new MetricsAggregator(() => supervisor.pods().map((pod) => ({ pod, socketPath: supervisor.metricsSocket(pod) })));
     let externalURL = 'http://localhost';
@@ -198,7 +223,20 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
         if (central?.updateCredentials(await centralCredentials(credentialsOf))) log.info({ ca: ca.dir }, 'central API certificate reloaded');
       };
       const targets = new TargetRegistry(regKey);
-      central = new CentralApi({ ...api, credentials, token, tokenFile: resolve(tokenFile), supervisor, stateRoot, metrics, log, targets, socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET) });
+      central = new CentralApi({
+        ...api,
+        credentials,
+        token,
+        tokenFile: resolve(tokenFile),
+        supervisor,
+        stateRoot,
+        metrics,
+        log,
+        targets,
+        ownFamilies: () => imageChecks?.families() ?? [],
+        checkImages: (pod, refs) => withCatalog(copySource, (c) => checkPodImages({ stateRoot, pod, refs, ...c, log: copySource.log })),
+        socketPath: join(stateRoot, 'central', CENTRAL_API_SOCKET),
+      });
       try {
         await central.start();
       } catch (err) {
@@ -220,7 +258,12 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     instanceLogs.start();
     await supervisor.start();
     log.info({ pods: supervisor.pods(), refused: supervisor.refusedFiles().map((r) => r.file), state: stateRoot, dir: values.pods ?? '(embedded pod)' }, 'central node serving');
-    const alerts = alerting && startAlerting(alerting, { metrics, own: () => supervisorFamilies(supervisor.status()), externalURL, log });
+    // The pods' cached image copies hashed again on a schedule, repaired from the catalog (src/catalog/pod-cache.ts).
+    if (imageCheckSec > 0) {
+      imageChecks = new ImageCheckSchedule({ ...copySource, stateRoot, intervalMs: imageCheckSec * 1000, pods: () => supervisor.pods() });
+      imageChecks.start();
+    }
+    const alerts = alerting && startAlerting(alerting, { metrics, own: () => [...supervisorFamilies(supervisor.status()), ...(imageChecks?.families() ?? [])], externalURL, log });
     reload = async () => {
       log.info({ signal: 'SIGHUP' }, 'reload requested (SIGHUP)');
       await supervisor.rescan();
@@ -232,6 +275,7 @@ for \`podboot pods\` and \`podboot events\`. Details: docs/operations.md.`,
     stopReloads();
     log.info({ signal }, 'stopping');
     await alerts?.stop();
+    await imageChecks?.stop();
     // Instances first: they deregister from the API on their way out.
     await supervisor.stop();
     await instanceLogs.stop();

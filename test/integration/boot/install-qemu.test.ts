@@ -7,12 +7,13 @@
 // installed VM PXE-install again. Asserted from the serial consoles and the
 // pod's own record (podboot nodes show).
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { POD_ADDRESS, QemuRig, type Vm } from '../../helpers/qemu-rig.js';
 import { placeStage2 } from '../../helpers/stage2.js';
+import { allZero } from '../../helpers/disk.js';
 
 const VM_A = '52:54:00:20:00:10';
 const VM_B = '52:54:00:20:00:11';
@@ -55,20 +56,6 @@ function blankDisk(name: string): string {
   writeFileSync(path, Buffer.alloc(0));
   spawnSync('truncate', ['-s', String(DISK_BYTES), path]);
   return path;
-}
-
-function allZero(path: string): boolean {
-  const fd = openSync(path, 'r');
-  const buf = Buffer.alloc(1 << 20);
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) return true;
-      for (let i = 0; i < n; i++) if (buf[i] !== 0) return false;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 beforeAll(async () => {

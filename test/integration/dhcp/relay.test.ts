@@ -134,7 +134,7 @@ exit 0
       [['--arch', '0'], 'undionly.kpxe'],
       [['--arch', '7'], 'snponly.efi'],
       [['--arch', '11'], 'snponly-arm64.efi'],
-      [['--arch', '16', '--vendor-class', 'HTTPClient:Arch:00016:UNDI:003016'], 'http://10.99.0.1:80/ipxe.efi'],
+      [['--arch', '16', '--vendor-class', 'HTTPClient:Arch:00016:UNDI:003016'], 'http://10.99.0.1:80/boot/ipxe.efi'],
       [['--arch', '0', '--user-class', 'iPXE'], 'http://10.99.0.1:80/ipxe/52-54-00-20-00-03.ipxe'],
     ];
     for (const [args, file] of cases) {
@@ -143,7 +143,7 @@ exit 0
       expect(offer.type).toBe('OFFER');
       expect(offer.bootfile).toBe(file);
       expect(offer.siaddr).toBe('10.99.0.1');
-      if (file.startsWith('http://10.99.0.1:80/ipxe.efi')) expect(offer.vendorClass).toBe('HTTPClient');
+      if (file.startsWith('http://10.99.0.1:80/boot/ipxe.efi')) expect(offer.vendorClass).toBe('HTTPClient');
     }
   });
 

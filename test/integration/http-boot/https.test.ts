@@ -139,6 +139,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'stage2.img'), image);
   podboot('sign', 'stage2.img', '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '1.0', '--pods', 'rack-h');
   placeStage2(join(dir, 'stage2.img'), join(state, 'rack-h'), 'stage2-lab@1.0');
+  // The same bytes signed as an older version, held side by side: a server assigned 1.0 that installs them is on 1.0.
+  writeFileSync(join(dir, 'stage2-0.9.img'), image);
+  podboot('sign', 'stage2-0.9.img', '--cert', `${ca}/signers/ci.chain.pem`, '--key', `${ca}/signers/ci.key`, '--name', 'stage2-lab', '--version', '0.9', '--pods', 'rack-h');
+  placeStage2(join(dir, 'stage2-0.9.img'), join(state, 'rack-h'), 'stage2-lab@0.9');
   writeFileSync(join(dir, 'rack-h.yaml'), POD);
   pod = lab.spawn(undefined, process.execPath, podArgs(), 'pod');
   await pod.waitFor(/http boot listening/);

@@ -35,9 +35,9 @@ spec:
   subnets:
     - { cidr: 127.89.0.0/24, gateway: ${RELAY}, pool: 127.89.0.100-127.89.0.199, leaseTime: 10m }
   nodes:
-    - { mac: "${A}", hostname: n-a }
-    - { mac: "${B}", hostname: n-b }
-    - { mac: "${C}", hostname: n-c }
+    - { mac: "${A}", hostname: n-a, labels: { role: web } }
+    - { mac: "${B}", hostname: n-b, labels: { role: web } }
+    - { mac: "${C}", hostname: n-c, labels: { role: db } }
     - { mac: "52:54:00:6b:00:10", hostname: n-probe }
 `;
 
@@ -89,6 +89,7 @@ interface Task {
   params: Record<string, string>;
   script?: string;
   sha256?: string;
+  selector?: string;
 }
 
 describe('remote tasks through a real pod and real node agents', () => {
@@ -224,9 +225,54 @@ describe('remote tasks through a real pod and real node agents', () => {
     expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NODE\s+HOSTNAME\s+TEMPLATE\s+STATE\s+EXIT\s+CREATED\s+DEADLINE$/);
     for (const c of created) expect(table.stdout).toMatch(new RegExp(`^${c.id}\\s+${c.mac}\\s+n-[ab]\\s+greet\\s+succeeded\\s+0\\s`, 'm'));
     // The agent's own lines, and no token in them.
-    expect(agents[0]!.log()).toMatch(new RegExp(`task ${created[0]!.id}: exit 0`));
+    // The agent says so once the pod has answered its exit report, which may be after the pod shows the task ended.
+    await agents[0]!.waitFor(new RegExp(`task ${created[0]!.id}: exit 0, reported`), 10_000);
     const token = readFileSync(join(lab.dir, 'agent-a', 'node.env'), 'utf8').match(/TOKEN=(\S+)/)![1]!;
     expect(agents[0]!.log() + central.log()).not.toContain(token);
+  });
+
+  it('--select role=web: the servers of the pod file with that label, the selector kept with each task; no match and a bad selector are 400s', async () => {
+    const created = json<Task[]>('tasks', 'run', 'greet', '--pod', POD, '--select', 'role=web', '--param', 'who=web');
+    expect(created.map((t) => [t.mac, t.hostname, t.selector])).toEqual([
+      [A, 'n-a', 'role=web'],
+      [B, 'n-b', 'role=web'],
+    ]);
+    for (const c of created) expect(await ended(c.id)).toMatchObject({ state: 'succeeded', selector: 'role=web' });
+    expect(podboot('tasks', 'show', created[0]!.id, '--pod', POD).stdout).toMatch(/^ {2}selector {3}role=web$/m);
+    const none = podboot('tasks', 'run', 'greet', '--pod', POD, '--select', 'role=cache', '--param', 'who=x');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('HTTP 400: pod rack-k: no server matches the selector "role=cache"');
+    // Refused by the CLI before anything is sent, and by the API itself.
+    expect(podboot('tasks', 'run', 'greet', '--pod', POD, '--select', 'role=web,', '--param', 'who=x')).toMatchObject({ status: 2, stderr: expect.stringContaining('an empty term') });
+    const script = `
+      const { callApi, resolveTarget } = await import(${JSON.stringify(join(REPO, 'dist/src/api/client.js'))});
+      const t = resolveTarget({ state: ${JSON.stringify(state)} });
+      const r = await callApi(t, 'POST', '/api/v1/pods/${POD}/tasks', { template: 'greet', params: { who: 'x' }, select: '!role=web' });
+      console.log(JSON.stringify(r));`;
+    const r = spawnSync('ip', ['netns', 'exec', lab.ns('k'), process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(r.stdout)).toEqual({ status: 400, body: { error: 'selector term "!role=web": ! goes only before a bare key (!key)' } });
+  });
+
+  it('list, show and logs with --state read the pod themselves and print what the API gives, byte for byte', () => {
+    const ids = json<Task[]>('tasks', 'list', '--pod', POD)
+      .filter((t) => t.state === 'succeeded')
+      .map((t) => t.id);
+    expect(ids.length).toBeGreaterThan(1);
+    const same = (...args: string[]) => {
+      const viaApi = podboot(...args);
+      const offline = podboot(...args, '--state', state);
+      expect(viaApi.status, viaApi.stderr).toBe(0);
+      expect(offline.status, offline.stderr).toBe(0);
+      expect(offline.stdout).toBe(viaApi.stdout);
+    };
+    same('tasks', 'list', '--pod', POD);
+    same('tasks', 'list', '--pod', POD, '--json');
+    for (const id of ids.slice(0, 2)) {
+      same('tasks', 'show', id, '--pod', POD);
+      same('tasks', 'show', id, '--pod', POD, '--json');
+      same('tasks', 'logs', id, '--pod', POD);
+      same('tasks', 'logs', id, '--pod', POD, '--json');
+    }
   });
 
   it('a rule on ERROR fails the task (exit 0 notwithstanding) and posts the line to a real webhook; another exit code is recorded', async () => {

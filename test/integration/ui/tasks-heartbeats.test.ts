@@ -6,7 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Lab, requireBuild } from '../../helpers/netns.js';
-import { chromiumTrusting, startBrowserCentral } from '../../helpers/browser-central.js';
+import { openOperatorPage, startBrowserCentral } from '../../helpers/browser-central.js';
 import { parseIPv4 } from '../../../src/net/ipv4.js';
 import { openPodDatabase } from '../../../src/store/database.js';
 import { SqliteLeaseStore, SqliteNodeStateStore } from '../../../src/store/sqlite-store.js';
@@ -167,17 +167,7 @@ describe('tasks and heartbeats on the operator page, in Chromium', () => {
       writeOutput(store, T_RUNNING, 'stdout', 'checking sshd\n', now - 79);
     });
 
-    context = await chromiumTrusting(lab.dir, api.ca);
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.addInitScript("document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))");
-    await page.goto(`${base}/`);
-    await page.fill('#token', token());
-    await page.click('#login button[type=submit]');
-    await page.waitForSelector('#board:not([hidden])');
+    ({ context, page } = await openOperatorPage(lab.dir, api.ca, base, token(), problems));
   }, 120_000);
 
   afterAll(async () => {

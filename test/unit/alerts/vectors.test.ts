@@ -21,6 +21,7 @@ describe('promtool vectors through podboot evaluator', () => {
     // Every alert of the file is exercised, firing at least once.
     const fired = new Set(checks.filter((c) => c.expected.length > 0).map((c) => c.alertname));
     expect([...fired].sort()).toEqual([
+      'PodbootCachedImageUnrepairable',
       'PodbootCorruptImage',
       'PodbootDhcpPoolNearlyFull',
       'PodbootInstallFailed',

@@ -101,7 +101,7 @@ describe('known servers from the pod file in force', () => {
 
   it('a file that no longer parses, or none, adds nothing', () => {
     writeFileSync(join(dir, 'pod.yaml'), 'apiVersion: podboot/v1\nkind: Pod\nspec: [');
-    expect(podInventory(root, pod)).toEqual({ nodes: new Map() });
+    expect(podInventory(root, pod)).toEqual({ nodes: new Map(), labels: new Map() });
     expect(podNodes(root, pod).map((n) => n.hostname)).toEqual([undefined, undefined, undefined]);
     rmSync(join(dir, 'pod.yaml'));
     expect(podNodeCounts(root, [pod])).toEqual([{ pod, total: 3, states: { pxe: 3 } }]);

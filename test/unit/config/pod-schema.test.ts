@@ -129,6 +129,7 @@ describe('pod JSON Schema', () => {
           sshAuthorizedKeys: [ed25519Key()],
           labels: { role: 'web', 'example.com/rack': 'a-01' },
           stage2: { image: 'lab', version: '0.9' },
+          bmc: { address: 'https://10.0.0.5', username: 'admin', passwordFile: '/etc/podboot/bmc.password', caFile: '/etc/podboot/bmc-ca.pem', plainHttpMedia: false },
         },
         ...(base.spec!.nodes as Record<string, unknown>[]).slice(1),
       ],

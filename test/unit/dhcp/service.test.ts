@@ -232,7 +232,7 @@ describe('DHCP service: PXE boot files', () => {
     ['BIOS (93=0)', { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' }, 'undionly.kpxe', 'PXEClient'],
     ['UEFI x64 (93=7)', { arch: 7, vendorClass: 'PXEClient:Arch:00007:UNDI:003016' }, 'snponly.efi', 'PXEClient'],
     ['UEFI arm64 (93=11)', { arch: 11, vendorClass: 'PXEClient:Arch:00011:UNDI:003016' }, 'snponly-arm64.efi', 'PXEClient'],
-    ['UEFI HTTP boot (93=16)', { arch: 16, vendorClass: 'HTTPClient:Arch:00016:UNDI:003016' }, 'http://10.99.0.1:80/ipxe.efi', 'HTTPClient'],
+    ['UEFI HTTP boot (93=16)', { arch: 16, vendorClass: 'HTTPClient:Arch:00016:UNDI:003016' }, 'http://10.99.0.1:80/boot/ipxe.efi', 'HTTPClient'],
     ['iPXE', { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001', userClass: 'iPXE' }, 'http://10.99.0.1:80/ipxe/52-54-00-00-06-01.ipxe', 'PXEClient'],
   ];
   it.each(cases)('%s gets the right boot file', (_name, spec, file, vc) => {

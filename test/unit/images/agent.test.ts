@@ -222,6 +222,23 @@ for (const shell of SHELLS)
       expect(rig.events.at(-1)!.body).toMatchObject({ reason: 'install', detail: expect.stringMatching(/kickstart exited 3/) });
     });
 
+    it('after a failure it waits for the pod: heartbeats until the answer asks for a reboot, then exit 3', async () => {
+      rig.reset(signed('retry', image), recordingKickstart(join(tmp, `ks-${tag}-retry.txt`), 3));
+      const waited = await rig.runAgent(shell, join(tmp, `w-${tag}-wait`), { PODBOOT_RETRY_WAIT: '2', PODBOOT_RETRY_POLL: '1' });
+      // Nobody asks: it heartbeats for the time it was given, then stays stopped.
+      expect(waited.code, waited.out).toBe(1);
+      expect(rig.states().slice(-3)).toEqual(['failed', 'heartbeat', 'heartbeat']);
+      rig.reset(signed('retry', image), recordingKickstart(join(tmp, `ks-${tag}-retry2.txt`), 3));
+      rig.retryAnswer = '{"state":"failed","action":"reboot"}';
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-retry`), { PODBOOT_RETRY_WAIT: '30', PODBOOT_RETRY_POLL: '1' });
+      expect(r.code, r.out).toBe(3);
+      expect(rig.states()).toEqual(['stage1', 'stage2-fetched', 'verified', 'installing', 'failed', 'heartbeat']);
+      // with the session the failure was reported with, never the spent install token
+      expect(rig.events.at(-1)!.auth).toBe(rig.events.at(-2)!.auth);
+      expect(rig.events.at(-1)!.auth).not.toBe(`Bearer ${TOKEN}`);
+      expect(r.out).toMatch(/the pod asks for a new install: rebooting/);
+    });
+
     it('refuses a token with characters that could break out of a header', async () => {
       rig.reset(signed('tok', image), recordingKickstart(join(tmp, `ks-${tag}-tok.txt`)));
       const r = await rig.runAgent(shell, join(tmp, `w-${tag}-tok`), { PODBOOT_TOKEN: 'abc"; reboot' });

@@ -45,6 +45,10 @@ describe('task templates', () => {
     expect(() => parseTemplate('dq', '# it\'s fine here\necho "hello {{who}}"\n')).toThrow(/dq:2: a \{\{placeholder\}\} inside "…"/);
     expect(() => parseTemplate('sq', 'echo \'x\' {{who}} "$y"\n')).not.toThrow();
     expect(() => parseTemplate('hdr', '#% frobnicate 1\n')).toThrow(/hdr:1: unknown header/);
+    // Asking for root is refused by name: there are no root tasks (docs/tasks.md).
+    for (const h of ['privileged true', 'root', 'user root', 'sudo']) {
+      expect(() => parseTemplate('priv', `#!/bin/sh\n#% ${h}\napt-get -y upgrade\n`)).toThrow(/priv:2: "#% \w+": tasks run as the node agent's unprivileged user; podboot has no root tasks/);
+    }
     expect(() => parseTemplate('unused', '#% param x=1\necho hi\n')).toThrow(/parameter x is declared but no \{\{x\}\} uses it/);
     expect(() => parseTemplate('rule', '#% rule stdout fail (a)\\1\n')).toThrow(/rule:1: .*linear time/);
   });

@@ -24,7 +24,7 @@ describe('decideBoot', () => {
     ['old PXE ROM without option 93 is BIOS', { vendorClass: PXE }, {}, { kind: 'boot', file: 'undionly.kpxe', via: 'bios', vendorClass: 'PXEClient' }],
     ['UEFI x64 (arch 7)', { arch: 7, vendorClass: PXE }, {}, { kind: 'boot', file: 'snponly.efi', via: 'uefi', vendorClass: 'PXEClient' }],
     ['UEFI arm64 (arch 11)', { arch: 11, vendorClass: PXE }, {}, { kind: 'boot', file: 'snponly-arm64.efi', via: 'arm64', vendorClass: 'PXEClient' }],
-    ['UEFI HTTP boot (arch 16)', { arch: 16, vendorClass: 'HTTPClient:Arch:00016' }, {}, { kind: 'boot', file: 'http://10.99.0.1:80/ipxe.efi', via: 'httpBoot', vendorClass: 'HTTPClient' }],
+    ['UEFI HTTP boot (arch 16)', { arch: 16, vendorClass: 'HTTPClient:Arch:00016' }, {}, { kind: 'boot', file: 'http://10.99.0.1:80/boot/ipxe.efi', via: 'httpBoot', vendorClass: 'HTTPClient' }],
     [
       'iPXE gets its per-server script',
       { arch: 0, vendorClass: PXE, userClass: 'iPXE' },
