@@ -3,6 +3,16 @@
 # say TEXT: one line on the console(s), prefixed with $PODBOOT_PREFIX.
 # init sends stdout to the first console= of the command line; the other
 # consoles named there get the line too, so an operator watching either sees it.
+# What a stage1 that stopped left on its disk: a streamed install wipes the
+# old boot areas before its first byte (images/stage1/stream.sh).
+disk_left() {
+	if [ -e "${PODBOOT_WORK:-/tmp/podboot}/stream" ]; then
+		echo "the disk holds nothing bootable (no partition table, no boot code)"
+	else
+		echo "the disk was not touched"
+	fi
+}
+
 say() {
 	printf '%s: %s\n' "${PODBOOT_PREFIX:-podboot}" "$*"
 	for _c in ${PODBOOT_EXTRA_CONSOLES:-}; do

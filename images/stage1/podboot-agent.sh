@@ -79,6 +79,7 @@ fail() {
 # machine just stays stopped.
 await_retry() {
 	_polls=$((${PODBOOT_RETRY_WAIT:-86400} / ${PODBOOT_RETRY_POLL:-10}))
+	[ "$_polls" -gt 0 ] && say "stopped; $(disk_left). Waiting for the pod to ask for a new install; power-cycle to retry."
 	while [ "$_polls" -gt 0 ]; do
 		sleep "${PODBOOT_RETRY_POLL:-10}"
 		_polls=$((_polls - 1))

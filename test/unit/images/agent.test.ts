@@ -228,6 +228,8 @@ for (const shell of SHELLS)
       // Nobody asks: it heartbeats for the time it was given, then stays stopped.
       expect(waited.code, waited.out).toBe(1);
       expect(rig.states().slice(-3)).toEqual(['failed', 'heartbeat', 'heartbeat']);
+      // what it left on the disk is said at once, not after the wait
+      expect(waited.out).toMatch(/podboot-stage1: stopped; the disk was not touched\. Waiting for the pod to ask for a new install/);
       rig.reset(signed('retry', image), recordingKickstart(join(tmp, `ks-${tag}-retry2.txt`), 3));
       rig.retryAnswer = '{"state":"failed","action":"reboot"}';
       const r = await rig.runAgent(shell, join(tmp, `w-${tag}-retry`), { PODBOOT_RETRY_WAIT: '30', PODBOOT_RETRY_POLL: '1' });
