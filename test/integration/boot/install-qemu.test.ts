@@ -7,12 +7,12 @@
 // installed VM PXE-install again. Asserted from the serial consoles and the
 // pod's own record (podboot nodes show).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { POD_ADDRESS, QemuRig, type Vm } from '../../helpers/qemu-rig.js';
-import { placeStage2 } from '../../helpers/stage2.js';
+import { signedLabStage2 } from '../../helpers/stage2.js';
 import { allZero } from '../../helpers/disk.js';
 
 const VM_A = '52:54:00:20:00:10';
@@ -65,27 +65,7 @@ beforeAll(async () => {
   podboot('images', 'build-lab-stage2', '--out', join(CACHE, 'lab-stage2.img'), '--cache', join(CACHE, 'debs'));
   await rig.setup();
   state = join(rig.dir, 'state');
-  ca = join(rig.dir, 'ca');
-  podboot('ca', 'init', '--out', ca, '--org', 'QEMU Install Test');
-  podboot('ca', 'issue-signer', 'ci', '--ca', ca);
-  copyFileSync(join(CACHE, 'lab-stage2.img'), join(rig.dir, 'lab-stage2.img'));
-  podboot(
-    'sign',
-    join(rig.dir, 'lab-stage2.img'),
-    '--cert',
-    `${ca}/signers/ci.chain.pem`,
-    '--key',
-    `${ca}/signers/ci.key`,
-    '--name',
-    'lab-stage2',
-    '--version',
-    '1.0',
-    '--pods',
-    'rack-q',
-    '--not-after',
-    '7d',
-  );
-  placeStage2(join(rig.dir, 'lab-stage2.img'), join(state, 'rack-q'), 'lab-stage2@1.0');
+  ({ ca } = signedLabStage2({ dir: rig.dir, cache: CACHE, pod: 'rack-q', podState: join(state, 'rack-q'), org: 'QEMU Install Test', podboot: podboot }));
   await rig.startPod(POD, state, ['--ca', ca, '--stage1', join(CACHE, 'stage1')], [/dhcp listening/, /tftp listening/, /http boot listening/]);
 }, 900_000);
 

@@ -17,7 +17,7 @@ import { OVMF_CODE, OVMF_VARS } from '../../../src/lab/firmware.js';
 import { buildVmediaIso, VMEDIA_ISO } from '../../../src/vmedia/iso-build.js';
 import { type Daemon, Lab, PODBOOT, requireBuild } from '../../helpers/netns.js';
 import { MockBmc } from '../../helpers/redfish-bmc.js';
-import { placeStage2 } from '../../helpers/stage2.js';
+import { signedLabStage2 } from '../../helpers/stage2.js';
 import { allZero } from '../../helpers/disk.js';
 
 const VM = '52:54:00:20:00:30';
@@ -83,27 +83,7 @@ beforeAll(async () => {
   lab.ip('tor', 'link', 'set', 'tap0', 'up');
 
   state = join(lab.dir, 'state');
-  const ca = join(lab.dir, 'ca');
-  podbootSync('ca', 'init', '--out', ca, '--org', 'Vmedia QEMU Test');
-  podbootSync('ca', 'issue-signer', 'ci', '--ca', ca);
-  copyFileSync(join(CACHE, 'lab-stage2.img'), join(lab.dir, 'lab-stage2.img'));
-  podbootSync(
-    'sign',
-    join(lab.dir, 'lab-stage2.img'),
-    '--cert',
-    `${ca}/signers/ci.chain.pem`,
-    '--key',
-    `${ca}/signers/ci.key`,
-    '--name',
-    'lab-stage2',
-    '--version',
-    '1.0',
-    '--pods',
-    'rack-m',
-    '--not-after',
-    '7d',
-  );
-  placeStage2(join(lab.dir, 'lab-stage2.img'), join(state, 'rack-m'), 'lab-stage2@1.0');
+  const { ca } = signedLabStage2({ dir: lab.dir, cache: CACHE, pod: 'rack-m', podState: join(state, 'rack-m'), org: 'Vmedia QEMU Test', podboot: podbootSync });
 
   // The server: powered off (-S), no option ROM on its NIC, a blank disk first in its boot order, an empty CD drive.
   disk = join(lab.dir, 'disk.img');
