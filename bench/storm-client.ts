@@ -4,8 +4,10 @@
 // would: relayed DHCP (PXE) → TFTP undionly.kpxe → relayed DHCP (iPXE) →
 // HTTP script, kernel, initrd → HTTPS install token → session exchange,
 // events, manifest, signatures, image, kickstart → installed, then one more PXE DHCP that must get no boot file.
-// Runs inside the bench's namespace (it binds the relay address and the
-// servers' leased addresses) and prints one JSON line of results.
+// The image download honours the pod's boot-storm admission as stage1's curl
+// does: a 503 with Retry-After is waited out and asked again, up to a bound
+// per server. Runs inside the bench's namespace (it binds the relay address
+// and the servers' leased addresses) and prints one JSON line of results.
 import dgram from 'node:dgram';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,6 +35,8 @@ export interface StormConfig {
   macPrefix: string;
   /** bounds the whole run */
   deadlineMs: number;
+  /** how long one server may spend waiting out 503 + Retry-After before it counts as failed */
+  maxBusyWaitMs?: number;
 }
 
 export const PHASES = ['dhcp-pxe', 'tftp', 'dhcp-ipxe', 'http', 'https', 'installed-dhcp'] as const;
@@ -48,7 +52,15 @@ export interface ServerResult {
   bytes: number;
   /** DHCP requests sent again after a timeout */
   dhcpRetries: number;
+  /** DHCP exchanges: DISCOVERs sent and OFFERs back, REQUESTs sent and ACKs (or NAKs) back */
+  dhcp: { discovers: number; offers: number; requests: number; acks: number };
+  /** image requests answered 503 (boot-storm admission) and the time spent waiting them out */
+  busy: number;
+  busyWaitMs: number;
 }
+
+/** Image downloads running at once in this rack, and the most there ever were. */
+const streams = { current: 0, peak: 0 };
 
 const PXE = { arch: 0, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
 const IPXE = { ...PXE, userClass: 'iPXE' };
@@ -58,7 +70,11 @@ class StepError extends Error {}
 /** DORA with a PXE ROM's patience: 4, 8, 16 s (RFC 2131 backoff, as iPXE and PXE ROMs do). */
 async function dora(relay: DhcpProbeClient, id: { mac: string; arch?: number; vendorClass?: string; userClass?: string }, r: ServerResult): Promise<DhcpPacket> {
   for (const wait of [4000, 8000, 16000]) {
+    r.dhcp.discovers++;
     const got = await relay.dora(id, wait);
+    if (got.offer) r.dhcp.offers++;
+    if (got.offer && messageType(got.offer) === MessageType.OFFER) r.dhcp.requests++;
+    if (got.ack) r.dhcp.acks++;
     if (got.ack && messageType(got.ack) === MessageType.ACK) return got.ack;
     if (got.ack && messageType(got.ack) === MessageType.NAK) throw new StepError('NAK');
     r.dhcpRetries++;
@@ -122,8 +138,25 @@ function tftpGet(local: string, server: string, port: number, file: string, time
   });
 }
 
+/**
+ * A GET that survives a keep-alive connection the pod closed just as it was
+ * reused (undici: "other side closed", ECONNRESET), which waiting out a
+ * Retry-After on an idle connection makes likely: asked again on a fresh
+ * one, as stage1's curl --retry-all-errors would, at most 3 times.
+ */
+async function getOnce(agent: Agent, url: string, token?: string): Promise<Awaited<ReturnType<typeof request>>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request(url, { dispatcher: agent, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 3 || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw new StepError(`GET ${url.replace(/\?.*/, '')}: ${(err as Error).message}`);
+    }
+  }
+}
+
 async function httpGet(agent: Agent, url: string, token?: string, sha?: ReturnType<typeof createHash>): Promise<{ bytes: number; text?: string }> {
-  const res = await request(url, { dispatcher: agent, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const res = await getOnce(agent, url, token);
   if (res.statusCode !== 200) {
     const body = await res.body.text();
     throw new StepError(`GET ${url.replace(/\?.*/, '')}: ${res.statusCode} ${body.slice(0, 120)}`);
@@ -138,6 +171,41 @@ async function httpGet(agent: Agent, url: string, token?: string, sha?: ReturnTy
     sha.update(chunk as Buffer);
   }
   return { bytes };
+}
+
+/**
+ * The stage2 image, as stage1's curl --retry fetches it: a 503 is waited out
+ * for its Retry-After (1 s without one) and asked again, until the server
+ * has waited `maxWaitMs` in all. Counts the streams running at once.
+ */
+async function imageGet(agent: Agent, url: string, token: string, r: ServerResult, maxWaitMs: number): Promise<{ bytes: number; sha256: string }> {
+  for (;;) {
+    const res = await getOnce(agent, url, token);
+    if (res.statusCode === 503) {
+      const body = await res.body.text();
+      const after = Number(res.headers['retry-after'] ?? 1);
+      const waitMs = (Number.isFinite(after) && after >= 0 ? after : 1) * 1000;
+      r.busy++;
+      if (r.busyWaitMs + waitMs > maxWaitMs) throw new StepError(`GET image: still 503 after ${r.busy} tries and ${(r.busyWaitMs / 1000).toFixed(0)} s of waiting: ${body.trim().slice(0, 120)}`);
+      r.busyWaitMs += waitMs;
+      await sleep(waitMs);
+      continue;
+    }
+    if (res.statusCode !== 200) throw new StepError(`GET ${url}: ${res.statusCode} ${(await res.body.text()).slice(0, 120)}`);
+    streams.current++;
+    streams.peak = Math.max(streams.peak, streams.current);
+    try {
+      const sha = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of res.body) {
+        bytes += (chunk as Buffer).length;
+        sha.update(chunk as Buffer);
+      }
+      return { bytes, sha256: sha.digest('hex') };
+    } finally {
+      streams.current--;
+    }
+  }
 }
 
 async function report(agent: Agent, base: string, token: string, state: string): Promise<void> {
@@ -161,7 +229,7 @@ async function exchange(agent: Agent, base: string, installToken: string): Promi
 
 async function boot(cfg: StormConfig, relay: DhcpProbeClient, ca: Buffer, i: number): Promise<ServerResult> {
   const mac = `${cfg.macPrefix}:${i.toString(16).padStart(2, '0')}`;
-  const r: ServerResult = { mac, ok: false, phases: {}, bytes: 0, dhcpRetries: 0 };
+  const r: ServerResult = { mac, ok: false, phases: {}, bytes: 0, dhcpRetries: 0, dhcp: { discovers: 0, offers: 0, requests: 0, acks: 0 }, busy: 0, busyWaitMs: 0 };
   let phase: Phase = 'dhcp-pxe';
   let t = performance.now();
   const step = (next: Phase) => {
@@ -198,10 +266,10 @@ async function boot(cfg: StormConfig, relay: DhcpProbeClient, ca: Buffer, i: num
     await report(agent, base, token, 'stage1');
     const manifest = JSON.parse((await httpGet(agent, `${base}/v1/stage2/manifest.json`, token)).text!) as { sha256: string };
     for (const p of ['manifest.json.p7s', 'image.p7s']) r.bytes += (await httpGet(agent, `${base}/v1/stage2/${p}`, token, createHash('sha256'))).bytes;
-    const sha = createHash('sha256');
-    r.bytes += (await httpGet(agent, `${base}/v1/stage2/image`, token, sha)).bytes;
+    const image = await imageGet(agent, `${base}/v1/stage2/image`, token, r, cfg.maxBusyWaitMs ?? 300_000);
+    r.bytes += image.bytes;
     // Stage1 checks the digest against the signed manifest; so does the simulated one.
-    const digest = sha.digest('hex');
+    const digest = image.sha256;
     if (digest !== manifest.sha256) throw new StepError(`image digest ${digest} is not the manifest's ${manifest.sha256}`);
     await report(agent, base, token, 'stage2-fetched');
     await report(agent, base, token, 'verified');
@@ -236,7 +304,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ error: `not done within ${cfg.deadlineMs} ms` }) + '\n');
     process.exit(1);
   }
-  process.stdout.write(JSON.stringify({ wallMs: performance.now() - started, results }) + '\n');
+  process.stdout.write(JSON.stringify({ wallMs: performance.now() - started, results, peakStreams: streams.peak }) + '\n');
 }
 
 // Run as a program inside the namespace; imported by the bench only for its types.

@@ -5,9 +5,14 @@
 // rack (bench/storm-client.ts) relays its DHCP from 10.89.0.1 and speaks
 // from the addresses it leases (10.89.0.0/16 is local on lo). Pod pinned to
 // CPU 1, the rack to CPU 0. No peer: no anchor server walks this whole chain.
+// Boot-storm admission is on (spec.imageStreams, below the number of
+// servers): the rack waits out the pod's 503s, and the pod's own metrics
+// (its metrics socket, read before it stops) give the peak of concurrent
+// image streams, the 503s and the DHCP datagrams it dropped.
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPodState } from '../src/store/pod-state.js';
 import type { Bench } from './bench.js';
@@ -27,7 +32,10 @@ function flag(flags: string[], name: string, dflt: number): number {
   return f ? Number(f.split('=')[1]) : dflt;
 }
 
-function podYaml(): string {
+/** What the bench's pod admits: the pod file's defaults, so a 200-server rack is held to 16 streams at a time. */
+export const STORM_IMAGE_STREAMS = { perPod: 64, perRack: 16 };
+
+function podYaml(streams: { perPod: number; perRack: number }): string {
   return `apiVersion: podboot/v1
 kind: Pod
 metadata: { name: ${POD} }
@@ -39,10 +47,11 @@ spec:
   unknownNodes: provision
   boot: { stage1: http }
   stage2: { image: stage2-lab, version: "1.0" }
+  imageStreams: { perPod: ${streams.perPod}, perRack: ${streams.perRack} }
 `;
 }
 
-function runClient(cfg: StormConfig, cpu: string | undefined): Promise<{ wallMs: number; results: ServerResult[] }> {
+function runClient(cfg: StormConfig, cpu: string | undefined): Promise<{ wallMs: number; results: ServerResult[]; peakStreams: number }> {
   return new Promise((resolve, reject) => {
     const argv = pinned(cpu, ['ip', 'netns', 'exec', NS, process.execPath, CLIENT, JSON.stringify(cfg)]);
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,7 +68,7 @@ function runClient(cfg: StormConfig, cpu: string | undefined): Promise<{ wallMs:
     p.on('exit', (code) => {
       clearTimeout(t);
       try {
-        const r = JSON.parse(out.trim().split('\n').at(-1) ?? '') as { wallMs: number; results: ServerResult[]; error?: string };
+        const r = JSON.parse(out.trim().split('\n').at(-1) ?? '') as { wallMs: number; results: ServerResult[]; peakStreams: number; error?: string };
         if (r.error) return reject(new Error(`storm client: ${r.error}`));
         resolve(r);
       } catch {
@@ -69,9 +78,47 @@ function runClient(cfg: StormConfig, cpu: string | undefined): Promise<{ wallMs:
   });
 }
 
+/** The pod's own figures, from its metrics socket (src/pod/channels.ts). */
+export interface StormPodMetrics {
+  /** most image streams at once (podboot_http_image_streams_peak) */
+  peakStreams: number;
+  /** image requests answered 503 busy */
+  refused: number;
+  /** DHCP datagrams the pod dropped, any reason */
+  dhcpDropped: number;
+}
+
+/** Samples of one family (summed over labels) in Prometheus text. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+function scrape(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, path: '/metrics', timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`metrics: ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error('metrics: timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export interface StormRound {
   wallMs: number;
   results: ServerResult[];
+  /** most image downloads running at once, as the rack counted them */
+  peakStreams: number;
+  /** the pod's own count; undefined when its metrics could not be read */
+  pod?: StormPodMetrics;
   /** servers the pod's own database has as installed afterwards */
   installed: number;
   /** CPU seconds the pod used during the storm */
@@ -85,7 +132,15 @@ export interface StormRound {
  * `pod run` with the built stage1, the simulated rack; everything removed
  * afterwards. Also used by test/integration/pod/storm.test.ts.
  */
-export async function stormRound(o: { work: string; name: string; servers: number; spreadMs: number; stage2: string; pin?: { pod: string; rack: string } }): Promise<StormRound> {
+export async function stormRound(o: {
+  work: string;
+  name: string;
+  servers: number;
+  spreadMs: number;
+  stage2: string;
+  pin?: { pod: string; rack: string };
+  imageStreams?: { perPod: number; perRack: number };
+}): Promise<StormRound> {
   nsCreate(NS);
   const state = join(o.work, `state-${o.name}`);
   const ca = join(o.work, `ca-${o.name}`);
@@ -96,7 +151,7 @@ export async function stormRound(o: { work: string; name: string; servers: numbe
     sh('ip', ['-n', NS, 'addr', 'add', `${POD_ADDR}/32`, 'dev', 'lo']);
     sh('ip', ['-n', NS, 'addr', 'add', `${RELAY}/16`, 'dev', 'lo']);
     onboardSignedStage2(PODBOOT_CLI, o.work, ca, podState, o.stage2);
-    writeFileSync(podFile, podYaml());
+    writeFileSync(podFile, podYaml(o.imageStreams ?? STORM_IMAGE_STREAMS));
     const pod = spawnLogged(pinned(o.pin?.pod, ['ip', 'netns', 'exec', NS, process.execPath, PODBOOT_CLI, 'pod', 'run', podFile, '--state', state, '--ca', ca, '--stage1', STAGE1]), logFile, {
       PODBOOT_LOG_LEVEL: 'warn',
     });
@@ -116,8 +171,19 @@ export async function stormRound(o: { work: string; name: string; servers: numbe
         macPrefix: '52:54:00:89:00',
         deadlineMs: 600_000,
       };
-      const { wallMs, results } = await runClient(cfg, o.pin?.rack);
+      const { wallMs, results, peakStreams } = await runClient(cfg, o.pin?.rack);
       const podCpu = cpuSeconds(pod.pid) - cpu0;
+      const metrics = await scrape(join(podState, 'metrics.sock')).catch((err: Error) => {
+        process.stdout.write(`  the pod's metrics could not be read: ${err.message}\n`);
+        return undefined;
+      });
+      const podMetrics: StormPodMetrics | undefined = metrics
+        ? {
+            peakStreams: metricSum(metrics, 'podboot_http_image_streams_peak'),
+            refused: metricSum(metrics, 'podboot_http_image_streams_refused_total'),
+            dhcpDropped: metricSum(metrics, 'podboot_dhcp_dropped_total'),
+          }
+        : undefined;
       await stopProcess(pod);
       const podErrors = readFileSync(logFile, 'utf8')
         .split('\n')
@@ -126,7 +192,7 @@ export async function stormRound(o: { work: string; name: string; servers: numbe
       const view = openPodState(podState, { readonly: true });
       const installed = view?.nodes().filter((n) => n.state === 'installed').length ?? 0;
       view?.close();
-      return { wallMs, results, installed, podCpu, podErrors };
+      return { wallMs, results, peakStreams, ...(podMetrics ? { pod: podMetrics } : {}), installed, podCpu, podErrors };
     } finally {
       await stopProcess(pod);
     }
@@ -144,23 +210,31 @@ export function ensureStage1(): void {
 
 export const stormBench: Bench = {
   name: 'storm',
-  summary: 'boot storm: N simulated servers (default 200) at once through relayed DHCP → TFTP → HTTP → HTTPS stage2 → installed on one pod (--servers=N --spread=ms --stage2-mib=N --rounds=N)',
+  summary:
+    'boot storm: N simulated servers (default 200) at once through relayed DHCP → TFTP → HTTP → HTTPS stage2 → installed on one pod, image streams admitted 64 per pod and 16 per rack (--servers=N --spread=ms --stage2-mib=N --rounds=N --per-pod=N --per-rack=N)',
   async run(flags) {
     const servers = Math.min(250, Math.max(1, flag(flags, 'servers', 200)));
     const spreadMs = flag(flags, 'spread', 1000);
     const stage2MiB = flag(flags, 'stage2-mib', flags.includes('--quick') ? 8 : 32);
     const rounds = Math.max(1, flag(flags, 'rounds', flags.includes('--quick') ? 1 : 3));
+    const imageStreams = { perPod: flag(flags, 'per-pod', STORM_IMAGE_STREAMS.perPod), perRack: flag(flags, 'per-rack', STORM_IMAGE_STREAMS.perRack) };
     ensureStage1();
     const work = mkdtempSync(join(tmpdir(), 'pbb-storm-'));
     chmodSync(work, 0o755);
     const file = join(work, 'stage2.img');
     writeRandomFile(file, stage2MiB * 1024 * 1024);
-    process.stdout.write(`# ${servers} servers within ${spreadMs} ms, stage2 ${stage2MiB} MiB, ${rounds} rounds; pod on CPU 1, rack on CPU 0; node ${process.version}; logs in ${work}\n`);
+    process.stdout.write(
+      `# ${servers} servers within ${spreadMs} ms, stage2 ${stage2MiB} MiB, ${rounds} rounds, image streams ${imageStreams.perPod} per pod / ${imageStreams.perRack} per rack (one rack); pod on CPU 1, rack on CPU 0; node ${process.version}; load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}; logs in ${work}\n`,
+    );
     const rows: (string | number)[][] = [];
     let failedTotal = 0;
+    let dropsTotal = 0;
+    const peaks: string[] = [];
     try {
       for (let round = 1; round <= rounds; round++) {
-        const r = await stormRound({ work, name: `round-${round}`, servers, spreadMs, stage2: file, pin: { pod: '1', rack: '0' } });
+        const r = await stormRound({ work, name: `round-${round}`, servers, spreadMs, stage2: file, pin: { pod: '1', rack: '0' }, imageStreams });
         const { wallMs, results, installed, podCpu } = r;
         const failed = results.filter((x) => !x.ok);
         failedTotal += failed.length;
@@ -171,6 +245,14 @@ export const stormBench: Bench = {
         const total = ok.map((x) => Object.values(x.phases).reduce((acc, v) => acc + v, 0));
         const bytes = results.reduce((acc, x) => acc + x.bytes, 0);
         const retries = results.reduce((acc, x) => acc + x.dhcpRetries, 0);
+        // A DISCOVER without its OFFER or a REQUEST without its ACK: a datagram lost or not answered.
+        const drops = results.reduce((acc, x) => acc + (x.dhcp.discovers - x.dhcp.offers) + (x.dhcp.requests - x.dhcp.acks), 0);
+        const podDrops = r.pod?.dhcpDropped ?? NaN;
+        dropsTotal += drops + (Number.isNaN(podDrops) ? 0 : podDrops);
+        const busy = results.reduce((acc, x) => acc + x.busy, 0);
+        const waited = results.filter((x) => x.busy > 0).map((x) => x.busyWaitMs / 1000);
+        const peak = `${r.pod?.peakStreams ?? '?'} · ${r.peakStreams}`;
+        peaks.push(peak);
         rows.push([
           round,
           `${ok.length}/${servers}`,
@@ -179,19 +261,45 @@ export const stormBench: Bench = {
           `${(median(total) / 1000).toFixed(1)} / ${(percentile(total, 90) / 1000).toFixed(1)} / ${(Math.max(...total) / 1000).toFixed(1)}`,
           ...PHASES.map((p) => `${(median(phase(p)) / 1000).toFixed(2)} / ${(percentile(phase(p), 90) / 1000).toFixed(2)}`),
           retries,
+          `${drops} · ${podDrops}`,
+          peak,
+          `${busy} · ${r.pod?.refused ?? '?'}`,
+          `${waited.length} · ${waited.length ? median(waited).toFixed(0) : 0} / ${waited.length ? Math.max(...waited).toFixed(0) : 0}`,
           (bytes / 1e9).toFixed(2),
           podCpu.toFixed(1),
         ]);
         process.stdout.write(
-          `  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}\n`,
+          `  round ${round}: ${ok.length}/${servers} installed (pod DB: ${installed}) in ${(wallMs / 1000).toFixed(1)} s, ${(bytes / 1e9).toFixed(2)} GB, pod CPU ${podCpu.toFixed(1)} s, DHCP retries ${retries}, DHCP drops ${drops} (pod: ${podDrops}), peak image streams ${peak} (pod · rack), 503s ${busy}\n`,
         );
       }
     } finally {
       if (!flags.includes('--keep')) rmSync(work, { recursive: true, force: true });
     }
     process.stdout.write(
-      '\n' + table([['round', 'ok', 'installed (pod DB)', 'wall s', 'per server s p50 / p90 / max', ...PHASES.map((p) => `${p} s p50 / p90`), 'DHCP retries', 'GB', 'pod CPU s'], ...rows]) + '\n',
+      '\n' +
+        table([
+          [
+            'round',
+            'ok',
+            'installed (pod DB)',
+            'wall s',
+            'per server s p50 / p90 / max',
+            ...PHASES.map((p) => `${p} s p50 / p90`),
+            'DHCP retries',
+            'DHCP drops rack · pod',
+            'peak streams pod · rack',
+            '503s rack · pod',
+            'servers held · wait s p50 / max',
+            'GB',
+            'pod CPU s',
+          ],
+          ...rows,
+        ]) +
+        '\n',
     );
-    process.stdout.write(`SUMMARY storm: ${servers} servers × ${rounds} rounds, ${failedTotal} failures, wall ${rows.map((r) => r[3]).join(' · ')} s ${failedTotal === 0 ? 'PASS' : 'FAIL'}\n`);
+    const pass = failedTotal === 0 && dropsTotal === 0;
+    process.stdout.write(
+      `SUMMARY storm: ${servers} servers × ${rounds} rounds, ${failedTotal} failures, ${dropsTotal} DHCP drops, wall ${rows.map((r) => r[3]).join(' · ')} s, peak image streams ${peaks.join(' · ')} (limit ${imageStreams.perPod}/${imageStreams.perRack}) ${pass ? 'PASS' : 'FAIL'}\n`,
+    );
   },
 };

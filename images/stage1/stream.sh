@@ -31,6 +31,7 @@ MiB=1048576
 
 # stream_fail REASON DETAIL: tell the agent why (it reports), print, stop the kickstart.
 stream_fail() {
+	share_stop
 	printf '%s %s\n' "$1" "$2" >"${PODBOOT_FAIL_FILE:-/dev/null}"
 	say "FAILED $1: $2"
 	exit 1
@@ -53,19 +54,143 @@ zero_at() {
 	dd if=/dev/zero of="$1" bs=$MiB seek="$2" count="$3" conv=notrunc 2>/dev/null
 }
 
-# fetch_chunk N DIGEST: chunk N (from 1) of the image into its slot file, checked against DIGEST. A chunk
-# cut short is resumed from where it stopped, up to the retry rounds. On failure chunks.reason says
-# download or digest, chunks.err the detail. Writes nothing on stdout (that is the image).
+# Rack sharing (docs/stage1.md): the servers of one rack installing one image
+# share the chunks they verified, so the WAN carries about one copy. The pod
+# hands each a key for its rack's swarm and says, chunk by chunk, where to get
+# it: a peer (over TLS on the rack LAN, its certificate the swarm's), wait (a
+# peer is fetching it from the pod), or the pod. A peer's chunk is checked
+# against the signed manifest like any other; a bad, missing or slow one is
+# reported and fetched elsewhere, in the end from the pod: sharing can make an
+# install faster, never wrong or stuck.
+PEER_NAME=rack-peer.podboot
+SHARE=off
+CHUNKS=''
+
+# share_api PATH: a POST to the pod's sharing endpoints; its one-line answer on stdout
+share_api() {
+	stream_curl -X POST --max-time 40 "$STREAM_BASE$1" 2>/dev/null
+}
+
+# share_start: the swarm's key from the pod, and a TLS server for the chunks this server keeps
+share_start() {
+	SHARE=off
+	CHUNKS="$STREAM_WORK/chunks"
+	mkdir -p "$CHUNKS"
+	stream_curl -o "$STREAM_WORK/share" "$STREAM_BASE/v1/share/key" 2>"$STREAM_WORK/share.err" || {
+		say "rack sharing: no key from the pod ($(head -n 1 "$STREAM_WORK/share.err")): every chunk from the pod"
+		return 0
+	}
+	read -r _w SHARE_PORT SHARE_PATH SHARE_KEEP <"$STREAM_WORK/share" || _w=''
+	if [ "$_w" != share ]; then
+		say "rack sharing: off in this pod"
+		return 0
+	fi
+	case "$SHARE_PORT:$SHARE_KEEP" in *[!0-9:]* | :* | *:) say "rack sharing: a malformed answer from the pod; every chunk from the pod" && return 0 ;; esac
+	case "$SHARE_PATH" in '' | *[!0-9a-f]*) say "rack sharing: a malformed answer from the pod; every chunk from the pod" && return 0 ;; esac
+	SHARE_PEM="$STREAM_WORK/share.pem"
+	(umask 077 && sed 1d "$STREAM_WORK/share" >"$SHARE_PEM")
+	rm -f "$STREAM_WORK/share"
+	CHUNKS="$STREAM_WORK/www/$SHARE_PATH"
+	mkdir -p "$CHUNKS"
+	# -WWW: one file per request, relative to www (it refuses .. itself); the key stays outside www
+	(cd "$STREAM_WORK/www" && exec openssl s_server -quiet -WWW -accept "$SHARE_PORT" -cert "$SHARE_PEM" </dev/null >/dev/null 2>"$STREAM_WORK/share-server.err") &
+	SHARE_PID=$!
+	SHARE=on
+	say "rack sharing: serving verified chunks to rack peers on port $SHARE_PORT (up to $SHARE_KEEP at a time)"
+}
+
+share_stop() {
+	[ -z "${SHARE_PID:-}" ] || kill "$SHARE_PID" 2>/dev/null || :
+	SHARE_PID=''
+}
+
+# from_peers N DIGEST BYTES FILE: chunk N into FILE from a rack peer, checked; fails when the pod
+# says to fetch it from the pod, or no peer's copy was good
+from_peers() {
+	_excl=''
+	_bad=0
+	_polls=0
+	while [ "$_bad" -lt 3 ]; do
+		_src=$(share_api "/v1/share/source?chunk=$1&exclude=$_excl$(held)") || return 1
+		held_told
+		case "$_src" in
+		"peer "*)
+			_peer=${_src#peer }
+			case "$_peer" in *[!0-9.]* | '') return 1 ;; esac
+			rm -f "$4"
+			_why=download
+			# shellcheck disable=SC2086 # STREAM_TLS is a list of words, or none
+			if curl $STREAM_TLS -sS --fail --cacert "$SHARE_PEM" --resolve "$PEER_NAME:$SHARE_PORT:$_peer" --connect-timeout 5 \
+				--max-time "${PODBOOT_PEER_MAX_TIME:-120}" --speed-limit 65536 --speed-time 15 \
+				-o "$4" "https://$PEER_NAME:$SHARE_PORT/$SHARE_PATH/$1" 2>"$4.err" &&
+				[ "$(wc -c <"$4" | tr -d ' ')" = "$3" ]; then
+				[ "$(sha256sum "$4" | cut -d' ' -f1)" = "$2" ] && echo peer >>"$STREAM_WORK/sources" && return 0
+				_why=digest
+			fi
+			say "chunk $1 from rack peer $_peer refused ($_why): asking for another source" >&2
+			share_api "/v1/share/refuse?chunk=$1&peer=$_peer&why=$_why" >/dev/null || :
+			_excl="${_excl:+$_excl,}$_peer"
+			_bad=$((_bad + 1))
+			;;
+		wait)
+			# the pod held the question while a peer fetched; still fetching after ~5 minutes: from the pod
+			_polls=$((_polls + 1))
+			[ "$_polls" -lt 20 ] || return 1
+			;;
+		*) return 1 ;;
+		esac
+	done
+	return 1
+}
+
+# keep_chunk N: the verified chunk where the image is read from (and peers fetch it). Which chunks
+# this server holds rides on its question for the next chunk (a call fewer per chunk: each costs a
+# process and a TLS handshake); after the last one it is told on its own.
+keep_chunk() {
+	mv "$STREAM_WORK/part.$1" "$CHUNKS/$1"
+	[ "$SHARE" = on ] || return 0
+	_low=$(($1 - SHARE_KEEP + 1))
+	[ "$_low" -ge 1 ] || _low=1
+	echo "$_low $1" >"$STREAM_WORK/held"
+	# shellcheck disable=SC2086 # one digest per word
+	set -- "$1" $PODBOOT_CHUNK_SHA256
+	[ "$1" -lt $(($# - 1)) ] || { share_api "/v1/share/have?from=$_low&to=$1" >/dev/null || :; }
+}
+
+# held: "&from=LOW&to=N" when the pod has not heard yet which chunks this server holds
+held() {
+	[ -s "$STREAM_WORK/held" ] || return 0
+	read -r _hl _hn <"$STREAM_WORK/held"
+	echo "&from=$_hl&to=$_hn"
+}
+
+# held_told: the pod heard; the chunk before the window goes only now, so it is never offered once gone
+held_told() {
+	[ -s "$STREAM_WORK/held" ] || return 0
+	read -r _hl _hn <"$STREAM_WORK/held"
+	: >"$STREAM_WORK/held"
+	[ "$_hl" -le 1 ] || rm -f "$CHUNKS/$((_hl - 1))"
+}
+
+# fetch_chunk N DIGEST: chunk N (from 1) of the image, checked against DIGEST, from a rack peer or
+# the pod. A chunk from the pod cut short is resumed from where it stopped, up to the retry rounds.
+# On failure chunks.reason says download or digest, chunks.err the detail. Writes nothing on stdout
+# (that is the image).
 fetch_chunk() {
 	_off=$((($1 - 1) * PODBOOT_CHUNK_BYTES))
 	_end=$((_off + PODBOOT_CHUNK_BYTES - 1))
 	[ "$_end" -lt "$PODBOOT_IMAGE_SIZE" ] || _end=$((PODBOOT_IMAGE_SIZE - 1))
 	_want=$((_end - _off + 1))
-	_file=$(chunk_file "$1")
+	_file="$STREAM_WORK/part.$1"
+	if [ "$SHARE" = on ] && from_peers "$1" "$2" "$_want" "$_file"; then
+		keep_chunk "$1"
+		return 0
+	fi
 	_part="$_file.part"
 	_err="$_file.err"
 	: >"$_file"
 	_round=1
+	_busy=0
 	while :; do
 		_have=$(wc -c <"$_file" | tr -d ' ')
 		[ "$_have" -ge "$_want" ] && break
@@ -81,6 +206,12 @@ fetch_chunk() {
 			-r "$((_off + _have))-$_end" -o "$_part" "$STREAM_BASE/v1/stage2/image" 2>"$_err" ||
 			say "fetch bytes $((_off + _have))-$_end: $(head -n 1 "$_err") (round $_round)" >&2
 		[ ! -f "$_part" ] || cat "$_part" >>"$_file"
+		# A pod in a boot storm answers 503 until a stream is free (spec.imageStreams): curl waited out
+		# each Retry-After; waiting for a turn is not a failed round, up to ~an hour of them.
+		if grep -q 'returned error: 503' "$_err" 2>/dev/null && [ "$_busy" -lt "${PODBOOT_BUSY_ROUNDS:-30}" ]; then
+			_busy=$((_busy + 1))
+			continue
+		fi
 		_round=$((_round + 1))
 	done
 	rm -f "$_part"
@@ -96,11 +227,8 @@ fetch_chunk() {
 		echo "image chunk $1 of $(echo "$PODBOOT_CHUNK_SHA256" | wc -w | tr -d ' ') (bytes $_off-$_end): sha256 $_sum, the manifest says ${2:-none}" >"$STREAM_WORK/chunks.err"
 		return 1
 	fi
-}
-
-# chunk_file N: two slots, so chunk N+1 can come while chunk N goes to zstd
-chunk_file() {
-	echo "$STREAM_WORK/chunk.$(($1 % 2))"
+	echo pod >>"$STREAM_WORK/sources"
+	keep_chunk "$1"
 }
 
 # chunks: the image on stdout, a chunk at a time, each only once its sha256 is the manifest's. While one
@@ -120,7 +248,9 @@ chunks() {
 			fetch_chunk $((_n + 1)) "$_digest" >/dev/null &
 			_next=$!
 		fi
-		cat "$(chunk_file "$_n")"
+		cat "$CHUNKS/$_n"
+		# a chunk nobody else will ask for goes at once (sharing keeps a window of them: keep_chunk)
+		[ "$SHARE" = on ] || rm -f "$CHUNKS/$_n"
 		# stdout is the image: what is said goes to stderr (the console)
 		_done=$((_n * PODBOOT_CHUNK_BYTES))
 		[ $((_done % (64 * MiB))) -ne 0 ] || say "streamed $((_done / MiB)) of $((PODBOOT_IMAGE_SIZE / MiB)) MiB" >&2
@@ -128,7 +258,6 @@ chunks() {
 		wait "$_next" || return 1
 		_n=$((_n + 1))
 	done
-	rm -f "$STREAM_WORK"/chunk.*
 }
 
 # to_disk DISK: the decompressed image from stdin; its first MiB to a file, the rest onto the disk from 1 MiB on.
@@ -153,6 +282,8 @@ stream_install() {
 	[ -b "$_disk" ] || [ -f "$_disk" ] || stream_fail install "$_disk is not a disk"
 	rm -rf "$STREAM_WORK"
 	mkdir -p "$STREAM_WORK"
+	: >"$STREAM_WORK/sources"
+	share_start
 	_bytes=$(disk_bytes "$_disk")
 	_mib=$((_bytes / MiB))
 	[ "$_mib" -gt 2 ] || stream_fail install "$_disk is too small ($_bytes bytes)"
@@ -193,6 +324,7 @@ stream_install() {
 	fi
 	# every chunk matched the signed list, which covers every byte: the image is the one the manifest names
 	say "verified $PODBOOT_IMAGE_NAME $PODBOOT_IMAGE_VERSION sha256=$PODBOOT_IMAGE_SHA256 ($(echo "$PODBOOT_CHUNK_SHA256" | wc -w | tr -d ' ') chunks, $((_written / MiB + 1)) MiB written while streaming)"
+	say "chunks from rack peers: $(grep -c peer "$STREAM_WORK/sources"), from the pod: $(grep -c pod "$STREAM_WORK/sources")"
 }
 
 # stream_wipe DISK WRITTEN: a failed stream leaves no boot code and no partition table, the backup one at the image's end included

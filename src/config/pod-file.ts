@@ -6,6 +6,7 @@ import { readBootFiles } from './boot-files.js';
 import { readListen } from './listen.js';
 import { readIsolation } from './isolation.js';
 import { readLimits } from './limits.js';
+import { readImageSharing } from './image-sharing.js';
 import { readNodes } from './nodes.js';
 import { NodeManagementReader, readManagementNetwork } from './management.js';
 import { readUsers } from './users.js';
@@ -13,13 +14,14 @@ import { parseDuration } from './duration.js';
 import { poolOf, readSubnetList, subnetOf, type LocatedSubnet } from './subnets.js';
 import { isPodName } from './syntax.js';
 import { readStage2Ref } from './stage2-ref.js';
-import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
+import { DEFAULT_BOOT_FILES, DEFAULT_HEARTBEAT_SECONDS, DEFAULT_IMAGE_STREAMS, DEFAULT_INSTALL, TFTP_IPXE_SCRIPT, type ConfigProblem, type PodConfig } from './types.js';
 import {
   API_VERSION,
   BOOT_SHAPE,
   boundsOf,
   fieldsOf,
   HEARTBEAT_SHAPE,
+  IMAGE_STREAMS_SHAPE,
   INSTALL_SHAPE,
   KIND,
   METADATA_SHAPE,
@@ -57,6 +59,7 @@ const SPEC_FIELDS = fieldsOf(SPEC_SHAPE);
 const INSTALL_FIELDS = fieldsOf(INSTALL_SHAPE);
 const BOOT_FIELDS = fieldsOf(BOOT_SHAPE);
 const TFTP_FIELDS = fieldsOf(TFTP_SHAPE);
+const IMAGE_STREAMS_FIELDS = fieldsOf(IMAGE_STREAMS_SHAPE);
 const HEARTBEAT_FIELDS = fieldsOf(HEARTBEAT_SHAPE);
 /** Node agent reports: more often floods the pod's database, less often makes `silent` (3 intervals) too slow to notice. */
 const HEARTBEAT_MIN_SEC = 5;
@@ -136,6 +139,8 @@ export function parsePod(text: string, file: string): ParsedPod {
   const stage1 = boot?.oneOf('stage1', STAGE1_TRANSPORTS) ?? 'http';
   const install = readInstall(spec);
   const tftp = readTftp(spec);
+  const imageStreams = readImageStreams(spec);
+  const imageSharing = readImageSharing(spec);
   const stage2 = readStage2Ref(spec, 'stage2');
   const isolation = readIsolation(spec, listen.config ? parseIPv4(listen.config.address) : undefined);
   const limits = readLimits(spec);
@@ -174,6 +179,8 @@ export function parsePod(text: string, file: string): ParsedPod {
       },
       install,
       tftp,
+      ...(imageStreams ? { imageStreams } : {}),
+      ...(imageSharing ? { imageSharing } : {}),
       ...(stage2 ? { stage2 } : {}),
       ...(managementNetwork.net ? { managementNetwork: managementNetwork.net } : {}),
       ...(isolation.mode === 'netns' ? { isolation } : {}),
@@ -310,6 +317,17 @@ function readRelays(spec: Section, subnets: LocatedSubnet[] | undefined): number
     if (pool) spec.reader.report(relay.node, relay.path, `relay ${text} is inside the pool of ${pool.subnet.cidr}`);
   }
   return items.map((i) => i.value);
+}
+
+function readImageStreams(spec: Section): PodConfig['imageStreams'] {
+  const s = spec.section('imageStreams', IMAGE_STREAMS_FIELDS);
+  if (!s) return undefined;
+  const perPod = s.integer('perPod', ...boundsOf(IMAGE_STREAMS_SHAPE, 'perPod'));
+  const perRack = s.integer('perRack', ...boundsOf(IMAGE_STREAMS_SHAPE, 'perRack'));
+  const limits = { perPod: perPod ?? DEFAULT_IMAGE_STREAMS.perPod, perRack: perRack ?? DEFAULT_IMAGE_STREAMS.perRack };
+  // A rack limit above the pod's could never be reached: the operator meant something else.
+  if (perRack !== undefined && limits.perRack > limits.perPod) s.report('perRack', `${limits.perRack} is above perPod (${limits.perPod}): a rack cannot have more streams than its pod`);
+  return limits;
 }
 
 function readTftp(spec: Section): PodConfig['tftp'] {

@@ -161,6 +161,19 @@ export const TFTP_SHAPE = mapping({
   maxTransfers: optional(integer(1, 10000)),
 });
 
+// Concurrent stage2 image downloads the pod admits (src/http-boot/admission.ts); the reasoning for the defaults is in docs/pod-yaml.md.
+export const IMAGE_STREAMS_SHAPE = mapping({
+  perPod: optional(integer(1, 10_000)),
+  perRack: optional(integer(1, 10_000)),
+});
+
+// Rack peers sharing image chunks (src/share/, docs/pod-yaml.md): a server keeps `keep` bytes of verified chunks and serves them on `port`.
+export const IMAGE_SHARING_SHAPE = mapping({
+  peers: optional(boolean()),
+  port: optional(integer(1024, 65535)),
+  keep: optional(SIZE),
+});
+
 export const INSTALL_SHAPE = mapping({ kickstart: optional(text()), disk: optional(text()), rootPasswordHash: optional(text()), repoUrl: optional(text()) });
 
 export const PROVISIONING_SHAPE = mapping({
@@ -197,6 +210,8 @@ export const SPEC_SHAPE = mapping({
   unknownNodes: optional(text(UNKNOWN_NODE_POLICIES)),
   boot: optional(BOOT_SHAPE),
   tftp: optional(TFTP_SHAPE),
+  imageStreams: optional(IMAGE_STREAMS_SHAPE),
+  imageSharing: optional(IMAGE_SHARING_SHAPE),
   stage2: optional(STAGE2_SHAPE),
   install: optional(INSTALL_SHAPE),
   isolation: optional(ISOLATION_SHAPE),

@@ -128,6 +128,7 @@ export interface ListenConfig {
 }
 
 import type { IsolationConfig } from './isolation.js';
+import type { SharingConfig } from '../share/service.js';
 
 export interface PodConfig {
   name: string;
@@ -160,6 +161,10 @@ export interface PodConfig {
   isolation?: IsolationConfig;
   /** resource limits of the pod's instance (spec.limits, over DEFAULT_LIMITS); absent: the defaults */
   limits?: PodLimits;
+  /** concurrent stage2 image downloads admitted (spec.imageStreams, over DEFAULT_IMAGE_STREAMS); absent: the defaults */
+  imageStreams?: ImageStreamLimits;
+  /** rack peers sharing image chunks (spec.imageSharing, src/share/); absent: DEFAULT_SHARING */
+  imageSharing?: SharingConfig;
   tftp: {
     /** largest blksize this pod negotiates (RFC 2348 allows 65464) */
     maxBlockSize: number;
@@ -167,6 +172,20 @@ export interface PodConfig {
     maxTransfers: number;
   };
 }
+
+/** Boot-storm admission: image streams at once, for the whole pod and for each rack (pod subnet). */
+export interface ImageStreamLimits {
+  perPod: number;
+  perRack: number;
+}
+
+/**
+ * A 10G pod link carries ~1.1 GB/s: 64 streams still get ~17 MB/s each, about
+ * what a server writes while it decompresses, and hold 64 MiB of read buffers.
+ * A rack uplink is shared with that rack's production traffic: 16 streams can
+ * fill a 10G one, and four such racks fill the pod (docs/pod-yaml.md).
+ */
+export const DEFAULT_IMAGE_STREAMS: ImageStreamLimits = { perPod: 64, perRack: 16 };
 
 export interface PodLimits {
   /** memory the instance may use (RSS and page cache); past it the kernel kills it */

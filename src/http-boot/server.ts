@@ -16,6 +16,7 @@ import type { FileResolver } from '../tftp/resolver.js';
 import { FAILURE_REASONS, INSTALLED_STATES, REPORTABLE, reportTransition, type Report } from '../install/state.js';
 import { applyLiveness, heartbeatMetrics, livenessOnReport } from '../install/liveness.js';
 import { decideRange, ifNoneMatchHits, type Validators } from './range.js';
+import { endsWithLastByte, ImageStreamAdmission, type AdmissionCounts, type AdmissionLimits } from './admission.js';
 import { STAGE2_FILES, type Stage2File, type Stage2FileName, type Stage2Set } from './stage2-files.js';
 import { tokenFromRequest } from '../install/token.js';
 import { newHistogram, observe, type HistogramData } from '../metrics/histogram.js';
@@ -29,6 +30,7 @@ import { HttpRefusals, pathOnly } from '../net/http/refusals.js';
 import { sendJson, type JsonStyle } from '../net/http/reply.js';
 import { patchSlice } from '../vmedia/block.js';
 import type { VmediaIsoSource } from '../vmedia/iso-source.js';
+import { ShareError, ShareService } from '../share/service.js';
 
 export interface HttpBootConfig {
   address: string;
@@ -38,6 +40,8 @@ export interface HttpBootConfig {
   tls: { cert: Buffer; key: Buffer };
   /** only clients for which this is true are served (the pod's subnets and its own address) */
   allowSource: (address: number) => boolean;
+  /** boot-storm admission of `GET /v1/stage2/image` (src/http-boot/admission.ts); absent: every stream admitted */
+  imageStreams?: AdmissionLimits & { rackOf: (address: number) => string | undefined };
 }
 
 export interface HttpBootDeps {
@@ -65,6 +69,8 @@ export interface HttpBootDeps {
   tasks?: { handle(req: IncomingMessage, res: ServerResponse, method: string, url: URL, mac: string): Promise<void> };
   /** the stage1 ISO with each server's config block filled in (GET /vmedia/<mac>.iso, src/vmedia/) */
   vmedia?: VmediaIsoSource;
+  /** rack peers sharing image chunks (/v1/share/…, src/share/) */
+  share?: ShareService;
 }
 
 export interface HttpBootCounters {
@@ -75,6 +81,8 @@ export interface HttpBootCounters {
   events: Record<string, number>;
   /** request received → response finished, seconds (a whole stage2 download is one observation) */
   requestSeconds: HistogramData;
+  /** image streams now, at peak and refused (boot-storm admission); absent without admission */
+  imageStreams?: () => AdmissionCounts;
 }
 
 const MAX_EVENT_BODY = 4096;
@@ -109,6 +117,7 @@ export class HttpBootServer {
   private readonly clock: () => number;
   /** refusals are counted and logged at a bounded rate: a flood of bad requests must not fill the disk */
   private readonly refusals: HttpRefusals;
+  private readonly admission?: ImageStreamAdmission;
 
   constructor(
     private readonly cfg: HttpBootConfig,
@@ -125,6 +134,11 @@ export class HttpBootServer {
       remoteField: 'remote',
       json: JSON_STYLE,
     });
+    if (cfg.imageStreams) {
+      const admission = new ImageStreamAdmission(cfg.imageStreams);
+      this.admission = admission;
+      this.counters.imageStreams = () => admission.counts(this.clock());
+    }
   }
 
   get httpsPort(): number {
@@ -231,12 +245,18 @@ export class HttpBootServer {
       this.deps.nodes.addEvent({ time: now, mac, kind: 'install-request-after-install', detail: `${route} refused: server is ${node.state}` });
       throw new BootHttpError(403, `server is ${node.state}; an operator must ask for a reinstall`, mac);
     }
+    if (this.deps.share && ShareService.owns(url.pathname)) {
+      await this.shareRoute(res, method, url, mac, source);
+      return mac;
+    }
     const stage2 = /^\/v1\/stage2\/([a-z0-9.]+)$/.exec(url.pathname);
     if (stage2 && (method === 'GET' || method === 'HEAD')) {
       const name = stage2[1] as Stage2FileName;
       if (!STAGE2_FILES.includes(name)) throw new BootHttpError(404, 'no such stage2 file', mac);
       const set = this.deps.stage2(mac);
       if (!set) throw new BootHttpError(404, 'this pod holds no stage2 image for this server', mac);
+      // Only the image is held back in a boot storm: a HEAD, the manifest and the signatures cost nothing.
+      if (name === 'image' && method === 'GET') this.admitImageStream(req, res, mac, set.files.image);
       await this.sendFile(req, res, set.files[name], name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       return mac;
     }
@@ -276,6 +296,41 @@ export class HttpBootServer {
     throw new BootHttpError(404, 'not found', mac);
   }
 
+  /**
+   * A slot for one image stream, given back once when the response ends
+   * (finished, cut or failed); over the pod's or the rack's limit a 503
+   * that says when to come back (curl --retry honours Retry-After).
+   */
+  private admitImageStream(req: IncomingMessage, res: ServerResponse, mac: string, image: Stage2File): void {
+    if (!this.admission) return;
+    const address = remoteV4(req).value;
+    const a = this.admission.admit(address === undefined ? undefined : this.cfg.imageStreams!.rackOf(address), this.clock(), mac);
+    if (!a.ok) {
+      res.setHeader('retry-after', String(a.retryAfterSeconds));
+      throw new BootHttpError(503, a.message, mac, 'busy');
+    }
+    // Finished through the image's last byte: the server is done. Cut, or a range short of the end: it will be back.
+    res.once('finish', () => {
+      const ifRange = typeof req.headers['if-range'] === 'string' ? req.headers['if-range'] : undefined;
+      a.ticket.release(this.clock(), endsWithLastByte(res.statusCode, decideRange(image.size, req.headers.range, ifRange, image), image.size));
+    });
+    res.once('close', () => a.ticket.release(this.clock(), false));
+  }
+
+  private async shareRoute(res: ServerResponse, method: string, url: URL, mac: string, source: string): Promise<void> {
+    let a: Awaited<ReturnType<ShareService['handle']>>;
+    try {
+      a = await this.deps.share!.handle(method, url, mac, source, () => res.destroyed || res.socket?.destroyed === true);
+    } catch (err) {
+      if (err instanceof ShareError) throw new BootHttpError(400, err.message, mac, 'bad-share-request');
+      throw err;
+    }
+    if (a.status >= 400) throw new BootHttpError(a.status, a.body, mac, a.reason);
+    // carries the swarm's key: never kept by a cache on the way
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(a.body) });
+    res.end(a.body);
+  }
+
   /** POST /v1/session: the session credential as text/plain, over TLS only. */
   private exchange(res: ServerResponse, token: string | undefined, source: string, now: number): string | undefined {
     const r = this.deps.credentials.exchange(token, source, now);
@@ -311,6 +366,8 @@ export class HttpBootServer {
       throw new BootHttpError(409, t.reason, mac);
     }
     this.count('events', report);
+    // an install that ended, or began again, serves its rack no chunks any more
+    if (t.changed && (report === 'stage1' || t.next === 'installed' || t.next === 'failed')) this.deps.share?.forget(mac);
     if (t.changed) {
       const text = reason ? `failed(${reason})${detail ? `: ${detail}` : ''}` : detail;
       const image = t.next === 'installed' ? this.installedImage(mac, msg) : undefined;

@@ -20,13 +20,15 @@ export interface Stage2Set {
   name: string;
   version: string;
   sha256: string;
+  /** the manifest's chunk size (streamed images): rack peers keep and share chunks of it */
+  chunkBytes?: number;
   files: Record<Stage2FileName, Stage2File>;
 }
 
 /** Small files are hashed; the image is named by the sha256 its (signed) manifest gives. */
 export function loadStage2(dir: string): Stage2Set {
   const manifestText = readFileSync(join(dir, 'manifest.json'), 'utf8');
-  let manifest: { name?: unknown; version?: unknown; sha256?: unknown; size?: unknown };
+  let manifest: { name?: unknown; version?: unknown; sha256?: unknown; size?: unknown; chunkBytes?: unknown };
   try {
     manifest = JSON.parse(manifestText) as typeof manifest;
   } catch (err) {
@@ -44,5 +46,6 @@ export function loadStage2(dir: string): Stage2Set {
     files[f] = { path, size: st.size, etag: etagOf(identity), lastModified: st.mtime.toUTCString() };
   }
   if (files.image.size !== manifest.size) throw new Error(`${files.image.path}: ${files.image.size} bytes, its manifest says ${String(manifest.size)}`);
-  return { name: manifest.name, version: manifest.version, sha256: manifest.sha256, files };
+  const chunkBytes = typeof manifest.chunkBytes === 'number' && Number.isSafeInteger(manifest.chunkBytes) && manifest.chunkBytes > 0 ? manifest.chunkBytes : undefined;
+  return { name: manifest.name, version: manifest.version, sha256: manifest.sha256, ...(chunkBytes ? { chunkBytes } : {}), files };
 }

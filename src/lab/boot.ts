@@ -28,9 +28,11 @@ import {
   type SshProbe,
   type Timeline,
   type VmProgress,
+  wanLines,
 } from './report.js';
 import { CommandError, alive, ipn, readState, run, spawnDetached, stopProcesses, writeState, type RecordedProcess } from './sys.js';
 import { labLogger, podboot, sshKeyPath, tamperStage2 } from './up.js';
+import { wanSnapshot, wanUsageSince } from './wan-counters.js';
 
 export interface BootOptions {
   dir: string;
@@ -40,6 +42,8 @@ export interface BootOptions {
   tamper?: string;
   /** leave the VMs running after the run (they are stopped by `lab down`) */
   keepRunning?: boolean;
+  /** done once each VM's install is recorded, without waiting for it to boot from its disk */
+  until?: 'installed';
   /** 'tty': a live table redrawn in place; 'plain': one line per phase change; 'quiet': nothing until the end */
   display: 'tty' | 'plain' | 'quiet';
   out?: (text: string) => void;
@@ -218,6 +222,8 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     for (const vm of rack.vms) baseline.set(vm.mac, seen.get(vm.mac));
   }
 
+  // The WAN links count from lab up on: the boot's share is what they count from here to the end.
+  const wanBefore = wanSnapshot(state.dir, plan.racks);
   // Fresh blank disks and taps, then every VM powered on at once.
   const vmDir = join(state.dir, 'vms');
   mkdirSync(vmDir, { recursive: true });
@@ -265,7 +271,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     }
   }
 
-  let progress = vms.map((v) => newProgress(v.name, `rack-${v.rack}`, v.mac, debian ? { hostname: v.hostname } : undefined));
+  let progress = vms.map((v) => newProgress(v.name, `rack-${v.rack}`, v.mac, debian ? { hostname: v.hostname } : undefined, o.until));
   // Debian: one login attempt at a time per VM, from `installed` on (the VM reboots into Debian), every 3 s
   const key = sshKeyPath(state.dir);
   const probes = new Map<string, { last?: SshProbe; inflight: boolean; at: number }>();
@@ -347,9 +353,10 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
   const tails = Object.fromEntries(progress.filter((p) => !succeeded(p)).map((p) => [p.name, consoleTail(readFileSync(started.get(p.name)!.console, 'utf8'))]));
   const junitFile = o.junit ?? join(vmDir, 'junit.xml');
   const timelineFile = o.timeline ?? join(vmDir, 'timeline.json');
-  const tl = timeline(progress, startedIso, total);
+  const wan = await wanUsageSince(state.dir, plan.racks, wanBefore);
+  const tl = timeline(progress, startedIso, total, wan);
   for (const [file, text] of [
-    [junitFile, junitXml(progress, total, tails)],
+    [junitFile, junitXml(progress, total, tails, wan)],
     [timelineFile, JSON.stringify(tl, null, 2) + '\n'],
   ] as const) {
     mkdirSync(dirname(file), { recursive: true });
@@ -358,8 +365,12 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
   const ok = progress.every(succeeded);
   if (o.display !== 'tty') out(tableLines(progress, (v) => Math.max(0, ...Object.values(v.at).map(Number))).join('\n') + '\n');
   for (const p of progress) if (p.outcome.kind === 'failed') out(`${p.name} (${p.rack}, ${p.mac}): ${p.outcome.message}\n`);
+  if (wan) {
+    for (const line of wanLines(wan)) out(`${line}\n`);
+    log.info({ wan }, 'wan traffic');
+  }
   out(
-    `${ok ? 'all' : `${progress.filter(succeeded).length} of`} ${progress.length} VM(s) booted from disk${debian ? ` and answered over ssh (${LAB_SSH_USER}, key ${key})` : ''} in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
+    `${ok ? 'all' : `${progress.filter(succeeded).length} of`} ${progress.length} VM(s) ${o.until === 'installed' ? 'installed' : 'booted from disk'}${debian ? ` and answered over ssh (${LAB_SSH_USER}, key ${key})` : ''} in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
   );
   log.info({ ok, seconds: total, results: Object.fromEntries(progress.map((p) => [p.name, statusText(p)])) }, 'boot finished');
   return { ok, vms: progress, timeline: tl, junitFile, timelineFile };

@@ -17,6 +17,8 @@ export interface LabOptions {
   wanRttMs: number;
   /** probability 0..1 that a frame is lost, per direction */
   wanLoss: number;
+  /** bandwidth cap per direction, bits/s; 0 or absent (a lab made before --wan-rate existed): none */
+  wanRateBps?: number;
   firmware: Firmware;
   /** ipxe-http: iPXE fetches stage1 over HTTP (default); tftp: pxelinux, everything over TFTP */
   stage1: Stage1Path;
@@ -28,7 +30,7 @@ export interface LabOptions {
   os?: LabOs;
 }
 
-export const DEFAULT_OPTIONS: LabOptions = { racks: 2, nodesPerRack: 1, wanRttMs: 0, wanLoss: 0, firmware: 'bios', stage1: 'ipxe-http', seed: 1, os: 'lab' };
+export const DEFAULT_OPTIONS: LabOptions = { racks: 2, nodesPerRack: 1, wanRttMs: 0, wanLoss: 0, wanRateBps: 0, firmware: 'bios', stage1: 'ipxe-http', seed: 1, os: 'lab' };
 
 /** The image a lab's pods serve as their stage2, by what the racks install. */
 export interface LabImage {
@@ -222,6 +224,18 @@ export function parseLoss(text: string): number {
   return p;
 }
 
+const RATE_UNITS: Record<string, number> = { '': 1, bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+
+/** "10mbit", "500kbit", "1gbit", "2.5mbit", "2000000" (bits/s) → bits/s; "0": no cap. Decimal prefixes, as tc's and lab/wan-link.py's. */
+export function parseRate(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/.exec(text.trim().toLowerCase());
+  // tc reads kbps/mbps as bytes per second: refused rather than guessed
+  if (!m || RATE_UNITS[m[2]!] === undefined) throw new OptionError(`--wan-rate ${text}: expected bits per second such as 10mbit, 500kbit, 1gbit or 2000000`);
+  const bps = Math.round(Number(m[1]) * RATE_UNITS[m[2]!]!);
+  if (bps !== 0 && (bps < 1000 || bps > 100e9)) throw new OptionError(`--wan-rate ${text}: must be 0 (no cap) or between 1kbit and 100gbit`);
+  return bps;
+}
+
 export function parseCount(text: string, what: string, max: number): number {
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new OptionError(`${what} must be an integer 1..${max}, not ${text}`);
   return Number(text);
@@ -232,6 +246,7 @@ export interface RawLabOptions {
   'nodes-per-rack'?: string;
   'wan-rtt'?: string;
   'wan-loss'?: string;
+  'wan-rate'?: string;
   firmware?: string;
   stage1?: string;
   tamper?: string;
@@ -254,6 +269,7 @@ export function parseLabOptions(raw: RawLabOptions): LabOptions {
     nodesPerRack: raw['nodes-per-rack'] === undefined ? DEFAULT_OPTIONS.nodesPerRack : parseCount(raw['nodes-per-rack'], '--nodes-per-rack', MAX_NODES_PER_RACK),
     wanRttMs: raw['wan-rtt'] === undefined ? 0 : parseDuration(raw['wan-rtt']),
     wanLoss: raw['wan-loss'] === undefined ? 0 : parseLoss(raw['wan-loss']),
+    wanRateBps: raw['wan-rate'] === undefined ? 0 : parseRate(raw['wan-rate']),
     firmware,
     stage1,
     seed: raw.seed === undefined ? 1 : parseCount(raw.seed, '--seed', 2 ** 31),

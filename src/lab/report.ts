@@ -1,7 +1,9 @@
 // Following a VM through the boot chain and reporting it, without I/O: phase
 // detection from the serial console text and the pod's record, the per-VM
-// outcome, the JUnit XML, the JSON timeline and the table lines. `lab boot`
-// feeds these with what it reads; unit tests feed them with fixtures.
+// outcome, the JUnit XML, the JSON timeline and the table lines, with what
+// each rack's WAN link carried. `lab boot` feeds these with what it reads;
+// unit tests feed them with fixtures.
+import type { WanTraffic, WanUsage } from './wan-counters.js';
 
 /** Phases in chain order; `power-on` is time zero. `ssh-ready` only for a lab whose racks install Debian (--os debian). */
 export const PHASES = ['power-on', 'pxe', 'stage1', 'verified', 'installed', 'booted-from-disk', 'ssh-ready'] as const;
@@ -58,10 +60,10 @@ export function recordPhase(state: string): Phase | undefined {
 }
 
 /** Done: `booted-from-disk` (the lab stage2) or `ssh-ready` (Debian: booted from its disk and ssh answered with its hostname). */
-export type Outcome = { kind: 'running' } | { kind: 'booted-from-disk' } | { kind: 'ssh-ready' } | { kind: 'failed'; reason: string; message: string };
+export type Outcome = { kind: 'running' } | { kind: 'installed' } | { kind: 'booted-from-disk' } | { kind: 'ssh-ready' } | { kind: 'failed'; reason: string; message: string };
 
 /** What a VM must reach to count as done. */
-export type Goal = 'booted-from-disk' | 'ssh-ready';
+export type Goal = 'installed' | 'booted-from-disk' | 'ssh-ready';
 
 /** The last login attempt over SSH (Debian): the hostname the server answered with, or why there was none. */
 export interface SshProbe {
@@ -86,14 +88,16 @@ export interface VmProgress {
   ssh?: SshProbe;
 }
 
-export function newProgress(name: string, rack: string, mac: string, ssh?: { hostname: string }): VmProgress {
+/** `until: 'installed'` (lab boot --until installed): done once the pod recorded the install, not waiting for the reboot. */
+export function newProgress(name: string, rack: string, mac: string, ssh?: { hostname: string }, until?: 'installed'): VmProgress {
   const p: VmProgress = { name, rack, mac, at: { 'power-on': 0 }, outcome: { kind: 'running' } };
+  if (until) return { ...p, goal: until };
   return ssh ? { ...p, goal: 'ssh-ready', hostname: ssh.hostname } : p;
 }
 
 /** Reached its goal. */
 export function succeeded(p: VmProgress): boolean {
-  return p.outcome.kind === 'booted-from-disk' || p.outcome.kind === 'ssh-ready';
+  return p.outcome.kind === 'installed' || p.outcome.kind === 'booted-from-disk' || p.outcome.kind === 'ssh-ready';
 }
 
 /** Latest phase reached (chain order, not arrival order). */
@@ -137,6 +141,9 @@ export function observe(p: VmProgress, seconds: number, facts: ConsoleFacts, rec
     next.outcome = { kind: 'failed', reason: facts.failure.reason, message: `failed(${facts.failure.reason}): ${facts.failure.line}` };
   } else if (record?.state === 'failed') {
     next.outcome = { kind: 'failed', reason: record.reason ?? 'other', message: `failed(${record.reason ?? 'other'}) in the pod's record` };
+  } else if (p.goal === 'installed' && (record?.state === 'installed' || record?.state === 'booted-from-disk')) {
+    // the pod recorded the install (the VM may already be rebooting into its disk)
+    next.outcome = { kind: 'installed' };
   } else if (at['booted-from-disk'] !== undefined && record?.state === 'booted-from-disk') {
     next.outcome = { kind: 'booted-from-disk' };
   }
@@ -175,8 +182,39 @@ function elapsed(p: VmProgress): number {
   return Math.max(0, ...Object.values(p.at).filter((x): x is number => x !== undefined));
 }
 
-/** JUnit XML: one testcase per VM; a failure's message names the VM and the reason. */
-export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: Record<string, string> = {}): string {
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function trafficText(t: WanTraffic): string {
+  const ports = Object.entries(t.tcpPorts).map(([port, bytes]) => `, tcp/${port} ${mib(bytes)}`);
+  return `${mib(t.bytes)} in ${t.frames} frames${ports.join('')}${t.dropped ? `, ${t.dropped} dropped` : ''}`;
+}
+
+/** One line per rack: what its WAN link carried during the run, each way. */
+export function wanLines(wan: Record<string, WanUsage>): string[] {
+  return Object.entries(wan).map(([rack, u]) => `WAN ${rack}: down (central → rack) ${trafficText(u.down)}; up (rack → central) ${trafficText(u.up)}`);
+}
+
+/** JUnit properties: wan.<rack>.<down|up>.{bytes,frames,dropped,tcp<port>.bytes}, so a CI dashboard can plot them. */
+function wanProperties(wan: Record<string, WanUsage>): string[] {
+  const props: [string, number][] = [];
+  for (const [rack, u] of Object.entries(wan)) {
+    for (const dir of ['down', 'up'] as const) {
+      const t = u[dir];
+      props.push([`wan.${rack}.${dir}.bytes`, t.bytes], [`wan.${rack}.${dir}.frames`, t.frames], [`wan.${rack}.${dir}.dropped`, t.dropped]);
+      for (const [port, bytes] of Object.entries(t.tcpPorts)) props.push([`wan.${rack}.${dir}.tcp${port}.bytes`, bytes]);
+    }
+  }
+  return ['    <properties>', ...props.map(([k, v]) => `      <property name="${xml(k)}" value="${v}"/>`), '    </properties>'];
+}
+
+/**
+ * JUnit XML: one testcase per VM; a failure's message names the VM and the
+ * reason. With `wan` (racks whose WAN is lab/wan-link.py), the suite's
+ * properties and output say what each rack's link carried during the run.
+ */
+export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: Record<string, string> = {}, wan?: Record<string, WanUsage>): string {
   const failures = vms.filter((v) => !succeeded(v)).length;
   const cases = vms.map((v) => {
     const head = `    <testcase classname="podboot.lab.${xml(v.rack)}" name="${xml(`${v.name} ${v.mac}`)}" time="${elapsed(v).toFixed(1)}">`;
@@ -199,7 +237,9 @@ export function junitXml(vms: VmProgress[], totalSeconds: number, consoleTails: 
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites tests="${vms.length}" failures="${failures}" time="${totalSeconds.toFixed(1)}">`,
     `  <testsuite name="podboot lab" tests="${vms.length}" failures="${failures}" errors="0" time="${totalSeconds.toFixed(1)}">`,
+    ...(wan ? wanProperties(wan) : []),
     ...cases,
+    ...(wan ? [`    <system-out>${xml(wanLines(wan).join('\n'))}</system-out>`] : []),
     '  </testsuite>',
     '</testsuites>',
     '',
@@ -211,10 +251,12 @@ export interface Timeline {
   seconds: number;
   ok: boolean;
   vms: Record<string, { rack: string; mac: string; result: string; message?: string; phases: Partial<Record<Phase, number>>; hostname?: string }>;
+  /** per rack (pod name), what its WAN link carried during the run; only where the WAN is lab/wan-link.py */
+  wan?: Record<string, WanUsage>;
 }
 
-export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: number): Timeline {
-  const out: Timeline = { started: startedIso, seconds: round(totalSeconds), ok: vms.every(succeeded), vms: {} };
+export function timeline(vms: VmProgress[], startedIso: string, totalSeconds: number, wan?: Record<string, WanUsage>): Timeline {
+  const out: Timeline = { started: startedIso, seconds: round(totalSeconds), ok: vms.every(succeeded), vms: {}, ...(wan ? { wan } : {}) };
   for (const v of vms) {
     out.vms[v.name] = {
       rack: v.rack,

@@ -12,13 +12,14 @@ import { packageRoot } from '../package-root.js';
 import { OVMF_CODE, OVMF_VARS } from './firmware.js';
 import { LAB_SSH_USER, MGMT_BRIDGE, labImage, makePlan, podYaml, type LabOptions, type LabOs, type LabPlan, type RackPlan } from './plan.js';
 import { CommandError, ipn, ns, run, spawnDetached, statePath, waitForLog, writeState, type LabState, type RecordedProcess } from './sys.js';
+import { LAB_HTTPS_PORT, wanCountersFile } from './wan-counters.js';
 
 /** The CLI the lab runs for the central node and its helper commands. */
 export const CLI_SCRIPT = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 export const STAGE2_NAME = 'lab-stage2';
 export const STAGE2_VERSION = '1.0';
 /** entries of DIR a lab makes; `lab down` without a state file removes only these */
-export const LAB_ENTRIES = ['lab-state.json', 'pods', 'state', 'vms', 'logs', 'stage2', 'ssh'];
+export const LAB_ENTRIES = ['lab-state.json', 'pods', 'state', 'vms', 'logs', 'stage2', 'ssh', 'wan'];
 /** the Debian image as `podboot images build-debian` leaves it in the lab's cache, its report beside it */
 export const DEBIAN_IMAGE_FILE = 'debian-12.img.zst';
 export const DEBIAN_REPORT_FILE = 'debian-12.json';
@@ -204,11 +205,21 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     run('ip', ['netns', 'add', name]);
     ipn(name, 'link', 'set', 'lo', 'up');
   }
-  state.wan = !useNetem ? 'bridge' : netemAvailable(plan.wanNs) ? 'netem' : 'user-space';
+  // A rate cap always takes the user-space link: its byte counters are what the boot reports.
+  const rated = (o.lab.wanRateBps ?? 0) > 0;
+  state.wan = rated ? 'user-space' : !useNetem ? 'bridge' : netemAvailable(plan.wanNs) ? 'netem' : 'user-space';
   save();
-  const wanNote = !useNetem ? 'no delay or loss asked: a plain bridge' : state.wan === 'netem' ? 'netem' : 'no netem in this kernel: lab/wan-link.py (AF_PACKET)';
-  out(`WAN: rtt ${o.lab.wanRttMs} ms, loss ${(o.lab.wanLoss * 100).toFixed(2)}% per direction, ${wanNote}`);
-  log.info({ wan: state.wan, useNetem, rttMs: o.lab.wanRttMs, loss: o.lab.wanLoss }, 'wan emulation chosen');
+  const wanNote = rated
+    ? 'rate cap: lab/wan-link.py (AF_PACKET), counters in DIR/wan'
+    : !useNetem
+      ? 'no delay or loss asked: a plain bridge'
+      : state.wan === 'netem'
+        ? 'netem'
+        : 'no netem in this kernel: lab/wan-link.py (AF_PACKET), counters in DIR/wan';
+  const rateNote = rated ? `, rate ${(o.lab.wanRateBps! / 1e6).toFixed(3)} Mbit/s per direction` : '';
+  out(`WAN: rtt ${o.lab.wanRttMs} ms, loss ${(o.lab.wanLoss * 100).toFixed(2)}% per direction${rateNote}, ${wanNote}`);
+  log.info({ wan: state.wan, useNetem, rttMs: o.lab.wanRttMs, loss: o.lab.wanLoss, rateBps: o.lab.wanRateBps ?? 0 }, 'wan emulation chosen');
+  if (state.wan === 'user-space') mkdirSync(join(plan.dir, 'wan'), { recursive: true });
   for (const rack of plan.racks) buildRackNetwork(plan, rack, state.wan, o.lab, track);
 
   // 3. Relays and router advertisements in each rack.
@@ -308,7 +319,26 @@ function buildRackNetwork(plan: LabPlan, rack: RackPlan, emulation: LabState['wa
       spawnDetached(
         w,
         'python3',
-        [script, '--a', rack.wanCentralIf, '--b', rack.wanTorIf, '--delay-ms', String(oneWayMs), '--loss', String(o.wanLoss), '--seed', String(o.seed * 1000 + rack.index)],
+        [
+          script,
+          '--central',
+          rack.wanCentralIf,
+          '--rack',
+          rack.wanTorIf,
+          '--delay-ms',
+          String(oneWayMs),
+          '--loss',
+          String(o.wanLoss),
+          '--rate',
+          String(o.wanRateBps ?? 0),
+          '--seed',
+          String(o.seed * 1000 + rack.index),
+          // the pods' stage2 image comes over HTTPS: counted apart from the boot files (TFTP, HTTP)
+          '--count-tcp-port',
+          String(LAB_HTTPS_PORT),
+          '--counters-file',
+          wanCountersFile(plan.dir, rack.index),
+        ],
         join(plan.dir, 'logs', `wan-link-${rack.pod}.log`),
         `wan-link-${rack.pod}`,
       ),

@@ -4,9 +4,12 @@
 import type { DhcpCounters } from '../dhcp/service.js';
 import type { TftpCounters } from '../tftp/server.js';
 import type { HttpBootCounters } from '../http-boot/server.js';
+import type { AdmissionCounts } from '../http-boot/admission.js';
 import { fromRecord, type Family } from './exposition.js';
 import { histogramSamples } from './histogram.js';
 import { fleetFamilies, type FleetSource } from './fleet-metrics.js';
+import type { ShareCounters } from '../share/service.js';
+import type { BoardStats } from '../share/chunk-board.js';
 
 export interface PodMetricsSource {
   dhcp: DhcpCounters;
@@ -28,6 +31,8 @@ export interface PodMetricsSource {
   heapUsedBytes: number;
   /** the alert rules' inputs and the heartbeat summary (fleet-metrics.ts); absent: not exposed */
   fleet?: FleetSource;
+  /** rack sharing of image chunks (src/share/); absent: not exposed */
+  share?: { counters: ShareCounters; board: BoardStats };
 }
 
 export function podFamilies(s: PodMetricsSource): Family[] {
@@ -69,6 +74,7 @@ export function podFamilies(s: PodMetricsSource): Family[] {
       { name: 'podboot_http_request_seconds', help: 'HTTP(S) boot request received to response finished', type: 'histogram', samples: histogramSamples(h.requestSeconds) },
       fromRecord('podboot_http_callbacks_total', 'install callbacks received from servers, by kind', 'counter', 'kind', h.events),
     );
+    if (h.imageStreams) f.push(...imageStreamFamilies(h.imageStreams()));
   }
   f.push(
     fromRecord('podboot_nodes', 'servers known to the pod, by install state', 'gauge', 'state', s.nodesByState),
@@ -83,7 +89,41 @@ export function podFamilies(s: PodMetricsSource): Family[] {
     { name: 'podboot_process_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', samples: [{ value: s.heapUsedBytes }] },
   );
   if (s.fleet) f.push(...fleetFamilies(s.fleet));
+  if (s.share) {
+    const { counters: c, board: b } = s.share;
+    f.push(
+      fromRecord('podboot_share_answers_total', 'answers to "where do I get this chunk": a rack peer, the pod, or wait for the peer fetching it', 'counter', 'source', c.answers),
+      fromRecord('podboot_share_refusals_total', 'chunks a server refused from a rack peer, by why (digest: the peer is struck)', 'counter', 'why', c.refusals),
+      { name: 'podboot_share_swarms', help: 'racks × images with servers sharing chunks now', type: 'gauge', samples: [{ value: b.swarms }] },
+      { name: 'podboot_share_holders', help: 'servers serving chunks to their rack now', type: 'gauge', samples: [{ value: b.holders }] },
+      { name: 'podboot_share_fetching', help: 'chunks a rack peer is fetching from the pod now', type: 'gauge', samples: [{ value: b.fetching }] },
+    );
+  }
   return f;
+}
+
+/** Boot-storm admission (src/http-boot/admission.ts): image streams now and at peak, pod-wide and per rack, and the servers sent away. */
+function imageStreamFamilies(c: AdmissionCounts): Family[] {
+  const racks = Object.entries(c.racks);
+  return [
+    { name: 'podboot_http_image_streams', help: 'stage2 image downloads running', type: 'gauge', samples: [{ value: c.current }] },
+    { name: 'podboot_http_image_streams_peak', help: 'most stage2 image downloads running at once since the pod started', type: 'gauge', samples: [{ value: c.peak }] },
+    {
+      name: 'podboot_http_image_streams_rack',
+      help: 'stage2 image downloads running, by rack (pod subnet)',
+      type: 'gauge',
+      samples: racks.map(([rack, r]) => ({ labels: { rack }, value: r.current })),
+    },
+    {
+      name: 'podboot_http_image_streams_rack_peak',
+      help: 'most stage2 image downloads running at once, by rack (pod subnet)',
+      type: 'gauge',
+      samples: racks.map(([rack, r]) => ({ labels: { rack }, value: r.peak })),
+    },
+    { name: 'podboot_http_image_streams_admitted_total', help: 'stage2 image downloads admitted', type: 'counter', samples: [{ value: c.admitted }] },
+    fromRecord('podboot_http_image_streams_refused_total', 'stage2 image downloads sent away with 503 and Retry-After, by the limit reached (pod or rack)', 'counter', 'limit', c.refused),
+    { name: 'podboot_http_image_streams_waiting', help: 'servers sent away lately that have not been admitted yet', type: 'gauge', samples: [{ value: c.waiting }] },
+  ];
 }
 
 /** Servers by liveness (only booted-from-disk servers have one). */

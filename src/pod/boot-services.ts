@@ -17,6 +17,15 @@ export function podSources(pod: PodConfig): (address: number) => boolean {
   return (address) => own.has(address) || pod.subnets.some((s) => cidrContains(s, address)) || (mgmt !== undefined && cidrContains(mgmt, address));
 }
 
+/**
+ * The rack a server's address is on: the pod subnet that holds it (one rack
+ * LAN behind one relay), by its CIDR. Rack peers share image chunks and the
+ * pod admits image streams per rack by this key; undefined outside the subnets.
+ */
+export function rackOf(pod: PodConfig): (address: number) => string | undefined {
+  return (address) => pod.subnets.find((s) => cidrContains(s, address))?.cidr;
+}
+
 export interface KickstartInputs {
   rootCa: string;
   disk: string;

@@ -74,6 +74,7 @@ export async function attachInstanceChannels(instance: PodInstance, log: Logger,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       fleet: { nodes, leases: instance.dhcp.leaseCount, poolAddresses: pool, tlsNotAfterSec, nowSec: Date.now() / 1000 },
+      share: instance.share.stats(),
     };
   };
   let probes: ProbeResult[] | undefined;

@@ -3,7 +3,7 @@
 // one process share nothing mutable.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { PodConfig } from '../config/types.js';
+import { DEFAULT_IMAGE_STREAMS, type PodConfig } from '../config/types.js';
 import { DhcpServer } from '../dhcp/server.js';
 import { DhcpService } from '../dhcp/service.js';
 import { warmUpDhcp } from '../dhcp/warmup.js';
@@ -20,7 +20,7 @@ import { PodNodeDirectory } from './node-directory.js';
 import { HttpBootServer } from '../http-boot/server.js';
 import { loadTokenSecret, TokenAuthority } from '../install/tokens.js';
 import { packageRoot } from '../package-root.js';
-import { KickstartSource, podSources } from './boot-services.js';
+import { KickstartSource, podSources, rackOf } from './boot-services.js';
 import { Stage2Library } from './stage2-library.js';
 import { PodRollouts } from '../rollout/pod-driver.js';
 import type { Stage2Set } from '../http-boot/stage2-files.js';
@@ -36,6 +36,9 @@ import { checkLiveness } from '../install/liveness.js';
 import { PodTaskService } from '../tasks/pod-service.js';
 import { VmediaIsoSource, vmediaAddress } from '../vmedia/iso-source.js';
 import { parseIPv4 } from '../net/ipv4.js';
+import { ChunkBoard } from '../share/chunk-board.js';
+import { DEFAULT_SHARING, ShareService } from '../share/service.js';
+import { SwarmTlsKeys } from '../share/swarm-tls.js';
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -67,6 +70,8 @@ export class PodInstance {
   private tokens?: TokenAuthority;
   /** remote tasks for the node agents (src/tasks/) */
   readonly tasks: PodTaskService;
+  /** rack peers sharing image chunks: who holds and who fetches what (src/share/) */
+  readonly share: ShareService;
   private warming?: Promise<void>;
   /** marks booted-from-disk servers silent when their heartbeats stop (src/install/liveness.ts) */
   private livenessTimer?: NodeJS.Timeout;
@@ -92,6 +97,15 @@ export class PodInstance {
     this.dhcpServer = new DhcpServer(this.dhcp, leases, log, { address: config.listen.address, port: config.listen.dhcpPort });
     this.bootDir = join(opts.stateDir, 'boot');
     this.tasks = new PodTaskService({ pod: config.name, log, db: this.db, stateDir: opts.stateDir });
+    this.share = new ShareService({
+      config: config.imageSharing ?? DEFAULT_SHARING,
+      board: new ChunkBoard(),
+      keys: new SwarmTlsKeys(config.name),
+      rackOf: rackOf(config),
+      image: (mac) => this.stage2Of(mac),
+      event: (mac, kind, detail) => this.nodeState.addEvent({ time: Math.floor(Date.now() / 1000), mac, kind, detail }),
+      log,
+    });
     this.stage2 = new Stage2Library(join(opts.stateDir, 'images'), log);
     this.rollouts = new PodRollouts(this.db, this.nodes, config, log);
     mkdirSync(this.bootDir, { recursive: true, mode: 0o755 });
@@ -160,6 +174,7 @@ export class PodInstance {
         httpsPort: this.config.listen.httpsPort,
         tls,
         allowSource: podSources(this.config),
+        imageStreams: { ...(this.config.imageStreams ?? DEFAULT_IMAGE_STREAMS), rackOf: rackOf(this.config) },
       },
       {
         pod: this.config.name,
@@ -174,6 +189,7 @@ export class PodInstance {
         kickstart: (mac) => kickstart.render(mac),
         seed: (mac) => seeds.image(mac),
         tasks: this.tasks,
+        share: this.share,
         vmedia: new VmediaIsoSource({ pod: this.config, stage1Dir: this.opts.stage1Dir, tokens, state: (mac) => this.nodeState.node(mac)?.state, rootCa: tls.rootCa }),
       },
     );

@@ -27,7 +27,7 @@ async function guarded(fn: () => Promise<number>): Promise<number> {
 
 export const labUpCommand: Command = {
   summary: 'build a lab rig: central node, WAN (delay/loss), racks with dhcrelay',
-  usage: `usage: podboot lab up [--racks N] [--nodes-per-rack M] [--wan-rtt 50ms] [--wan-loss 1%]
+  usage: `usage: podboot lab up [--racks N] [--nodes-per-rack M] [--wan-rtt 50ms] [--wan-loss 1%] [--wan-rate 10mbit]
                      [--firmware bios|uefi] [--stage1 ipxe-http|tftp] [--os lab|debian]
                      [--tamper RACK] [--dir DIR]
 
@@ -46,6 +46,10 @@ Returns once every pod serves; everything made is recorded in DIR/lab-state.json
   --nodes-per-rack M VMs per rack, default 1
   --wan-rtt T        round trip added between central and each rack (50ms, 0.1s), default 0
   --wan-loss P       frames lost per direction (1%, 0.01), default 0
+  --wan-rate R       bandwidth cap per direction in bits/s (10mbit, 500kbit, 1gbit,
+                     2000000; decimal prefixes), default 0: none. Always runs
+                     lab/wan-link.py, whose byte counters (DIR/wan/rack-R.json) go
+                     into lab boot's timeline and JUnit
   --firmware F       bios (SeaBIOS + QEMU's iPXE ROM, default) or uefi (OVMF and
                      its own PXE client, an NVRAM copy per VM; docs/lab.md, UEFI)
   --stage1 PATH      ipxe-http (iPXE fetches stage1 over HTTP, default) or tftp
@@ -68,6 +72,7 @@ ${DIR_HELP}`,
         'nodes-per-rack': { type: 'string' },
         'wan-rtt': { type: 'string' },
         'wan-loss': { type: 'string' },
+        'wan-rate': { type: 'string' },
         firmware: { type: 'string' },
         stage1: { type: 'string' },
         tamper: { type: 'string' },
@@ -99,7 +104,7 @@ ${DIR_HELP}`,
 export const labBootCommand: Command = {
   summary: "power a lab's VMs on and follow them to booted-from-disk (JUnit, timeline)",
   usage: `usage: podboot lab boot [--dir DIR] [--timeout 600] [--junit FILE] [--timeline FILE] [--tamper RACK]
-                       [--keep-running] [--accel tcg|kvm] [--cpus N]
+                       [--keep-running] [--until installed] [--accel tcg|kvm] [--cpus N]
 
 Creates a blank disk and a tap per VM, powers every VM on at once (QEMU,
 SeaBIOS + iPXE, -boot order=nc) and follows each one from its serial console
@@ -118,9 +123,13 @@ booted-from-disk and ssh-ready, and the hostname ssh returned.
 
   --timeout S     give up on VMs not done after S seconds (default 600; 1800 with --os debian)
   --junit FILE    JUnit XML, one testcase per VM (default DIR/vms/junit.xml)
-  --timeline FILE JSON: per VM, phase → seconds since power-on (default DIR/vms/timeline.json)
+  --timeline FILE JSON: per VM, phase → seconds since power-on (default DIR/vms/timeline.json);
+                  with lab/wan-link.py as the WAN, it and the JUnit also get each rack's
+                  WAN bytes per direction during the boot (total and HTTPS)
   --tamper RACK   flip one byte of that rack's stage2 copy first: its VMs must fail at verify
   --keep-running  leave the VMs running afterwards (lab down stops them)
+  --until installed  a VM is done once its pod recorded the install, not at its
+                  first boot from disk (runs that measure the install, not the OS)
   --accel A       tcg (default) or kvm
   --cpus N        virtual CPUs per VM (default 1; under TCG each runs on a host
                   thread of its own: give a lone VM the machine's idle cores)
@@ -135,6 +144,7 @@ ${DIR_HELP}`,
         timeline: { type: 'string' },
         tamper: { type: 'string' },
         'keep-running': { type: 'boolean' },
+        until: { type: 'string' },
         accel: { type: 'string' },
         cpus: { type: 'string' },
       },
@@ -164,6 +174,7 @@ ${DIR_HELP}`,
         ...(values.timeline ? { timeline: values.timeline } : {}),
         ...(tamper ? { tamper } : {}),
         ...(values['keep-running'] ? { keepRunning: true } : {}),
+        ...(values.until === undefined ? {} : { until: untilOption(values.until) }),
       });
       return r.ok ? EXIT_OK : EXIT_FAILURE;
     });
@@ -218,3 +229,8 @@ ssh) is noted, with its package, without failing.`,
     return bad.length ? EXIT_FAILURE : EXIT_OK;
   },
 };
+
+function untilOption(text: string): 'installed' {
+  if (text !== 'installed') throw new UsageError(`--until: only installed is known, not ${text}`);
+  return text;
+}

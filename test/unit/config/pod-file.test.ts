@@ -144,7 +144,7 @@ describe('mistakes in one pod file, each at its file:line:col and field', () => 
         'bad/unknown-fields.yaml:22:11: spec.boot.nextserver: unknown field (did you mean nextServer?)',
         'bad/unknown-fields.yaml:22:43: spec.boot.files.ipxe: unknown field (expected one of: bios, uefi, arm64, ipxeScript, httpBoot)',
         'bad/unknown-fields.yaml:23:11: spec.tftp.blksize: unknown field (expected one of: maxBlockSize, maxWindowSize, maxTransfers)',
-        'bad/unknown-fields.yaml:24:3: spec.status: unknown field (expected one of: listen, relays, subnets, nodes, unknownNodes, boot, tftp, stage2, install, isolation, limits, managementNetwork, users, heartbeat)',
+        'bad/unknown-fields.yaml:24:3: spec.status: unknown field (expected one of: listen, relays, subnets, nodes, unknownNodes, boot, tftp, imageStreams, imageSharing, stage2, install, isolation, limits, managementNetwork, users, heartbeat)',
         'bad/unknown-fields.yaml:25:3: spec.<<: unknown field (YAML merge keys are not supported)',
       ],
     ],

@@ -119,6 +119,8 @@ describe('pod JSON Schema', () => {
         management: { parent: 'eth1', vlan: 30, address: '192.168.50.10/24', gateway: '192.168.50.1' },
       },
       limits: { memory: '256Mi', pids: 64, cpuWeight: 200 },
+      imageStreams: { perPod: 32, perRack: 8 },
+      imageSharing: { peers: true, port: 8070, keep: '256Mi' },
       managementNetwork: { cidr: '192.168.60.0/24', gateway: '192.168.60.1', dns: ['192.168.60.1'], vlan: 60, pool: '192.168.60.100-192.168.60.199', interface: { name: 'ens4' } },
       users: [{ name: 'ops', sshAuthorizedKeys: [ed25519Key()], sudo: true }],
       heartbeat: { interval: '30s' },

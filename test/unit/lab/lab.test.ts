@@ -136,6 +136,17 @@ describe('lab phases and reports', () => {
     expect(observe(p, 50, consoleFacts(CONSOLE_TAMPERED), undefined)).toBe(p);
   });
 
+  it('--until installed: done once the pod recorded the install, before any boot from disk', () => {
+    let p = newProgress('r1-vm1', 'rack-1', '52:54:00:9b:01:01', undefined, 'installed');
+    p = observe(p, 30, consoleFacts('podboot-stage1: running mac=x\n'), { state: 'installing' });
+    expect(p.outcome.kind).toBe('running');
+    p = observe(p, 40, consoleFacts(''), { state: 'installed' });
+    expect(p.outcome.kind).toBe('installed');
+    expect(p.at.installed).toBe(40);
+    const failed = observe(newProgress('r1-vm2', 'rack-1', '52:54:00:9b:01:02', undefined, 'installed'), 30, consoleFacts(CONSOLE_TAMPERED), { state: 'installed' });
+    expect(failed.outcome).toMatchObject({ kind: 'failed', reason: 'digest' });
+  });
+
   it('failures: console reason, record reason, timeout and exit name the last phase', () => {
     const base = newProgress('r1-vm1', 'rack-1', '52:54:00:9b:01:01');
     const t = observe(base, 30, consoleFacts(CONSOLE_TAMPERED), undefined);

@@ -44,9 +44,13 @@ describe('exposition', () => {
         startTimeSec: 1,
         rssBytes: 2,
         heapUsedBytes: 3,
+        share: { counters: { answers: { peer: 12, pod: 5, wait: 3 }, refusals: { digest: 1, download: 0 } }, board: { swarms: 1, holders: 4, fetching: 1 } },
       }),
     );
     expect(text).toMatch(/^podboot_dhcp_received_total\{type="DISCOVER"\} 4$/m);
+    expect(text).toMatch(/^podboot_share_answers_total\{source="peer"\} 12$/m);
+    expect(text).toMatch(/^podboot_share_refusals_total\{why="digest"\} 1$/m);
+    expect(text).toMatch(/^podboot_share_holders 4$/m);
     expect(text).toMatch(/^podboot_dhcp_pool_addresses 100$/m);
     expect(text).toMatch(/^podboot_nodes\{state="installed"\} 2$/m);
     expect(text).toMatch(/^podboot_pod_degraded 1$/m);
