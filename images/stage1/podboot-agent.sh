@@ -114,7 +114,8 @@ fetch() {
 # used token would only raise more "install token replayed" events.
 exchange() {
 	_try=1
-	while [ $_try -le "${PODBOOT_RETRIES:-5}" ]; do
+	# PODBOOT_RETRIES counts retries, as curl's --retry does: the first try is not one of them
+	while [ $_try -le $((${PODBOOT_RETRIES:-5} + 1)) ]; do
 		rm -f "$WORK/session"
 		_code=$(curl $TLS_FIRST -sS --cacert "$CA" --connect-timeout 10 --max-time 60 -X POST \
 			-H "Authorization: Bearer $PODBOOT_TOKEN" -o "$WORK/session" -w '%{http_code}' \

@@ -80,6 +80,8 @@ export class AgentRig {
   requests: AgentRequest[] = [];
   /** sees each GET past the session checks before it is served; true when it answered (or cut) it itself */
   intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** sees every request past the exchange and the install-token check, before the rig answers it (routes of the pod the rig lacks); true when it answered it */
+  route?: (req: IncomingMessage, res: ServerResponse) => boolean;
   private server?: Server;
 
   constructor(prefix: string) {
@@ -131,6 +133,7 @@ export class AgentRig {
     }
     // Past the exchange the install token is worth nothing.
     if (req.headers.authorization === `Bearer ${TOKEN}`) return void res.writeHead(401).end();
+    if (this.route?.(req, res)) return;
     if (req.method === 'POST' && path === '/v1/events') {
       const event = JSON.parse(body.toString()) as { state?: string };
       this.events.push({ body: event, auth: req.headers.authorization });
@@ -244,6 +247,7 @@ export class AgentRig {
     this.files = {};
     this.missing = new Set();
     this.intercept = undefined;
+    this.route = undefined;
     this.sessionMode = 'ok';
     this.retryAnswer = undefined;
     this.exchanges = 0;

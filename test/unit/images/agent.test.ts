@@ -72,6 +72,13 @@ for (const shell of SHELLS)
       expect(rig.events[0]!.auth).toBe(`Bearer ${SESSION}`);
     });
 
+    it('PODBOOT_RETRIES=0 means no retry, not no try: the exchange is made once', async () => {
+      rig.reset(signed('noretry', image), recordingKickstart(join(tmp, `ks-${tag}-noretry.txt`)));
+      const r = await rig.runAgent(shell, join(tmp, `w-${tag}-noretry`), { PODBOOT_RETRIES: '0' });
+      expect(r.code, r.out).toBe(0);
+      expect(rig.exchanges).toBe(1);
+    });
+
     it('a refused exchange (a used install token) stops at once: no retry, no download, no kickstart', async () => {
       rig.reset(signed('replay', image), recordingKickstart(join(tmp, `ks-${tag}-replay.txt`)));
       rig.sessionMode = 'refuse';
