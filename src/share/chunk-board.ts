@@ -80,8 +80,13 @@ export class ChunkBoard {
     const s = this.swarm(key, who.mac);
     let best: { mac: string; h: Holder; load: number } | undefined;
     for (const [mac, h] of s.holders) {
+      // a holder silent past its TTL is gone (powered off, rebooted): dropped, so the board stays as big as the racks
+      if (nowMs - h.seenMs > this.opts.holderTtlMs) {
+        s.holders.delete(mac);
+        continue;
+      }
       if (mac === who.mac || chunk < h.from || chunk > h.to) continue;
-      if (nowMs - h.seenMs > this.opts.holderTtlMs || exclude.has(h.address) || s.struck.has(h.address)) continue;
+      if (exclude.has(h.address) || s.struck.has(h.address)) continue;
       h.assigned = h.assigned.filter((t) => nowMs - t < this.opts.loadWindowMs);
       const load = h.assigned.length;
       // least loaded first, then the lowest MAC: the same state always gives the same answer

@@ -54,6 +54,7 @@ describe('ChunkBoard', () => {
     b.have(KEY, A, 1, 2, 0);
     expect(b.source(KEY, B, 1, none, 60_000).kind).toBe('peer');
     expect(b.source(KEY, C, 1, none, 60_001).kind).toBe('pod');
+    expect(b.stats().holders).toBe(0);
   });
 
   it('a corrupt chunk strikes its peer for good; a failed download only until it reports again', () => {
