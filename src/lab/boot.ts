@@ -370,7 +370,7 @@ export async function labBoot(o: BootOptions): Promise<BootResult> {
     log.info({ wan }, 'wan traffic');
   }
   out(
-    `${ok ? 'all' : `${progress.filter(succeeded).length} of`} ${progress.length} VM(s) ${o.until === 'installed' ? 'installed' : 'booted from disk'}${debian ? ` and answered over ssh (${LAB_SSH_USER}, key ${key})` : ''} in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
+    `${ok ? 'all' : `${progress.filter(succeeded).length} of`} ${progress.length} VM(s) ${o.until === 'installed' ? 'installed' : `booted from disk${debian ? ` and answered over ssh (${LAB_SSH_USER}, key ${key})` : ''}`} in ${total.toFixed(1)} s; JUnit ${junitFile}, timeline ${timelineFile}\n`,
   );
   log.info({ ok, seconds: total, results: Object.fromEntries(progress.map((p) => [p.name, statusText(p)])) }, 'boot finished');
   return { ok, vms: progress, timeline: tl, junitFile, timelineFile };

@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadPodText } from '../../../src/config/load.js';
 import { formatProblem } from '../../../src/config/types.js';
+import { smallPod } from './fixtures.js';
 import { DEFAULT_SHARING } from '../../../src/share/service.js';
 
-const pod = (sharing: string) => `apiVersion: podboot/v1
-kind: Pod
-metadata: { name: rack-a }
-spec:
-  listen: { address: 10.99.0.1 }
-  relays: [10.20.0.1]
-  subnets: [ { cidr: 10.20.0.0/24, pool: 10.20.0.100-10.20.0.199 } ]
-${sharing}`;
+const pod = smallPod;
 
 describe('spec.imageSharing', () => {
   it('is on by default, and takes peers, port and keep', () => {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadPodText } from '../../../src/config/load.js';
 import { formatProblem } from '../../../src/config/types.js';
+import { smallPod } from './fixtures.js';
 
-const pod = (extra: string) => `apiVersion: podboot/v1
-kind: Pod
-metadata: { name: rack-a }
-spec:
-  listen: { address: 10.99.0.1 }
-  relays: [10.20.0.1]
-  subnets: [ { cidr: 10.20.0.0/24, pool: 10.20.0.100-10.20.0.199 } ]
-${extra}`;
+const pod = smallPod;
 
 describe('spec.install and spec.boot.stage1', () => {
   it('defaults: lab kickstart on /dev/vda, stage1 over HTTP with the iPXE script by HTTP', () => {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadPodText } from '../../../src/config/load.js';
 import { formatProblem } from '../../../src/config/types.js';
+import { smallPod } from './fixtures.js';
 
-const pod = (stage2: string) => `apiVersion: podboot/v1
-kind: Pod
-metadata: { name: rack-a }
-spec:
-  listen: { address: 10.99.0.1 }
-  relays: [10.20.0.1]
-  subnets: [ { cidr: 10.20.0.0/24, pool: 10.20.0.100-10.20.0.199 } ]
-${stage2}`;
+const pod = smallPod;
 
 describe('spec.stage2', () => {
   it('keeps a version such as 1.0 as written', () => {
